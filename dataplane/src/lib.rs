@@ -1,0 +1,18 @@
+//! Rampart's dataplane: a thread-per-core io_uring HTTP/1.1 reverse proxy that parses
+//! every request in place and forwards it to upstream clusters.
+//!
+//! Module map (data flows top to bottom):
+//! - [`config`]: the TOML configuration, its validation and the quick-mode defaults.
+//! - [`reactor`]: the per-core io_uring ring, provided-buffer ring and timer wheel.
+//! - [`http`]: sans-I/O HTTP/1.1 — strict request/response head parsing, chunked
+//!   framing, head rewriting for the upstream and canned error responses.
+//! - [`proxy`]: routing, upstream clusters, balancing, health and per-core pools.
+//! - [`admin`]: the admin listener (Prometheus metrics, health) off the hot path.
+//! - [`demo`]: the small built-in demo API behind `rampart demo`.
+
+pub mod admin;
+pub mod config;
+pub mod demo;
+pub mod http;
+pub mod proxy;
+pub mod reactor;

@@ -1,0 +1,1 @@
+//! Rampart benchmarks and load tools (see perf/README.md).

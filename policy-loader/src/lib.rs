@@ -1,0 +1,1 @@
+//! Policy-pack loading and validation for Rampart. Lands with issue 4; this crate reserves the boundary.

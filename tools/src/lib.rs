@@ -1,0 +1,1 @@
+//! Operator tools for Rampart policy packs. Lands with issue 4.
