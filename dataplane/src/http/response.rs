@@ -1,0 +1,181 @@
+//! Strict, zero-copy parsing of an upstream's response head and its message
+//! framing (RFC 9112 §6.3). The upstream is trusted more than clients, but a
+//! response we mis-frame desynchronises the pooled connection and lets one
+//! client read another's response, so ambiguity is still an error.
+
+use super::request::{is_hop_by_hop, parse_content_length, TeState};
+use super::{leading_skip, list_elements, scan_head, Parsed, Scan, ScanError, Version};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResponseFraming {
+    None,
+    Length(u64),
+    Chunked,
+    /// Body runs until the upstream closes; the connection cannot be reused.
+    UntilClose,
+}
+
+#[derive(Debug)]
+pub struct ResponseHead<'b, 'h> {
+    pub status: u16,
+    pub version: Version,
+    pub headers: &'h [httparse::Header<'b>],
+    pub head_len: usize,
+    pub framing: ResponseFraming,
+    /// The upstream lets us reuse the connection after this response.
+    pub keep_alive: bool,
+    /// 1xx other than 101: another head follows on the same exchange.
+    pub informational: bool,
+    pub switching_protocols: bool,
+    pub has_hop_by_hop: bool,
+}
+
+#[derive(Debug, thiserror::Error, Clone, Copy, PartialEq, Eq)]
+#[error("invalid upstream response: {reason}")]
+pub struct ResponseError {
+    pub reason: &'static str,
+}
+
+const fn rerr(reason: &'static str) -> ResponseError {
+    ResponseError { reason }
+}
+
+impl From<ScanError> for ResponseError {
+    fn from(e: ScanError) -> Self {
+        rerr(e.reason())
+    }
+}
+
+/// Parses a response head at the start of `buf`. `request_was_head` matters
+/// because a response to HEAD never has a body whatever its headers say.
+pub fn parse_response<'b, 'h>(
+    buf: &'b [u8],
+    headers: &'h mut [httparse::Header<'b>],
+    request_was_head: bool,
+    max_header_bytes: usize,
+) -> Result<Parsed<ResponseHead<'b, 'h>>, ResponseError> {
+    // Same single-CRLF tolerance as for requests: some servers emit a stray CRLF
+    // after a body, but more than that means we lost framing.
+    let Some(start) = leading_skip(buf)? else {
+        return Ok(Parsed::Partial);
+    };
+    // Reason phrases may contain HTAB (RFC 9112 §4).
+    let head_end = match scan_head(buf, start, max_header_bytes, true)? {
+        Scan::Complete { head_end, .. } => head_end,
+        Scan::Partial { .. } => {
+            if buf.len() >= max_header_bytes {
+                return Err(rerr("response head too large"));
+            }
+            return Ok(Parsed::Partial);
+        }
+    };
+    if head_end > max_header_bytes {
+        return Err(rerr("response head too large"));
+    }
+
+    let head_bytes = &buf[start..head_end];
+    let mut resp = httparse::Response::new(headers);
+    match resp.parse(head_bytes) {
+        Ok(httparse::Status::Complete(n)) if n == head_bytes.len() => {}
+        Ok(_) => return Err(rerr("malformed head")),
+        Err(httparse::Error::TooManyHeaders) => return Err(rerr("too many headers")),
+        Err(httparse::Error::Version) => return Err(rerr("unsupported HTTP version")),
+        Err(httparse::Error::Status) => return Err(rerr("invalid status code")),
+        Err(httparse::Error::HeaderName) => return Err(rerr("invalid header name")),
+        Err(httparse::Error::HeaderValue) => return Err(rerr("invalid header value")),
+        Err(_) => return Err(rerr("malformed head")),
+    }
+    let (Some(code), Some(minor)) = (resp.code, resp.version) else {
+        return Err(rerr("malformed status line"));
+    };
+    if !(100..=999).contains(&code) {
+        return Err(rerr("invalid status code"));
+    }
+    let headers: &'h [httparse::Header<'b>] = resp.headers;
+    let version = if minor == 1 {
+        Version::Http11
+    } else {
+        Version::Http10
+    };
+
+    let mut content_length: Option<u64> = None;
+    let mut content_length_raw: &[u8] = b"";
+    let mut te = TeState::default();
+    let mut saw_te = false;
+    let mut conn_close = false;
+    let mut conn_keep_alive = false;
+    let mut has_hop_by_hop = false;
+    for h in headers {
+        let name = h.name;
+        if is_hop_by_hop(name) {
+            has_hop_by_hop = true;
+        }
+        if name.eq_ignore_ascii_case("content-length") {
+            let n = parse_content_length(buf, h.value).ok_or(rerr("invalid Content-Length"))?;
+            if content_length.is_some() && content_length_raw != h.value {
+                return Err(rerr("conflicting Content-Length"));
+            }
+            content_length = Some(n);
+            content_length_raw = h.value;
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            saw_te = true;
+            te.add_line(h.value);
+        } else if name.eq_ignore_ascii_case("connection") {
+            for t in list_elements(h.value) {
+                conn_close |= t.eq_ignore_ascii_case(b"close");
+                conn_keep_alive |= t.eq_ignore_ascii_case(b"keep-alive");
+            }
+        }
+    }
+
+    if saw_te {
+        if content_length.is_some() {
+            return Err(rerr("both Transfer-Encoding and Content-Length"));
+        }
+        if version == Version::Http10 {
+            return Err(rerr("Transfer-Encoding in HTTP/1.0 response"));
+        }
+        if te.empty_or_invalid || te.chunked_count > 1 {
+            return Err(rerr("invalid Transfer-Encoding"));
+        }
+    }
+
+    let informational = (100..200).contains(&code) && code != 101;
+    let switching_protocols = code == 101;
+    let mut keep_alive = match version {
+        Version::Http11 => !conn_close,
+        Version::Http10 => conn_keep_alive && !conn_close,
+    };
+    let framing = if request_was_head || (100..200).contains(&code) || code == 204 || code == 304 {
+        ResponseFraming::None
+    } else if saw_te {
+        if te.last_is_chunked {
+            ResponseFraming::Chunked
+        } else {
+            // RFC 9112 §6.3 rule 4: only the close delimits such a body.
+            ResponseFraming::UntilClose
+        }
+    } else {
+        match content_length {
+            Some(0) => ResponseFraming::None,
+            Some(n) => ResponseFraming::Length(n),
+            None => ResponseFraming::UntilClose,
+        }
+    };
+    if framing == ResponseFraming::UntilClose || switching_protocols {
+        // After 101 the connection is a tunnel, never returned to the pool.
+        keep_alive = false;
+    }
+
+    Ok(Parsed::Complete(ResponseHead {
+        status: code,
+        version,
+        headers,
+        head_len: head_end,
+        framing,
+        keep_alive,
+        informational,
+        switching_protocols,
+        has_hop_by_hop,
+    }))
+}
