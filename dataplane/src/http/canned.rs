@@ -123,3 +123,61 @@ pub fn write_error_response(status: u16, request_id: &[u8], close: bool, out: &m
     debug_assert_eq!(decimal_len(u64::from(status)), 3);
     o.pos()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(status: u16, id: &[u8], close: bool) -> String {
+        let mut out = [0u8; 512];
+        let n = write_error_response(status, id, close, &mut out);
+        String::from_utf8(out[..n].to_vec()).unwrap()
+    }
+
+    #[test]
+    fn bad_request_byte_for_byte() {
+        let body = r#"{"error":"bad_request","status":400,"event_id":"00ff00ff00ff00ff"}"#;
+        assert_eq!(
+            render(400, b"00ff00ff00ff00ff", true),
+            format!(
+                "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+                 Connection: close\r\nX-Request-Id: 00ff00ff00ff00ff\r\n\r\n{body}",
+                body.len()
+            )
+        );
+    }
+
+    #[test]
+    fn all_covered_statuses_are_consistent() {
+        for s in [
+            400, 404, 405, 408, 411, 413, 414, 417, 431, 500, 501, 502, 503, 504, 505,
+        ] {
+            assert_ne!(reason_phrase(s), "Unknown", "{s}");
+            let r = render(s, b"0123456789abcdef", s != 404);
+            let (head, body) = r.split_once("\r\n\r\n").unwrap();
+            assert!(head.starts_with(&format!("HTTP/1.1 {s} {}\r\n", reason_phrase(s))));
+            assert!(head.contains(&format!("\r\nContent-Length: {}\r\n", body.len())));
+            assert_eq!(head.contains("Connection: close"), s != 404);
+            assert_eq!(head.contains("\r\nAllow: "), s == 405);
+            assert!(body.contains(&format!("\"status\":{s},")));
+        }
+        assert_eq!(reason_phrase(431), "Request Header Fields Too Large");
+        assert_eq!(reason_phrase(799), "Unknown");
+    }
+
+    #[test]
+    fn hostile_id_is_sanitised() {
+        let r = render(502, b"a\"b\r\nX-Evil: 1\\", false);
+        assert!(r.contains("X-Request-Id: abX-Evil:1\r\n"));
+        assert!(r.ends_with(r#""event_id":"abX-Evil:1"}"#));
+        let long = [b'a'; 300];
+        let mut out = [0u8; 512];
+        let n = write_error_response(503, &long, true, &mut out);
+        assert!(n < 512);
+    }
+
+    #[test]
+    fn continue_constant() {
+        assert_eq!(CONTINUE_100, b"HTTP/1.1 100 Continue\r\n\r\n");
+    }
+}

@@ -120,7 +120,9 @@ impl ChunkedDecoder {
         Self::default()
     }
 
-    /// Decoded payload bytes seen so far (callers enforce their body limit).
+    /// Decoded payload size so far. It includes the whole declared size of the
+    /// current chunk as soon as its size line is complete, so a caller's body
+    /// limit trips before the oversized data is even read.
     pub fn data_bytes(&self) -> u64 {
         self.data_total
     }
@@ -178,7 +180,8 @@ impl ChunkedDecoder {
         match self.state {
             Size | SizeWs | ExtPreName | ExtName | ExtNameWs | ExtPreValue | ExtValue
             | ExtQuoted | ExtQuotedEscape | ExtQuotedEnd => {
-                self.line_len += 1;
+                // The terminating CR is not part of the line's length.
+                self.line_len += u32::from(b != b'\r');
                 if self.line_len > MAX_SIZE_LINE {
                     return Err(ChunkError::LineTooLong);
                 }
@@ -282,5 +285,247 @@ impl ChunkedDecoder {
             (Data | Done | Failed(_), _) => self.state,
         };
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (consumed, done, data) from feeding `input` split at the given points.
+    fn run(input: &[u8], splits: &[usize]) -> Result<(usize, bool, Vec<u8>), ChunkError> {
+        let mut d = ChunkedDecoder::new();
+        let mut data = Vec::new();
+        let mut consumed = 0;
+        let mut prev = 0;
+        for &s in splits.iter().chain(std::iter::once(&input.len())) {
+            let p = d.feed(&input[prev..s], |c| data.extend_from_slice(c))?;
+            consumed += p.consumed;
+            if p.done {
+                assert_eq!(p.done, d.is_done());
+                return Ok((consumed, true, data));
+            }
+            assert_eq!(p.consumed, s - prev, "not done but did not consume all");
+            prev = s;
+        }
+        Ok((consumed, d.is_done(), data))
+    }
+
+    fn whole(input: &[u8]) -> Result<(usize, bool, Vec<u8>), ChunkError> {
+        run(input, &[])
+    }
+
+    fn bytewise(input: &[u8]) -> Result<(usize, bool, Vec<u8>), ChunkError> {
+        let splits: Vec<usize> = (1..input.len()).collect();
+        run(input, &splits)
+    }
+
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+    }
+
+    fn random_splits(input: &[u8], rng: &mut Rng) -> Result<(usize, bool, Vec<u8>), ChunkError> {
+        let mut splits: Vec<usize> = (0..(rng.next() % 6))
+            .map(|_| (rng.next() as usize) % (input.len() + 1))
+            .collect();
+        splits.sort_unstable();
+        run(input, &splits)
+    }
+
+    const VALID: &[(&[u8], &[u8])] = &[
+        (b"0\r\n\r\n", b""),
+        (b"5\r\nhello\r\n0\r\n\r\n", b"hello"),
+        (b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n", b"hello world"),
+        (b"A\r\n0123456789\r\n0\r\n\r\n", b"0123456789"),
+        (b"a\r\n0123456789\r\n000\r\n\r\n", b"0123456789"),
+        (b"0000000000000003\r\nabc\r\n0\r\n\r\n", b"abc"),
+        (b"3;ext\r\nabc\r\n0\r\n\r\n", b"abc"),
+        (
+            b"3 ; a=b ;c = \"q\\\"x\" ;d\r\nabc\r\n0;last\r\n\r\n",
+            b"abc",
+        ),
+        (b"3;a=\"sp ace\t\"\r\nabc\r\n0\r\n\r\n", b"abc"),
+        (
+            b"3\r\nabc\r\n0\r\nX-Sum: 123\r\nX-Other:\tv v\r\n\r\n",
+            b"abc",
+        ),
+        (b"1\r\n\r\r\n0\r\nT:\r\n\r\n", b"\r"),
+        (b"2\r\n\r\n\r\n0\r\n\r\n", b"\r\n"),
+    ];
+
+    #[test]
+    fn valid_fixtures_all_splits_agree() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        for (input, data) in VALID {
+            let expect = (input.len(), true, data.to_vec());
+            assert_eq!(
+                whole(input),
+                Ok(expect.clone()),
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
+            assert_eq!(bytewise(input), Ok(expect.clone()));
+            for _ in 0..200 {
+                assert_eq!(random_splits(input, &mut rng), Ok(expect.clone()));
+            }
+        }
+    }
+
+    #[test]
+    fn every_two_way_split_agrees() {
+        for (input, data) in VALID {
+            for s in 0..=input.len() {
+                assert_eq!(run(input, &[s]), Ok((input.len(), true, data.to_vec())));
+            }
+        }
+    }
+
+    #[test]
+    fn stops_before_pipelined_bytes() {
+        let input = b"3\r\nabc\r\n0\r\nT: v\r\n\r\nGET / HTTP/1.1\r\n";
+        let body_len = input.len() - b"GET / HTTP/1.1\r\n".len();
+        let mut d = ChunkedDecoder::new();
+        let p = d.feed(input, |_| {}).unwrap();
+        assert_eq!(
+            p,
+            ChunkedProgress {
+                consumed: body_len,
+                done: true
+            }
+        );
+        assert_eq!(d.data_bytes(), 3);
+        // Further input is not consumed once done.
+        assert_eq!(
+            d.feed(b"more", |_| {}),
+            Ok(ChunkedProgress {
+                consumed: 0,
+                done: true
+            })
+        );
+        // Same when the pipelined bytes arrive in the same call byte-wise.
+        assert_eq!(bytewise(input).map(|r| r.0), Ok(body_len));
+    }
+
+    #[test]
+    fn partial_progress_and_data_bytes() {
+        let mut d = ChunkedDecoder::new();
+        let p = d.feed(b"10\r\n01234567", |_| {}).unwrap();
+        assert_eq!(
+            p,
+            ChunkedProgress {
+                consumed: 12,
+                done: false
+            }
+        );
+        assert_eq!(d.data_bytes(), 16);
+        assert!(!d.is_done());
+    }
+
+    fn invalid(input: &[u8], e: ChunkError) {
+        assert_eq!(
+            whole(input).map(|_| ()),
+            Err(e),
+            "{:?}",
+            String::from_utf8_lossy(input)
+        );
+        assert_eq!(bytewise(input).map(|_| ()), Err(e));
+    }
+
+    #[test]
+    fn size_errors() {
+        invalid(b"\r\n", ChunkError::InvalidSize);
+        invalid(b"g\r\n", ChunkError::InvalidSize);
+        invalid(b"5g\r\n", ChunkError::InvalidSize);
+        invalid(b"-5\r\n", ChunkError::InvalidSize);
+        invalid(b"+5\r\n", ChunkError::InvalidSize);
+        invalid(b"0x5\r\n", ChunkError::InvalidSize);
+        invalid(b" 5\r\n", ChunkError::InvalidSize);
+        invalid(b"00000000000000000\r\n", ChunkError::SizeOverflow);
+        invalid(b"10000000000000000\r\n", ChunkError::SizeOverflow);
+        // 16 digits is the maximum and fits u64 exactly.
+        let mut d = ChunkedDecoder::new();
+        assert!(d.feed(b"ffffffffffffffff\r\nab", |_| {}).is_ok());
+        assert_eq!(d.data_bytes(), u64::MAX);
+    }
+
+    #[test]
+    fn total_overflow() {
+        let mut d = ChunkedDecoder::new();
+        d.data_total = u64::MAX;
+        assert_eq!(d.feed(b"1\r\n", |_| {}), Err(ChunkError::SizeOverflow));
+        // Stays failed.
+        assert_eq!(d.feed(b"x", |_| {}), Err(ChunkError::SizeOverflow));
+    }
+
+    #[test]
+    fn crlf_errors() {
+        invalid(b"5\nhello\r\n0\r\n\r\n", ChunkError::MissingCrlf);
+        invalid(b"5\r\nhello\n0\r\n\r\n", ChunkError::MissingCrlf);
+        invalid(b"5\r\nhelloX\r\n0\r\n\r\n", ChunkError::MissingCrlf);
+        invalid(b"5\r\nhello\rX0\r\n\r\n", ChunkError::MissingCrlf);
+        invalid(b"5\rhello", ChunkError::MissingCrlf);
+        invalid(b"0\r\n\n", ChunkError::MissingCrlf);
+        invalid(b"0\r\n\r\r", ChunkError::MissingCrlf);
+        invalid(b"0\r\nA: b\n\r\n", ChunkError::MissingCrlf);
+        invalid(b"0\n\r\n", ChunkError::MissingCrlf);
+        invalid(b"3;a\nabc", ChunkError::MissingCrlf);
+    }
+
+    #[test]
+    fn extension_errors() {
+        invalid(b"5 \r\nhello\r\n0\r\n\r\n", ChunkError::InvalidExtension);
+        invalid(b"5;\r\n", ChunkError::InvalidExtension);
+        invalid(b"5;=x\r\n", ChunkError::InvalidExtension);
+        invalid(b"5;a=\r\n", ChunkError::InvalidExtension);
+        invalid(b"5;a b\r\n", ChunkError::InvalidExtension);
+        invalid(b"5;a=b c\r\n", ChunkError::InvalidExtension);
+        invalid(b"5;a=\"unterminated\r\n", ChunkError::InvalidExtension);
+        invalid(b"5;a=\"x\"y\r\n", ChunkError::InvalidExtension);
+        invalid(b"5;a=\"\x01\"\r\n", ChunkError::InvalidExtension);
+        invalid(b"5;a\x00\r\n", ChunkError::InvalidExtension);
+        invalid(b"5;a=b \r\n", ChunkError::InvalidExtension);
+    }
+
+    #[test]
+    fn line_too_long() {
+        let mut l = b"5;a=".to_vec();
+        l.resize(MAX_SIZE_LINE as usize, b'x');
+        l.extend_from_slice(b"\r\nhello\r\n0\r\n\r\n");
+        assert_eq!(whole(&l).map(|r| r.2), Ok(b"hello".to_vec()));
+        let mut l = b"5;a=".to_vec();
+        l.resize(MAX_SIZE_LINE as usize + 1, b'x');
+        l.extend_from_slice(b"\r\n");
+        invalid(&l, ChunkError::LineTooLong);
+    }
+
+    #[test]
+    fn trailer_errors() {
+        invalid(b"0\r\n X: y\r\n\r\n", ChunkError::InvalidTrailer);
+        invalid(b"0\r\nX : y\r\n\r\n", ChunkError::InvalidTrailer);
+        invalid(b"0\r\n: y\r\n\r\n", ChunkError::InvalidTrailer);
+        invalid(b"0\r\nX\r\n\r\n", ChunkError::InvalidTrailer);
+        invalid(b"0\r\nX: a\x00b\r\n\r\n", ChunkError::InvalidTrailer);
+        invalid(b"0\r\nX: a\rb\r\n\r\n", ChunkError::MissingCrlf);
+        let mut t = b"0\r\nX: ".to_vec();
+        t.resize(3 + MAX_TRAILER_BYTES as usize, b'a');
+        t.extend_from_slice(b"\r\n\r\n");
+        invalid(&t, ChunkError::TrailersTooLarge);
+        let mut t = b"0\r\nX: ".to_vec();
+        t.resize(3 + MAX_TRAILER_BYTES as usize - 4, b'a');
+        t.extend_from_slice(b"\r\n\r\n");
+        assert_eq!(whole(&t).map(|r| r.1), Ok(true));
+    }
+
+    #[test]
+    fn error_is_sticky() {
+        let mut d = ChunkedDecoder::new();
+        assert_eq!(d.feed(b"z", |_| {}), Err(ChunkError::InvalidSize));
+        assert_eq!(d.feed(b"0\r\n\r\n", |_| {}), Err(ChunkError::InvalidSize));
     }
 }

@@ -179,3 +179,171 @@ pub fn parse_response<'b, 'h>(
         has_hop_by_hop,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Summary = (u16, ResponseFraming, bool, bool, bool, bool, usize);
+
+    fn parse(buf: &[u8], head_req: bool) -> Result<Option<Summary>, ResponseError> {
+        let mut hdrs = [httparse::EMPTY_HEADER; 16];
+        match parse_response(buf, &mut hdrs, head_req, 4096)? {
+            Parsed::Partial => Ok(None),
+            Parsed::Complete(h) => Ok(Some((
+                h.status,
+                h.framing,
+                h.keep_alive,
+                h.informational,
+                h.switching_protocols,
+                h.has_hop_by_hop,
+                h.head_len,
+            ))),
+        }
+    }
+
+    fn framing(buf: &[u8], head_req: bool) -> (ResponseFraming, bool) {
+        let r = parse(buf, head_req).unwrap().unwrap();
+        (r.1, r.2)
+    }
+
+    #[test]
+    fn content_length_and_chunked() {
+        assert_eq!(
+            framing(b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n", false),
+            (ResponseFraming::Length(12), true)
+        );
+        assert_eq!(
+            framing(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", false),
+            (ResponseFraming::None, true)
+        );
+        assert_eq!(
+            framing(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+                false
+            ),
+            (ResponseFraming::Chunked, true)
+        );
+        assert_eq!(
+            framing(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n",
+                false
+            ),
+            (ResponseFraming::Length(3), true)
+        );
+    }
+
+    #[test]
+    fn bodyless_statuses_and_head() {
+        for s in [
+            &b"204 No Content"[..],
+            b"304 Not Modified",
+            b"100 Continue",
+            b"103 Early Hints",
+        ] {
+            let mut b = b"HTTP/1.1 ".to_vec();
+            b.extend_from_slice(s);
+            b.extend_from_slice(b"\r\nContent-Length: 10\r\n\r\n");
+            assert_eq!(framing(&b, false).0, ResponseFraming::None);
+        }
+        assert_eq!(
+            framing(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n", true),
+            (ResponseFraming::None, true)
+        );
+        assert_eq!(
+            framing(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+                true
+            ),
+            (ResponseFraming::None, true)
+        );
+        let r = parse(b"HTTP/1.1 100 Continue\r\n\r\n", false)
+            .unwrap()
+            .unwrap();
+        assert!(r.3 && !r.4);
+    }
+
+    #[test]
+    fn switching_protocols() {
+        let r = parse(
+            b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+            false,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(r.0, 101);
+        assert_eq!(r.1, ResponseFraming::None);
+        assert!(!r.2 && !r.3 && r.4 && r.5);
+    }
+
+    #[test]
+    fn until_close() {
+        assert_eq!(
+            framing(b"HTTP/1.1 200 OK\r\n\r\n", false),
+            (ResponseFraming::UntilClose, false)
+        );
+        assert_eq!(
+            framing(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", false),
+            (ResponseFraming::UntilClose, false)
+        );
+    }
+
+    #[test]
+    fn keep_alive_rules() {
+        let close = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\n";
+        assert!(!framing(close, false).1);
+        assert!(!framing(b"HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n", false).1);
+        let ka10 = b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 1\r\n\r\n";
+        assert!(framing(ka10, false).1);
+    }
+
+    #[test]
+    fn rejections() {
+        let bad: &[&[u8]] = &[
+            b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: +1\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 1 \r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: ,chunked\r\n\r\n",
+            b"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"HTTP/1.1 200 OK\nContent-Length: 1\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\n",
+            b"HTTP/1.1 200 OK\rX: y\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nX: a\0b\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nX: a\r\n b\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nX : a\r\n\r\n",
+            b"HTTP/2.0 200 OK\r\n\r\n",
+            b"HTTP/1.1 20 OK\r\n\r\n",
+            b"HTTP/1.1 099 OK\r\n\r\n",
+            b"\r\n\r\nHTTP/1.1 200 OK\r\n\r\n",
+        ];
+        for b in bad {
+            assert!(parse(b, false).is_err(), "{:?}", String::from_utf8_lossy(b));
+        }
+        // HTAB in the reason phrase is allowed.
+        assert!(parse(b"HTTP/1.1 200 O\tK\r\nContent-Length: 0\r\n\r\n", false).is_ok());
+    }
+
+    #[test]
+    fn partial_and_size_limit() {
+        let full = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nnext";
+        for n in 0..full.len() - 4 {
+            assert_eq!(parse(&full[..n], false), Ok(None), "prefix {n}");
+        }
+        assert_eq!(parse(full, false).unwrap().unwrap().6, full.len() - 4);
+        let mut big = b"HTTP/1.1 200 OK\r\nX: ".to_vec();
+        big.resize(4096, b'a');
+        assert!(parse(&big, false).is_err());
+        big.extend_from_slice(b"\r\n\r\n");
+        assert!(parse(&big, false).is_err());
+        let mut hdrs = [httparse::EMPTY_HEADER; 1];
+        assert!(parse_response(
+            b"HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\n\r\n",
+            &mut hdrs,
+            false,
+            4096
+        )
+        .is_err());
+    }
+}

@@ -255,3 +255,158 @@ pub fn write_client_response_head(
         Ok(o.pos())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::request::{parse_request, HeadLimits};
+    use super::super::response::parse_response;
+    use super::super::Parsed;
+    use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    const LIMITS: HeadLimits = HeadLimits {
+        max_header_bytes: 8192,
+        max_headers: 32,
+        max_target_bytes: 2048,
+    };
+
+    fn ctx(ip: IpAddr) -> ForwardContext<'static> {
+        ForwardContext {
+            client_addr: ip,
+            proto: "https",
+            request_id: b"0123456789abcdef",
+            trust_incoming: false,
+            strip_expect: false,
+            close_upstream: false,
+        }
+    }
+
+    fn up(raw: &[u8], c: &ForwardContext<'_>) -> String {
+        let mut hdrs = [httparse::EMPTY_HEADER; 32];
+        let Ok(Parsed::Complete(h)) = parse_request(raw, &mut hdrs, &LIMITS) else {
+            panic!("parse failed");
+        };
+        let mut out = [0u8; 2048];
+        let n = write_upstream_request_head(&h, raw, c, &mut out).unwrap();
+        String::from_utf8(out[..n].to_vec()).unwrap()
+    }
+
+    const V4: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7));
+
+    #[test]
+    fn simple_get_byte_for_byte() {
+        let raw = b"GET /a?b HTTP/1.1\r\nHost: api\r\nAccept:  */*\r\nX-Forwarded-For: 6.6.6.6\r\nX-Request-Id: spoof\r\n\r\n";
+        assert_eq!(
+            up(raw, &ctx(V4)),
+            "GET /a?b HTTP/1.1\r\nHost: api\r\nAccept: */*\r\n\
+             X-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: https\r\n\
+             Forwarded: for=192.0.2.7;proto=https\r\nX-Request-Id: 0123456789abcdef\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn hop_by_hop_and_nominated_dropped() {
+        let raw = b"\r\nPOST /p HTTP/1.1\r\nHost: api\r\nConnection: keep-alive, X-Secret, content-length\r\nKeep-Alive: 5\r\nTE: trailers\r\nTrailer: X\r\nProxy-Connection: x\r\nUpgrade: h2c\r\nx-secret: 1\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\nabc";
+        let mut c = ctx(V4);
+        c.strip_expect = true;
+        c.close_upstream = true;
+        assert_eq!(
+            up(raw, &c),
+            "POST /p HTTP/1.1\r\nHost: api\r\nContent-Length: 3\r\n\
+             X-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: https\r\n\
+             Forwarded: for=192.0.2.7;proto=https\r\nX-Request-Id: 0123456789abcdef\r\n\
+             Connection: close\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn trusted_proxy_appends_ipv6() {
+        let raw = b"GET / HTTP/1.1\r\nHost: api\r\nX-Forwarded-For: 1.1.1.1\r\nx-forwarded-for: 2.2.2.2, 3.3.3.3\r\nForwarded: for=1.1.1.1\r\nX-Forwarded-Proto: http\r\nX-Request-Id: abc\r\n\r\n";
+        let mut c = ctx(IpAddr::V6(Ipv6Addr::LOCALHOST));
+        c.trust_incoming = true;
+        assert_eq!(
+            up(raw, &c),
+            "GET / HTTP/1.1\r\nHost: api\r\nX-Forwarded-Proto: http\r\nX-Request-Id: abc\r\n\
+             X-Forwarded-For: 1.1.1.1, 2.2.2.2, 3.3.3.3, ::1\r\n\
+             Forwarded: for=1.1.1.1, for=\"[::1]\";proto=https\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn websocket_upgrade_and_expect_kept() {
+        let raw = b"GET /ws HTTP/1.1\r\nHost: api\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nExpect: 100-continue\r\n\r\n";
+        let mut c = ctx(V4);
+        c.close_upstream = true;
+        assert_eq!(
+            up(raw, &c),
+            "GET /ws HTTP/1.1\r\nHost: api\r\nExpect: 100-continue\r\n\
+             X-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: https\r\n\
+             Forwarded: for=192.0.2.7;proto=https\r\nX-Request-Id: 0123456789abcdef\r\n\
+             Connection: upgrade\r\nUpgrade: websocket\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn request_head_too_large() {
+        let raw = b"GET / HTTP/1.1\r\nHost: api\r\n\r\n";
+        let mut hdrs = [httparse::EMPTY_HEADER; 4];
+        let Ok(Parsed::Complete(h)) = parse_request(raw, &mut hdrs, &LIMITS) else {
+            panic!()
+        };
+        let mut out = [0u8; 40];
+        assert_eq!(
+            write_upstream_request_head(&h, raw, &ctx(V4), &mut out),
+            Err(HeadTooLarge { capacity: 40 })
+        );
+    }
+
+    fn down(raw: &[u8], ka: bool, v: Version, id: &[u8]) -> String {
+        let mut hdrs = [httparse::EMPTY_HEADER; 32];
+        let Ok(Parsed::Complete(h)) = parse_response(raw, &mut hdrs, false, 8192) else {
+            panic!("parse failed");
+        };
+        let mut out = [0u8; 1024];
+        let n = write_client_response_head(&h, raw, ka, v, id, &mut out).unwrap();
+        String::from_utf8(out[..n].to_vec()).unwrap()
+    }
+
+    #[test]
+    fn response_rewrites() {
+        let raw = b"HTTP/1.1 200 Fine  Thanks\r\nContent-Type: text/plain\r\nConnection: keep-alive, X-Hop\r\nKeep-Alive: timeout=5\r\nX-Hop: 1\r\nContent-Length: 2\r\n\r\nok";
+        assert_eq!(
+            down(raw, true, Version::Http11, b"id1"),
+            "HTTP/1.1 200 Fine  Thanks\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nX-Request-Id: id1\r\n\r\n"
+        );
+        assert_eq!(
+            down(raw, false, Version::Http11, b"id1"),
+            "HTTP/1.1 200 Fine  Thanks\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\nX-Request-Id: id1\r\n\r\n"
+        );
+        assert_eq!(
+            down(raw, true, Version::Http10, b"id1"),
+            "HTTP/1.1 200 Fine  Thanks\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: keep-alive\r\nX-Request-Id: id1\r\n\r\n"
+        );
+        let with_id = b"HTTP/1.1 404 Not Found\r\nX-Request-Id: up\r\nContent-Length: 0\r\n\r\n";
+        assert_eq!(
+            down(with_id, true, Version::Http11, b"id1"),
+            "HTTP/1.1 404 Not Found\r\nX-Request-Id: up\r\nContent-Length: 0\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn response_101_and_100() {
+        let raw = b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: x\r\n\r\n";
+        assert_eq!(
+            down(raw, false, Version::Http11, b"id"),
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: x\r\nConnection: upgrade\r\nX-Request-Id: id\r\n\r\n"
+        );
+        assert_eq!(
+            down(
+                b"HTTP/1.1 100 Continue\r\n\r\n",
+                false,
+                Version::Http11,
+                b"id"
+            ),
+            "HTTP/1.1 100 Continue\r\n\r\n"
+        );
+    }
+}
