@@ -913,6 +913,29 @@ mod tests {
     }
 
     #[test]
+    fn hop_by_hop_flag() {
+        for hdr in [
+            "TE: trailers",
+            "Trailer: X",
+            "Keep-Alive: 1",
+            "Proxy-Connection: x",
+            "Upgrade: h2c",
+        ] {
+            let b = format!("GET / HTTP/1.1\r\nHost: h\r\n{hdr}\r\n\r\n");
+            ok(b.as_bytes(), |h| assert!(h.has_hop_by_hop, "{hdr}"));
+        }
+    }
+
+    #[test]
+    fn invalid_connection_token() {
+        rejects(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: a b\r\n\r\n", 400);
+        ok(
+            b"GET / HTTP/1.1\r\nHost: h\r\nConnection: , close,\r\n\r\n",
+            |h| assert!(!h.keep_alive),
+        );
+    }
+
+    #[test]
     fn error_display() {
         let e = RequestError {
             status: 400,

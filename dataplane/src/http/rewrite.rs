@@ -35,9 +35,11 @@ pub struct HeadTooLarge {
 /// smuggling primitive.
 const NEVER_NOMINATED: [&str; 3] = ["content-length", "transfer-encoding", "host"];
 
-/// Is `name` listed in any Connection header (RFC 9110 §7.6.1)?
-fn nominated(headers: &[httparse::Header<'_>], name: &str) -> bool {
-    if NEVER_NOMINATED.iter().any(|n| name.eq_ignore_ascii_case(n)) {
+/// Is `name` listed in any Connection header (RFC 9110 §7.6.1)? `any_connection`
+/// short-circuits the common case so the per-header cost stays O(1) when there
+/// is no Connection header to consult.
+fn nominated(headers: &[httparse::Header<'_>], any_connection: bool, name: &str) -> bool {
+    if !any_connection || NEVER_NOMINATED.iter().any(|n| name.eq_ignore_ascii_case(n)) {
         return false;
     }
     headers
@@ -101,13 +103,17 @@ pub fn write_upstream_request_head(
     let mut incoming_fwd = false;
     let mut incoming_proto = false;
     let mut incoming_id = false;
+    let any_connection = head
+        .headers
+        .iter()
+        .any(|h| h.name.eq_ignore_ascii_case("connection"));
     for h in head.headers {
         let name = h.name;
         if name.eq_ignore_ascii_case("upgrade") {
             // Re-emitted after our Connection header when upgrading.
             continue;
         }
-        if is_hop_by_hop(name) || nominated(head.headers, name) {
+        if is_hop_by_hop(name) || nominated(head.headers, any_connection, name) {
             continue;
         }
         if ctx.strip_expect && name.eq_ignore_ascii_case("expect") {
@@ -224,10 +230,14 @@ pub fn write_client_response_head(
     o.put(start_line(raw));
 
     let mut upstream_id = false;
+    let any_connection = head
+        .headers
+        .iter()
+        .any(|h| h.name.eq_ignore_ascii_case("connection"));
     for h in head.headers {
         let name = h.name;
         let keep_upgrade = head.switching_protocols && name.eq_ignore_ascii_case("upgrade");
-        if !keep_upgrade && (is_hop_by_hop(name) || nominated(head.headers, name)) {
+        if !keep_upgrade && (is_hop_by_hop(name) || nominated(head.headers, any_connection, name)) {
             continue;
         }
         upstream_id |= name.eq_ignore_ascii_case("x-request-id");
