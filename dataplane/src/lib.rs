@@ -16,3 +16,6 @@ pub mod demo;
 pub mod http;
 pub mod proxy;
 pub mod reactor;
+pub mod server;
+pub mod steering;
+mod worker;

@@ -1,1 +1,206 @@
-fn main() {}
+//! The `rampart` command: run the gateway from a config file, check a config,
+//! proxy in quick mode without a config, or start the demo.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+use rampart_dataplane::config::{self, Config, ConfigError, Workers};
+use rampart_dataplane::server::{RunningServer, Server};
+
+#[derive(Parser)]
+#[command(name = "rampart", version, about = "Inline API threat-prevention gateway")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway from a TOML config file.
+    Run {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Validate a config file: every error with file:line:col, exit 1 if any.
+    Check {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Quick mode without a config file: one listener, one upstream.
+    Proxy {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Upstream URL, e.g. http://127.0.0.1:18080
+        #[arg(long)]
+        upstream: String,
+        /// "auto" (one per core) or a number.
+        #[arg(long, default_value = "auto")]
+        workers: String,
+        /// Admin listener (metrics, health).
+        #[arg(long, default_value = "127.0.0.1:9901")]
+        admin: SocketAddr,
+        #[arg(long)]
+        no_admin: bool,
+        /// Run without any policy pack (the only mode until policy packs land).
+        #[arg(long)]
+        no_policy: bool,
+    },
+    /// Start the demo: the gateway on 127.0.0.1:8080 in front of a small built-in API.
+    Demo {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        api: SocketAddr,
+        #[arg(long, default_value = "127.0.0.1:9901")]
+        admin: SocketAddr,
+    },
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RAMPART_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn parse_workers(s: &str) -> Result<Workers> {
+    if s == "auto" {
+        return Ok(Workers::Auto);
+    }
+    let n: usize = s
+        .parse()
+        .with_context(|| format!("--workers must be \"auto\" or a number, got {s:?}"))?;
+    anyhow::ensure!((1..=1024).contains(&n), "--workers must be between 1 and 1024");
+    Ok(Workers::Count(n))
+}
+
+/// Blocks SIGTERM/SIGINT in this thread (and so in every thread spawned after),
+/// so that `wait_for_signal` receives them synchronously.
+fn block_signals() -> libc::sigset_t {
+    // SAFETY: sigset manipulation on a local set; pthread_sigmask on this thread.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    }
+}
+
+fn wait_for_signal(set: &libc::sigset_t) -> i32 {
+    let mut sig: libc::c_int = 0;
+    // SAFETY: the set is initialised and blocked; sigwait writes the signal number.
+    unsafe { libc::sigwait(set, &mut sig) };
+    sig
+}
+
+fn announce(server: &RunningServer) {
+    let mut out = std::io::stdout().lock();
+    for a in server.listen_addrs() {
+        let _ = writeln!(out, "rampart: listening on {a}");
+    }
+    if let Some(a) = server.admin_addr() {
+        let _ = writeln!(out, "rampart: admin listening on {a}");
+    }
+    let _ = out.flush();
+}
+
+fn serve(config: Config, before_wait: impl FnOnce(&RunningServer)) -> Result<()> {
+    let set = block_signals();
+    let workers = config.workers.resolve();
+    let server = Server::start(config).context("cannot start the gateway")?;
+    tracing::info!(workers, listeners = ?server.listen_addrs(), admin = ?server.admin_addr(), "rampart started");
+    announce(&server);
+    before_wait(&server);
+    let sig = wait_for_signal(&set);
+    tracing::info!(signal = sig, "shutting down: draining in-flight requests");
+    server.shutdown();
+    println!("rampart: stopped");
+    Ok(())
+}
+
+fn load(path: &PathBuf) -> Result<Config, ExitCode> {
+    match config::load_file(path) {
+        Ok(c) => Ok(c),
+        Err(ConfigError::Invalid(d)) => {
+            eprintln!("{d}");
+            eprintln!("rampart: {} error(s) in {}", d.0.len(), path.display());
+            Err(ExitCode::from(1))
+        }
+        Err(e) => {
+            eprintln!("rampart: {e}");
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        Command::Check { config } => {
+            return match load(&config) {
+                Ok(c) => {
+                    println!(
+                        "ok: {} ({} listener(s), {} upstream(s), {} route(s))",
+                        config.display(),
+                        c.listeners.len(),
+                        c.upstreams.len(),
+                        c.routes.len()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(code) => code,
+            };
+        }
+        Command::Run { config } => match load(&config) {
+            Ok(c) => serve(c, |_| {}),
+            Err(code) => return code,
+        },
+        Command::Proxy {
+            listen,
+            upstream,
+            workers,
+            admin,
+            no_admin,
+            no_policy: _,
+        } => parse_workers(&workers).and_then(|w| {
+            let mut c = Config::quick(listen, &upstream, w).map_err(|d| anyhow::anyhow!("{d}"))?;
+            c.admin = (!no_admin).then_some(admin);
+            serve(c, |_| {})
+        }),
+        Command::Demo { listen, api, admin } => demo(listen, api, admin),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rampart: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn demo(listen: SocketAddr, api: SocketAddr, admin: SocketAddr) -> Result<()> {
+    let (api_addr, _api_thread) = rampart_dataplane::demo::spawn_demo_api(api)
+        .with_context(|| format!("cannot start the demo API on {api}"))?;
+    let mut c = Config::quick(listen, &format!("http://{api_addr}"), Workers::Auto)
+        .map_err(|d| anyhow::anyhow!("{d}"))?;
+    c.admin = Some(admin);
+    serve(c, |server| {
+        let gw = server.listen_addrs().first().copied().unwrap_or(listen);
+        println!("\nRampart demo: gateway http://{gw} -> demo API http://{api_addr}");
+        println!("Try these (Ctrl-C to stop):\n");
+        for line in rampart_dataplane::demo::demo_curl_lines(gw) {
+            println!("  {line}");
+        }
+        println!();
+    })
+}

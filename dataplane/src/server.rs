@@ -1,0 +1,262 @@
+//! Starting and stopping the dataplane: listeners, worker threads, the admin
+//! listener, and graceful shutdown.
+//!
+//! Every worker gets its own `SO_REUSEPORT` socket per listen address, so the kernel
+//! spreads connections across cores without a shared accept queue. Port 0 is
+//! resolved once (by the first socket) and the others bind the same port, which
+//! lets tests and tooling ask for "any free port".
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{IntoRawFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::config::Config;
+use crate::proxy::route::Router;
+use crate::steering;
+use crate::worker::{Shared, Worker, WorkerSetup};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot start worker {worker}: {source}")]
+    Worker {
+        worker: usize,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot start the admin listener on {addr}: {source}")]
+    Admin {
+        addr: SocketAddr,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot create control eventfd: {0}")]
+    Control(#[source] io::Error),
+}
+
+pub struct Server;
+
+/// A started dataplane. Dropping it without `shutdown` leaves the workers running
+/// until the process exits.
+pub struct RunningServer {
+    listen_addrs: Vec<SocketAddr>,
+    admin_addr: Option<SocketAddr>,
+    workers: Vec<JoinHandle<()>>,
+    controls: Vec<RawFd>,
+    grace: Duration,
+    ready: Arc<AtomicBool>,
+}
+
+fn listener(addr: SocketAddr, backlog: i32) -> io::Result<Socket> {
+    let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    s.set_reuse_address(true)?;
+    s.set_reuse_port(true)?;
+    s.set_nonblocking(true)?;
+    s.set_cloexec(true)?;
+    s.bind(&addr.into())?;
+    s.listen(backlog)?;
+    Ok(s)
+}
+
+fn eventfd() -> io::Result<RawFd> {
+    // SAFETY: plain eventfd(2) call; the result is checked.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(fd)
+}
+
+fn pin_to_cpu(cpu: usize) {
+    // SAFETY: cpu_set_t is plain old data; CPU_SET writes inside it and
+    // sched_setaffinity(0) only affects the calling thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            tracing::warn!(cpu, error = %io::Error::last_os_error(), "cannot pin worker");
+        }
+    }
+}
+
+/// CPUs this process may run on, in order (workers are pinned round-robin to them).
+fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: as in `pin_to_cpu`; sched_getaffinity fills the set.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return vec![];
+        }
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| libc::CPU_ISSET(c, &set))
+            .collect()
+    }
+}
+
+impl Server {
+    pub fn start(config: Config) -> Result<RunningServer, StartError> {
+        let workers = config.workers.resolve().max(1);
+        // Resolve port 0 once so every worker's socket joins the same group.
+        let mut per_worker: Vec<Vec<Socket>> = (0..workers).map(|_| Vec::new()).collect();
+        let mut listen_addrs = Vec::new();
+        for &addr in &config.listeners {
+            let first = listener(addr, 4096).map_err(|source| StartError::Listen { addr, source })?;
+            let bound = first
+                .local_addr()
+                .ok()
+                .and_then(|a| a.as_socket())
+                .unwrap_or(addr);
+            per_worker[0].push(first);
+            for sockets in per_worker.iter_mut().skip(1) {
+                let s = listener(bound, 4096).map_err(|source| StartError::Listen { addr: bound, source })?;
+                sockets.push(s);
+            }
+            listen_addrs.push(bound);
+        }
+        for i in 0..config.listeners.len() {
+            let group: Vec<&Socket> = per_worker.iter().map(|w| &w[i]).collect();
+            steering::attach(&group);
+        }
+
+        let ready = Arc::new(AtomicBool::new(false));
+        let admin_addr = match config.admin {
+            Some(addr) => {
+                let handle = crate::admin::install_metrics_recorder()
+                    .map_err(|e| StartError::Admin {
+                        addr,
+                        source: io::Error::other(e.to_string()),
+                    })?;
+                let (bound, _) = crate::admin::spawn_admin(addr, Some(handle), ready.clone())
+                    .map_err(|source| StartError::Admin { addr, source })?;
+                Some(bound)
+            }
+            None => None,
+        };
+
+        let grace = config.timeouts.shutdown_grace;
+        let pin = config.pin_workers;
+        let shared = Arc::new(Shared {
+            router: Router::new(&config.routes),
+            config,
+        });
+        let cpus = allowed_cpus();
+        let mut handles = Vec::with_capacity(workers);
+        let mut controls = Vec::with_capacity(workers);
+        let (started_tx, started_rx) = std::sync::mpsc::channel::<Result<(), (usize, io::Error)>>();
+        for (id, sockets) in per_worker.into_iter().enumerate() {
+            let control = eventfd().map_err(StartError::Control)?;
+            controls.push(control);
+            let shared = shared.clone();
+            let cpu = (!cpus.is_empty()).then(|| cpus[id % cpus.len()]);
+            let started = started_tx.clone();
+            let fds: Vec<RawFd> = sockets.into_iter().map(IntoRawFd::into_raw_fd).collect();
+            let h = std::thread::Builder::new()
+                .name(format!("rampart-w{id}"))
+                .spawn(move || {
+                    if let (true, Some(cpu)) = (pin, cpu) {
+                        pin_to_cpu(cpu);
+                    }
+                    let mut w = match Worker::new(WorkerSetup {
+                        id,
+                        shared,
+                        listeners: fds,
+                        control_fd: control,
+                    }) {
+                        Ok(w) => w,
+                        Err(e) => {
+                            let _ = started.send(Err((id, e)));
+                            return;
+                        }
+                    };
+                    let _ = started.send(Ok(()));
+                    drop(started);
+                    if let Err(e) = w.run() {
+                        tracing::error!(worker = id, error = %e, "worker stopped on an I/O error");
+                    }
+                })
+                .map_err(|source| StartError::Worker { worker: id, source })?;
+            handles.push(h);
+        }
+        drop(started_tx);
+        for _ in 0..workers {
+            match started_rx.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err((worker, source))) => {
+                    for &c in &controls {
+                        signal(c);
+                    }
+                    return Err(StartError::Worker { worker, source });
+                }
+                Err(_) => {
+                    return Err(StartError::Worker {
+                        worker: 0,
+                        source: io::Error::other("worker thread exited during startup"),
+                    })
+                }
+            }
+        }
+        ready.store(true, Ordering::Release);
+        Ok(RunningServer {
+            listen_addrs,
+            admin_addr,
+            workers: handles,
+            controls,
+            grace,
+            ready,
+        })
+    }
+}
+
+fn signal(fd: RawFd) {
+    let one: u64 = 1;
+    // SAFETY: writes 8 bytes from a live u64 to an eventfd we own.
+    unsafe {
+        libc::write(fd, (&one as *const u64).cast(), 8);
+    }
+}
+
+impl RunningServer {
+    pub fn listen_addrs(&self) -> &[SocketAddr] {
+        &self.listen_addrs
+    }
+
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
+    }
+
+    /// Stops accepting, lets in-flight requests finish (up to the shutdown grace
+    /// period), and joins the workers.
+    pub fn shutdown(self) {
+        self.ready.store(false, Ordering::Release);
+        for &c in &self.controls {
+            signal(c);
+        }
+        let deadline = Instant::now() + self.grace + Duration::from_secs(2);
+        for h in self.workers {
+            while !h.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if h.is_finished() {
+                let _ = h.join();
+            } else {
+                tracing::warn!("a worker did not stop within the grace period");
+            }
+        }
+        for c in self.controls {
+            // SAFETY: our eventfds; the workers that read them have stopped.
+            unsafe { libc::close(c) };
+        }
+    }
+}
+

@@ -1,0 +1,572 @@
+//! The downstream side of a worker: accepting connections, reading and checking
+//! request heads in place, forwarding request bodies, writing our own responses,
+//! and the deadline sweep.
+
+use io_uring::{cqueue, opcode, types};
+
+use crate::http::canned::{write_error_response, CONTINUE_100};
+use crate::http::chunked::ChunkedDecoder;
+use crate::http::request::{parse_request, BodyFraming, HeadLimits, RequestHead};
+use crate::http::rewrite::{write_upstream_request_head, ForwardContext};
+use crate::http::{Parsed, Version};
+use crate::reactor::token::{Op, Token};
+
+use super::conn::{Client, Phase, Recv, Remaining};
+use super::inbox::PAUSE_AT;
+use super::{close_socket, set_nodelay, Worker, BGID};
+
+/// The outcome of looking at the bytes a client sent.
+enum Step {
+    /// An exchange started (or an error response is on its way).
+    Started,
+    /// The head is not complete yet.
+    Partial,
+    /// Reject with this status and close.
+    Reject(u16),
+}
+
+fn peer_ip(fd: i32) -> std::net::IpAddr {
+    // SAFETY: sockaddr_storage is plain old data; getpeername writes at most `len`
+    // bytes into it and we only read it when the call succeeded.
+    unsafe {
+        let mut ss: libc::sockaddr_storage = std::mem::zeroed();
+        let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        if libc::getpeername(fd, (&mut ss as *mut libc::sockaddr_storage).cast(), &mut len) == 0 {
+            if let Some(addr) = socket2::SockAddr::new(ss, len).as_socket() {
+                return addr.ip();
+            }
+        }
+    }
+    std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
+}
+
+impl Worker {
+    fn ms(d: std::time::Duration) -> u64 {
+        d.as_millis() as u64
+    }
+
+    pub(super) fn on_accept(&mut self, idx: usize, res: i32, flags: u32) {
+        if !cqueue::more(flags) && !self.draining && idx < self.listeners.len() {
+            self.arm_accept(idx);
+        }
+        if res < 0 {
+            if !self.draining {
+                tracing::warn!(worker = self.id, error = %std::io::Error::from_raw_os_error(-res), "accept failed");
+            }
+            return;
+        }
+        let fd = res;
+        if self.draining || self.live_clients >= self.cfg().limits.max_connections_per_worker {
+            self.stats.now.rejected += 1;
+            close_socket(fd);
+            return;
+        }
+        set_nodelay(fd);
+        let slot = match self.free_clients.pop() {
+            Some(s) => s,
+            None => {
+                self.clients.push(Box::new(Client::new()));
+                (self.clients.len() - 1) as u32
+            }
+        };
+        let header_read = Self::ms(self.cfg().timeouts.header_read);
+        let now = self.now_ms;
+        let c = &mut self.clients[slot as usize];
+        c.gen = c.gen.wrapping_add(1);
+        c.fd = fd;
+        c.peer = peer_ip(fd);
+        c.phase = Phase::Head;
+        c.deadline = now + header_read;
+        c.served = 0;
+        c.head_started = false;
+        c.close_after = false;
+        c.upstream = None;
+        self.live_clients += 1;
+        self.arm_client_recv(slot);
+    }
+
+    pub(super) fn arm_client_recv(&mut self, slot: u32) {
+        let c = &mut self.clients[slot as usize];
+        if c.fd < 0 || c.recv != Recv::Off || c.inbox.eof {
+            return;
+        }
+        c.recv = Recv::Armed;
+        let e = opcode::RecvMulti::new(types::Fd(c.fd), BGID)
+            .build()
+            .user_data(Token::new(Op::ClientRecv, slot, c.gen).encode());
+        self.push(&e);
+    }
+
+    /// Re-arms a paused recv once the connection has drained what it holds.
+    pub(super) fn resume_client_recv(&mut self, slot: u32) {
+        let c = &self.clients[slot as usize];
+        if c.recv == Recv::Off && c.inbox.queued() < PAUSE_AT {
+            self.arm_client_recv(slot);
+        }
+    }
+
+    pub(super) fn on_client_recv(&mut self, tok: Token, res: i32, flags: u32) {
+        let bid = cqueue::buffer_select(flags);
+        let slot = tok.slot;
+        let live = self
+            .clients
+            .get(slot as usize)
+            .is_some_and(|c| c.gen == tok.gen && c.fd >= 0);
+        if let Some(b) = bid {
+            self.bufs.taken(b);
+        }
+        if !live {
+            if let Some(b) = bid {
+                self.bufs.recycle(b);
+            }
+            return;
+        }
+        let more = cqueue::more(flags);
+        let c = &mut self.clients[slot as usize];
+        if !more {
+            c.recv = Recv::Off;
+        }
+        if res > 0 {
+            let Some(b) = bid else {
+                self.close_client(slot);
+                return;
+            };
+            self.stats.now.bytes_in += res as u64;
+            if c.inbox.push(b, res as u32).is_err() {
+                self.bufs.recycle(b);
+                tracing::warn!(worker = self.id, "client receive queue overflow; closing");
+                self.close_client(slot);
+                return;
+            }
+        } else if res == 0 {
+            c.inbox.eof = true;
+        } else if res == -libc::ENOBUFS {
+            if !more {
+                self.rearm.push((false, slot));
+            }
+        } else if res != -libc::ECANCELED {
+            self.close_client(slot);
+            return;
+        }
+        let c = &mut self.clients[slot as usize];
+        if c.recv == Recv::Armed && c.inbox.should_pause() {
+            c.recv = Recv::Cancelling;
+            let e = opcode::AsyncCancel::new(tok.encode())
+                .build()
+                .user_data(Token::new(Op::Ignore, slot, 0).encode());
+            self.push(&e);
+        }
+        self.advance_client(slot);
+    }
+
+    /// Lets the client's state machine react to new bytes or EOF.
+    pub(super) fn advance_client(&mut self, slot: u32) {
+        let c = &mut self.clients[slot as usize];
+        match c.phase {
+            Phase::Head => self.try_request(slot),
+            Phase::Body => self.forward_body(slot),
+            Phase::Tunnel => self.tunnel_up(slot),
+            Phase::SendingRequest | Phase::AwaitResponse | Phase::Response => {
+                if c.inbox.eof {
+                    // The client half-closed after its request: answer, then close.
+                    c.close_after = true;
+                }
+            }
+            Phase::Closing => {}
+        }
+    }
+
+    fn head_limits(&self) -> HeadLimits {
+        let l = &self.cfg().limits;
+        HeadLimits {
+            max_header_bytes: l.max_header_bytes,
+            max_headers: l.max_headers,
+            max_target_bytes: l.max_target_bytes,
+        }
+    }
+
+    /// Parses as many requests as the buffered bytes allow (one at a time: the next
+    /// pipelined request waits until this one's response is written).
+    pub(super) fn try_request(&mut self, slot: u32) {
+        loop {
+            let now = self.now_ms;
+            let (idle_ms, head_ms) = {
+                let t = &self.cfg().timeouts;
+                (Self::ms(t.idle_keepalive), Self::ms(t.header_read))
+            };
+            let c = &mut self.clients[slot as usize];
+            if c.phase != Phase::Head || c.fd < 0 || c.to_client.inflight {
+                return;
+            }
+            let buf = c.inbox.front(&self.bufs);
+            if buf.is_empty() {
+                if c.inbox.eof {
+                    self.close_client(slot);
+                } else if c.served > 0 {
+                    c.deadline = now + idle_ms;
+                }
+                self.resume_client_recv(slot);
+                return;
+            }
+            let limits = self.head_limits();
+            let mut hdrs = std::mem::take(&mut self.headers);
+            let step = {
+                // SAFETY: the header array only lends httparse storage for this parse.
+                // Its entries borrow `buf` for as long as `head` lives, which ends in
+                // this block; afterwards every entry is reset below, so no reference
+                // typed 'static outlives the bytes it points to.
+                let h: &mut [httparse::Header<'_>] = unsafe {
+                    std::mem::transmute::<&mut [httparse::Header<'static>], &mut [httparse::Header<'_>]>(
+                        &mut hdrs[..],
+                    )
+                };
+                match parse_request(buf, h, &limits) {
+                    Ok(Parsed::Complete(head)) => match self.start_exchange(slot, &head, buf) {
+                        Ok(()) => Step::Started,
+                        Err(status) => Step::Reject(status),
+                    },
+                    Ok(Parsed::Partial) => Step::Partial,
+                    Err(e) => Step::Reject(e.status),
+                }
+            };
+            for h in hdrs.iter_mut() {
+                *h = httparse::EMPTY_HEADER;
+            }
+            self.headers = hdrs;
+            match step {
+                Step::Started => return,
+                Step::Reject(status) => {
+                    self.stats.now.rejected += 1;
+                    self.respond_error(slot, status);
+                    return;
+                }
+                Step::Partial => {
+                    let c = &mut self.clients[slot as usize];
+                    match c.inbox.coalesce(&mut self.bufs, &mut self.asm_pool) {
+                        Ok(true) => continue,
+                        Ok(false) => {}
+                        Err(_) => {
+                            self.respond_error(slot, 503);
+                            return;
+                        }
+                    }
+                    let c = &mut self.clients[slot as usize];
+                    if c.inbox.eof {
+                        self.close_client(slot);
+                        return;
+                    }
+                    if !c.head_started {
+                        c.head_started = true;
+                        if c.served > 0 {
+                            c.deadline = now + head_ms;
+                        }
+                    }
+                    self.resume_client_recv(slot);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn trusted(&self, ip: std::net::IpAddr) -> bool {
+        self.cfg()
+            .forwarding
+            .trusted_proxies
+            .iter()
+            .any(|n| n.contains(&ip))
+    }
+
+    /// Routes a parsed request, rewrites its head for the upstream and starts sending.
+    /// An `Err` is the status to answer with.
+    fn start_exchange(&mut self, slot: u32, head: &RequestHead<'_, '_>, buf: &'static [u8]) -> Result<(), u16> {
+        let cluster = self.shared.router.pick(head.host, head.target).ok_or(404u16)?;
+        let max_body = self.cfg().limits.max_body_bytes;
+        if let BodyFraming::Length(n) = head.framing {
+            if n > max_body {
+                return Err(413);
+            }
+        }
+        let server = self.clusters[cluster].pick(self.now_ms, None).ok_or(503u16)?;
+        let trust = self.trusted(self.clients[slot as usize].peer);
+        let upstream_write = Self::ms(self.cfg().timeouts.upstream_write);
+        let mut out = self.out_pool.take().ok_or(503u16)?;
+        let id = self.ids.next();
+        let c = &mut self.clients[slot as usize];
+        let ctx = ForwardContext {
+            client_addr: c.peer,
+            proto: "http",
+            request_id: &id,
+            trust_incoming: trust,
+            strip_expect: head.expect_continue,
+            close_upstream: false,
+        };
+        let n = match write_upstream_request_head(head, buf, &ctx, &mut out) {
+            Ok(n) => n,
+            Err(_) => {
+                self.out_pool.give(out);
+                return Err(431);
+            }
+        };
+        let after = &buf[head.head_len..];
+        c.req_chunks = ChunkedDecoder::new();
+        let (part, left) = match head.framing {
+            BodyFraming::None => (0, Remaining::None),
+            BodyFraming::Length(len) => {
+                let p = (after.len() as u64).min(len);
+                (p as usize, if len > p { Remaining::Length(len - p) } else { Remaining::None })
+            }
+            BodyFraming::Chunked => match c.req_chunks.feed(after, |_| {}) {
+                Ok(pr) => (pr.consumed, if pr.done { Remaining::None } else { Remaining::Chunked }),
+                Err(_) => {
+                    self.out_pool.give(out);
+                    return Err(400);
+                }
+            },
+        };
+        if c.req_chunks.data_bytes() > max_body {
+            self.out_pool.give(out);
+            return Err(413);
+        }
+        c.request_id = id;
+        c.keep_alive = head.keep_alive;
+        c.version = head.version;
+        c.is_head = head.is_head;
+        c.upgrade = head.upgrade;
+        c.retryable = head.idempotent && head.framing == BodyFraming::None;
+        c.retried = false;
+        c.cluster = cluster;
+        c.server = server;
+        c.req_left = left;
+        c.req_body_bytes = part as u64;
+        c.req_head_len = head.head_len;
+        c.req_first = head.head_len + part;
+        c.req_sent = false;
+        c.got_response = false;
+        c.head_started = false;
+        c.started_us = self.now_us;
+        c.to_upstream.set(&out[..n], &after[..part], head.head_len + part);
+        c.out = Some(out);
+        c.out_len = n;
+        c.phase = Phase::SendingRequest;
+        c.deadline = self.now_ms + upstream_write;
+        let send_continue = head.expect_continue && head.framing != BodyFraming::None && part == 0;
+        self.stats.now.requests += 1;
+        if send_continue && head.version == Version::Http11 {
+            // We strip `Expect` and answer it ourselves: the body is ours to inspect
+            // before the upstream sees anything.
+            let c = &mut self.clients[slot as usize];
+            c.to_client.set(CONTINUE_100, &[], 0);
+            self.submit_client_tx(slot);
+        }
+        self.acquire_upstream(slot)
+    }
+
+    /// Sends the next run of request body bytes upstream.
+    pub(super) fn forward_body(&mut self, slot: u32) {
+        let max_body = self.cfg().limits.max_body_bytes;
+        let body_ms = Self::ms(self.cfg().timeouts.body_read);
+        let now = self.now_ms;
+        let c = &mut self.clients[slot as usize];
+        if c.to_upstream.inflight || c.upstream.is_none() {
+            return;
+        }
+        let buf = c.inbox.front(&self.bufs);
+        if buf.is_empty() {
+            if c.inbox.eof {
+                // The client vanished mid-body; the upstream has a truncated request.
+                self.close_client(slot);
+            } else {
+                self.resume_client_recv(slot);
+            }
+            return;
+        }
+        let part = match c.req_left {
+            Remaining::Length(n) => {
+                let p = (buf.len() as u64).min(n);
+                c.req_left = if n > p { Remaining::Length(n - p) } else { Remaining::None };
+                p as usize
+            }
+            Remaining::Chunked => match c.req_chunks.feed(buf, |_| {}) {
+                Ok(pr) => {
+                    if pr.done {
+                        c.req_left = Remaining::None;
+                    }
+                    pr.consumed
+                }
+                Err(_) => {
+                    self.stats.now.rejected += 1;
+                    self.drop_upstream(slot);
+                    self.respond_error(slot, 400);
+                    return;
+                }
+            },
+            Remaining::None | Remaining::UntilClose => return,
+        };
+        c.req_body_bytes += part as u64;
+        if c.req_body_bytes > max_body || c.req_chunks.data_bytes() > max_body {
+            self.stats.now.rejected += 1;
+            self.drop_upstream(slot);
+            self.respond_error(slot, 413);
+            return;
+        }
+        c.deadline = now + body_ms;
+        c.to_upstream.set(&buf[..part], &[], part);
+        self.submit_upstream_tx(slot);
+    }
+
+    /// After a 101: client bytes go upstream untouched.
+    pub(super) fn tunnel_up(&mut self, slot: u32) {
+        let idle = Self::ms(self.cfg().timeouts.idle_keepalive);
+        let c = &mut self.clients[slot as usize];
+        if c.to_upstream.inflight || c.upstream.is_none() {
+            return;
+        }
+        let buf = c.inbox.front(&self.bufs);
+        if buf.is_empty() {
+            if c.inbox.eof {
+                self.close_client(slot);
+            } else {
+                self.resume_client_recv(slot);
+            }
+            return;
+        }
+        c.deadline = self.now_ms + idle;
+        c.to_upstream.set(buf, &[], buf.len());
+        self.submit_upstream_tx(slot);
+    }
+
+    pub(super) fn submit_client_tx(&mut self, slot: u32) {
+        let c = &mut self.clients[slot as usize];
+        let e = c
+            .to_client
+            .entry(c.fd, Token::new(Op::ClientSend, slot, c.gen).encode());
+        self.push(&e);
+    }
+
+    pub(super) fn on_client_send(&mut self, tok: Token, res: i32) {
+        let slot = tok.slot;
+        let Some(c) = self.clients.get_mut(slot as usize) else {
+            return;
+        };
+        if c.gen != tok.gen || c.fd < 0 {
+            return;
+        }
+        if res < 0 {
+            c.to_client.inflight = false;
+            self.close_client(slot);
+            return;
+        }
+        self.stats.now.bytes_out += res as u64;
+        if !c.to_client.advance(res as usize) {
+            self.submit_client_tx(slot);
+            return;
+        }
+        let consume = c.to_client.consume;
+        if consume > 0 {
+            if let Some(u) = c.upstream {
+                let up = &mut self.ups[u as usize];
+                up.inbox.consume(consume, &mut self.bufs, &mut self.asm_pool);
+                self.resume_upstream_recv(u);
+            }
+        }
+        let c = &mut self.clients[slot as usize];
+        match c.phase {
+            Phase::Closing => self.close_client(slot),
+            Phase::Response if c.resp_left == Remaining::None => self.finish_exchange(slot),
+            _ => self.advance_response(slot),
+        }
+    }
+
+    /// Answers with one of our canned error responses and closes afterwards.
+    pub(super) fn respond_error(&mut self, slot: u32, status: u16) {
+        let client_write = Self::ms(self.cfg().timeouts.client_write);
+        self.drop_upstream(slot);
+        let c = &mut self.clients[slot as usize];
+        if c.fd < 0 {
+            return;
+        }
+        if c.to_client.inflight {
+            // Something is already being written (a partial response): the only
+            // honest signal left is closing the connection.
+            self.close_client(slot);
+            return;
+        }
+        if c.phase == Phase::Head {
+            c.request_id = self.ids.next();
+        }
+        let n = write_error_response(status, &c.request_id, true, &mut c.note);
+        c.to_client.set(&c.note[..n], &[], 0);
+        c.phase = Phase::Closing;
+        c.deadline = self.now_ms + client_write;
+        self.stats.response(status);
+        self.submit_client_tx(slot);
+        tracing::debug!(worker = self.id, status, "request rejected");
+    }
+
+    pub(super) fn close_client(&mut self, slot: u32) {
+        self.drop_upstream(slot);
+        let c = &mut self.clients[slot as usize];
+        if c.fd < 0 {
+            return;
+        }
+        close_socket(c.fd);
+        c.fd = -1;
+        c.gen = c.gen.wrapping_add(1);
+        c.recv = Recv::Off;
+        c.to_client.inflight = false;
+        c.to_upstream.inflight = false;
+        c.inbox.release(&mut self.bufs, &mut self.asm_pool);
+        if let Some(out) = c.out.take() {
+            self.out_pool.give(out);
+        }
+        self.live_clients -= 1;
+        self.free_clients.push(slot);
+    }
+
+    /// While draining: idle keep-alive connections are closed at once.
+    pub(super) fn close_idle_clients(&mut self) {
+        for i in 0..self.clients.len() {
+            let c = &mut self.clients[i];
+            if c.fd >= 0 && c.phase == Phase::Head && !c.to_client.inflight && c.inbox.is_empty() {
+                self.close_client(i as u32);
+            }
+        }
+    }
+
+    /// Acts on every expired deadline. Runs every 100 ms; a linear pass over the
+    /// slots is cheap at per-core connection counts and needs no timer structure.
+    pub(super) fn sweep(&mut self) {
+        let now = self.now_ms;
+        for i in 0..self.clients.len() {
+            let c = &self.clients[i];
+            if c.fd < 0 || c.deadline == 0 || c.deadline > now {
+                continue;
+            }
+            let slot = i as u32;
+            match c.phase {
+                Phase::Head => {
+                    if c.inbox.is_empty() && !c.head_started {
+                        self.close_client(slot);
+                    } else {
+                        // A head that does not complete in time: slowloris or a
+                        // broken client. 408 then close.
+                        self.stats.now.rejected += 1;
+                        self.respond_error(slot, 408);
+                    }
+                }
+                Phase::SendingRequest | Phase::AwaitResponse => {
+                    self.stats.now.upstream_timeouts += 1;
+                    let (cl, sv) = (c.cluster, c.server);
+                    self.clusters[cl].record_failure(sv, now);
+                    self.respond_error(slot, 504);
+                }
+                Phase::Body | Phase::Response | Phase::Tunnel | Phase::Closing => {
+                    self.close_client(slot);
+                }
+            }
+        }
+        if self.draining {
+            self.close_idle_clients();
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! Connection slots: the state a worker keeps per client and per upstream
+//! connection. Slots are boxed once and reused, so the addresses of their buffers
+//! and iovecs stay put while the kernel uses them.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use crate::http::chunked::ChunkedDecoder;
+use crate::http::Version;
+
+use super::inbox::Inbox;
+use super::tx::Tx;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recv {
+    Off,
+    Armed,
+    /// Cancelled to apply back-pressure; the final completion is pending.
+    Cancelling,
+}
+
+/// Where a client connection is in its exchange.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Waiting for (the rest of) a request head.
+    Head,
+    /// The request head (and the body bytes that came with it) is being sent upstream,
+    /// or we wait for the upstream connection to be established first.
+    SendingRequest,
+    /// More request body is expected from the client.
+    Body,
+    /// The request is upstream; waiting for the response head.
+    AwaitResponse,
+    /// Relaying the response body.
+    Response,
+    /// After a 101: bytes flow both ways untouched.
+    Tunnel,
+    /// A final response of ours is being written; close afterwards.
+    Closing,
+}
+
+/// How much of a body is left.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Remaining {
+    None,
+    Length(u64),
+    Chunked,
+    UntilClose,
+}
+
+pub struct Client {
+    pub gen: u32,
+    pub fd: i32,
+    pub peer: IpAddr,
+    pub inbox: Inbox,
+    pub recv: Recv,
+    pub phase: Phase,
+    pub deadline: u64,
+    /// Request facts kept after the head's bytes are gone.
+    pub keep_alive: bool,
+    pub version: Version,
+    pub is_head: bool,
+    pub retryable: bool,
+    pub request_id: [u8; 16],
+    pub started_us: u64,
+    pub cluster: usize,
+    pub server: usize,
+    pub req_left: Remaining,
+    pub req_chunks: ChunkedDecoder,
+    pub req_body_bytes: u64,
+    pub resp_left: Remaining,
+    pub resp_chunks: ChunkedDecoder,
+    pub resp_status: u16,
+    pub resp_keep_alive: bool,
+    pub got_response: bool,
+    pub upstream: Option<u32>,
+    /// Holds the rewritten request head (kept for a retry) and then response heads.
+    pub out: Option<Box<[u8]>>,
+    pub out_len: usize,
+    /// A second small buffer for what we send the client while `out` still holds the
+    /// request head (100 Continue, 1xx relays, error responses).
+    pub note: [u8; 512],
+    pub to_client: Tx,
+    pub to_upstream: Tx,
+    /// Close the client connection once the current response is written.
+    pub close_after: bool,
+    /// A 100 Continue is queued/written and must complete before the head goes up.
+    pub continue_pending: bool,
+    /// Requests completed on this connection (the first head gets `header_read`
+    /// from accept; later ones get `idle_keepalive` while no byte has arrived).
+    pub served: u32,
+    /// Bytes of the current head have arrived: the header deadline runs.
+    pub head_started: bool,
+    pub upgrade: bool,
+    pub retried: bool,
+    /// Length of the request head in the inbox, and head + the body bytes sent with
+    /// it: what a retry on a fresh connection must resend if the first send failed.
+    pub req_head_len: usize,
+    pub req_first: usize,
+    /// The first send upstream completed (its inbox bytes are consumed).
+    pub req_sent: bool,
+}
+
+impl Client {
+    pub fn new() -> Client {
+        Client {
+            gen: 0,
+            fd: -1,
+            peer: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            inbox: Inbox::new(),
+            recv: Recv::Off,
+            phase: Phase::Head,
+            deadline: 0,
+            keep_alive: true,
+            version: Version::Http11,
+            is_head: false,
+            retryable: false,
+            request_id: [b'0'; 16],
+            started_us: 0,
+            cluster: 0,
+            server: 0,
+            req_left: Remaining::None,
+            req_chunks: ChunkedDecoder::new(),
+            req_body_bytes: 0,
+            resp_left: Remaining::None,
+            resp_chunks: ChunkedDecoder::new(),
+            resp_status: 0,
+            resp_keep_alive: false,
+            got_response: false,
+            upstream: None,
+            out: None,
+            out_len: 0,
+            note: [0; 512],
+            to_client: Tx::new(),
+            to_upstream: Tx::new(),
+            close_after: false,
+            continue_pending: false,
+            served: 0,
+            head_started: false,
+            upgrade: false,
+            retried: false,
+            req_head_len: 0,
+            req_first: 0,
+            req_sent: false,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UpState {
+    Connecting,
+    Idle,
+    Busy,
+}
+
+pub struct Upstream {
+    pub gen: u32,
+    pub fd: i32,
+    pub cluster: usize,
+    pub server: usize,
+    pub inbox: Inbox,
+    pub recv: Recv,
+    pub state: UpState,
+    pub client: u32,
+    /// Came from the idle pool (a failure before any response byte may be retried).
+    pub reused: bool,
+}
+
+impl Upstream {
+    pub fn new() -> Upstream {
+        Upstream {
+            gen: 0,
+            fd: -1,
+            cluster: 0,
+            server: 0,
+            inbox: Inbox::new(),
+            recv: Recv::Off,
+            state: UpState::Idle,
+            client: 0,
+            reused: false,
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! A connection's received-but-unconsumed bytes.
+//!
+//! Multishot recv hands us kernel-chosen buffers. The common case — a whole request
+//! head in one buffer — is parsed and forwarded straight from that buffer. Only
+//! when a head straddles buffers are the pieces copied into the connection's
+//! assembly buffer (taken from a per-core pool), so the parser always sees one
+//! contiguous slice. The queue is bounded: past `PAUSE_AT` buffers the owner stops
+//! receiving until it has drained.
+
+use crate::reactor::bufring::BufRing;
+use crate::reactor::pool::BufPool;
+
+/// Ring buffers queued behind the current one before recv is paused.
+pub const PAUSE_AT: usize = 4;
+/// Hard capacity: completions already posted when the pause takes effect still fit.
+const CAP: usize = 64;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Cur {
+    None,
+    Ring { bid: u16, start: u32, end: u32 },
+    Asm { start: u32, end: u32 },
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum InboxError {
+    /// More completions arrived than the queue holds (recv did not pause in time).
+    Overflow,
+    /// No assembly buffer could be had (pool exhausted).
+    NoBuffer,
+}
+
+pub struct Inbox {
+    cur: Cur,
+    queue: [(u16, u32); CAP],
+    q_head: usize,
+    q_len: usize,
+    asm: Option<Box<[u8]>>,
+    /// The peer closed its sending side (recv returned 0).
+    pub eof: bool,
+}
+
+impl Inbox {
+    pub fn new() -> Inbox {
+        Inbox {
+            cur: Cur::None,
+            queue: [(0, 0); CAP],
+            q_head: 0,
+            q_len: 0,
+            asm: None,
+            eof: false,
+        }
+    }
+
+    /// Queues a filled ring buffer.
+    pub fn push(&mut self, bid: u16, len: u32) -> Result<(), InboxError> {
+        if self.q_len == CAP {
+            return Err(InboxError::Overflow);
+        }
+        self.queue[(self.q_head + self.q_len) % CAP] = (bid, len);
+        self.q_len += 1;
+        Ok(())
+    }
+
+    pub fn queued(&self) -> usize {
+        self.q_len
+    }
+
+    pub fn should_pause(&self) -> bool {
+        self.q_len >= PAUSE_AT
+    }
+
+    fn pop(&mut self) -> Option<(u16, u32)> {
+        if self.q_len == 0 {
+            return None;
+        }
+        let v = self.queue[self.q_head];
+        self.q_head = (self.q_head + 1) % CAP;
+        self.q_len -= 1;
+        Some(v)
+    }
+
+    fn load(&mut self) {
+        if self.cur == Cur::None {
+            if let Some((bid, len)) = self.pop() {
+                self.cur = Cur::Ring {
+                    bid,
+                    start: 0,
+                    end: len,
+                };
+            }
+        }
+    }
+
+    /// True when no byte is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.cur == Cur::None && self.q_len == 0
+    }
+
+    /// The current contiguous run of unconsumed bytes (possibly empty).
+    ///
+    /// The slice is built from a raw pointer because it borrows memory owned by the
+    /// buffer ring or the assembly buffer while the caller mutates other parts of the
+    /// worker; it stays valid until the next `consume`, `coalesce` or `release`.
+    pub fn front(&mut self, bufs: &BufRing) -> &'static [u8] {
+        self.load();
+        match self.cur {
+            Cur::None => &[],
+            Cur::Ring { bid, start, end } => {
+                let all = bufs.bytes(bid, end as usize);
+                let s = &all[start as usize..];
+                // SAFETY: the buffer is held by this inbox until `consume`/`release`
+                // recycles it, and the kernel does not write a held buffer; callers do
+                // not keep the slice past those calls (see the doc above).
+                unsafe { std::slice::from_raw_parts(s.as_ptr(), s.len()) }
+            }
+            Cur::Asm { start, end } => match &self.asm {
+                Some(a) => {
+                    let s = &a[start as usize..end as usize];
+                    // SAFETY: as above; the assembly buffer is owned by this inbox and
+                    // not reallocated while bytes are in it.
+                    unsafe { std::slice::from_raw_parts(s.as_ptr(), s.len()) }
+                }
+                None => &[],
+            },
+        }
+    }
+
+    /// Marks `n` bytes of the current run consumed, recycling a drained ring buffer.
+    pub fn consume(&mut self, n: usize, bufs: &mut BufRing, pool: &mut BufPool) {
+        match &mut self.cur {
+            Cur::None => debug_assert_eq!(n, 0),
+            Cur::Ring { bid, start, end } => {
+                *start += n as u32;
+                debug_assert!(*start <= *end);
+                if *start >= *end {
+                    bufs.recycle(*bid);
+                    self.cur = Cur::None;
+                }
+            }
+            Cur::Asm { start, end } => {
+                *start += n as u32;
+                if *start >= *end {
+                    self.cur = Cur::None;
+                    if let Some(a) = self.asm.take() {
+                        pool.give(a);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Makes the current run longer by copying it and following queued buffers into
+    /// the assembly buffer. Returns false when nothing more could be added (no queued
+    /// data, or the assembly buffer is full).
+    pub fn coalesce(&mut self, bufs: &mut BufRing, pool: &mut BufPool) -> Result<bool, InboxError> {
+        self.load();
+        if self.q_len == 0 {
+            return Ok(false);
+        }
+        if self.asm.is_none() {
+            self.asm = Some(pool.take().ok_or(InboxError::NoBuffer)?);
+        }
+        let Some(asm) = self.asm.as_mut() else {
+            return Err(InboxError::NoBuffer);
+        };
+        // Move what we have to the front of the assembly buffer.
+        let mut len = match self.cur {
+            Cur::None => 0,
+            Cur::Asm { start, end } => {
+                asm.copy_within(start as usize..end as usize, 0);
+                (end - start) as usize
+            }
+            Cur::Ring { bid, start, end } => {
+                let src = &bufs.bytes(bid, end as usize)[start as usize..];
+                let n = src.len().min(asm.len());
+                asm[..n].copy_from_slice(&src[..n]);
+                if n < src.len() {
+                    // Cannot happen: the assembly buffer is larger than a ring buffer.
+                    return Ok(false);
+                }
+                bufs.recycle(bid);
+                n
+            }
+        };
+        let mut grew = false;
+        while let Some(&(bid, blen)) = (self.q_len > 0).then(|| &self.queue[self.q_head]) {
+            if len + blen as usize > asm.len() {
+                break;
+            }
+            let src = bufs.bytes(bid, blen as usize);
+            asm[len..len + src.len()].copy_from_slice(src);
+            len += src.len();
+            bufs.recycle(bid);
+            self.pop();
+            grew = true;
+        }
+        self.cur = Cur::Asm {
+            start: 0,
+            end: len as u32,
+        };
+        Ok(grew)
+    }
+
+    /// Drops everything (connection closing), recycling every held buffer.
+    pub fn release(&mut self, bufs: &mut BufRing, pool: &mut BufPool) {
+        if let Cur::Ring { bid, .. } = self.cur {
+            bufs.recycle(bid);
+        }
+        self.cur = Cur::None;
+        while let Some((bid, _)) = self.pop() {
+            bufs.recycle(bid);
+        }
+        if let Some(a) = self.asm.take() {
+            pool.give(a);
+        }
+        self.eof = false;
+    }
+}

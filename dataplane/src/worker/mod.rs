@@ -1,0 +1,346 @@
+//! One worker per core: its ring, its listeners, its connections, its view of the
+//! upstreams, and the loop that drives them.
+//!
+//! The loop: drain every completion, let each connection's state machine react
+//! (queueing new submissions), run the timer sweep when due, then make one
+//! `io_uring_enter` that submits the turn's work and waits for more. A worker
+//! shares nothing mutable with other workers; the only cross-thread input is the
+//! control eventfd (shutdown), and the only output is the periodic metrics flush.
+//!
+//! - [`client`]: the downstream side — accept, read and check requests, forward
+//!   request bodies, write responses.
+//! - [`upstream`]: the upstream side — pooled and fresh connections, sending the
+//!   request, reading and relaying the response.
+//! - [`inbox`], [`tx`]: received bytes and in-flight sends of a connection.
+
+mod client;
+mod conn;
+pub mod inbox;
+mod stats;
+mod tx;
+mod upstream;
+
+use std::io;
+use std::os::fd::RawFd;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use io_uring::{cqueue, opcode, types};
+
+use crate::config::Config;
+use crate::http::request_id::RequestIdGen;
+use crate::proxy::cluster::ClusterState;
+use crate::proxy::route::Router;
+use crate::reactor::bufring::BufRing;
+use crate::reactor::pool::BufPool;
+use crate::reactor::ring::{Ring, TaskRunMode};
+use crate::reactor::token::{Op, Token};
+
+use conn::{Client, Upstream};
+use stats::Stats;
+
+/// Read-only state every worker shares (built once, before the workers start).
+pub struct Shared {
+    pub config: Config,
+    pub router: Router,
+}
+
+/// How often deadlines are checked and metrics published.
+const SWEEP_EVERY_MS: u64 = 100;
+const FLUSH_EVERY_MS: u64 = 1000;
+const CQE_BATCH: usize = 256;
+const BGID: u16 = 0;
+
+pub struct Worker {
+    id: usize,
+    shared: Arc<Shared>,
+    ring: Ring,
+    bufs: BufRing,
+    asm_pool: BufPool,
+    out_pool: BufPool,
+    clients: Vec<Box<Client>>,
+    free_clients: Vec<u32>,
+    live_clients: usize,
+    ups: Vec<Box<Upstream>>,
+    free_ups: Vec<u32>,
+    clusters: Vec<ClusterState>,
+    listeners: Vec<RawFd>,
+    control_fd: RawFd,
+    control_buf: u64,
+    /// Reused header array for httparse; see `parse_headers`.
+    headers: Vec<httparse::Header<'static>>,
+    ids: RequestIdGen,
+    stats: Stats,
+    start: Instant,
+    now_ms: u64,
+    now_us: u64,
+    last_sweep: u64,
+    last_flush: u64,
+    draining: bool,
+    drain_deadline: u64,
+    stop: bool,
+    /// Connections whose multishot recv ended for lack of buffers: re-armed once
+    /// buffers come back. (kind: false = client, true = upstream; slot).
+    rearm: Vec<(bool, u32)>,
+    connect_ts: types::Timespec,
+    cqes: Vec<cqueue::Entry>,
+}
+
+/// What a worker needs from the server to start.
+pub struct WorkerSetup {
+    pub id: usize,
+    pub shared: Arc<Shared>,
+    pub listeners: Vec<RawFd>,
+    pub control_fd: RawFd,
+}
+
+impl Worker {
+    pub fn new(setup: WorkerSetup) -> io::Result<Worker> {
+        let cfg = &setup.shared.config;
+        let ring = Ring::new(cfg.io.ring_entries)?;
+        match ring.mode {
+            TaskRunMode::Deferred => {
+                tracing::debug!(worker = setup.id, "io_uring: SINGLE_ISSUER | DEFER_TASKRUN")
+            }
+            TaskRunMode::Cooperative => tracing::warn!(
+                worker = setup.id,
+                "io_uring: kernel lacks DEFER_TASKRUN, using COOP_TASKRUN (more CPU per wake-up)"
+            ),
+            TaskRunMode::Default => tracing::warn!(
+                worker = setup.id,
+                "io_uring: kernel lacks DEFER_TASKRUN and COOP_TASKRUN, using default task-run mode"
+            ),
+        }
+        let bufs = BufRing::new(
+            &ring,
+            cfg.io.recv_buffers,
+            cfg.io.recv_buffer_bytes as u32,
+            BGID,
+        )?;
+        let max_conns = cfg.limits.max_connections_per_worker;
+        let head_room = cfg.limits.max_header_bytes + 1024;
+        let asm_size = cfg.limits.max_header_bytes + cfg.io.recv_buffer_bytes;
+        let clusters = cfg.upstreams.iter().map(ClusterState::new).collect();
+        let timeout = cfg.timeouts.upstream_connect;
+        Ok(Worker {
+            id: setup.id,
+            ring,
+            bufs,
+            asm_pool: BufPool::new(asm_size, max_conns * 2),
+            out_pool: BufPool::new(head_room, max_conns),
+            clients: Vec::new(),
+            free_clients: Vec::with_capacity(max_conns),
+            live_clients: 0,
+            ups: Vec::new(),
+            free_ups: Vec::with_capacity(max_conns),
+            clusters,
+            listeners: setup.listeners,
+            control_fd: setup.control_fd,
+            control_buf: 0,
+            headers: vec![httparse::EMPTY_HEADER; cfg.limits.max_headers],
+            ids: RequestIdGen::new(setup.id as u16),
+            stats: Stats::new(setup.id),
+            start: Instant::now(),
+            now_ms: 0,
+            now_us: 0,
+            last_sweep: 0,
+            last_flush: 0,
+            draining: false,
+            drain_deadline: 0,
+            stop: false,
+            rearm: Vec::with_capacity(max_conns * 2),
+            connect_ts: types::Timespec::new()
+                .sec(timeout.as_secs())
+                .nsec(timeout.subsec_nanos()),
+            cqes: vec![unsafe_zero_cqe(); CQE_BATCH],
+            shared: setup.shared,
+        })
+    }
+
+    fn cfg(&self) -> &Config {
+        &self.shared.config
+    }
+
+    fn tick(&mut self) {
+        let e = self.start.elapsed();
+        self.now_us = e.as_micros() as u64;
+        self.now_ms = self.now_us / 1000;
+    }
+
+    fn push(&mut self, e: &io_uring::squeue::Entry) {
+        if let Err(err) = self.ring.push(e) {
+            // The submission could not be queued (completion queue overflow); the
+            // operation is lost, so the connection it belongs to will time out.
+            tracing::error!(worker = self.id, error = %err, "io_uring submission failed");
+        }
+    }
+
+    fn arm_accept(&mut self, idx: usize) {
+        let fd = self.listeners[idx];
+        let e = opcode::AcceptMulti::new(types::Fd(fd))
+            .flags(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
+            .build()
+            .user_data(Token::new(Op::Accept, idx as u32, 0).encode());
+        self.push(&e);
+    }
+
+    fn arm_control(&mut self) {
+        let e = opcode::Read::new(
+            types::Fd(self.control_fd),
+            (&mut self.control_buf as *mut u64).cast(),
+            8,
+        )
+        .build()
+        .user_data(Token::new(Op::Control, 0, 0).encode());
+        self.push(&e);
+    }
+
+    /// Runs until shutdown completes.
+    pub fn run(&mut self) -> io::Result<()> {
+        self.tick();
+        for i in 0..self.listeners.len() {
+            self.arm_accept(i);
+        }
+        self.arm_control();
+        while !self.stop {
+            self.ring
+                .submit_and_wait(Duration::from_millis(SWEEP_EVERY_MS))?;
+            self.tick();
+            loop {
+                let mut batch = std::mem::take(&mut self.cqes);
+                let n = self.ring.drain(&mut batch);
+                for cqe in &batch[..n] {
+                    self.dispatch(cqe.user_data(), cqe.result(), cqe.flags());
+                }
+                self.cqes = batch;
+                if n < CQE_BATCH {
+                    break;
+                }
+            }
+            self.rearm_starved();
+            if self.now_ms - self.last_sweep >= SWEEP_EVERY_MS {
+                self.last_sweep = self.now_ms;
+                self.sweep();
+            }
+            if self.now_ms - self.last_flush >= FLUSH_EVERY_MS {
+                self.last_flush = self.now_ms;
+                self.stats.active_connections = self.live_clients as u64;
+                self.stats.flush();
+            }
+            if self.draining && (self.live_clients == 0 || self.now_ms >= self.drain_deadline) {
+                self.stop = true;
+            }
+        }
+        self.stats.active_connections = 0;
+        self.stats.flush();
+        self.close_everything();
+        Ok(())
+    }
+
+    fn dispatch(&mut self, user_data: u64, res: i32, flags: u32) {
+        let Some(tok) = Token::decode(user_data) else {
+            return;
+        };
+        match tok.op {
+            Op::Accept => self.on_accept(tok.slot as usize, res, flags),
+            Op::ClientRecv => self.on_client_recv(tok, res, flags),
+            Op::ClientSend => self.on_client_send(tok, res),
+            Op::UpstreamRecv => self.on_upstream_recv(tok, res, flags),
+            Op::UpstreamSend => self.on_upstream_send(tok, res),
+            Op::UpstreamConnect => self.on_upstream_connect(tok, res),
+            Op::Control => self.on_control(res),
+            Op::Ignore => {
+                if let Some(bid) = cqueue::buffer_select(flags) {
+                    self.bufs.recycle(bid);
+                }
+            }
+        }
+    }
+
+    fn on_control(&mut self, res: i32) {
+        if res < 0 && res != -libc::EINTR {
+            tracing::error!(worker = self.id, error = res, "control eventfd read failed");
+        }
+        // Any write to the control eventfd means: drain and stop.
+        self.begin_drain();
+    }
+
+    fn begin_drain(&mut self) {
+        if self.draining {
+            return;
+        }
+        self.draining = true;
+        self.drain_deadline = self.now_ms + self.cfg().timeouts.shutdown_grace.as_millis() as u64;
+        for fd in std::mem::take(&mut self.listeners) {
+            // SAFETY: we own the listening fd; shutting it down ends the multishot
+            // accept, closing it releases the port for a successor process.
+            unsafe {
+                libc::shutdown(fd, libc::SHUT_RDWR);
+                libc::close(fd);
+            }
+        }
+        tracing::info!(worker = self.id, in_flight = self.live_clients, "draining");
+        self.close_idle_clients();
+    }
+
+    fn rearm_starved(&mut self) {
+        if self.rearm.is_empty() || self.bufs.in_use >= self.bufs.entries() as usize {
+            return;
+        }
+        let list = std::mem::take(&mut self.rearm);
+        let mut keep = list;
+        for (is_up, slot) in keep.drain(..) {
+            if is_up {
+                self.arm_upstream_recv(slot);
+            } else {
+                self.arm_client_recv(slot);
+            }
+        }
+        self.rearm = keep;
+    }
+
+    fn close_everything(&mut self) {
+        for i in 0..self.clients.len() {
+            if self.clients[i].fd >= 0 {
+                self.close_client(i as u32);
+            }
+        }
+        for i in 0..self.ups.len() {
+            if self.ups[i].fd >= 0 {
+                self.close_upstream(i as u32);
+            }
+        }
+    }
+}
+
+fn unsafe_zero_cqe() -> cqueue::Entry {
+    // SAFETY: a completion entry is plain old data (user_data, res, flags); the
+    // all-zero value is valid and only used as a placeholder before `drain` fills it.
+    unsafe { std::mem::zeroed() }
+}
+
+/// Sets a socket option on a raw fd, ignoring failure (best effort tuning).
+fn set_nodelay(fd: RawFd) {
+    let one: libc::c_int = 1;
+    // SAFETY: valid fd and a pointer to a live c_int of the right size.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_NODELAY,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
+/// Closes a socket we own, first shutting it down so that any multishot recv the
+/// ring still holds on it completes (the ring keeps its own file reference, so
+/// `close` alone would leave the operation pending).
+fn close_socket(fd: RawFd) {
+    // SAFETY: the fd is owned by the caller's slot, which forgets it right after.
+    unsafe {
+        libc::shutdown(fd, libc::SHUT_RDWR);
+        libc::close(fd);
+    }
+}

@@ -1,0 +1,140 @@
+//! Per-core counters, published to the `metrics` registry once a second.
+//!
+//! Counting happens in plain fields of the worker (no atomics shared between
+//! cores on the hot path); the flush adds deltas to the registry's handles, which
+//! are looked up once at startup so the flush itself does not allocate.
+
+use metrics::{Counter, Gauge};
+
+use crate::admin::LATENCY_BUCKETS_SECONDS;
+
+const NB: usize = LATENCY_BUCKETS_SECONDS.len();
+
+#[derive(Default)]
+pub struct Counts {
+    pub requests: u64,
+    pub responses: [u64; 5],
+    pub rejected: u64,
+    pub upstream_connect_errors: u64,
+    pub upstream_timeouts: u64,
+    pub upstream_protocol_errors: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub lat_buckets: [u64; NB],
+    pub lat_count: u64,
+    pub lat_sum_us: u64,
+}
+
+pub struct Stats {
+    pub now: Counts,
+    flushed: Counts,
+    pub active_connections: u64,
+    h: Handles,
+}
+
+struct Handles {
+    requests: Counter,
+    responses: [Counter; 5],
+    rejected: Counter,
+    up_connect: Counter,
+    up_timeout: Counter,
+    up_protocol: Counter,
+    bytes_in: Counter,
+    bytes_out: Counter,
+    lat: Vec<Counter>,
+    lat_count: Counter,
+    lat_sum: Gauge,
+    active: Gauge,
+}
+
+impl Stats {
+    pub fn new(worker: usize) -> Stats {
+        let w = worker.to_string();
+        let lat = LATENCY_BUCKETS_SECONDS
+            .iter()
+            .map(|le| metrics::counter!("rampart_request_duration_seconds_bucket", "le" => le.to_string()))
+            .chain(std::iter::once(metrics::counter!(
+                "rampart_request_duration_seconds_bucket",
+                "le" => "+Inf"
+            )))
+            .collect();
+        Stats {
+            now: Counts::default(),
+            flushed: Counts::default(),
+            active_connections: 0,
+            h: Handles {
+                requests: metrics::counter!("rampart_requests_total"),
+                responses: ["1xx", "2xx", "3xx", "4xx", "5xx"]
+                    .map(|c| metrics::counter!("rampart_responses_total", "class" => c)),
+                rejected: metrics::counter!("rampart_rejected_requests_total"),
+                up_connect: metrics::counter!("rampart_upstream_errors_total", "kind" => "connect"),
+                up_timeout: metrics::counter!("rampart_upstream_errors_total", "kind" => "timeout"),
+                up_protocol: metrics::counter!("rampart_upstream_errors_total", "kind" => "protocol"),
+                bytes_in: metrics::counter!("rampart_bytes_received_total"),
+                bytes_out: metrics::counter!("rampart_bytes_sent_total"),
+                lat,
+                lat_count: metrics::counter!("rampart_request_duration_seconds_count"),
+                lat_sum: metrics::gauge!("rampart_request_duration_seconds_sum", "worker" => w.clone()),
+                active: metrics::gauge!("rampart_active_connections", "worker" => w),
+            },
+        }
+    }
+
+    pub fn response(&mut self, status: u16) {
+        let class = (status / 100).clamp(1, 5) as usize - 1;
+        self.now.responses[class] += 1;
+    }
+
+    pub fn latency(&mut self, us: u64) {
+        let secs = us as f64 / 1e6;
+        let i = LATENCY_BUCKETS_SECONDS
+            .iter()
+            .position(|&le| secs <= le)
+            .unwrap_or(NB);
+        if i < NB {
+            self.now.lat_buckets[i] += 1;
+        }
+        self.now.lat_count += 1;
+        self.now.lat_sum_us += us;
+    }
+
+    /// Adds what changed since the last flush to the shared registry.
+    pub fn flush(&mut self) {
+        let (n, f, h) = (&self.now, &mut self.flushed, &self.h);
+        h.requests.increment(n.requests - f.requests);
+        for i in 0..5 {
+            h.responses[i].increment(n.responses[i] - f.responses[i]);
+        }
+        h.rejected.increment(n.rejected - f.rejected);
+        h.up_connect
+            .increment(n.upstream_connect_errors - f.upstream_connect_errors);
+        h.up_timeout.increment(n.upstream_timeouts - f.upstream_timeouts);
+        h.up_protocol
+            .increment(n.upstream_protocol_errors - f.upstream_protocol_errors);
+        h.bytes_in.increment(n.bytes_in - f.bytes_in);
+        h.bytes_out.increment(n.bytes_out - f.bytes_out);
+        // Prometheus buckets are cumulative.
+        let mut cum_now = 0;
+        let mut cum_then = 0;
+        for i in 0..NB {
+            cum_now += n.lat_buckets[i];
+            cum_then += f.lat_buckets[i];
+            h.lat[i].increment(cum_now - cum_then);
+        }
+        h.lat[NB].increment(n.lat_count - f.lat_count);
+        h.lat_count.increment(n.lat_count - f.lat_count);
+        h.lat_sum.set(n.lat_sum_us as f64 / 1e6);
+        h.active.set(self.active_connections as f64);
+        f.requests = n.requests;
+        f.responses = n.responses;
+        f.rejected = n.rejected;
+        f.upstream_connect_errors = n.upstream_connect_errors;
+        f.upstream_timeouts = n.upstream_timeouts;
+        f.upstream_protocol_errors = n.upstream_protocol_errors;
+        f.bytes_in = n.bytes_in;
+        f.bytes_out = n.bytes_out;
+        f.lat_buckets = n.lat_buckets;
+        f.lat_count = n.lat_count;
+        f.lat_sum_us = n.lat_sum_us;
+    }
+}

@@ -1,0 +1,80 @@
+//! One in-flight send: up to two byte ranges (a rewritten head and a run of body
+//! bytes held in an inbox) written with `sendmsg`, resumed after short writes.
+//!
+//! The iovecs and msghdr live inside the connection slot, which never moves while
+//! the operation is in flight (slots are boxed and reused, never reallocated).
+
+use io_uring::{opcode, squeue, types};
+
+pub struct Tx {
+    iov: [libc::iovec; 2],
+    msg: libc::msghdr,
+    pub inflight: bool,
+    total: usize,
+    done: usize,
+    /// Bytes of the source inbox to consume once everything is written.
+    pub consume: usize,
+}
+
+impl Tx {
+    pub fn new() -> Tx {
+        Tx {
+            iov: [libc::iovec {
+                iov_base: std::ptr::null_mut(),
+                iov_len: 0,
+            }; 2],
+            // SAFETY: msghdr is plain old data; all-zero is a valid empty header.
+            msg: unsafe { std::mem::zeroed() },
+            inflight: false,
+            total: 0,
+            done: 0,
+            consume: 0,
+        }
+    }
+
+    /// Prepares a send of `a` then `b`; the memory must stay valid until completion.
+    pub fn set(&mut self, a: &[u8], b: &[u8], consume: usize) {
+        self.iov[0] = libc::iovec {
+            iov_base: a.as_ptr() as *mut _,
+            iov_len: a.len(),
+        };
+        self.iov[1] = libc::iovec {
+            iov_base: b.as_ptr() as *mut _,
+            iov_len: b.len(),
+        };
+        self.total = a.len() + b.len();
+        self.done = 0;
+        self.consume = consume;
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+
+    /// Builds the sendmsg entry for what remains.
+    pub fn entry(&mut self, fd: i32, user_data: u64) -> squeue::Entry {
+        let first = if self.iov[0].iov_len == 0 { 1 } else { 0 };
+        self.msg.msg_iov = self.iov[first..].as_mut_ptr();
+        self.msg.msg_iovlen = 2 - first;
+        self.inflight = true;
+        opcode::SendMsg::new(types::Fd(fd), &self.msg)
+            .flags(libc::MSG_NOSIGNAL)
+            .build()
+            .user_data(user_data)
+    }
+
+    /// Accounts `n` written bytes; true when the whole send is done.
+    pub fn advance(&mut self, n: usize) -> bool {
+        self.inflight = false;
+        self.done += n;
+        let mut n = n;
+        for v in self.iov.iter_mut() {
+            let k = n.min(v.iov_len);
+            // SAFETY: k <= iov_len, so the pointer stays inside the original range.
+            v.iov_base = unsafe { (v.iov_base as *mut u8).add(k) }.cast();
+            v.iov_len -= k;
+            n -= k;
+        }
+        self.done >= self.total
+    }
+}
