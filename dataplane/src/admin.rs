@@ -311,7 +311,8 @@ mod tests {
 
     fn get(addr: SocketAddr, raw: &str) -> (u16, String, String) {
         let mut s = TcpStream::connect(addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        // Longer than ADMIN_IO_TIMEOUT: the stuck-client test waits for it to fire.
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
         s.write_all(raw.as_bytes()).unwrap();
         let mut out = String::new();
         s.read_to_string(&mut out).unwrap();
