@@ -198,7 +198,7 @@ fn demo(listen: SocketAddr, api: SocketAddr, admin: SocketAddr) -> Result<()> {
         let gw = server.listen_addrs().first().copied().unwrap_or(listen);
         println!("\nRampart demo: gateway http://{gw} -> demo API http://{api_addr}");
         println!("Try these (Ctrl-C to stop):\n");
-        for line in rampart_dataplane::demo::demo_curl_lines(gw) {
+        for line in rampart_dataplane::demo::demo_curl_lines_with_admin(gw, server.admin_addr()) {
             println!("  {line}");
         }
         println!();

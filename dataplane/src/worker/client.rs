@@ -26,15 +26,20 @@ enum Step {
 }
 
 fn peer_ip(fd: i32) -> std::net::IpAddr {
-    // SAFETY: sockaddr_storage is plain old data; getpeername writes at most `len`
-    // bytes into it and we only read it when the call succeeded.
-    unsafe {
-        let mut ss: libc::sockaddr_storage = std::mem::zeroed();
-        let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-        if libc::getpeername(fd, (&mut ss as *mut libc::sockaddr_storage).cast(), &mut len) == 0 {
-            if let Some(addr) = socket2::SockAddr::new(ss, len).as_socket() {
-                return addr.ip();
+    // SAFETY: getpeername writes at most `len` bytes of address into the storage
+    // socket2 provides, and socket2 only reads it when the call succeeded.
+    let got = unsafe {
+        socket2::SockAddr::try_init(|ss, len| {
+            if libc::getpeername(fd, ss.cast(), len) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
             }
+        })
+    };
+    if let Ok((_, addr)) = got {
+        if let Some(a) = addr.as_socket() {
+            return a.ip();
         }
     }
     std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
@@ -91,9 +96,10 @@ impl Worker {
             return;
         }
         c.recv = Recv::Armed;
-        let e = opcode::RecvMulti::new(types::Fd(c.fd), BGID)
+        let (fd, gen) = (c.fd, c.gen);
+        let e = opcode::RecvMulti::new(types::Fd(fd), BGID)
             .build()
-            .user_data(Token::new(Op::ClientRecv, slot, c.gen).encode());
+            .user_data(Token::new(Op::ClientRecv, slot, gen).encode());
         self.push(&e);
     }
 

@@ -83,8 +83,6 @@ pub struct Client {
     pub to_upstream: Tx,
     /// Close the client connection once the current response is written.
     pub close_after: bool,
-    /// A 100 Continue is queued/written and must complete before the head goes up.
-    pub continue_pending: bool,
     /// Requests completed on this connection (the first head gets `header_read`
     /// from accept; later ones get `idle_keepalive` while no byte has arrived).
     pub served: u32,
@@ -133,7 +131,6 @@ impl Client {
             to_client: Tx::new(),
             to_upstream: Tx::new(),
             close_after: false,
-            continue_pending: false,
             served: 0,
             head_started: false,
             upgrade: false,

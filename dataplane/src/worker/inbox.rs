@@ -184,7 +184,8 @@ impl Inbox {
             }
         };
         let mut grew = false;
-        while let Some(&(bid, blen)) = (self.q_len > 0).then(|| &self.queue[self.q_head]) {
+        while self.q_len > 0 {
+            let (bid, blen) = self.queue[self.q_head];
             if len + blen as usize > asm.len() {
                 break;
             }
@@ -192,7 +193,8 @@ impl Inbox {
             asm[len..len + src.len()].copy_from_slice(src);
             len += src.len();
             bufs.recycle(bid);
-            self.pop();
+            self.q_head = (self.q_head + 1) % CAP;
+            self.q_len -= 1;
             grew = true;
         }
         self.cur = Cur::Asm {

@@ -58,7 +58,7 @@ impl Tx {
         self.msg.msg_iovlen = 2 - first;
         self.inflight = true;
         opcode::SendMsg::new(types::Fd(fd), &self.msg)
-            .flags(libc::MSG_NOSIGNAL)
+            .flags(libc::MSG_NOSIGNAL as u32)
             .build()
             .user_data(user_data)
     }

@@ -204,9 +204,10 @@ impl Worker {
             return;
         }
         up.recv = Recv::Armed;
-        let e = opcode::RecvMulti::new(types::Fd(up.fd), BGID)
+        let (fd, gen) = (up.fd, up.gen);
+        let e = opcode::RecvMulti::new(types::Fd(fd), BGID)
             .build()
-            .user_data(Token::new(Op::UpstreamRecv, u, up.gen).encode());
+            .user_data(Token::new(Op::UpstreamRecv, u, gen).encode());
         self.push(&e);
     }
 
@@ -261,6 +262,7 @@ impl Worker {
                 .user_data(Token::new(Op::Ignore, u, 0).encode());
             self.push(&e);
         }
+        let up = &self.ups[u as usize];
         match up.state {
             UpState::Idle => {
                 // An idle pooled connection has nothing to say; EOF or stray bytes
