@@ -1,0 +1,92 @@
+//! `GatewayConfig`: builds the TOML text of a `rampart run` config for tests.
+//!
+//! Every test config goes through here, so the schema lives in one place. The layout
+//! (top-level `workers`, `[admin]`, `[[listeners]]`, `[timeouts]`, `[limits]`,
+//! `[[upstreams]]` with `servers` and `fail_timeout`, `[[routes]]`) follows the dataplane's
+//! config design; if the dataplane's final key names differ, adjust [`GatewayConfig::render`].
+
+use std::net::SocketAddr;
+
+/// Builder for a one-listener, one-upstream config on loopback with ephemeral ports.
+#[derive(Clone, Debug)]
+pub struct GatewayConfig {
+    upstreams: Vec<SocketAddr>,
+    workers: u32,
+    timeouts: Vec<(String, String)>,
+    limits: Vec<(String, String)>,
+    fail_timeout: Option<String>,
+}
+
+impl GatewayConfig {
+    /// A config proxying everything to `upstream`, with 2 workers and an admin listener.
+    pub fn new(upstream: SocketAddr) -> GatewayConfig {
+        GatewayConfig {
+            upstreams: vec![upstream],
+            workers: 2,
+            timeouts: Vec::new(),
+            limits: Vec::new(),
+            fail_timeout: None,
+        }
+    }
+
+    /// Sets the worker count.
+    pub fn workers(mut self, n: u32) -> Self {
+        self.workers = n;
+        self
+    }
+
+    /// Sets `timeouts.KEY = "VALUE"` (e.g. `("header_read", "1s")`).
+    pub fn timeout(mut self, key: &str, value: &str) -> Self {
+        self.timeouts.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Sets `limits.KEY = VALUE` (an integer).
+    pub fn limit(mut self, key: &str, value: u64) -> Self {
+        self.limits.push((key.to_owned(), value.to_string()));
+        self
+    }
+
+    /// Sets the upstream's `fail_timeout` (how long a failed server is avoided).
+    pub fn fail_timeout(mut self, value: &str) -> Self {
+        self.fail_timeout = Some(value.to_owned());
+        self
+    }
+
+    /// The TOML text.
+    pub fn render(&self) -> String {
+        let mut s = format!(
+            "workers = {}\n\n[admin]\nlisten = \"127.0.0.1:0\"\n\n",
+            self.workers
+        );
+        if !self.timeouts.is_empty() {
+            s.push_str("[timeouts]\n");
+            for (k, v) in &self.timeouts {
+                s.push_str(&format!("{k} = \"{v}\"\n"));
+            }
+            s.push('\n');
+        }
+        if !self.limits.is_empty() {
+            s.push_str("[limits]\n");
+            for (k, v) in &self.limits {
+                s.push_str(&format!("{k} = {v}\n"));
+            }
+            s.push('\n');
+        }
+        s.push_str("[[listeners]]\nname = \"main\"\nlisten = \"127.0.0.1:0\"\n\n");
+        let servers: Vec<String> = self
+            .upstreams
+            .iter()
+            .map(|a| format!("\"http://{a}\""))
+            .collect();
+        s.push_str(&format!(
+            "[[upstreams]]\nname = \"app\"\nservers = [{}]\n",
+            servers.join(", ")
+        ));
+        if let Some(ft) = &self.fail_timeout {
+            s.push_str(&format!("fail_timeout = \"{ft}\"\n"));
+        }
+        s.push_str("\n[[routes]]\npath_prefix = \"/\"\nupstream = \"app\"\n");
+        s
+    }
+}

@@ -1,0 +1,177 @@
+//! Steady-state allocation check, in-process: after warm-up, 10,000 keep-alive GETs through
+//! the dataplane must not allocate at all.
+//!
+//! A counting `#[global_allocator]` sees every thread of this process: the dataplane's
+//! workers, the upstream and the client here. The upstream and the client use fixed
+//! buffers only, so any allocation counted during the measured phase is the dataplane's.
+//! Gated behind the `dataplane-api` feature until `rampart_dataplane::server` lands:
+//! `cargo test -p rampart-tests --features dataplane-api --test alloc_free`.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use rampart_dataplane::config::{Config, Workers};
+use rampart_dataplane::server::Server;
+
+struct Counting;
+
+static ALLOCS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: defers to `System` for every operation; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const RESPONSE: &[u8] =
+    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok";
+const REQUEST: &[u8] = b"GET /alloc HTTP/1.1\r\nHost: alloc.test\r\n\r\n";
+
+/// One-thread upstream: reads into a fixed buffer, answers `RESPONSE` per request head
+/// (GETs only, no bodies). Allocation-free once the connection is accepted.
+fn upstream(listener: TcpListener, stop: Arc<AtomicBool>) {
+    let mut buf = [0u8; 16 * 1024];
+    while !stop.load(Ordering::Relaxed) {
+        let Ok((mut s, _)) = listener.accept() else {
+            return;
+        };
+        if s.set_read_timeout(Some(Duration::from_secs(20))).is_err() {
+            return;
+        }
+        let mut len = 0usize;
+        loop {
+            let n = match s.read(&mut buf[len..]) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            len += n;
+            // Answer each complete head; keep the remainder.
+            let mut start = 0;
+            while let Some(end) = find(&buf[start..len], b"\r\n\r\n") {
+                if s.write_all(RESPONSE).is_err() {
+                    break;
+                }
+                start += end + 4;
+            }
+            buf.copy_within(start..len, 0);
+            len -= start;
+            if len == buf.len() {
+                break;
+            }
+        }
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Parses the decimal `Content-Length` out of a response head, without allocating.
+fn content_length(head: &[u8]) -> Option<usize> {
+    const KEY: &[u8] = b"\r\ncontent-length:";
+    let pos = head
+        .windows(KEY.len())
+        .position(|w| w.eq_ignore_ascii_case(KEY))?;
+    let mut n = 0usize;
+    let mut seen = false;
+    for &b in &head[pos + KEY.len()..] {
+        match b {
+            b' ' | b'\t' if !seen => {}
+            b'0'..=b'9' => {
+                n = n * 10 + usize::from(b - b'0');
+                seen = true;
+            }
+            _ => break,
+        }
+    }
+    seen.then_some(n)
+}
+
+/// Sends `count` GETs one at a time on `s`, reading each full response into `buf`.
+fn run_requests(s: &mut TcpStream, buf: &mut [u8], count: usize) {
+    for i in 0..count {
+        s.write_all(REQUEST).expect("write request");
+        let mut len = 0usize;
+        loop {
+            let n = s.read(&mut buf[len..]).expect("read response");
+            assert!(n > 0, "gateway closed the connection at request {i}");
+            len += n;
+            if let Some(end) = find(&buf[..len], b"\r\n\r\n") {
+                assert!(buf.starts_with(b"HTTP/1.1 200"), "request {i}: not a 200");
+                let cl = content_length(&buf[..end + 2]).expect("response has Content-Length");
+                let total = end + 4 + cl;
+                while len < total {
+                    let n = s.read(&mut buf[len..]).expect("read body");
+                    assert!(n > 0, "closed inside body at request {i}");
+                    len += n;
+                }
+                assert_eq!(len, total, "extra bytes after response {i}");
+                break;
+            }
+        }
+    }
+}
+
+#[test]
+fn steady_state_keep_alive_gets_do_not_allocate() {
+    let up_listener = TcpListener::bind("127.0.0.1:0").expect("bind upstream");
+    let up_addr = up_listener.local_addr().expect("upstream addr");
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop_up = Arc::clone(&stop);
+    let up_thread = thread::spawn(move || upstream(up_listener, stop_up));
+
+    let listen: SocketAddr = "127.0.0.1:0".parse().expect("literal addr");
+    let mut config = Config::quick(listen, &format!("http://{up_addr}"), Workers::Count(1));
+    config.admin = None;
+    let server = Server::start(config).expect("start the dataplane in-process");
+    let gw = server.listen_addrs()[0];
+
+    let mut client = TcpStream::connect_timeout(&gw, Duration::from_secs(5)).expect("connect");
+    client
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("read timeout");
+    client
+        .set_write_timeout(Some(Duration::from_secs(5)))
+        .expect("write timeout");
+    client.set_nodelay(true).expect("nodelay");
+    let mut buf = [0u8; 16 * 1024];
+
+    run_requests(&mut client, &mut buf, 1_000);
+    let before = ALLOCS.load(Ordering::SeqCst);
+    run_requests(&mut client, &mut buf, 10_000);
+    let after = ALLOCS.load(Ordering::SeqCst);
+    let delta = after - before;
+    println!("allocations during 10,000 steady-state keep-alive GETs: {delta}");
+
+    drop(client);
+    server.shutdown();
+    stop.store(true, Ordering::SeqCst);
+    let _ = TcpStream::connect_timeout(&up_addr, Duration::from_secs(1));
+    let _ = up_thread.join();
+    assert_eq!(delta, 0, "the steady state allocated {delta} times");
+}
