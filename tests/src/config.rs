@@ -1,9 +1,8 @@
 //! `GatewayConfig`: builds the TOML text of a `rampart run` config for tests.
 //!
-//! Every test config goes through here, so the schema lives in one place. The layout
-//! (top-level `workers`, `[admin]`, `[[listeners]]`, `[timeouts]`, `[limits]`,
-//! `[[upstreams]]` with `servers` and `fail_timeout`, `[[routes]]`) follows the dataplane's
-//! config design; if the dataplane's final key names differ, adjust [`GatewayConfig::render`].
+//! Every test config goes through here, so the schema lives in one place: `[server]`
+//! (workers, listen), `[admin]`, `[timeouts]`, `[limits]`, `[[upstream]]` with `servers`
+//! and `fail_timeout`, `[[route]]` — as in `dataplane/etc/rampart.example.toml`.
 
 use std::net::SocketAddr;
 
@@ -56,7 +55,7 @@ impl GatewayConfig {
     /// The TOML text.
     pub fn render(&self) -> String {
         let mut s = format!(
-            "workers = {}\n\n[admin]\nlisten = \"127.0.0.1:0\"\n\n",
+            "[server]\nworkers = {}\nlisten = [\"127.0.0.1:0\"]\n\n[admin]\nlisten = \"127.0.0.1:0\"\n\n",
             self.workers
         );
         if !self.timeouts.is_empty() {
@@ -73,20 +72,19 @@ impl GatewayConfig {
             }
             s.push('\n');
         }
-        s.push_str("[[listeners]]\nname = \"main\"\nlisten = \"127.0.0.1:0\"\n\n");
         let servers: Vec<String> = self
             .upstreams
             .iter()
             .map(|a| format!("\"http://{a}\""))
             .collect();
         s.push_str(&format!(
-            "[[upstreams]]\nname = \"app\"\nservers = [{}]\n",
+            "[[upstream]]\nname = \"app\"\nservers = [{}]\n",
             servers.join(", ")
         ));
         if let Some(ft) = &self.fail_timeout {
             s.push_str(&format!("fail_timeout = \"{ft}\"\n"));
         }
-        s.push_str("\n[[routes]]\npath_prefix = \"/\"\nupstream = \"app\"\n");
+        s.push_str("\n[[route]]\npath_prefix = \"/\"\nupstream = \"app\"\n");
         s
     }
 }

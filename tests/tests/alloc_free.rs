@@ -4,8 +4,6 @@
 //! A counting `#[global_allocator]` sees every thread of this process: the dataplane's
 //! workers, the upstream and the client here. The upstream and the client use fixed
 //! buffers only, so any allocation counted during the measured phase is the dataplane's.
-//! Gated behind the `dataplane-api` feature until `rampart_dataplane::server` lands:
-//! `cargo test -p rampart-tests --features dataplane-api --test alloc_free`.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{Read, Write};
@@ -146,7 +144,8 @@ fn steady_state_keep_alive_gets_do_not_allocate() {
     let up_thread = thread::spawn(move || upstream(up_listener, stop_up));
 
     let listen: SocketAddr = "127.0.0.1:0".parse().expect("literal addr");
-    let mut config = Config::quick(listen, &format!("http://{up_addr}"), Workers::Count(1));
+    let mut config = Config::quick(listen, &format!("http://{up_addr}"), Workers::Count(1))
+        .expect("quick config");
     config.admin = None;
     let server = Server::start(config).expect("start the dataplane in-process");
     let gw = server.listen_addrs()[0];

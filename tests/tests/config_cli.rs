@@ -20,21 +20,21 @@ fn write(dir: &Path, name: &str, text: &str) -> String {
 /// upstream.
 fn three_errors(listen_port: u16) -> String {
     format!(
-        "workers = 2\n\
+        "[admin]\n\
          bogus_key = true\n\
-         \n\
-         [admin]\n\
          listen = \"127.0.0.1:0\"\n\
          \n\
-         [[listeners]]\n\
-         name = \"main\"\n\
-         listen = \"not-an-address:{listen_port}\"\n\
+         # three errors: line 2, line 9, line 17\n\
          \n\
-         [[upstreams]]\n\
+         [server]\n\
+         workers = 2\n\
+         listen = [\"not-an-address:{listen_port}\"]\n\
+         \n\
+         [[upstream]]\n\
          name = \"app\"\n\
          servers = [\"http://127.0.0.1:9\"]\n\
          \n\
-         [[routes]]\n\
+         [[route]]\n\
          path_prefix = \"/\"\n\
          upstream = \"nope\"\n"
     )
@@ -107,7 +107,7 @@ fn run_refuses_a_bad_config_and_listens_nowhere() {
     // nothing may be bound on that port.
     let port = dead_addr().port();
     let cfg = format!(
-        "workers = 1\n\n[admin]\nlisten = \"127.0.0.1:0\"\n\n[[listeners]]\nname = \"main\"\nlisten = \"127.0.0.1:{port}\"\n\n[[upstreams]]\nname = \"app\"\nservers = [\"http://127.0.0.1:9\"]\n\n[[routes]]\npath_prefix = \"/\"\nupstream = \"missing\"\n"
+        "[server]\nworkers = 1\nlisten = [\"127.0.0.1:{port}\"]\n\n[admin]\nlisten = \"127.0.0.1:0\"\n\n[[upstream]]\nname = \"app\"\nservers = [\"http://127.0.0.1:9\"]\n\n[[route]]\npath_prefix = \"/\"\nupstream = \"missing\"\n"
     );
     let path = write(dir.path(), "bad-run.toml", &cfg);
     let out = run_to_exit(&["run", "--config", &path], CLI_TIMEOUT);

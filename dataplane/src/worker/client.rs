@@ -12,8 +12,8 @@ use crate::http::{Parsed, Version};
 use crate::reactor::token::{Op, Token};
 
 use super::conn::{Client, Phase, Recv, Remaining};
-use super::inbox::PAUSE_AT;
-use super::{close_socket, set_nodelay, Worker, BGID};
+use super::inbox::{PAUSE_AT, RCVBUF_BUFFERS};
+use super::{close_socket, set_nodelay, set_rcvbuf, Worker, BGID};
 
 /// The outcome of looking at the bytes a client sent.
 enum Step {
@@ -67,6 +67,7 @@ impl Worker {
             return;
         }
         set_nodelay(fd);
+        set_rcvbuf(fd, self.cfg().io.recv_buffer_bytes * RCVBUF_BUFFERS);
         let slot = match self.free_clients.pop() {
             Some(s) => s,
             None => {

@@ -11,9 +11,15 @@ use crate::reactor::bufring::BufRing;
 use crate::reactor::pool::BufPool;
 
 /// Ring buffers queued behind the current one before recv is paused.
-pub const PAUSE_AT: usize = 4;
-/// Hard capacity: completions already posted when the pause takes effect still fit.
-const CAP: usize = 64;
+pub const PAUSE_AT: usize = 8;
+/// Hard capacity. A multishot recv keeps posting completions for whatever the
+/// socket already holds until the cancel takes effect, so the socket's receive
+/// buffer is capped (see [`RCVBUF_BUFFERS`]) to keep that burst below this.
+const CAP: usize = 128;
+/// The socket receive buffer is set to this many ring buffers' worth; the kernel
+/// doubles it for bookkeeping, so at most ~2x this many payload buffers can be
+/// pending on a socket when recv is paused.
+pub const RCVBUF_BUFFERS: usize = 16;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Cur {

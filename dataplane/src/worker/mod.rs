@@ -319,6 +319,23 @@ fn unsafe_zero_cqe() -> cqueue::Entry {
     unsafe { std::mem::zeroed() }
 }
 
+/// Caps a socket's receive buffer so a paused multishot recv cannot flood the
+/// connection's inbox (see `inbox::RCVBUF_BUFFERS`); this also bounds the kernel
+/// memory one connection can pin.
+fn set_rcvbuf(fd: RawFd, bytes: usize) {
+    let v = bytes.min(i32::MAX as usize) as libc::c_int;
+    // SAFETY: valid fd and a pointer to a live c_int of the right size.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&v as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
 /// Sets a socket option on a raw fd, ignoring failure (best effort tuning).
 fn set_nodelay(fd: RawFd) {
     let one: libc::c_int = 1;

@@ -12,8 +12,8 @@ use crate::http::Parsed;
 use crate::reactor::token::{Op, Token};
 
 use super::conn::{Phase, Recv, Remaining, UpState, Upstream};
-use super::inbox::PAUSE_AT;
-use super::{close_socket, set_nodelay, Worker, BGID};
+use super::inbox::{PAUSE_AT, RCVBUF_BUFFERS};
+use super::{close_socket, set_nodelay, set_rcvbuf, Worker, BGID};
 
 enum RespStep {
     Sent,
@@ -67,6 +67,7 @@ impl Worker {
             return Err(502);
         }
         set_nodelay(fd);
+        set_rcvbuf(fd, self.cfg().io.recv_buffer_bytes * RCVBUF_BUFFERS);
         let u = match self.free_ups.pop() {
             Some(u) => u,
             None => {
