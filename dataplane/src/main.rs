@@ -13,7 +13,11 @@ use rampart_dataplane::config::{self, Config, ConfigError, Workers};
 use rampart_dataplane::server::{RunningServer, Server};
 
 #[derive(Parser)]
-#[command(name = "rampart", version, about = "Inline API threat-prevention gateway")]
+#[command(
+    name = "rampart",
+    version,
+    about = "Inline API threat-prevention gateway"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -77,7 +81,10 @@ fn parse_workers(s: &str) -> Result<Workers> {
     let n: usize = s
         .parse()
         .with_context(|| format!("--workers must be \"auto\" or a number, got {s:?}"))?;
-    anyhow::ensure!((1..=1024).contains(&n), "--workers must be between 1 and 1024");
+    anyhow::ensure!(
+        (1..=1024).contains(&n),
+        "--workers must be between 1 and 1024"
+    );
     Ok(Workers::Count(n))
 }
 
@@ -127,7 +134,7 @@ fn serve(config: Config, before_wait: impl FnOnce(&RunningServer)) -> Result<()>
     Ok(())
 }
 
-fn load(path: &PathBuf) -> Result<Config, ExitCode> {
+fn load(path: &std::path::Path) -> Result<Config, ExitCode> {
     match config::load_file(path) {
         Ok(c) => Ok(c),
         Err(ConfigError::Invalid(d)) => {

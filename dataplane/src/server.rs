@@ -111,7 +111,8 @@ impl Server {
         let mut per_worker: Vec<Vec<Socket>> = (0..workers).map(|_| Vec::new()).collect();
         let mut listen_addrs = Vec::new();
         for &addr in &config.listeners {
-            let first = listener(addr, 4096).map_err(|source| StartError::Listen { addr, source })?;
+            let first =
+                listener(addr, 4096).map_err(|source| StartError::Listen { addr, source })?;
             let bound = first
                 .local_addr()
                 .ok()
@@ -119,7 +120,10 @@ impl Server {
                 .unwrap_or(addr);
             per_worker[0].push(first);
             for sockets in per_worker.iter_mut().skip(1) {
-                let s = listener(bound, 4096).map_err(|source| StartError::Listen { addr: bound, source })?;
+                let s = listener(bound, 4096).map_err(|source| StartError::Listen {
+                    addr: bound,
+                    source,
+                })?;
                 sockets.push(s);
             }
             listen_addrs.push(bound);
@@ -132,8 +136,8 @@ impl Server {
         let ready = Arc::new(AtomicBool::new(false));
         let admin_addr = match config.admin {
             Some(addr) => {
-                let handle = crate::admin::install_metrics_recorder()
-                    .map_err(|e| StartError::Admin {
+                let handle =
+                    crate::admin::install_metrics_recorder().map_err(|e| StartError::Admin {
                         addr,
                         source: io::Error::other(e.to_string()),
                     })?;
@@ -259,4 +263,3 @@ impl RunningServer {
         }
     }
 }
-

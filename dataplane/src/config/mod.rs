@@ -180,7 +180,11 @@ pub struct Diagnostic {
 
 impl std::fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.file, self.line, self.col, self.message)
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file, self.line, self.col, self.message
+        )
     }
 }
 
@@ -268,7 +272,11 @@ impl Config {
     }
 
     /// The config of `rampart proxy`: one listener, one upstream server, one route.
-    pub fn quick(listen: SocketAddr, upstream_url: &str, workers: Workers) -> Result<Config, Diagnostics> {
+    pub fn quick(
+        listen: SocketAddr,
+        upstream_url: &str,
+        workers: Workers,
+    ) -> Result<Config, Diagnostics> {
         let diag = |message: String| {
             Diagnostics(vec![Diagnostic {
                 file: "--upstream".into(),

@@ -10,7 +10,9 @@ use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 use super::units::{parse_duration, parse_size};
-use super::{resolve_server, Balance, Config, Diagnostic, Diagnostics, Route, UpstreamCluster, Workers};
+use super::{
+    resolve_server, Balance, Config, Diagnostic, Diagnostics, Route, UpstreamCluster, Workers,
+};
 
 struct Ctx<'s> {
     src: &'s str,
@@ -89,12 +91,21 @@ impl Ctx<'_> {
         }
     }
 
-    fn int_in(&mut self, v: &V<'_>, what: &str, range: std::ops::RangeInclusive<i64>) -> Option<i64> {
+    fn int_in(
+        &mut self,
+        v: &V<'_>,
+        what: &str,
+        range: std::ops::RangeInclusive<i64>,
+    ) -> Option<i64> {
         let n = self.int(v, what)?;
         if !range.contains(&n) {
             self.err(
                 v.span(),
-                format!("{what} = {n} is out of range ({}..={})", range.start(), range.end()),
+                format!(
+                    "{what} = {n} is out of range ({}..={})",
+                    range.start(),
+                    range.end()
+                ),
             );
             return None;
         }
@@ -119,14 +130,21 @@ impl Ctx<'_> {
                 }
             },
             _ => {
-                self.err(v.span(), format!("{what} must be a size: bytes or a string like \"16KiB\""));
+                self.err(
+                    v.span(),
+                    format!("{what} must be a size: bytes or a string like \"16KiB\""),
+                );
                 return None;
             }
         };
         if !range.contains(&n) {
             self.err(
                 v.span(),
-                format!("{what} = {n} bytes is out of range ({}..={})", range.start(), range.end()),
+                format!(
+                    "{what} = {n} bytes is out of range ({}..={})",
+                    range.start(),
+                    range.end()
+                ),
             );
             return None;
         }
@@ -186,7 +204,12 @@ impl Ctx<'_> {
         }
     }
 
-    fn unknown(&mut self, key: &Spanned<std::borrow::Cow<'_, str>>, section: &str, allowed: &[&str]) {
+    fn unknown(
+        &mut self,
+        key: &Spanned<std::borrow::Cow<'_, str>>,
+        section: &str,
+        allowed: &[&str],
+    ) {
         self.err(
             key.span(),
             format!(
@@ -198,7 +221,16 @@ impl Ctx<'_> {
     }
 }
 
-const TOP: &[&str] = &["server", "admin", "limits", "timeouts", "forwarding", "io", "upstream", "route"];
+const TOP: &[&str] = &[
+    "server",
+    "admin",
+    "limits",
+    "timeouts",
+    "forwarding",
+    "io",
+    "upstream",
+    "route",
+];
 
 /// Parses and validates a config. `origin` names the file in diagnostics.
 pub fn parse(src: &str, origin: &str) -> Result<Config, Diagnostics> {
@@ -265,7 +297,10 @@ pub fn parse(src: &str, origin: &str) -> Result<Config, Diagnostics> {
         }
     }
     if !saw_listen {
-        cx.err(0..0, "no listener: set [server] listen = [\"127.0.0.1:8080\"]");
+        cx.err(
+            0..0,
+            "no listener: set [server] listen = [\"127.0.0.1:8080\"]",
+        );
     }
     if c.limits.inspect_body_bytes as u64 > c.limits.max_body_bytes {
         cx.err(
@@ -288,7 +323,10 @@ pub fn parse(src: &str, origin: &str) -> Result<Config, Diagnostics> {
         }
     }
     if names.is_empty() {
-        cx.err(src.len()..src.len(), "no upstream: add an [[upstream]] with name and servers");
+        cx.err(
+            src.len()..src.len(),
+            "no upstream: add an [[upstream]] with name and servers",
+        );
     }
     let mut seen_routes = HashSet::new();
     let mut route_count = 0;
@@ -298,7 +336,10 @@ pub fn parse(src: &str, origin: &str) -> Result<Config, Diagnostics> {
             if !seen_routes.insert((r.host.clone(), r.path_prefix.clone())) {
                 cx.err(
                     item.span(),
-                    format!("duplicate route for host {:?} and path_prefix {:?}", r.host, r.path_prefix),
+                    format!(
+                        "duplicate route for host {:?} and path_prefix {:?}",
+                        r.host, r.path_prefix
+                    ),
                 );
                 continue;
             }
@@ -344,7 +385,10 @@ fn server(cx: &mut Ctx<'_>, t: &DeTable<'_>, c: &mut Config) -> bool {
                         c.workers = Workers::Count(n as usize);
                     }
                 }
-                _ => cx.err(v.span(), "server.workers must be \"auto\" or a number 1..=1024"),
+                _ => cx.err(
+                    v.span(),
+                    "server.workers must be \"auto\" or a number 1..=1024",
+                ),
             },
             "pin_workers" => {
                 if let Some(b) = cx.bool(v, "server.pin_workers") {
@@ -357,12 +401,18 @@ fn server(cx: &mut Ctx<'_>, t: &DeTable<'_>, c: &mut Config) -> bool {
                     DeValue::Array(a) => a.iter().collect(),
                     DeValue::String(_) => vec![v],
                     _ => {
-                        cx.err(v.span(), "server.listen must be an array of \"IP:port\" strings");
+                        cx.err(
+                            v.span(),
+                            "server.listen must be an array of \"IP:port\" strings",
+                        );
                         continue;
                     }
                 };
                 if items.is_empty() {
-                    cx.err(v.span(), "server.listen is empty: give at least one \"IP:port\"");
+                    cx.err(
+                        v.span(),
+                        "server.listen is empty: give at least one \"IP:port\"",
+                    );
                 }
                 for item in items {
                     if let Some(a) = cx.addr(item, "server.listen") {
@@ -503,7 +553,9 @@ fn forwarding(cx: &mut Ctx<'_>, t: &DeTable<'_>, c: &mut Config) {
                         Ok(n) => c.forwarding.trusted_proxies.push(n),
                         Err(_) => cx.err(
                             item.span(),
-                            format!("forwarding.trusted_proxies: {s:?} is not a CIDR or IP address"),
+                            format!(
+                                "forwarding.trusted_proxies: {s:?} is not a CIDR or IP address"
+                            ),
                         ),
                     }
                 }
@@ -527,7 +579,10 @@ fn io(cx: &mut Ctx<'_>, t: &DeTable<'_>, c: &mut Config) {
                     if (n as u32).is_power_of_two() {
                         c.io.ring_entries = n as u32;
                     } else {
-                        cx.err(v.span(), format!("io.ring_entries = {n} must be a power of two"));
+                        cx.err(
+                            v.span(),
+                            format!("io.ring_entries = {n} must be a power of two"),
+                        );
                     }
                 }
             }
@@ -541,7 +596,10 @@ fn io(cx: &mut Ctx<'_>, t: &DeTable<'_>, c: &mut Config) {
                     if (n as u32).is_power_of_two() {
                         c.io.recv_buffers = n as u16;
                     } else {
-                        cx.err(v.span(), format!("io.recv_buffers = {n} must be a power of two"));
+                        cx.err(
+                            v.span(),
+                            format!("io.recv_buffers = {n} must be a power of two"),
+                        );
                     }
                 }
             }
@@ -637,7 +695,10 @@ fn upstream(cx: &mut Ctx<'_>, item: &V<'_>) -> Option<UpstreamCluster> {
         ok = false;
     }
     if !saw_servers {
-        cx.err(item.span(), "[[upstream]] needs servers = [\"host:port\", ...]");
+        cx.err(
+            item.span(),
+            "[[upstream]] needs servers = [\"host:port\", ...]",
+        );
         ok = false;
     }
     ok.then_some(u)
@@ -655,7 +716,9 @@ fn route(cx: &mut Ctx<'_>, item: &V<'_>, names: &[(String, Range<usize>)]) -> Op
     for (k, v) in t.iter() {
         match k.get_ref().as_ref() {
             "host" => match cx.str(v, "route.host") {
-                Some(h) if !h.is_empty() && !h.contains(|c: char| c.is_whitespace() || c == '/') => {
+                Some(h)
+                    if !h.is_empty() && !h.contains(|c: char| c.is_whitespace() || c == '/') =>
+                {
                     let h = h.to_ascii_lowercase();
                     r.host = if h == "*" { None } else { Some(h) };
                 }
@@ -668,7 +731,10 @@ fn route(cx: &mut Ctx<'_>, item: &V<'_>, names: &[(String, Range<usize>)]) -> Op
             "path_prefix" => match cx.str(v, "route.path_prefix") {
                 Some(p) if p.starts_with('/') => r.path_prefix = p.to_string(),
                 Some(p) => {
-                    cx.err(v.span(), format!("route.path_prefix {p:?} must start with '/'"));
+                    cx.err(
+                        v.span(),
+                        format!("route.path_prefix {p:?} must start with '/'"),
+                    );
                     ok = false;
                 }
                 None => ok = false,

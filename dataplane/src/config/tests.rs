@@ -34,7 +34,8 @@ fn errs(src: &str) -> Vec<Diagnostic> {
 fn one(src: &str, needle: &str, line: usize) {
     let e = errs(src);
     assert!(
-        e.iter().any(|d| d.message.contains(needle) && d.line == line),
+        e.iter()
+            .any(|d| d.message.contains(needle) && d.line == line),
         "no error containing {needle:?} on line {line}: {e:#?}"
     );
 }
@@ -79,14 +80,23 @@ fn unknown_keys_everywhere_are_all_reported() {
 
 #[test]
 fn display_is_file_line_col() {
-    let e = errs("[server]\nlisten = [\"nope\"]\n[[upstream]]\nname = \"a\"\nservers = [\"127.0.0.1:2\"]\n");
-    assert_eq!(e[0].to_string().split(':').take(3).collect::<Vec<_>>(), vec!["t.toml", "2", "11"]);
+    let e = errs(
+        "[server]\nlisten = [\"nope\"]\n[[upstream]]\nname = \"a\"\nservers = [\"127.0.0.1:2\"]\n",
+    );
+    assert_eq!(
+        e[0].to_string().split(':').take(3).collect::<Vec<_>>(),
+        vec!["t.toml", "2", "11"]
+    );
 }
 
 #[test]
 fn wrong_types() {
     one("[server]\nlisten = \"127.0.0.1:1\"\npin_workers = \"yes\"\n[[upstream]]\nname=\"a\"\nservers=[\"127.0.0.1:2\"]\n", "true or false", 3);
-    one("[server]\nlisten = 5\n[[upstream]]\nname=\"a\"\nservers=[\"127.0.0.1:2\"]\n", "array", 2);
+    one(
+        "[server]\nlisten = 5\n[[upstream]]\nname=\"a\"\nservers=[\"127.0.0.1:2\"]\n",
+        "array",
+        2,
+    );
 }
 
 #[test]
@@ -107,24 +117,55 @@ fn sizes_and_durations_are_checked() {
 
 #[test]
 fn ranges_are_checked() {
-    let base = "[[upstream]]\nname=\"a\"\nservers=[\"127.0.0.1:2\"]\n[server]\nlisten=[\"127.0.0.1:1\"]\n";
+    let base =
+        "[[upstream]]\nname=\"a\"\nservers=[\"127.0.0.1:2\"]\n[server]\nlisten=[\"127.0.0.1:1\"]\n";
     one(&format!("{base}workers = 0\n"), "out of range", 6);
     one(&format!("{base}workers = 5000\n"), "out of range", 6);
-    one(&format!("{base}[limits]\nmax_header_bytes = 100\n"), "out of range", 7);
-    one(&format!("{base}[limits]\nmax_headers = 0\n"), "out of range", 7);
-    one(&format!("{base}[io]\nring_entries = 1000\n"), "power of two", 7);
-    one(&format!("{base}[io]\nrecv_buffers = 100\n"), "power of two", 7);
-    one(&format!("{base}[io]\nrecv_buffer_bytes = 1024\n"), "out of range", 7);
+    one(
+        &format!("{base}[limits]\nmax_header_bytes = 100\n"),
+        "out of range",
+        7,
+    );
+    one(
+        &format!("{base}[limits]\nmax_headers = 0\n"),
+        "out of range",
+        7,
+    );
+    one(
+        &format!("{base}[io]\nring_entries = 1000\n"),
+        "power of two",
+        7,
+    );
+    one(
+        &format!("{base}[io]\nrecv_buffers = 100\n"),
+        "power of two",
+        7,
+    );
+    one(
+        &format!("{base}[io]\nrecv_buffer_bytes = 1024\n"),
+        "out of range",
+        7,
+    );
     let e = errs(&format!("{base}[limits]\nmax_body_bytes = 1000\n"));
-    assert!(e.iter().any(|d| d.message.contains("inspect_body_bytes")), "{e:#?}");
+    assert!(
+        e.iter().any(|d| d.message.contains("inspect_body_bytes")),
+        "{e:#?}"
+    );
 }
 
 #[test]
 fn listener_rules() {
     let up = "[[upstream]]\nname=\"a\"\nservers=[\"127.0.0.1:2\"]\n";
     let e = errs(up);
-    assert!(e.iter().any(|d| d.message.contains("no listener")), "{e:#?}");
-    one(&format!("[server]\nlisten=[\"127.0.0.1:1\", \"127.0.0.1:1\"]\n{up}"), "duplicate listener", 2);
+    assert!(
+        e.iter().any(|d| d.message.contains("no listener")),
+        "{e:#?}"
+    );
+    one(
+        &format!("[server]\nlisten=[\"127.0.0.1:1\", \"127.0.0.1:1\"]\n{up}"),
+        "duplicate listener",
+        2,
+    );
     one(&format!("[server]\nlisten=[]\n{up}"), "empty", 2);
 }
 
@@ -132,21 +173,57 @@ fn listener_rules() {
 fn upstream_rules() {
     let l = "[server]\nlisten=[\"127.0.0.1:1\"]\n";
     let e = errs(l);
-    assert!(e.iter().any(|d| d.message.contains("no upstream")), "{e:#?}");
+    assert!(
+        e.iter().any(|d| d.message.contains("no upstream")),
+        "{e:#?}"
+    );
     one(&format!("{l}[[upstream]]\nname=\"a\"\nservers=[\"127.0.0.1:2\"]\n[[upstream]]\nname=\"a\"\nservers=[\"127.0.0.1:3\"]\n"), "duplicate upstream", 6);
-    one(&format!("{l}[[upstream]]\nname=\"a\"\nservers=[]\n"), "empty", 5);
-    one(&format!("{l}[[upstream]]\nname=\"a\"\nservers=[\"no-such-host.invalid:80\"]\n"), "cannot resolve", 5);
-    one(&format!("{l}[[upstream]]\nname=\"a\"\nservers=[\"https://127.0.0.1:2\"]\n"), "TLS", 5);
-    one(&format!("{l}[[upstream]]\nname=\"a\"\nservers=[\"127.0.0.1\"]\n"), "host:port", 5);
-    one(&format!("{l}[[upstream]]\nname=\"a\"\nservers=[\"127.0.0.1:2\"]\nbalance=\"random\"\n"), "round_robin", 6);
-    one(&format!("{l}[[upstream]]\nservers=[\"127.0.0.1:2\"]\n"), "needs a name", 3);
+    one(
+        &format!("{l}[[upstream]]\nname=\"a\"\nservers=[]\n"),
+        "empty",
+        5,
+    );
+    one(
+        &format!("{l}[[upstream]]\nname=\"a\"\nservers=[\"no-such-host.invalid:80\"]\n"),
+        "cannot resolve",
+        5,
+    );
+    one(
+        &format!("{l}[[upstream]]\nname=\"a\"\nservers=[\"https://127.0.0.1:2\"]\n"),
+        "TLS",
+        5,
+    );
+    one(
+        &format!("{l}[[upstream]]\nname=\"a\"\nservers=[\"127.0.0.1\"]\n"),
+        "host:port",
+        5,
+    );
+    one(
+        &format!("{l}[[upstream]]\nname=\"a\"\nservers=[\"127.0.0.1:2\"]\nbalance=\"random\"\n"),
+        "round_robin",
+        6,
+    );
+    one(
+        &format!("{l}[[upstream]]\nservers=[\"127.0.0.1:2\"]\n"),
+        "needs a name",
+        3,
+    );
 }
 
 #[test]
 fn route_rules() {
-    let head = "[server]\nlisten=[\"127.0.0.1:1\"]\n[[upstream]]\nname=\"a\"\nservers=[\"127.0.0.1:2\"]\n";
-    one(&format!("{head}[[route]]\nupstream=\"b\"\n"), "no [[upstream]] named \"b\"", 7);
-    one(&format!("{head}[[route]]\npath_prefix=\"api\"\nupstream=\"a\"\n"), "must start with '/'", 7);
+    let head =
+        "[server]\nlisten=[\"127.0.0.1:1\"]\n[[upstream]]\nname=\"a\"\nservers=[\"127.0.0.1:2\"]\n";
+    one(
+        &format!("{head}[[route]]\nupstream=\"b\"\n"),
+        "no [[upstream]] named \"b\"",
+        7,
+    );
+    one(
+        &format!("{head}[[route]]\npath_prefix=\"api\"\nupstream=\"a\"\n"),
+        "must start with '/'",
+        7,
+    );
     one(
         &format!("{head}[[route]]\nupstream=\"a\"\n[[route]]\nupstream=\"a\"\n"),
         "duplicate route",
@@ -154,15 +231,28 @@ fn route_rules() {
     );
     let two = "[server]\nlisten=[\"127.0.0.1:1\"]\n[[upstream]]\nname=\"a\"\nservers=[\"127.0.0.1:2\"]\n[[upstream]]\nname=\"b\"\nservers=[\"127.0.0.1:3\"]\n";
     let e = errs(two);
-    assert!(e.iter().any(|d| d.message.contains("no [[route]]")), "{e:#?}");
-    let c = parse(&format!("{two}[[route]]\nhost=\"API.example.com\"\nupstream=\"b\"\n[[route]]\nupstream=\"a\"\n"), "t").expect("valid");
+    assert!(
+        e.iter().any(|d| d.message.contains("no [[route]]")),
+        "{e:#?}"
+    );
+    let c = parse(
+        &format!(
+            "{two}[[route]]\nhost=\"API.example.com\"\nupstream=\"b\"\n[[route]]\nupstream=\"a\"\n"
+        ),
+        "t",
+    )
+    .expect("valid");
     assert_eq!(c.routes[0].host.as_deref(), Some("api.example.com"));
     assert_eq!(c.routes[0].upstream, 1);
 }
 
 #[test]
 fn single_upstream_gets_a_default_route() {
-    let c = parse("[server]\nlisten=[\"127.0.0.1:0\"]\n[[upstream]]\nname=\"a\"\nservers=[\"127.0.0.1:2\"]\n", "t").expect("valid");
+    let c = parse(
+        "[server]\nlisten=[\"127.0.0.1:0\"]\n[[upstream]]\nname=\"a\"\nservers=[\"127.0.0.1:2\"]\n",
+        "t",
+    )
+    .expect("valid");
     assert_eq!(c.routes.len(), 1);
     assert_eq!(c.routes[0].path_prefix, "/");
 }
@@ -177,7 +267,8 @@ fn several_errors_in_file_order() {
 
 #[test]
 fn admin_can_be_disabled_or_moved() {
-    let base = "[server]\nlisten=[\"127.0.0.1:1\"]\n[[upstream]]\nname=\"a\"\nservers=[\"127.0.0.1:2\"]\n";
+    let base =
+        "[server]\nlisten=[\"127.0.0.1:1\"]\n[[upstream]]\nname=\"a\"\nservers=[\"127.0.0.1:2\"]\n";
     let c = parse(&format!("{base}[admin]\nenabled=false\n"), "t").expect("valid");
     assert_eq!(c.admin, None);
     let c = parse(&format!("{base}[admin]\nlisten=\"127.0.0.1:0\"\n"), "t").expect("valid");
@@ -186,10 +277,25 @@ fn admin_can_be_disabled_or_moved() {
 
 #[test]
 fn quick_mode() {
-    let c = Config::quick("127.0.0.1:0".parse().expect("addr"), "http://127.0.0.1:18080", Workers::Count(1)).expect("valid");
+    let c = Config::quick(
+        "127.0.0.1:0".parse().expect("addr"),
+        "http://127.0.0.1:18080",
+        Workers::Count(1),
+    )
+    .expect("valid");
     assert_eq!(c.upstreams[0].servers[0].port(), 18080);
-    assert!(Config::quick("127.0.0.1:0".parse().expect("addr"), "127.0.0.1:18080", Workers::Auto).is_err());
-    assert!(Config::quick("127.0.0.1:0".parse().expect("addr"), "https://127.0.0.1:1", Workers::Auto).is_err());
+    assert!(Config::quick(
+        "127.0.0.1:0".parse().expect("addr"),
+        "127.0.0.1:18080",
+        Workers::Auto
+    )
+    .is_err());
+    assert!(Config::quick(
+        "127.0.0.1:0".parse().expect("addr"),
+        "https://127.0.0.1:1",
+        Workers::Auto
+    )
+    .is_err());
 }
 
 #[test]

@@ -4,12 +4,12 @@ use std::time::Duration;
 
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
-    let split = t
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(t.len());
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     if num.is_empty() {
-        return Err(format!("{s:?} is not a size (examples: 16384, \"16KiB\", \"1MiB\")"));
+        return Err(format!(
+            "{s:?} is not a size (examples: 16384, \"16KiB\", \"1MiB\")"
+        ));
     }
     let n: u64 = num
         .parse()
@@ -34,9 +34,7 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
-    let split = t
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(t.len());
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     if num.is_empty() || unit.trim().is_empty() {
         return Err(format!(

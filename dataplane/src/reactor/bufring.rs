@@ -114,7 +114,8 @@ impl BufRing {
         // SAFETY: the ring base is the first entry; the kernel reads the tail with
         // acquire semantics, so a release store makes the entries above visible.
         unsafe {
-            let tail = BufRingEntry::tail(self.ring.as_ptr()) as *const std::sync::atomic::AtomicU16;
+            let tail =
+                BufRingEntry::tail(self.ring.as_ptr()) as *const std::sync::atomic::AtomicU16;
             (*tail).store(self.tail, std::sync::atomic::Ordering::Release);
         }
     }

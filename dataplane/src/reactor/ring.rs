@@ -20,6 +20,9 @@ pub enum TaskRunMode {
     Default,
 }
 
+/// Applies one task-run flag combination to a ring builder.
+type Configure = fn(&mut io_uring::Builder);
+
 pub struct Ring {
     ring: IoUring,
     pub mode: TaskRunMode,
@@ -28,7 +31,7 @@ pub struct Ring {
 impl Ring {
     pub fn new(entries: u32) -> io::Result<Ring> {
         let cq = entries.saturating_mul(4);
-        let attempts: [(TaskRunMode, fn(&mut io_uring::Builder)); 3] = [
+        let attempts: [(TaskRunMode, Configure); 3] = [
             (TaskRunMode::Deferred, |b| {
                 b.setup_single_issuer().setup_defer_taskrun();
             }),

@@ -223,9 +223,10 @@ impl Worker {
                 // this block; afterwards every entry is reset below, so no reference
                 // typed 'static outlives the bytes it points to.
                 let h: &mut [httparse::Header<'_>] = unsafe {
-                    std::mem::transmute::<&mut [httparse::Header<'static>], &mut [httparse::Header<'_>]>(
-                        &mut hdrs[..],
-                    )
+                    std::mem::transmute::<
+                        &mut [httparse::Header<'static>],
+                        &mut [httparse::Header<'_>],
+                    >(&mut hdrs[..])
                 };
                 match parse_request(buf, h, &limits) {
                     Ok(Parsed::Complete(head)) => match self.start_exchange(slot, &head, buf) {
@@ -285,15 +286,26 @@ impl Worker {
 
     /// Routes a parsed request, rewrites its head for the upstream and starts sending.
     /// An `Err` is the status to answer with.
-    fn start_exchange(&mut self, slot: u32, head: &RequestHead<'_, '_>, buf: &'static [u8]) -> Result<(), u16> {
-        let cluster = self.shared.router.pick(head.host, head.target).ok_or(404u16)?;
+    fn start_exchange(
+        &mut self,
+        slot: u32,
+        head: &RequestHead<'_, '_>,
+        buf: &'static [u8],
+    ) -> Result<(), u16> {
+        let cluster = self
+            .shared
+            .router
+            .pick(head.host, head.target)
+            .ok_or(404u16)?;
         let max_body = self.cfg().limits.max_body_bytes;
         if let BodyFraming::Length(n) = head.framing {
             if n > max_body {
                 return Err(413);
             }
         }
-        let server = self.clusters[cluster].pick(self.now_ms, None).ok_or(503u16)?;
+        let server = self.clusters[cluster]
+            .pick(self.now_ms, None)
+            .ok_or(503u16)?;
         let trust = self.trusted(self.clients[slot as usize].peer);
         let upstream_write = Self::ms(self.cfg().timeouts.upstream_write);
         let mut out = self.out_pool.take().ok_or(503u16)?;
@@ -320,10 +332,24 @@ impl Worker {
             BodyFraming::None => (0, Remaining::None),
             BodyFraming::Length(len) => {
                 let p = (after.len() as u64).min(len);
-                (p as usize, if len > p { Remaining::Length(len - p) } else { Remaining::None })
+                (
+                    p as usize,
+                    if len > p {
+                        Remaining::Length(len - p)
+                    } else {
+                        Remaining::None
+                    },
+                )
             }
             BodyFraming::Chunked => match c.req_chunks.feed(after, |_| {}) {
-                Ok(pr) => (pr.consumed, if pr.done { Remaining::None } else { Remaining::Chunked }),
+                Ok(pr) => (
+                    pr.consumed,
+                    if pr.done {
+                        Remaining::None
+                    } else {
+                        Remaining::Chunked
+                    },
+                ),
                 Err(_) => {
                     self.out_pool.give(out);
                     return Err(400);
@@ -351,7 +377,8 @@ impl Worker {
         c.got_response = false;
         c.head_started = false;
         c.started_us = self.now_us;
-        c.to_upstream.set(&out[..n], &after[..part], head.head_len + part);
+        c.to_upstream
+            .set(&out[..n], &after[..part], head.head_len + part);
         c.out = Some(out);
         c.out_len = n;
         c.phase = Phase::SendingRequest;
@@ -390,7 +417,11 @@ impl Worker {
         let part = match c.req_left {
             Remaining::Length(n) => {
                 let p = (buf.len() as u64).min(n);
-                c.req_left = if n > p { Remaining::Length(n - p) } else { Remaining::None };
+                c.req_left = if n > p {
+                    Remaining::Length(n - p)
+                } else {
+                    Remaining::None
+                };
                 p as usize
             }
             Remaining::Chunked => match c.req_chunks.feed(buf, |_| {}) {
@@ -472,7 +503,8 @@ impl Worker {
         if consume > 0 {
             if let Some(u) = c.upstream {
                 let up = &mut self.ups[u as usize];
-                up.inbox.consume(consume, &mut self.bufs, &mut self.asm_pool);
+                up.inbox
+                    .consume(consume, &mut self.bufs, &mut self.asm_pool);
                 self.resume_upstream_recv(u);
             }
         }

@@ -58,9 +58,14 @@ pub struct Worker {
     bufs: BufRing,
     asm_pool: BufPool,
     out_pool: BufPool,
+    // Boxed on purpose: the kernel holds pointers into a slot (iovecs, msghdr,
+    // buffers) while an operation is in flight, so slots must not move when the
+    // vector grows.
+    #[allow(clippy::vec_box)]
     clients: Vec<Box<Client>>,
     free_clients: Vec<u32>,
     live_clients: usize,
+    #[allow(clippy::vec_box)]
     ups: Vec<Box<Upstream>>,
     free_ups: Vec<u32>,
     clusters: Vec<ClusterState>,

@@ -108,7 +108,8 @@ impl Stats {
         h.rejected.increment(n.rejected - f.rejected);
         h.up_connect
             .increment(n.upstream_connect_errors - f.upstream_connect_errors);
-        h.up_timeout.increment(n.upstream_timeouts - f.upstream_timeouts);
+        h.up_timeout
+            .increment(n.upstream_timeouts - f.upstream_timeouts);
         h.up_protocol
             .increment(n.upstream_protocol_errors - f.upstream_protocol_errors);
         h.bytes_in.increment(n.bytes_in - f.bytes_in);

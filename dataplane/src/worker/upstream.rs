@@ -171,7 +171,8 @@ impl Worker {
                 };
                 // SAFETY: `out` is the boxed head buffer owned by this slot; it stays
                 // put until the exchange ends, which outlives the send.
-                let out: &'static [u8] = unsafe { std::slice::from_raw_parts(out.as_ptr(), out.len()) };
+                let out: &'static [u8] =
+                    unsafe { std::slice::from_raw_parts(out.as_ptr(), out.len()) };
                 if c.req_sent {
                     c.to_upstream.set(out, &[], 0);
                 } else {
@@ -405,14 +406,17 @@ impl Worker {
                 // SAFETY: as in `try_request`: the entries borrow `buf` only inside this
                 // block and are reset right after it.
                 let h: &mut [httparse::Header<'_>] = unsafe {
-                    std::mem::transmute::<&mut [httparse::Header<'static>], &mut [httparse::Header<'_>]>(
-                        &mut hdrs[..],
-                    )
+                    std::mem::transmute::<
+                        &mut [httparse::Header<'static>],
+                        &mut [httparse::Header<'_>],
+                    >(&mut hdrs[..])
                 };
                 match parse_response(buf, h, c.is_head, max_header) {
                     Err(_) => RespStep::Fail(502),
                     Ok(Parsed::Partial) => RespStep::Partial,
-                    Ok(Parsed::Complete(head)) if head.informational => RespStep::Relay1xx(head.head_len),
+                    Ok(Parsed::Complete(head)) if head.informational => {
+                        RespStep::Relay1xx(head.head_len)
+                    }
                     Ok(Parsed::Complete(head)) => {
                         if head.switching_protocols && !c.upgrade {
                             RespStep::Fail(502)
@@ -485,7 +489,11 @@ impl Worker {
                                                 };
                                                 c.deadline = now + read_ms;
                                                 let o: &[u8] = &out[..n];
-                                                c.to_client.set(o, &after[..part], head.head_len + part);
+                                                c.to_client.set(
+                                                    o,
+                                                    &after[..part],
+                                                    head.head_len + part,
+                                                );
                                                 RespStep::Sent
                                             }
                                         }
@@ -583,7 +591,11 @@ impl Worker {
         let part = match c.resp_left {
             Remaining::Length(n) => {
                 let p = (buf.len() as u64).min(n);
-                c.resp_left = if n > p { Remaining::Length(n - p) } else { Remaining::None };
+                c.resp_left = if n > p {
+                    Remaining::Length(n - p)
+                } else {
+                    Remaining::None
+                };
                 p as usize
             }
             Remaining::Chunked => match c.resp_chunks.feed(buf, |_| {}) {
@@ -602,7 +614,12 @@ impl Worker {
             Remaining::UntilClose => buf.len(),
             Remaining::None => return,
         };
-        c.deadline = self.now_ms + if c.phase == Phase::Tunnel { idle_ms } else { read_ms };
+        c.deadline = self.now_ms
+            + if c.phase == Phase::Tunnel {
+                idle_ms
+            } else {
+                read_ms
+            };
         c.to_client.set(&buf[..part], &[], part);
         self.submit_client_tx(slot);
     }
