@@ -3,7 +3,7 @@
 
 use rampart_tests::client::get_request;
 use rampart_tests::upstream::{CHUNKS, CLOSE_BODY};
-use rampart_tests::{Behaviour, Gateway, RawConn, TestUpstream};
+use rampart_tests::{Behaviour, Gateway, GatewayConfig, RawConn, TestUpstream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -147,4 +147,84 @@ fn hundred_mib_upload_streams_with_bounded_memory() {
         hwm_kib.saturating_sub(idle_kib) < 40 * 1024,
         "VmHWM {hwm_kib} KiB is 40 MiB over the idle {idle_kib} KiB"
     );
+}
+
+/// Polls `f` every 10 ms until it holds or `timeout` passes.
+fn eventually(timeout: Duration, f: impl Fn() -> bool) -> bool {
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    f()
+}
+
+#[test]
+fn body_prefix_is_collected_before_anything_goes_upstream() {
+    const TOTAL: usize = 200 * 1024;
+    let up = TestUpstream::start(Behaviour::Ok);
+    let gw = Gateway::run_config(
+        &GatewayConfig::new(up.addr())
+            .limit("inspect_body_bytes", 64 * 1024)
+            .render(),
+    );
+    let mut c = RawConn::open(gw.addr());
+    c.send(
+        format!("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: {TOTAL}\r\n\r\n").as_bytes(),
+    )
+    .expect("send head");
+    c.send(&[b'a'; 10 * 1024]).expect("first 10 KiB");
+    thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        up.heads_received(),
+        0,
+        "the upstream saw the request before its 64 KiB body prefix was complete"
+    );
+    c.send(&[b'b'; 60 * 1024]).expect("next 60 KiB");
+    assert!(
+        eventually(Duration::from_secs(3), || up.heads_received() == 1),
+        "the request did not go upstream once the prefix was complete"
+    );
+    c.send(&[b'c'; TOTAL - 70 * 1024]).expect("rest");
+    let r = c.read_response().expect("response");
+    assert_eq!(r.status, 200);
+    let reqs = up.requests();
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(reqs[0].body_len as usize, TOTAL, "body bytes lost or added");
+}
+
+#[test]
+fn chunked_body_prefix_is_collected_and_forwarded_intact() {
+    let up = TestUpstream::start(Behaviour::Ok);
+    let gw = Gateway::run_config(
+        &GatewayConfig::new(up.addr())
+            .limit("inspect_body_bytes", 4096)
+            .render(),
+    );
+    let mut c = RawConn::open(gw.addr());
+    c.send(b"POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n400\r\n")
+        .expect("head");
+    let chunk = [b'z'; 1024];
+    c.send(&chunk).expect("chunk");
+    thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        up.heads_received(),
+        0,
+        "forwarded before the prefix was complete"
+    );
+    let mut rest = Vec::new();
+    rest.extend_from_slice(b"\r\n");
+    for _ in 0..9 {
+        rest.extend_from_slice(b"400\r\n");
+        rest.extend_from_slice(&chunk);
+        rest.extend_from_slice(b"\r\n");
+    }
+    rest.extend_from_slice(b"0\r\n\r\n");
+    c.send(&rest).expect("rest");
+    let r = c.read_response().expect("response");
+    assert_eq!(r.status, 200);
+    let reqs = up.requests();
+    assert_eq!(reqs[0].body_len, 10 * 1024);
 }

@@ -21,6 +21,8 @@ pub struct ForwardContext<'a> {
     pub strip_expect: bool,
     /// Add `Connection: close`.
     pub close_upstream: bool,
+    /// Add our RFC 7239 `Forwarded` element (config `forwarding.add_forwarded`).
+    pub add_forwarded: bool,
 }
 
 #[derive(Debug, thiserror::Error, Clone, Copy, PartialEq, Eq)]
@@ -151,26 +153,33 @@ pub fn write_upstream_request_head(
         o.header(b"X-Forwarded-Proto", ctx.proto.as_bytes());
     }
 
-    o.put(b"Forwarded: ");
-    if incoming_fwd {
+    if ctx.add_forwarded {
+        o.put(b"Forwarded: ");
+        if incoming_fwd {
+            put_joined(&mut o, head.headers, "forwarded");
+            o.put(b", ");
+        }
+        // RFC 7239 §6: IPv6 node names are bracketed and then must be quoted.
+        match ctx.client_addr {
+            IpAddr::V4(_) => {
+                o.put(b"for=");
+                write_ip(&mut o, ctx.client_addr);
+            }
+            IpAddr::V6(_) => {
+                o.put(b"for=\"[");
+                write_ip(&mut o, ctx.client_addr);
+                o.put(b"]\"");
+            }
+        }
+        o.put(b";proto=");
+        o.put(ctx.proto.as_bytes());
+        o.put(b"\r\n");
+    } else if incoming_fwd {
+        // A trusted proxy's Forwarded chain is still passed on, without our element.
+        o.put(b"Forwarded: ");
         put_joined(&mut o, head.headers, "forwarded");
-        o.put(b", ");
+        o.put(b"\r\n");
     }
-    // RFC 7239 §6: IPv6 node names are bracketed and then must be quoted.
-    match ctx.client_addr {
-        IpAddr::V4(_) => {
-            o.put(b"for=");
-            write_ip(&mut o, ctx.client_addr);
-        }
-        IpAddr::V6(_) => {
-            o.put(b"for=\"[");
-            write_ip(&mut o, ctx.client_addr);
-            o.put(b"]\"");
-        }
-    }
-    o.put(b";proto=");
-    o.put(ctx.proto.as_bytes());
-    o.put(b"\r\n");
 
     if !incoming_id {
         o.header(b"X-Request-Id", ctx.request_id);
@@ -282,6 +291,7 @@ mod tests {
 
     fn ctx(ip: IpAddr) -> ForwardContext<'static> {
         ForwardContext {
+            add_forwarded: true,
             client_addr: ip,
             proto: "https",
             request_id: b"0123456789abcdef",
@@ -312,6 +322,18 @@ mod tests {
              X-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: https\r\n\
              Forwarded: for=192.0.2.7;proto=https\r\nX-Request-Id: 0123456789abcdef\r\n\r\n"
         );
+    }
+
+    #[test]
+    fn forwarded_can_be_turned_off_but_trusted_chain_passes() {
+        let raw = b"GET / HTTP/1.1\r\nHost: api\r\nForwarded: for=1.1.1.1\r\n\r\n";
+        let mut c = ctx(V4);
+        c.add_forwarded = false;
+        assert!(!up(raw, &c).contains("Forwarded: for"), "{}", up(raw, &c));
+        c.trust_incoming = true;
+        let out = up(raw, &c);
+        assert!(out.contains("Forwarded: for=1.1.1.1\r\n"), "{out}");
+        assert!(!out.contains("192.0.2.7;proto"), "{out}");
     }
 
     #[test]

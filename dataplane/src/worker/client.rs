@@ -172,6 +172,7 @@ impl Worker {
         match c.phase {
             Phase::Head => self.try_request(slot),
             Phase::Body => self.forward_body(slot),
+            Phase::Inspect => self.collect_inspect(slot),
             Phase::Tunnel => self.tunnel_up(slot),
             Phase::SendingRequest | Phase::AwaitResponse | Phase::Response => {
                 if c.inbox.eof {
@@ -242,7 +243,15 @@ impl Worker {
             }
             self.headers = hdrs;
             match step {
-                Step::Started => return,
+                Step::Started => {
+                    let c = &mut self.clients[slot as usize];
+                    if c.phase == Phase::Inspect {
+                        let n = std::mem::take(&mut c.inspect_consume);
+                        c.inbox.consume(n, &mut self.bufs, &mut self.asm_pool);
+                        self.collect_inspect(slot);
+                    }
+                    return;
+                }
                 Step::Reject(status) => {
                     self.stats.now.rejected += 1;
                     self.respond_error(slot, status);
@@ -307,7 +316,9 @@ impl Worker {
             .pick(self.now_ms, None)
             .ok_or(503u16)?;
         let trust = self.trusted(self.clients[slot as usize].peer);
+        let add_forwarded = self.cfg().forwarding.add_forwarded;
         let upstream_write = Self::ms(self.cfg().timeouts.upstream_write);
+        let body_read = Self::ms(self.cfg().timeouts.body_read);
         let mut out = self.out_pool.take().ok_or(503u16)?;
         let id = self.ids.next();
         let c = &mut self.clients[slot as usize];
@@ -318,6 +329,7 @@ impl Worker {
             trust_incoming: trust,
             strip_expect: head.expect_continue,
             close_upstream: false,
+            add_forwarded,
         };
         let n = match write_upstream_request_head(head, buf, &ctx, &mut out) {
             Ok(n) => n,
@@ -360,6 +372,31 @@ impl Worker {
             self.out_pool.give(out);
             return Err(413);
         }
+        let inspect = self.cfg().limits.inspect_body_bytes;
+        let need = match head.framing {
+            BodyFraming::None => 0,
+            BodyFraming::Length(len) => (len.min(inspect as u64)) as usize,
+            BodyFraming::Chunked => inspect,
+        };
+        let collect = part < need && left != Remaining::None;
+        let mut ib = None;
+        if collect {
+            match self.inspect_pool.take() {
+                Some(mut b) => {
+                    b[..part].copy_from_slice(&after[..part]);
+                    ib = Some(b);
+                }
+                None => {
+                    self.out_pool.give(out);
+                    return Err(503);
+                }
+            }
+        }
+        let c = &mut self.clients[slot as usize];
+        c.inspect = ib;
+        c.inspect_len = if collect { part } else { 0 };
+        c.inspect_need = need;
+        c.inspect_consume = if collect { head.head_len + part } else { 0 };
         c.request_id = id;
         c.keep_alive = head.keep_alive;
         c.version = head.version;
@@ -377,12 +414,18 @@ impl Worker {
         c.got_response = false;
         c.head_started = false;
         c.started_us = self.now_us;
-        c.to_upstream
-            .set(&out[..n], &after[..part], head.head_len + part);
+        if !collect {
+            c.to_upstream
+                .set(&out[..n], &after[..part], head.head_len + part);
+        }
         c.out = Some(out);
         c.out_len = n;
-        c.phase = Phase::SendingRequest;
-        c.deadline = self.now_ms + upstream_write;
+        c.phase = if collect {
+            Phase::Inspect
+        } else {
+            Phase::SendingRequest
+        };
+        c.deadline = self.now_ms + if collect { body_read } else { upstream_write };
         let send_continue = head.expect_continue && head.framing != BodyFraming::None && part == 0;
         self.stats.now.requests += 1;
         if send_continue && head.version == Version::Http11 {
@@ -392,7 +435,90 @@ impl Worker {
             c.to_client.set(CONTINUE_100, &[], 0);
             self.submit_client_tx(slot);
         }
+        if collect {
+            // Continued in `collect_inspect` once `try_request` has let go of the head.
+            return Ok(());
+        }
         self.acquire_upstream(slot)
+    }
+
+    /// Gathers the body prefix that policy inspection sees whole; once it is complete
+    /// (or the body ended), the head and the prefix go upstream in one send.
+    pub(super) fn collect_inspect(&mut self, slot: u32) {
+        let max_body = self.cfg().limits.max_body_bytes;
+        let body_ms = Self::ms(self.cfg().timeouts.body_read);
+        let write_ms = Self::ms(self.cfg().timeouts.upstream_write);
+        loop {
+            let c = &mut self.clients[slot as usize];
+            if c.phase != Phase::Inspect {
+                return;
+            }
+            if c.inspect_len >= c.inspect_need || c.req_left == Remaining::None {
+                break;
+            }
+            let buf = c.inbox.front(&self.bufs);
+            if buf.is_empty() {
+                if c.inbox.eof {
+                    self.close_client(slot);
+                } else {
+                    c.deadline = self.now_ms + body_ms;
+                    self.resume_client_recv(slot);
+                }
+                return;
+            }
+            let room = c.inspect_need - c.inspect_len;
+            let window = &buf[..buf.len().min(room)];
+            let take = match c.req_left {
+                Remaining::Length(n) => {
+                    let p = (window.len() as u64).min(n);
+                    c.req_left = if n > p {
+                        Remaining::Length(n - p)
+                    } else {
+                        Remaining::None
+                    };
+                    p as usize
+                }
+                Remaining::Chunked => match c.req_chunks.feed(window, |_| {}) {
+                    Ok(pr) => {
+                        if pr.done {
+                            c.req_left = Remaining::None;
+                        }
+                        pr.consumed
+                    }
+                    Err(_) => {
+                        self.stats.now.rejected += 1;
+                        self.respond_error(slot, 400);
+                        return;
+                    }
+                },
+                Remaining::None | Remaining::UntilClose => 0,
+            };
+            if c.req_chunks.data_bytes() > max_body {
+                self.stats.now.rejected += 1;
+                self.respond_error(slot, 413);
+                return;
+            }
+            if let Some(ib) = c.inspect.as_mut() {
+                ib[c.inspect_len..c.inspect_len + take].copy_from_slice(&window[..take]);
+            }
+            c.inspect_len += take;
+            c.req_body_bytes += take as u64;
+            c.inbox.consume(take, &mut self.bufs, &mut self.asm_pool);
+        }
+        // The body prefix is complete and contiguous: this is where request-body
+        // policies look at it before a byte reaches the upstream.
+        let c = &mut self.clients[slot as usize];
+        let (Some(out), Some(ib)) = (c.out.as_ref(), c.inspect.as_ref()) else {
+            self.respond_error(slot, 500);
+            return;
+        };
+        c.to_upstream
+            .set(&out[..c.out_len], &ib[..c.inspect_len], 0);
+        c.phase = Phase::SendingRequest;
+        c.deadline = self.now_ms + write_ms;
+        if let Err(status) = self.acquire_upstream(slot) {
+            self.respond_error(slot, status);
+        }
     }
 
     /// Sends the next run of request body bytes upstream.
@@ -558,6 +684,9 @@ impl Worker {
         if let Some(out) = c.out.take() {
             self.out_pool.give(out);
         }
+        if let Some(ib) = c.inspect.take() {
+            self.inspect_pool.give(ib);
+        }
         self.live_clients -= 1;
         self.free_clients.push(slot);
     }
@@ -598,6 +727,11 @@ impl Worker {
                     let (cl, sv) = (c.cluster, c.server);
                     self.clusters[cl].record_failure(sv, now);
                     self.respond_error(slot, 504);
+                }
+                Phase::Inspect => {
+                    // The client stalled mid-body before anything went upstream.
+                    self.stats.now.rejected += 1;
+                    self.respond_error(slot, 408);
                 }
                 Phase::Body | Phase::Response | Phase::Tunnel | Phase::Closing => {
                     self.close_client(slot);

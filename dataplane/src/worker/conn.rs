@@ -28,6 +28,9 @@ pub enum Phase {
     SendingRequest,
     /// More request body is expected from the client.
     Body,
+    /// Collecting the first `inspect_body_bytes` of the body into one contiguous
+    /// buffer before anything goes upstream.
+    Inspect,
     /// The request is upstream; waiting for the response head.
     AwaitResponse,
     /// Relaying the response body.
@@ -96,6 +99,13 @@ pub struct Client {
     pub req_first: usize,
     /// The first send upstream completed (its inbox bytes are consumed).
     pub req_sent: bool,
+    /// The contiguous body prefix (when it did not arrive with the head).
+    pub inspect: Option<Box<[u8]>>,
+    pub inspect_len: usize,
+    pub inspect_need: usize,
+    /// Inbox bytes (head + first body bytes) to consume once the head is parsed
+    /// and copied; deferred because the parsed head borrows them until then.
+    pub inspect_consume: usize,
 }
 
 impl Client {
@@ -138,6 +148,10 @@ impl Client {
             req_head_len: 0,
             req_first: 0,
             req_sent: false,
+            inspect: None,
+            inspect_len: 0,
+            inspect_need: 0,
+            inspect_consume: 0,
         }
     }
 }

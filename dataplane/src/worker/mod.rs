@@ -50,6 +50,8 @@ const SWEEP_EVERY_MS: u64 = 100;
 const FLUSH_EVERY_MS: u64 = 1000;
 const CQE_BATCH: usize = 256;
 const BGID: u16 = 0;
+/// Cap on concurrently collected body prefixes per core (x inspect_body_bytes).
+const INSPECT_BUFFERS: usize = 1024;
 
 pub struct Worker {
     id: usize,
@@ -58,6 +60,7 @@ pub struct Worker {
     bufs: BufRing,
     asm_pool: BufPool,
     out_pool: BufPool,
+    inspect_pool: BufPool,
     // Boxed on purpose: the kernel holds pointers into a slot (iovecs, msghdr,
     // buffers) while an operation is in flight, so slots must not move when the
     // vector grows.
@@ -133,6 +136,12 @@ impl Worker {
             bufs,
             asm_pool: BufPool::new(asm_size, max_conns * 2),
             out_pool: BufPool::new(head_room, max_conns),
+            // Bodies being collected for inspection at once per core; beyond this a
+            // request gets 503 rather than the core growing without bound.
+            inspect_pool: BufPool::new(
+                cfg.limits.inspect_body_bytes.max(1),
+                max_conns.min(INSPECT_BUFFERS),
+            ),
             clients: Vec::new(),
             free_clients: Vec::with_capacity(max_conns),
             live_clients: 0,

@@ -173,7 +173,12 @@ impl Worker {
                 // put until the exchange ends, which outlives the send.
                 let out: &'static [u8] =
                     unsafe { std::slice::from_raw_parts(out.as_ptr(), out.len()) };
-                if c.req_sent {
+                if let Some(ib) = c.inspect.as_ref() {
+                    // SAFETY: as for `out`: the slot owns this buffer until the exchange ends.
+                    let ib: &'static [u8] =
+                        unsafe { std::slice::from_raw_parts(ib.as_ptr(), c.inspect_len) };
+                    c.to_upstream.set(out, ib, 0);
+                } else if c.req_sent {
                     c.to_upstream.set(out, &[], 0);
                 } else {
                     let front = c.inbox.front(&self.bufs);
@@ -380,7 +385,7 @@ impl Worker {
                     self.retry_or_fail(slot, 502, false);
                 }
             }
-            Phase::Head | Phase::Closing => {}
+            Phase::Head | Phase::Inspect | Phase::Closing => {}
         }
     }
 
@@ -656,6 +661,9 @@ impl Worker {
         let c = &mut self.clients[slot as usize];
         if let Some(out) = c.out.take() {
             self.out_pool.give(out);
+        }
+        if let Some(ib) = c.inspect.take() {
+            self.inspect_pool.give(ib);
         }
         if c.close_after || self.draining {
             self.close_client(slot);
