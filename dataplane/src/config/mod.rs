@@ -1,38 +1,68 @@
-//! Rampart's configuration: one TOML file, validated as a whole.
+//! Rampart's configuration: the runtime [`Config`] the reactor consumes, loaded from one
+//! TOML file ([`load_file`], [`parse`]) or built from command-line flags
+//! ([`Config::quick`]).
 //!
-//! The file is parsed into toml's span-carrying tree and walked by hand rather
-//! than deserialised with serde, because serde stops at the first problem while
-//! an operator fixing a config wants every problem at once, each as
-//! `file:line:col: message`. [`Config`] is the validated runtime form the
-//! dataplane reads; [`Config::quick`] builds the one used by `rampart proxy`.
+//! Loading never stops at the first problem: every error found is reported as a
+//! [`Diagnostic`] (`file:line:col: message`), sorted in file order, so an operator fixes
+//! a config in one round trip. See `dataplane/etc/rampart.example.toml` for every key.
 
-mod read;
+mod load;
 mod units;
 
-use std::net::{SocketAddr, ToSocketAddrs};
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use read::parse;
+/// Admin listener used when the config does not name one.
+pub const DEFAULT_ADMIN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9901);
 
+/// The validated runtime configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub workers: Workers,
+    pub pin_workers: bool,
+    /// At least one; port 0 is allowed (the kernel picks, which tests rely on).
+    pub listeners: Vec<SocketAddr>,
+    /// `None` when `admin.enabled = false`.
+    pub admin: Option<SocketAddr>,
+    pub limits: Limits,
+    pub timeouts: Timeouts,
+    pub forwarding: Forwarding,
+    pub io: IoTuning,
+    /// At least one.
+    pub upstreams: Vec<UpstreamCluster>,
+    /// At least one, in file order.
+    pub routes: Vec<Route>,
+}
+
+/// How many worker threads (one io_uring ring each) to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Workers {
+    /// One per available CPU.
     Auto,
+    /// Exactly this many, 1..=1024.
     Count(usize),
 }
 
 impl Workers {
-    /// Auto = one worker per CPU this process may use.
+    /// Upper bound of [`Workers::Count`] accepted from config.
+    pub const MAX: usize = 1024;
+
+    /// The concrete thread count.
     pub fn resolve(self) -> usize {
         match self {
-            Workers::Auto => std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1),
+            // available_parallelism fails only in exotic sandboxes; one worker still works.
+            Workers::Auto => std::thread::available_parallelism().map_or(1, |n| n.get()),
             Workers::Count(n) => n,
         }
     }
 }
 
+/// Request size limits enforced while parsing.
 #[derive(Clone, Debug)]
 pub struct Limits {
     pub max_header_bytes: usize,
@@ -51,11 +81,12 @@ impl Default for Limits {
             max_target_bytes: 8 * 1024,
             max_body_bytes: 1 << 30,
             inspect_body_bytes: 128 * 1024,
-            max_connections_per_worker: 16384,
+            max_connections_per_worker: 16_384,
         }
     }
 }
 
+/// Per-phase timeouts.
 #[derive(Clone, Debug)]
 pub struct Timeouts {
     pub header_read: Duration,
@@ -83,9 +114,12 @@ impl Default for Timeouts {
     }
 }
 
+/// Client-address forwarding to upstreams.
 #[derive(Clone, Debug)]
 pub struct Forwarding {
+    /// Peers whose `Forwarded`/`X-Forwarded-For` headers are believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Append an RFC 7239 `Forwarded` header.
     pub add_forwarded: bool,
 }
 
@@ -98,10 +132,14 @@ impl Default for Forwarding {
     }
 }
 
+/// io_uring sizing, per worker.
 #[derive(Clone, Debug)]
 pub struct IoTuning {
+    /// Submission queue entries; a power of two in 64..=32768.
     pub ring_entries: u32,
+    /// Size of each provided receive buffer.
     pub recv_buffer_bytes: usize,
+    /// Provided buffers per worker; a power of two (buffer rings require it).
     pub recv_buffers: u16,
 }
 
@@ -115,27 +153,28 @@ impl Default for IoTuning {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Balance {
-    RoundRobin,
-    LeastConnections,
-}
-
+/// A named group of interchangeable upstream servers.
 #[derive(Clone, Debug)]
 pub struct UpstreamCluster {
     pub name: String,
+    /// Resolved at load time.
     pub servers: Vec<SocketAddr>,
     pub balance: Balance,
+    /// Idle keep-alive connections kept per server, per worker.
     pub max_idle_per_server: usize,
+    /// Consecutive failures before a server is ejected; 0 never ejects.
     pub max_fails: u32,
+    /// How long an ejected server stays out of rotation.
     pub fail_timeout: Duration,
+    /// Retry idempotent requests on another server when connecting fails.
     pub retry_idempotent: bool,
 }
 
 impl UpstreamCluster {
-    fn with_defaults(name: String, servers: Vec<SocketAddr>) -> UpstreamCluster {
+    /// A cluster with default tuning.
+    pub fn new(name: impl Into<String>, servers: Vec<SocketAddr>) -> Self {
         UpstreamCluster {
-            name,
+            name: name.into(),
             servers,
             balance: Balance::RoundRobin,
             max_idle_per_server: 64,
@@ -146,40 +185,37 @@ impl UpstreamCluster {
     }
 }
 
+/// Server selection within a cluster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Balance {
+    RoundRobin,
+    LeastConnections,
+}
+
+/// Sends requests matching `host` and `path_prefix` to `upstreams[upstream]`.
 #[derive(Clone, Debug)]
 pub struct Route {
+    /// Lowercase, without port; `None` matches any host.
     pub host: Option<String>,
+    /// Starts with '/'.
     pub path_prefix: String,
+    /// Index into [`Config::upstreams`].
     pub upstream: usize,
 }
 
-#[derive(Clone, Debug)]
-pub struct Config {
-    pub workers: Workers,
-    pub pin_workers: bool,
-    pub listeners: Vec<SocketAddr>,
-    pub admin: Option<SocketAddr>,
-    pub limits: Limits,
-    pub timeouts: Timeouts,
-    pub forwarding: Forwarding,
-    pub io: IoTuning,
-    pub upstreams: Vec<UpstreamCluster>,
-    pub routes: Vec<Route>,
-}
-
-pub const DEFAULT_ADMIN: SocketAddr =
-    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 9901);
-
+/// One problem found in a config, with its position.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
     pub file: String,
+    /// 1-based.
     pub line: usize,
+    /// 1-based, in characters.
     pub col: usize,
     pub message: String,
 }
 
-impl std::fmt::Display for Diagnostic {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
             "{}:{}:{}: {}",
@@ -188,14 +224,15 @@ impl std::fmt::Display for Diagnostic {
     }
 }
 
+/// Every problem found in a config, in file order.
 #[derive(Debug, Clone)]
 pub struct Diagnostics(pub Vec<Diagnostic>);
 
-impl std::fmt::Display for Diagnostics {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, d) in self.0.iter().enumerate() {
             if i > 0 {
-                writeln!(f)?;
+                f.write_str("\n")?;
             }
             write!(f, "{d}")?;
         }
@@ -205,6 +242,7 @@ impl std::fmt::Display for Diagnostics {
 
 impl std::error::Error for Diagnostics {}
 
+/// Why a config could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config {path}: {source}")]
@@ -217,6 +255,7 @@ pub enum ConfigError {
     Invalid(Diagnostics),
 }
 
+/// Reads and validates the config file at `path`.
 pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
     let src = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
         path: path.to_path_buf(),
@@ -225,53 +264,17 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
     parse(&src, &path.display().to_string()).map_err(ConfigError::Invalid)
 }
 
-/// Resolves "host:port" (or "http://host:port[/]") to one address.
-pub(crate) fn resolve_server(s: &str) -> Result<SocketAddr, String> {
-    let hostport = if let Some(rest) = s.strip_prefix("http://") {
-        rest.trim_end_matches('/')
-    } else if s.starts_with("https://") {
-        return Err(format!(
-            "{s:?}: TLS to upstreams is not supported yet (use http://)"
-        ));
-    } else if s.contains("://") {
-        return Err(format!("{s:?}: only http:// upstreams are supported"));
-    } else {
-        s
-    };
-    if hostport.contains('/') {
-        return Err(format!("{s:?}: an upstream server has no path"));
-    }
-    if let Ok(a) = hostport.parse::<SocketAddr>() {
-        return Ok(a);
-    }
-    if !hostport.contains(':') {
-        return Err(format!("{s:?}: expected host:port"));
-    }
-    match hostport.to_socket_addrs() {
-        Ok(mut it) => it
-            .next()
-            .ok_or_else(|| format!("{s:?}: host resolves to no address")),
-        Err(e) => Err(format!("{s:?}: cannot resolve host: {e}")),
-    }
+/// Parses and validates config text; `origin` names it in diagnostics (usually the path).
+pub fn parse(src: &str, origin: &str) -> Result<Config, Diagnostics> {
+    load::parse(src, origin)
 }
 
 impl Config {
-    fn defaults() -> Config {
-        Config {
-            workers: Workers::Auto,
-            pin_workers: true,
-            listeners: Vec::new(),
-            admin: Some(DEFAULT_ADMIN),
-            limits: Limits::default(),
-            timeouts: Timeouts::default(),
-            forwarding: Forwarding::default(),
-            io: IoTuning::default(),
-            upstreams: Vec::new(),
-            routes: Vec::new(),
-        }
-    }
-
-    /// The config of `rampart proxy`: one listener, one upstream server, one route.
+    /// The config behind `rampart proxy --listen ADDR --upstream URL`: defaults
+    /// everywhere, one upstream "default" with one server, one route "/" to it.
+    ///
+    /// `upstream_url` is `http://host:port[/]` (or `host:port`); hostnames are resolved
+    /// now. Errors are reported against the pseudo-file `--upstream`.
     pub fn quick(
         listen: SocketAddr,
         upstream_url: &str,
@@ -279,30 +282,38 @@ impl Config {
     ) -> Result<Config, Diagnostics> {
         let diag = |message: String| {
             Diagnostics(vec![Diagnostic {
-                file: "--upstream".into(),
+                file: "--upstream".to_owned(),
                 line: 1,
                 col: 1,
                 message,
             }])
         };
-        if !upstream_url.starts_with("http://") && !upstream_url.starts_with("https://") {
-            return Err(diag(format!(
-                "{upstream_url:?}: expected a URL like http://127.0.0.1:8080"
-            )));
+        if let Workers::Count(n) = workers {
+            if n == 0 || n > Workers::MAX {
+                return Err(Diagnostics(vec![Diagnostic {
+                    file: "--workers".to_owned(),
+                    line: 1,
+                    col: 1,
+                    message: format!("workers must be between 1 and {}, got {n}", Workers::MAX),
+                }]));
+            }
         }
-        let addr = resolve_server(upstream_url).map_err(diag)?;
-        let mut c = Config::defaults();
-        c.workers = workers;
-        c.listeners = vec![listen];
-        c.upstreams = vec![UpstreamCluster::with_defaults("default".into(), vec![addr])];
-        c.routes = vec![Route {
-            host: None,
-            path_prefix: "/".into(),
-            upstream: 0,
-        }];
-        Ok(c)
+        let server = units::parse_server(upstream_url.trim()).map_err(diag)?;
+        Ok(Config {
+            workers,
+            pin_workers: true,
+            listeners: vec![listen],
+            admin: Some(DEFAULT_ADMIN),
+            limits: Limits::default(),
+            timeouts: Timeouts::default(),
+            forwarding: Forwarding::default(),
+            io: IoTuning::default(),
+            upstreams: vec![UpstreamCluster::new("default", vec![server])],
+            routes: vec![Route {
+                host: None,
+                path_prefix: "/".to_owned(),
+                upstream: 0,
+            }],
+        })
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -1,307 +1,841 @@
-//! Config parsing and validation: each rule, and that every error is reported
-//! with its position.
+//! Tests for loading and validating configs: one per diagnostic, plus defaults, the
+//! shipped example file and quick mode.
+
+use std::net::SocketAddr;
+use std::time::Duration;
 
 use super::*;
 
-const GOOD: &str = r#"
-[server]
-workers = 2
-listen = ["127.0.0.1:8080"]
-
-[limits]
-max_body_bytes = "10MiB"
-
-[timeouts]
-header_read = "5s"
+/// The smallest valid config; tests append or prepend to it.
+const MIN: &str = r#"[server]
+listen = ["127.0.0.1:0"]
 
 [[upstream]]
 name = "api"
-servers = ["127.0.0.1:18080", "http://127.0.0.1:18081"]
-balance = "least_connections"
-
-[[route]]
-path_prefix = "/"
-upstream = "api"
+servers = ["127.0.0.1:18080"]
 "#;
 
-fn errs(src: &str) -> Vec<Diagnostic> {
+fn ok(src: &str) -> Config {
     match parse(src, "t.toml") {
-        Ok(_) => panic!("expected errors for:\n{src}"),
-        Err(d) => d.0,
+        Ok(c) => c,
+        Err(e) => panic!("expected a valid config, got:\n{e}"),
     }
 }
 
-fn one(src: &str, needle: &str, line: usize) {
+/// Diagnostics rendered as `line:col: message` (the file is always t.toml).
+fn errs(src: &str) -> Vec<String> {
+    match parse(src, "t.toml") {
+        Ok(c) => panic!("expected errors, got a valid config: {c:?}"),
+        Err(d) => {
+            d.0.iter()
+                .map(|d| {
+                    assert_eq!(d.file, "t.toml");
+                    format!("{}:{}: {}", d.line, d.col, d.message)
+                })
+                .collect()
+        }
+    }
+}
+
+/// Asserts exactly one diagnostic, at `line:col`, whose message contains `needle`.
+fn one_err(src: &str, at: &str, needle: &str) {
     let e = errs(src);
+    assert_eq!(e.len(), 1, "expected one error, got {e:#?}");
     assert!(
-        e.iter()
-            .any(|d| d.message.contains(needle) && d.line == line),
-        "no error containing {needle:?} on line {line}: {e:#?}"
+        e[0].starts_with(&format!("{at}: ")) && e[0].contains(needle),
+        "expected `{at}: ...{needle}...`, got {:?}",
+        e[0]
     );
 }
 
 #[test]
-fn good_config_parses() {
-    let c = parse(GOOD, "t.toml").expect("valid");
-    assert_eq!(c.workers, Workers::Count(2));
-    assert_eq!(c.listeners, vec!["127.0.0.1:8080".parse().expect("addr")]);
-    assert_eq!(c.limits.max_body_bytes, 10 << 20);
-    assert_eq!(c.timeouts.header_read, Duration::from_secs(5));
-    assert_eq!(c.upstreams[0].servers.len(), 2);
-    assert_eq!(c.upstreams[0].balance, Balance::LeastConnections);
-    assert_eq!(c.routes.len(), 1);
+fn minimal_config_gets_defaults() {
+    let c = ok(MIN);
+    assert_eq!(c.workers, Workers::Auto);
+    assert!(c.pin_workers);
+    assert_eq!(
+        c.listeners,
+        vec!["127.0.0.1:0".parse::<SocketAddr>().unwrap()]
+    );
     assert_eq!(c.admin, Some(DEFAULT_ADMIN));
+    assert_eq!(c.limits.max_header_bytes, 16 * 1024);
+    assert_eq!(c.limits.max_headers, 100);
+    assert_eq!(c.limits.max_target_bytes, 8 * 1024);
+    assert_eq!(c.limits.max_body_bytes, 1 << 30);
+    assert_eq!(c.limits.inspect_body_bytes, 128 * 1024);
+    assert_eq!(c.limits.max_connections_per_worker, 16384);
+    assert_eq!(c.timeouts.header_read, Duration::from_secs(10));
+    assert_eq!(c.timeouts.idle_keepalive, Duration::from_secs(60));
+    assert_eq!(c.timeouts.upstream_connect, Duration::from_secs(2));
+    assert_eq!(c.timeouts.shutdown_grace, Duration::from_secs(30));
+    assert!(c.forwarding.trusted_proxies.is_empty());
+    assert!(c.forwarding.add_forwarded);
+    assert_eq!(c.io.ring_entries, 4096);
+    assert_eq!(c.io.recv_buffer_bytes, 16 * 1024);
+    assert_eq!(c.io.recv_buffers, 2048);
+    let u = &c.upstreams[0];
+    assert_eq!(u.name, "api");
+    assert_eq!(
+        u.servers,
+        vec!["127.0.0.1:18080".parse::<SocketAddr>().unwrap()]
+    );
+    assert_eq!(u.balance, Balance::RoundRobin);
+    assert_eq!(u.max_idle_per_server, 64);
+    assert_eq!(u.max_fails, 3);
+    assert_eq!(u.fail_timeout, Duration::from_secs(10));
+    assert!(u.retry_idempotent);
+    // No [[route]] and one upstream: everything goes to it.
+    assert_eq!(c.routes.len(), 1);
+    assert_eq!(c.routes[0].host, None);
+    assert_eq!(c.routes[0].path_prefix, "/");
+    assert_eq!(c.routes[0].upstream, 0);
 }
 
 #[test]
-fn example_config_parses() {
+fn example_file_parses() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("etc/rampart.example.toml");
+    let c = match load_file(&path) {
+        Ok(c) => c,
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(
+        c.listeners,
+        vec!["127.0.0.1:8080".parse::<SocketAddr>().unwrap()]
+    );
+    assert_eq!(
+        c.forwarding.trusted_proxies,
+        vec!["10.0.0.0/8".parse().unwrap()]
+    );
+    assert_eq!(c.routes[0].host.as_deref(), Some("api.example.com"));
+    assert_eq!(c.upstreams[0].name, "api");
+}
+
+#[test]
+fn example_file_documents_every_key() {
     let src = include_str!("../../etc/rampart.example.toml");
-    parse(src, "rampart.example.toml").expect("the shipped example must be valid");
+    let keys = [
+        "workers",
+        "pin_workers",
+        "listen",
+        "enabled",
+        "max_header_bytes",
+        "max_headers",
+        "max_target_bytes",
+        "max_body_bytes",
+        "inspect_body_bytes",
+        "max_connections_per_worker",
+        "header_read",
+        "idle_keepalive",
+        "body_read",
+        "client_write",
+        "upstream_connect",
+        "upstream_read",
+        "upstream_write",
+        "shutdown_grace",
+        "trusted_proxies",
+        "add_forwarded",
+        "ring_entries",
+        "recv_buffer_bytes",
+        "recv_buffers",
+        "name",
+        "servers",
+        "balance",
+        "max_idle_per_server",
+        "max_fails",
+        "fail_timeout",
+        "retry_idempotent",
+        "host",
+        "path_prefix",
+        "upstream",
+    ];
+    for key in keys {
+        assert!(
+            src.lines().any(|l| l.starts_with(&format!("{key} = "))),
+            "example config does not show `{key}`"
+        );
+    }
+}
+
+#[test]
+fn full_config_values() {
+    let c = ok(r#"
+[server]
+workers = 4
+pin_workers = false
+listen = ["0.0.0.0:8080", "[::1]:8081"]
+[admin]
+listen = "127.0.0.1:9000"
+[limits]
+max_header_bytes = "32 KiB"
+max_headers = 50
+max_target_bytes = 4096
+max_body_bytes = "10MB"
+inspect_body_bytes = "1MiB"
+max_connections_per_worker = 100
+[timeouts]
+header_read = "500ms"
+idle_keepalive = "2m"
+body_read = 1500
+upstream_read = "1h"
+shutdown_grace = "0s"
+[forwarding]
+trusted_proxies = ["10.0.0.0/8", "fd00::/8", "192.0.2.7"]
+add_forwarded = false
+[io]
+ring_entries = 256
+recv_buffer_bytes = "64KiB"
+recv_buffers = 512
+[[upstream]]
+name = "a"
+servers = ["127.0.0.1:1", "http://127.0.0.2:2/"]
+balance = "least_connections"
+max_idle_per_server = 8
+max_fails = 0
+fail_timeout = "30s"
+retry_idempotent = false
+[[upstream]]
+name = "b"
+servers = ["[::1]:3"]
+[[route]]
+host = "API.Example.com"
+path_prefix = "/v1/"
+upstream = "b"
+[[route]]
+upstream = "a"
+"#);
+    assert_eq!(c.workers, Workers::Count(4));
+    assert!(!c.pin_workers);
+    assert_eq!(c.listeners.len(), 2);
+    assert_eq!(c.admin, Some("127.0.0.1:9000".parse().unwrap()));
+    assert_eq!(c.limits.max_header_bytes, 32 * 1024);
+    assert_eq!(c.limits.max_headers, 50);
+    assert_eq!(c.limits.max_target_bytes, 4096);
+    assert_eq!(c.limits.max_body_bytes, 10_000_000);
+    assert_eq!(c.limits.inspect_body_bytes, 1 << 20);
+    assert_eq!(c.limits.max_connections_per_worker, 100);
+    assert_eq!(c.timeouts.header_read, Duration::from_millis(500));
+    assert_eq!(c.timeouts.idle_keepalive, Duration::from_secs(120));
+    assert_eq!(c.timeouts.body_read, Duration::from_millis(1500));
+    assert_eq!(c.timeouts.upstream_read, Duration::from_secs(3600));
+    assert_eq!(c.timeouts.shutdown_grace, Duration::ZERO);
+    assert_eq!(c.forwarding.trusted_proxies.len(), 3);
+    assert_eq!(
+        c.forwarding.trusted_proxies[2],
+        "192.0.2.7/32".parse().unwrap()
+    );
+    assert!(!c.forwarding.add_forwarded);
+    assert_eq!(
+        (c.io.ring_entries, c.io.recv_buffer_bytes, c.io.recv_buffers),
+        (256, 65536, 512)
+    );
+    let a = &c.upstreams[0];
+    assert_eq!(
+        a.servers,
+        vec![
+            "127.0.0.1:1".parse().unwrap(),
+            "127.0.0.2:2".parse().unwrap()
+        ]
+    );
+    assert_eq!(a.balance, Balance::LeastConnections);
+    assert_eq!((a.max_idle_per_server, a.max_fails), (8, 0));
+    assert_eq!(a.fail_timeout, Duration::from_secs(30));
+    assert!(!a.retry_idempotent);
+    assert_eq!(c.routes.len(), 2);
+    assert_eq!(c.routes[0].host.as_deref(), Some("api.example.com"));
+    assert_eq!(c.routes[0].path_prefix, "/v1/");
+    assert_eq!(c.routes[0].upstream, 1);
+    assert_eq!(
+        (
+            c.routes[1].host.as_deref(),
+            c.routes[1].path_prefix.as_str()
+        ),
+        (None, "/")
+    );
+    assert_eq!(c.routes[1].upstream, 0);
+}
+
+#[test]
+fn admin_can_be_disabled() {
+    let c = ok(&format!("[admin]\nenabled = false\n{MIN}"));
+    assert_eq!(c.admin, None);
 }
 
 #[test]
 fn syntax_error_has_position() {
-    let e = errs("[server]\nlisten = [\"127.0.0.1:1\"\nworkers = 1\n");
-    assert_eq!(e.len(), 1);
-    assert!(e[0].message.contains("TOML syntax error"), "{e:?}");
-    assert!(e[0].line >= 2);
+    let e = errs("[server]\nlisten = [\"127.0.0.1:0\"\n");
+    assert!(!e.is_empty());
+    assert!(e[0].starts_with("2:"), "{e:?}");
+    assert!(e[0].contains("syntax error"), "{e:?}");
+    one_err("[server\n", "1:8", "syntax error");
 }
 
 #[test]
-fn unknown_keys_everywhere_are_all_reported() {
-    let src = "[server]\nlisten = [\"127.0.0.1:1\"]\nworkerz = 1\n[limitz]\n[[upstream]]\nname = \"a\"\nservers = [\"127.0.0.1:2\"]\nweight = 3\n";
-    let e = errs(src);
-    assert_eq!(e.len(), 3, "{e:#?}");
-    assert_eq!((e[0].line, e[0].col), (3, 1));
-    assert!(e[0].message.contains("workerz") && e[0].message.contains("allowed"));
-    assert_eq!(e[1].line, 4);
-    assert_eq!(e[2].line, 8);
-}
-
-#[test]
-fn display_is_file_line_col() {
-    let e = errs(
-        "[server]\nlisten = [\"nope\"]\n[[upstream]]\nname = \"a\"\nservers = [\"127.0.0.1:2\"]\n",
+fn syntax_error_duplicate_key() {
+    let e = errs(&format!("{MIN}name = \"again\"\n"));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].starts_with("7:1:") && e[0].contains("syntax error"),
+        "{e:?}"
     );
-    assert_eq!(
-        e[0].to_string().split(':').take(3).collect::<Vec<_>>(),
-        vec!["t.toml", "2", "11"]
+}
+
+#[test]
+fn unknown_top_level_table() {
+    one_err(
+        &format!("{MIN}[serverz]\nx = 1\n"),
+        "7:2",
+        "unknown table `serverz`",
+    );
+    let e = errs(&format!("{MIN}[serverz]\n"));
+    assert!(e[0].contains("allowed tables: [server]"), "{e:?}");
+}
+
+#[test]
+fn unknown_key_lists_allowed_keys() {
+    one_err(
+        "[server]\nlisten = [\"127.0.0.1:0\"]\nworker = 2\n[[upstream]]\nname = \"a\"\nservers = [\"127.0.0.1:1\"]\n",
+        "3:1",
+        "unknown key `worker` in [server]; allowed keys: workers, pin_workers, listen",
+    );
+}
+
+#[test]
+fn unknown_key_in_upstream_and_route() {
+    let e = errs(&format!(
+        "{MIN}retries = 3\n[[route]]\nupstream = \"api\"\nprefix = \"/\"\n"
+    ));
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert!(
+        e[0].starts_with("7:1: unknown key `retries` in [[upstream]]"),
+        "{e:?}"
+    );
+    assert!(
+        e[1].starts_with("10:1: unknown key `prefix` in [[route]]"),
+        "{e:?}"
     );
 }
 
 #[test]
 fn wrong_types() {
-    one("[server]\nlisten = \"127.0.0.1:1\"\npin_workers = \"yes\"\n[[upstream]]\nname=\"a\"\nservers=[\"127.0.0.1:2\"]\n", "true or false", 3);
-    one(
-        "[server]\nlisten = 5\n[[upstream]]\nname=\"a\"\nservers=[\"127.0.0.1:2\"]\n",
-        "array",
-        2,
+    one_err(
+        &format!("{MIN}[limits]\nmax_headers = \"many\"\n"),
+        "8:15",
+        "limits.max_headers must be an integer, found string",
+    );
+    one_err(
+        &MIN.replace("[server]\n", "[server]\npin_workers = 1\n"),
+        "2:15",
+        "server.pin_workers must be a boolean",
+    );
+    one_err(
+        &format!("{MIN}[timeouts]\nheader_read = true\n"),
+        "8:15",
+        "timeouts.header_read must be a duration",
+    );
+    one_err(
+        "server = 3\n[[upstream]]\nname = \"a\"\nservers = [\"127.0.0.1:1\"]\n",
+        "1:10",
+        "server must be a table, found integer",
     );
 }
 
 #[test]
-fn bad_address_and_cidr() {
-    let src = "[server]\nlisten = [\"localhost:80\"]\n[forwarding]\ntrusted_proxies = [\"10.0.0.0/33\"]\n[[upstream]]\nname=\"a\"\nservers=[\"127.0.0.1:2\"]\n";
-    let e = errs(src);
-    assert_eq!(e.len(), 2, "{e:#?}");
-    assert_eq!(e[0].line, 2);
-    assert!(e[1].message.contains("CIDR"));
-}
-
-#[test]
-fn sizes_and_durations_are_checked() {
-    one("[server]\nlisten=[\"127.0.0.1:1\"]\n[limits]\nmax_header_bytes = \"2 parsecs\"\n[[upstream]]\nname=\"a\"\nservers=[\"127.0.0.1:2\"]\n", "unknown size unit", 4);
-    one("[server]\nlisten=[\"127.0.0.1:1\"]\n[timeouts]\nheader_read = \"ten\"\n[[upstream]]\nname=\"a\"\nservers=[\"127.0.0.1:2\"]\n", "duration", 4);
-    one("[server]\nlisten=[\"127.0.0.1:1\"]\n[timeouts]\nheader_read = \"0s\"\n[[upstream]]\nname=\"a\"\nservers=[\"127.0.0.1:2\"]\n", "greater than zero", 4);
-}
-
-#[test]
-fn ranges_are_checked() {
-    let base =
-        "[[upstream]]\nname=\"a\"\nservers=[\"127.0.0.1:2\"]\n[server]\nlisten=[\"127.0.0.1:1\"]\n";
-    one(&format!("{base}workers = 0\n"), "out of range", 6);
-    one(&format!("{base}workers = 5000\n"), "out of range", 6);
-    one(
-        &format!("{base}[limits]\nmax_header_bytes = 100\n"),
-        "out of range",
-        7,
-    );
-    one(
-        &format!("{base}[limits]\nmax_headers = 0\n"),
-        "out of range",
-        7,
-    );
-    one(
-        &format!("{base}[io]\nring_entries = 1000\n"),
-        "power of two",
-        7,
-    );
-    one(
-        &format!("{base}[io]\nrecv_buffers = 100\n"),
-        "power of two",
-        7,
-    );
-    one(
-        &format!("{base}[io]\nrecv_buffer_bytes = 1024\n"),
-        "out of range",
-        7,
-    );
-    let e = errs(&format!("{base}[limits]\nmax_body_bytes = 1000\n"));
-    assert!(
-        e.iter().any(|d| d.message.contains("inspect_body_bytes")),
-        "{e:#?}"
+fn upstream_must_be_array_of_tables() {
+    one_err(
+        "[server]\nlisten = [\"127.0.0.1:0\"]\n[upstream]\nname = \"a\"\n",
+        "3:1",
+        "write [[upstream]]",
     );
 }
 
 #[test]
-fn listener_rules() {
-    let up = "[[upstream]]\nname=\"a\"\nservers=[\"127.0.0.1:2\"]\n";
-    let e = errs(up);
-    assert!(
-        e.iter().any(|d| d.message.contains("no listener")),
-        "{e:#?}"
+fn workers_range_and_auto() {
+    let with = |w: &str| {
+        format!("[server]\nworkers = {w}\nlisten = [\"127.0.0.1:0\"]\n[[upstream]]\nname = \"a\"\nservers = [\"127.0.0.1:1\"]\n")
+    };
+    one_err(
+        &with("0"),
+        "2:11",
+        "server.workers must be between 1 and 1024, got 0",
     );
-    one(
-        &format!("[server]\nlisten=[\"127.0.0.1:1\", \"127.0.0.1:1\"]\n{up}"),
-        "duplicate listener",
-        2,
-    );
-    one(&format!("[server]\nlisten=[]\n{up}"), "empty", 2);
+    one_err(&with("1025"), "2:11", "between 1 and 1024");
+    one_err(&with("\"all\""), "2:11", "must be \"auto\" or an integer");
+    one_err(&with("2.5"), "2:11", "found float");
+    assert_eq!(ok(&with("1024")).workers, Workers::Count(1024));
+    assert_eq!(ok(&with("\"auto\"")).workers, Workers::Auto);
+    assert!(Workers::Auto.resolve() >= 1);
+    assert_eq!(Workers::Count(3).resolve(), 3);
 }
 
 #[test]
-fn upstream_rules() {
-    let l = "[server]\nlisten=[\"127.0.0.1:1\"]\n";
-    let e = errs(l);
-    assert!(
-        e.iter().any(|d| d.message.contains("no upstream")),
-        "{e:#?}"
+fn bad_socket_address() {
+    one_err(
+        "[server]\nlisten = [\"127.0.0.1:0\", \"localhost:80\"]\n[[upstream]]\nname = \"a\"\nservers = [\"127.0.0.1:1\"]\n",
+        "2:26",
+        "invalid socket address \"localhost:80\"",
     );
-    one(&format!("{l}[[upstream]]\nname=\"a\"\nservers=[\"127.0.0.1:2\"]\n[[upstream]]\nname=\"a\"\nservers=[\"127.0.0.1:3\"]\n"), "duplicate upstream", 6);
-    one(
-        &format!("{l}[[upstream]]\nname=\"a\"\nservers=[]\n"),
-        "empty",
-        5,
-    );
-    one(
-        &format!("{l}[[upstream]]\nname=\"a\"\nservers=[\"no-such-host.invalid:80\"]\n"),
-        "cannot resolve",
-        5,
-    );
-    one(
-        &format!("{l}[[upstream]]\nname=\"a\"\nservers=[\"https://127.0.0.1:2\"]\n"),
-        "TLS",
-        5,
-    );
-    one(
-        &format!("{l}[[upstream]]\nname=\"a\"\nservers=[\"127.0.0.1\"]\n"),
-        "host:port",
-        5,
-    );
-    one(
-        &format!("{l}[[upstream]]\nname=\"a\"\nservers=[\"127.0.0.1:2\"]\nbalance=\"random\"\n"),
-        "round_robin",
-        6,
-    );
-    one(
-        &format!("{l}[[upstream]]\nservers=[\"127.0.0.1:2\"]\n"),
-        "needs a name",
-        3,
+    one_err(
+        &format!("[admin]\nlisten = \"127.0.0.1\"\n{MIN}"),
+        "2:10",
+        "admin.listen: invalid socket address",
     );
 }
 
 #[test]
-fn route_rules() {
-    let head =
-        "[server]\nlisten=[\"127.0.0.1:1\"]\n[[upstream]]\nname=\"a\"\nservers=[\"127.0.0.1:2\"]\n";
-    one(
-        &format!("{head}[[route]]\nupstream=\"b\"\n"),
-        "no [[upstream]] named \"b\"",
-        7,
+fn no_listener() {
+    one_err(
+        "[[upstream]]\nname = \"a\"\nservers = [\"127.0.0.1:1\"]\n",
+        "1:1",
+        "no listener",
     );
-    one(
-        &format!("{head}[[route]]\npath_prefix=\"api\"\nupstream=\"a\"\n"),
-        "must start with '/'",
-        7,
+    one_err(
+        "[server]\nworkers = 2\n[[upstream]]\nname = \"a\"\nservers = [\"127.0.0.1:1\"]\n",
+        "1:1",
+        "no listener",
     );
-    one(
-        &format!("{head}[[route]]\nupstream=\"a\"\n[[route]]\nupstream=\"a\"\n"),
-        "duplicate route",
-        8,
+    one_err(
+        "[server]\nlisten = []\n[[upstream]]\nname = \"a\"\nservers = [\"127.0.0.1:1\"]\n",
+        "2:10",
+        "server.listen is empty",
     );
-    let two = "[server]\nlisten=[\"127.0.0.1:1\"]\n[[upstream]]\nname=\"a\"\nservers=[\"127.0.0.1:2\"]\n[[upstream]]\nname=\"b\"\nservers=[\"127.0.0.1:3\"]\n";
-    let e = errs(two);
-    assert!(
-        e.iter().any(|d| d.message.contains("no [[route]]")),
-        "{e:#?}"
+}
+
+#[test]
+fn duplicate_listener() {
+    one_err(
+        "[server]\nlisten = [\"127.0.0.1:8080\", \"[::]:8080\", \"127.0.0.1:8080\"]\n[[upstream]]\nname = \"a\"\nservers = [\"127.0.0.1:1\"]\n",
+        "2:42",
+        "duplicate listen address 127.0.0.1:8080 (first listed at line 2, column 11)",
     );
-    let c = parse(
+    // Port 0 asks the kernel for a fresh port each time, so repeating it is fine.
+    let c = ok("[server]\nlisten = [\"127.0.0.1:0\", \"127.0.0.1:0\"]\n[[upstream]]\nname = \"a\"\nservers = [\"127.0.0.1:1\"]\n");
+    assert_eq!(c.listeners.len(), 2);
+}
+
+#[test]
+fn admin_conflicts_with_listener() {
+    one_err(
+        "[server]\nlisten = [\"127.0.0.1:8080\"]\n[admin]\nlisten = \"127.0.0.1:8080\"\n[[upstream]]\nname = \"a\"\nservers = [\"127.0.0.1:1\"]\n",
+        "4:10",
+        "also a proxy listener",
+    );
+}
+
+#[test]
+fn bad_cidr() {
+    one_err(
         &format!(
-            "{two}[[route]]\nhost=\"API.example.com\"\nupstream=\"b\"\n[[route]]\nupstream=\"a\"\n"
-        ),
-        "t",
-    )
-    .expect("valid");
-    assert_eq!(c.routes[0].host.as_deref(), Some("api.example.com"));
-    assert_eq!(c.routes[0].upstream, 1);
+            "{MIN}[forwarding]\ntrusted_proxies = [\"10.0.0.0/8\", \"10.0.0.0/33\", \"nope\"]\n"
+        )
+        .replace("\"nope\"", "\"10.1.0.0/16\""),
+        "8:34",
+        "invalid CIDR \"10.0.0.0/33\"",
+    );
 }
 
 #[test]
-fn single_upstream_gets_a_default_route() {
-    let c = parse(
-        "[server]\nlisten=[\"127.0.0.1:0\"]\n[[upstream]]\nname=\"a\"\nservers=[\"127.0.0.1:2\"]\n",
-        "t",
-    )
-    .expect("valid");
-    assert_eq!(c.routes.len(), 1);
-    assert_eq!(c.routes[0].path_prefix, "/");
+fn bad_size_and_duration_strings() {
+    let e = errs(&format!(
+        "{MIN}[limits]\nmax_body_bytes = \"10 gigs\"\n[timeouts]\nbody_read = \"30 seconds\"\nheader_read = -5\n"
+    ));
+    assert_eq!(e.len(), 3, "{e:?}");
+    assert!(
+        e[0].starts_with("8:18: limits.max_body_bytes: invalid size \"10 gigs\""),
+        "{e:?}"
+    );
+    assert!(
+        e[1].starts_with("10:13: timeouts.body_read: invalid duration \"30 seconds\""),
+        "{e:?}"
+    );
+    assert!(
+        e[2].starts_with("11:15: timeouts.header_read must not be negative"),
+        "{e:?}"
+    );
+    one_err(
+        &format!("{MIN}[timeouts]\nupstream_connect = \"0ms\"\n"),
+        "8:20",
+        "must be greater than zero",
+    );
 }
 
 #[test]
-fn several_errors_in_file_order() {
-    let src = "[server]\nlisten=[\"bad\"]\n[limits]\nmax_headers = 0\n[[upstream]]\nname=\"a\"\nservers=[\"127.0.0.1:2\"]\n[[route]]\nupstream=\"zzz\"\n";
+fn limit_ranges() {
+    one_err(
+        &format!("{MIN}[limits]\nmax_header_bytes = 512\n"),
+        "8:20",
+        "limits.max_header_bytes must be between 1KiB and 1MiB, got 512 bytes",
+    );
+    one_err(
+        &format!("{MIN}[limits]\nmax_header_bytes = \"2MiB\"\n"),
+        "8:20",
+        "between 1KiB and 1MiB",
+    );
+    one_err(
+        &format!("{MIN}[limits]\nmax_headers = 0\n"),
+        "8:15",
+        "between 1 and 1000",
+    );
+    one_err(
+        &format!("{MIN}[limits]\nmax_headers = 1001\n"),
+        "8:15",
+        "between 1 and 1000",
+    );
+    one_err(
+        &format!("{MIN}[limits]\nmax_header_bytes = \"4KiB\"\nmax_target_bytes = \"8KiB\"\n"),
+        "9:20",
+        "must not exceed limits.max_header_bytes",
+    );
+}
+
+#[test]
+fn inspect_body_must_fit_max_body() {
+    one_err(
+        &format!("{MIN}[limits]\nmax_body_bytes = \"64KiB\"\ninspect_body_bytes = \"128KiB\"\n"),
+        "9:22",
+        "limits.inspect_body_bytes (128KiB) must not exceed limits.max_body_bytes (64KiB)",
+    );
+}
+
+#[test]
+fn dependent_limits_shrink_when_unset() {
+    let c = ok(&format!(
+        "{MIN}[limits]\nmax_header_bytes = \"4KiB\"\nmax_body_bytes = 1000\n"
+    ));
+    assert_eq!(c.limits.max_target_bytes, 4096);
+    assert_eq!(c.limits.inspect_body_bytes, 1000);
+}
+
+#[test]
+fn io_ranges() {
+    one_err(
+        &format!("{MIN}[io]\nring_entries = 1000\n"),
+        "8:16",
+        "io.ring_entries must be a power of two, got 1000",
+    );
+    one_err(
+        &format!("{MIN}[io]\nring_entries = 32\n"),
+        "8:16",
+        "between 64 and 32768",
+    );
+    one_err(
+        &format!("{MIN}[io]\nring_entries = 65536\n"),
+        "8:16",
+        "between 64 and 32768",
+    );
+    one_err(
+        &format!("{MIN}[io]\nrecv_buffers = 100\n"),
+        "8:16",
+        "io.recv_buffers must be a power of two",
+    );
+    one_err(
+        &format!("{MIN}[io]\nrecv_buffer_bytes = \"2KiB\"\n"),
+        "8:21",
+        "between 4KiB and 1MiB",
+    );
+    one_err(
+        &format!("{MIN}[io]\nrecv_buffer_bytes = \"2MiB\"\n"),
+        "8:21",
+        "between 4KiB and 1MiB",
+    );
+}
+
+#[test]
+fn no_upstream() {
+    one_err(
+        "[server]\nlisten = [\"127.0.0.1:0\"]\n",
+        "1:1",
+        "no upstream",
+    );
+}
+
+#[test]
+fn duplicate_upstream_name() {
+    one_err(
+        &format!("{MIN}[[upstream]]\nname = \"api\"\nservers = [\"127.0.0.1:2\"]\n[[route]]\nupstream = \"api\"\n"),
+        "8:8",
+        "duplicate upstream name \"api\" (first defined at line 5, column 8)",
+    );
+}
+
+#[test]
+fn upstream_without_servers() {
+    one_err(
+        "[server]\nlisten = [\"127.0.0.1:0\"]\n[[upstream]]\nname = \"a\"\nservers = []\n",
+        "5:11",
+        "upstream.servers is empty",
+    );
+    one_err(
+        "[server]\nlisten = [\"127.0.0.1:0\"]\n[[upstream]]\nname = \"a\"\n",
+        "3:1",
+        "upstream has no servers",
+    );
+    one_err(
+        "[server]\nlisten = [\"127.0.0.1:0\"]\n[[upstream]]\nservers = [\"127.0.0.1:1\"]\n",
+        "3:1",
+        "missing its `name`",
+    );
+}
+
+#[test]
+fn upstream_server_errors() {
+    let e = errs(
+        "[server]\nlisten = [\"127.0.0.1:0\"]\n[[upstream]]\nname = \"a\"\nservers = [\"https://127.0.0.1:443\", \"127.0.0.1\", \"no-such-host.invalid:80\"]\nbalance = \"random\"\n",
+    );
+    assert_eq!(e.len(), 4, "{e:#?}");
+    assert!(
+        e[0].starts_with("5:12: ") && e[0].contains("https upstreams are not yet supported"),
+        "{e:?}"
+    );
+    assert!(
+        e[1].starts_with("5:37: ") && e[1].contains("missing its port"),
+        "{e:?}"
+    );
+    assert!(
+        e[2].starts_with("5:50: ")
+            && e[2].contains("cannot resolve upstream host \"no-such-host.invalid\""),
+        "{e:?}"
+    );
+    assert!(e[3].starts_with("6:11: upstream.balance must be"), "{e:?}");
+}
+
+#[test]
+fn route_to_unknown_upstream() {
+    one_err(
+        &format!("{MIN}[[route]]\nupstream = \"web\"\n"),
+        "8:12",
+        "route.upstream \"web\" is not a defined upstream; defined: api",
+    );
+}
+
+#[test]
+fn duplicate_route() {
+    one_err(
+        &format!("{MIN}[[route]]\nhost = \"a.example\"\npath_prefix = \"/x\"\nupstream = \"api\"\n[[route]]\nhost = \"A.EXAMPLE\"\npath_prefix = \"/x\"\nupstream = \"api\"\n"),
+        "13:15",
+        "duplicate route for host \"a.example\" and path_prefix \"/x\" (first defined at line 9, column 15)",
+    );
+    // Same prefix on different hosts (or on any host) is fine.
+    let c = ok(&format!(
+        "{MIN}[[route]]\nhost = \"a.example\"\nupstream = \"api\"\n[[route]]\nupstream = \"api\"\n"
+    ));
+    assert_eq!(c.routes.len(), 2);
+}
+
+#[test]
+fn route_path_prefix_and_host_checks() {
+    one_err(
+        &format!("{MIN}[[route]]\npath_prefix = \"api\"\nupstream = \"api\"\n"),
+        "8:15",
+        "must start with '/'",
+    );
+    one_err(
+        &format!("{MIN}[[route]]\nhost = \"a.example:8080\"\nupstream = \"api\"\n"),
+        "8:8",
+        "must not include a port",
+    );
+    one_err(
+        &format!("{MIN}[[route]]\nhost = \"\"\nupstream = \"api\"\n"),
+        "8:8",
+        "must not be empty",
+    );
+    one_err(
+        &format!("{MIN}[[route]]\npath_prefix = \"/\"\n"),
+        "7:1",
+        "route is missing `upstream`",
+    );
+}
+
+#[test]
+fn no_route_with_several_upstreams() {
+    one_err(
+        &format!("{MIN}[[upstream]]\nname = \"b\"\nservers = [\"127.0.0.1:2\"]\n"),
+        "1:1",
+        "no [[route]] defined and there are 2 upstreams",
+    );
+}
+
+#[test]
+fn many_errors_reported_in_file_order() {
+    let src = r#"
+[server]
+workers = 0
+listen = ["127.0.0.1:80", "bogus"]
+colour = "blue"
+
+[limits]
+max_headers = 5000
+
+[timeouts]
+header_read = "soon"
+
+[io]
+ring_entries = 100
+
+[[upstream]]
+name = "a"
+servers = []
+
+[[route]]
+path_prefix = "nope"
+upstream = "b"
+"#;
     let e = errs(src);
-    let lines: Vec<usize> = e.iter().map(|d| d.line).collect();
-    assert_eq!(lines, vec![2, 4, 9], "{e:#?}");
+    let positions: Vec<&str> = e
+        .iter()
+        .map(|s| s.split(": ").next().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        positions,
+        ["3:11", "4:27", "5:1", "8:15", "11:15", "14:16", "18:11", "21:15", "22:12"],
+        "{e:#?}"
+    );
 }
 
 #[test]
-fn admin_can_be_disabled_or_moved() {
-    let base =
-        "[server]\nlisten=[\"127.0.0.1:1\"]\n[[upstream]]\nname=\"a\"\nservers=[\"127.0.0.1:2\"]\n";
-    let c = parse(&format!("{base}[admin]\nenabled=false\n"), "t").expect("valid");
-    assert_eq!(c.admin, None);
-    let c = parse(&format!("{base}[admin]\nlisten=\"127.0.0.1:0\"\n"), "t").expect("valid");
-    assert_eq!(c.admin, Some("127.0.0.1:0".parse().expect("addr")));
+fn diagnostics_display_format() {
+    let d = parse("[server]\nlisten = 1\n", "conf/rampart.toml").unwrap_err();
+    let text = d.to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines[0].starts_with("conf/rampart.toml:1:1: no upstream"),
+        "{text}"
+    );
+    assert!(
+        lines[1].starts_with("conf/rampart.toml:2:10: server.listen must be an array"),
+        "{text}"
+    );
+    let err = ConfigError::Invalid(d);
+    assert_eq!(err.to_string(), text);
+}
+
+#[test]
+fn columns_count_characters_not_bytes() {
+    // "é" is two bytes; the column must still point at the value.
+    one_err(
+        &format!("{MIN}[[route]]\nhost = \"a\" # é\nupstream = \"é\"\n"),
+        "9:12",
+        "is not a defined upstream",
+    );
+}
+
+#[test]
+fn load_file_io_error() {
+    let err = load_file(Path::new("/nonexistent/rampart.toml")).unwrap_err();
+    assert!(matches!(err, ConfigError::Io { .. }));
+    assert!(
+        err.to_string()
+            .starts_with("cannot read config /nonexistent/rampart.toml: "),
+        "{err}"
+    );
 }
 
 #[test]
 fn quick_mode() {
-    let c = Config::quick(
-        "127.0.0.1:0".parse().expect("addr"),
-        "http://127.0.0.1:18080",
-        Workers::Count(1),
-    )
-    .expect("valid");
+    let listen: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let c = Config::quick(listen, "http://127.0.0.1:18080", Workers::Count(2)).unwrap();
+    assert_eq!(c.workers, Workers::Count(2));
+    assert_eq!(c.listeners, vec![listen]);
+    assert_eq!(c.admin, Some(DEFAULT_ADMIN));
+    assert_eq!(c.upstreams.len(), 1);
+    assert_eq!(c.upstreams[0].name, "default");
+    assert_eq!(
+        c.upstreams[0].servers,
+        vec!["127.0.0.1:18080".parse().unwrap()]
+    );
+    assert_eq!(c.routes.len(), 1);
+    assert_eq!(
+        (
+            c.routes[0].host.as_deref(),
+            c.routes[0].path_prefix.as_str(),
+            c.routes[0].upstream
+        ),
+        (None, "/", 0)
+    );
+    assert_eq!(
+        c.limits.max_header_bytes,
+        Limits::default().max_header_bytes
+    );
+
+    let c = Config::quick(listen, "http://localhost:18080/", Workers::Auto).unwrap();
     assert_eq!(c.upstreams[0].servers[0].port(), 18080);
-    assert!(Config::quick(
-        "127.0.0.1:0".parse().expect("addr"),
-        "127.0.0.1:18080",
-        Workers::Auto
-    )
-    .is_err());
-    assert!(Config::quick(
-        "127.0.0.1:0".parse().expect("addr"),
-        "https://127.0.0.1:1",
-        Workers::Auto
-    )
-    .is_err());
 }
 
 #[test]
-fn unreadable_file_is_io_error() {
-    match load_file(Path::new("/nonexistent/rampart.toml")) {
-        Err(ConfigError::Io { path, .. }) => assert!(path.ends_with("rampart.toml")),
-        other => panic!("expected an I/O error, got {other:?}"),
-    }
+fn quick_mode_errors() {
+    let listen: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let e = Config::quick(listen, "https://127.0.0.1:443", Workers::Auto).unwrap_err();
+    assert_eq!(e.0.len(), 1);
+    assert!(e.to_string().starts_with("--upstream:1:1: "), "{e}");
+    assert!(
+        e.to_string()
+            .contains("https upstreams are not yet supported"),
+        "{e}"
+    );
+    assert!(Config::quick(listen, "http://127.0.0.1:1/api", Workers::Auto).is_err());
+    assert!(Config::quick(listen, "http://127.0.0.1:1", Workers::Count(0)).is_err());
+}
+
+#[test]
+fn several_syntax_errors_all_reported() {
+    let e = errs("[server]\nlisten = \n[[upstream]\nname = \"a\"\n");
+    assert!(e.len() >= 2, "{e:#?}");
+    assert!(e.iter().all(|m| m.contains("syntax error")), "{e:#?}");
+    assert!(e[0].starts_with("2:"), "{e:#?}");
+    assert!(e.iter().any(|m| m.starts_with("3:")), "{e:#?}");
+}
+
+#[test]
+fn inline_tables_and_dotted_keys_work() {
+    let c = ok(r#"
+server.listen = ["127.0.0.1:0"]
+limits = { max_headers = 10 }
+upstream = [{ name = "a", servers = ["127.0.0.1:1"] }]
+route = [{ path_prefix = "/a", upstream = "a" }]
+"#);
+    assert_eq!(c.limits.max_headers, 10);
+    assert_eq!(c.upstreams[0].name, "a");
+    assert_eq!(c.routes[0].path_prefix, "/a");
+}
+
+#[test]
+fn wrong_item_types_in_arrays() {
+    let e = errs(&format!(
+        "{MIN}[forwarding]\ntrusted_proxies = [\"10.0.0.0/8\", 10]\n[[route]]\nupstream = 7\n"
+    ));
+    assert_eq!(e.len(), 2, "{e:#?}");
+    assert!(
+        e[0].starts_with("8:34: forwarding.trusted_proxies must be a string, found integer"),
+        "{e:?}"
+    );
+    assert!(
+        e[1].starts_with("10:12: route.upstream must be a string, found integer"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn upstream_tuning_ranges() {
+    let e = errs(&MIN.replace(
+        "name = \"api\"\n",
+        "name = \"api\"\nmax_fails = -1\nfail_timeout = \"0s\"\nmax_idle_per_server = 100000\n",
+    ));
+    assert_eq!(e.len(), 3, "{e:#?}");
+    assert!(
+        e[0].starts_with("6:13: upstream.max_fails must be between"),
+        "{e:?}"
+    );
+    assert!(
+        e[1].starts_with("7:16: upstream.fail_timeout must be greater than zero"),
+        "{e:?}"
+    );
+    assert!(
+        e[2].starts_with("8:23: upstream.max_idle_per_server must be between"),
+        "{e:?}"
+    );
+    one_err(
+        &MIN.replace("\"api\"", "\"my api\""),
+        "5:8",
+        "invalid upstream name",
+    );
 }
