@@ -148,7 +148,7 @@ impl Default for IoTuning {
         IoTuning {
             ring_entries: 4096,
             recv_buffer_bytes: 16 * 1024,
-            recv_buffers: 2048,
+            recv_buffers: 512,
         }
     }
 }

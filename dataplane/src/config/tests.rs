@@ -72,7 +72,7 @@ fn minimal_config_gets_defaults() {
     assert!(c.forwarding.add_forwarded);
     assert_eq!(c.io.ring_entries, 4096);
     assert_eq!(c.io.recv_buffer_bytes, 16 * 1024);
-    assert_eq!(c.io.recv_buffers, 2048);
+    assert_eq!(c.io.recv_buffers, 512);
     let u = &c.upstreams[0];
     assert_eq!(u.name, "api");
     assert_eq!(
@@ -184,7 +184,7 @@ add_forwarded = false
 [io]
 ring_entries = 256
 recv_buffer_bytes = "64KiB"
-recv_buffers = 512
+recv_buffers = 1024
 [[upstream]]
 name = "a"
 servers = ["127.0.0.1:1", "http://127.0.0.2:2/"]
@@ -226,7 +226,7 @@ upstream = "a"
     assert!(!c.forwarding.add_forwarded);
     assert_eq!(
         (c.io.ring_entries, c.io.recv_buffer_bytes, c.io.recv_buffers),
-        (256, 65536, 512)
+        (256, 65536, 1024)
     );
     let a = &c.upstreams[0];
     assert_eq!(
