@@ -340,33 +340,17 @@ impl Worker {
         };
         let after = &buf[head.head_len..];
         c.req_chunks = ChunkedDecoder::new();
-        let (part, left) = match head.framing {
-            BodyFraming::None => (0, Remaining::None),
-            BodyFraming::Length(len) => {
-                let p = (after.len() as u64).min(len);
-                (
-                    p as usize,
-                    if len > p {
-                        Remaining::Length(len - p)
-                    } else {
-                        Remaining::None
-                    },
-                )
+        let mut left = match head.framing {
+            BodyFraming::None => Remaining::None,
+            BodyFraming::Length(n) => Remaining::Length(n),
+            BodyFraming::Chunked => Remaining::Chunked,
+        };
+        let part = match left.take(&mut c.req_chunks, after) {
+            Ok(p) => p,
+            Err(_) => {
+                self.out_pool.give(out);
+                return Err(400);
             }
-            BodyFraming::Chunked => match c.req_chunks.feed(after, |_| {}) {
-                Ok(pr) => (
-                    pr.consumed,
-                    if pr.done {
-                        Remaining::None
-                    } else {
-                        Remaining::Chunked
-                    },
-                ),
-                Err(_) => {
-                    self.out_pool.give(out);
-                    return Err(400);
-                }
-            },
         };
         if c.req_chunks.data_bytes() > max_body {
             self.out_pool.give(out);
@@ -468,30 +452,13 @@ impl Worker {
             }
             let room = c.inspect_need - c.inspect_len;
             let window = &buf[..buf.len().min(room)];
-            let take = match c.req_left {
-                Remaining::Length(n) => {
-                    let p = (window.len() as u64).min(n);
-                    c.req_left = if n > p {
-                        Remaining::Length(n - p)
-                    } else {
-                        Remaining::None
-                    };
-                    p as usize
+            let take = match c.req_left.take(&mut c.req_chunks, window) {
+                Ok(p) => p,
+                Err(_) => {
+                    self.stats.now.rejected += 1;
+                    self.respond_error(slot, 400);
+                    return;
                 }
-                Remaining::Chunked => match c.req_chunks.feed(window, |_| {}) {
-                    Ok(pr) => {
-                        if pr.done {
-                            c.req_left = Remaining::None;
-                        }
-                        pr.consumed
-                    }
-                    Err(_) => {
-                        self.stats.now.rejected += 1;
-                        self.respond_error(slot, 400);
-                        return;
-                    }
-                },
-                Remaining::None | Remaining::UntilClose => 0,
             };
             if c.req_chunks.data_bytes() > max_body {
                 self.stats.now.rejected += 1;
@@ -540,31 +507,17 @@ impl Worker {
             }
             return;
         }
-        let part = match c.req_left {
-            Remaining::Length(n) => {
-                let p = (buf.len() as u64).min(n);
-                c.req_left = if n > p {
-                    Remaining::Length(n - p)
-                } else {
-                    Remaining::None
-                };
-                p as usize
+        if matches!(c.req_left, Remaining::None | Remaining::UntilClose) {
+            return;
+        }
+        let part = match c.req_left.take(&mut c.req_chunks, buf) {
+            Ok(p) => p,
+            Err(_) => {
+                self.stats.now.rejected += 1;
+                self.drop_upstream(slot);
+                self.respond_error(slot, 400);
+                return;
             }
-            Remaining::Chunked => match c.req_chunks.feed(buf, |_| {}) {
-                Ok(pr) => {
-                    if pr.done {
-                        c.req_left = Remaining::None;
-                    }
-                    pr.consumed
-                }
-                Err(_) => {
-                    self.stats.now.rejected += 1;
-                    self.drop_upstream(slot);
-                    self.respond_error(slot, 400);
-                    return;
-                }
-            },
-            Remaining::None | Remaining::UntilClose => return,
         };
         c.req_body_bytes += part as u64;
         if c.req_body_bytes > max_body || c.req_chunks.data_bytes() > max_body {

@@ -4,7 +4,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use crate::http::chunked::ChunkedDecoder;
+use crate::http::chunked::{ChunkError, ChunkedDecoder};
 use crate::http::Version;
 
 use super::inbox::Inbox;
@@ -48,6 +48,34 @@ pub enum Remaining {
     Length(u64),
     Chunked,
     UntilClose,
+}
+
+impl Remaining {
+    /// How many of `buf`'s bytes belong to the body, advancing the framing state;
+    /// chunked bodies are validated on the way. Bytes past the body's end (a
+    /// pipelined request, or junk after a response) are not taken.
+    pub fn take(&mut self, chunks: &mut ChunkedDecoder, buf: &[u8]) -> Result<usize, ChunkError> {
+        match *self {
+            Remaining::Length(n) => {
+                let p = (buf.len() as u64).min(n);
+                *self = if n > p {
+                    Remaining::Length(n - p)
+                } else {
+                    Remaining::None
+                };
+                Ok(p as usize)
+            }
+            Remaining::Chunked => {
+                let pr = chunks.feed(buf, |_| {})?;
+                if pr.done {
+                    *self = Remaining::None;
+                }
+                Ok(pr.consumed)
+            }
+            Remaining::UntilClose => Ok(buf.len()),
+            Remaining::None => Ok(0),
+        }
+    }
 }
 
 pub struct Client {

@@ -445,39 +445,21 @@ impl Worker {
                                     Ok(n) => {
                                         let after = &buf[head.head_len..];
                                         c.resp_chunks = ChunkedDecoder::new();
-                                        let parts = if head.switching_protocols {
-                                            Ok((after.len(), Remaining::UntilClose))
+                                        let mut left = if head.switching_protocols {
+                                            Remaining::UntilClose
                                         } else {
                                             match head.framing {
-                                                ResponseFraming::None => Ok((0, Remaining::None)),
-                                                ResponseFraming::Length(len) => {
-                                                    let p = (after.len() as u64).min(len);
-                                                    Ok((
-                                                        p as usize,
-                                                        if len > p {
-                                                            Remaining::Length(len - p)
-                                                        } else {
-                                                            Remaining::None
-                                                        },
-                                                    ))
-                                                }
-                                                ResponseFraming::Chunked => {
-                                                    c.resp_chunks.feed(after, |_| {}).map(|pr| {
-                                                        (
-                                                            pr.consumed,
-                                                            if pr.done {
-                                                                Remaining::None
-                                                            } else {
-                                                                Remaining::Chunked
-                                                            },
-                                                        )
-                                                    })
-                                                }
+                                                ResponseFraming::None => Remaining::None,
+                                                ResponseFraming::Length(n) => Remaining::Length(n),
+                                                ResponseFraming::Chunked => Remaining::Chunked,
                                                 ResponseFraming::UntilClose => {
-                                                    Ok((after.len(), Remaining::UntilClose))
+                                                    Remaining::UntilClose
                                                 }
                                             }
                                         };
+                                        let parts = left
+                                            .take(&mut c.resp_chunks, after)
+                                            .map(|part| (part, left));
                                         match parts {
                                             Err(_) => RespStep::Fail(502),
                                             Ok((part, left)) => {
@@ -593,31 +575,16 @@ impl Worker {
             }
             return;
         }
-        let part = match c.resp_left {
-            Remaining::Length(n) => {
-                let p = (buf.len() as u64).min(n);
-                c.resp_left = if n > p {
-                    Remaining::Length(n - p)
-                } else {
-                    Remaining::None
-                };
-                p as usize
+        if c.resp_left == Remaining::None {
+            return;
+        }
+        let part = match c.resp_left.take(&mut c.resp_chunks, buf) {
+            Ok(p) => p,
+            Err(_) => {
+                self.stats.now.upstream_protocol_errors += 1;
+                self.close_client(slot);
+                return;
             }
-            Remaining::Chunked => match c.resp_chunks.feed(buf, |_| {}) {
-                Ok(pr) => {
-                    if pr.done {
-                        c.resp_left = Remaining::None;
-                    }
-                    pr.consumed
-                }
-                Err(_) => {
-                    self.stats.now.upstream_protocol_errors += 1;
-                    self.close_client(slot);
-                    return;
-                }
-            },
-            Remaining::UntilClose => buf.len(),
-            Remaining::None => return,
         };
         c.deadline = self.now_ms
             + if c.phase == Phase::Tunnel {
