@@ -206,7 +206,9 @@ impl Worker {
             if c.phase != Phase::Head || c.fd < 0 || c.to_client.inflight {
                 return;
             }
-            let buf = c.inbox.front(&self.bufs);
+            // SAFETY: used only until this connection's next consume or send
+            // completion (see `Inbox::front`).
+            let buf = unsafe { c.inbox.front(&self.bufs) };
             if buf.is_empty() {
                 if c.inbox.eof {
                     self.close_client(slot);
@@ -440,7 +442,9 @@ impl Worker {
             if c.inspect_len >= c.inspect_need || c.req_left == Remaining::None {
                 break;
             }
-            let buf = c.inbox.front(&self.bufs);
+            // SAFETY: used only until this connection's next consume or send
+            // completion (see `Inbox::front`).
+            let buf = unsafe { c.inbox.front(&self.bufs) };
             if buf.is_empty() {
                 if c.inbox.eof {
                     self.close_client(slot);
@@ -497,7 +501,9 @@ impl Worker {
         if c.to_upstream.inflight || c.upstream.is_none() {
             return;
         }
-        let buf = c.inbox.front(&self.bufs);
+        // SAFETY: used only until this connection's next consume or send
+        // completion (see `Inbox::front`).
+        let buf = unsafe { c.inbox.front(&self.bufs) };
         if buf.is_empty() {
             if c.inbox.eof {
                 // The client vanished mid-body; the upstream has a truncated request.
@@ -538,7 +544,9 @@ impl Worker {
         if c.to_upstream.inflight || c.upstream.is_none() {
             return;
         }
-        let buf = c.inbox.front(&self.bufs);
+        // SAFETY: used only until this connection's next consume or send
+        // completion (see `Inbox::front`).
+        let buf = unsafe { c.inbox.front(&self.bufs) };
         if buf.is_empty() {
             if c.inbox.eof {
                 self.close_client(slot);

@@ -105,10 +105,18 @@ impl Inbox {
 
     /// The current contiguous run of unconsumed bytes (possibly empty).
     ///
-    /// The slice is built from a raw pointer because it borrows memory owned by the
-    /// buffer ring or the assembly buffer while the caller mutates other parts of the
-    /// worker; it stays valid until the next `consume`, `coalesce` or `release`.
-    pub fn front(&mut self, bufs: &BufRing) -> &'static [u8] {
+    /// The slice is not tied to a borrow of the inbox because the worker parses it,
+    /// then updates other state of the same connection and queues a send that
+    /// points into it, all before the bytes are released.
+    ///
+    /// # Safety
+    ///
+    /// The caller must not use the slice after the next `consume`, `coalesce` or
+    /// `release` of this inbox (or after `recycle` of the buffer by anyone): the
+    /// memory then goes back to the kernel or the pool. A send queued from it must
+    /// complete before the bytes are consumed, which the worker guarantees by
+    /// consuming only in the send's completion.
+    pub unsafe fn front(&mut self, bufs: &BufRing) -> &'static [u8] {
         self.load();
         match self.cur {
             Cur::None => &[],
@@ -116,8 +124,8 @@ impl Inbox {
                 let all = bufs.bytes(bid, end as usize);
                 let s = &all[start as usize..];
                 // SAFETY: the buffer is held by this inbox until `consume`/`release`
-                // recycles it, and the kernel does not write a held buffer; callers do
-                // not keep the slice past those calls (see the doc above).
+                // recycles it, and the kernel does not write a held buffer; the
+                // caller promises not to keep the slice past those calls.
                 unsafe { std::slice::from_raw_parts(s.as_ptr(), s.len()) }
             }
             Cur::Asm { start, end } => match &self.asm {

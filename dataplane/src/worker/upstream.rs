@@ -181,7 +181,9 @@ impl Worker {
                 } else if c.req_sent {
                     c.to_upstream.set(out, &[], 0);
                 } else {
-                    let front = c.inbox.front(&self.bufs);
+                    // SAFETY: used only until this connection's next consume or send
+                    // completion (see `Inbox::front`).
+                    let front = unsafe { c.inbox.front(&self.bufs) };
                     let body = front.get(c.req_head_len..c.req_first).unwrap_or(&[]);
                     let consume = c.req_first;
                     c.to_upstream.set(out, body, consume);
@@ -396,7 +398,9 @@ impl Worker {
             let draining = self.draining;
             let now = self.now_ms;
             let up = &mut self.ups[u as usize];
-            let buf = up.inbox.front(&self.bufs);
+            // SAFETY: used only until this connection's next consume or send
+            // completion (see `Inbox::front`).
+            let buf = unsafe { up.inbox.front(&self.bufs) };
             let eof = up.inbox.eof;
             if buf.is_empty() {
                 if eof {
@@ -556,7 +560,9 @@ impl Worker {
         let read_ms = self.cfg().timeouts.upstream_read.as_millis() as u64;
         let idle_ms = self.cfg().timeouts.idle_keepalive.as_millis() as u64;
         let up = &mut self.ups[u as usize];
-        let buf = up.inbox.front(&self.bufs);
+        // SAFETY: used only until this connection's next consume or send
+        // completion (see `Inbox::front`).
+        let buf = unsafe { up.inbox.front(&self.bufs) };
         let eof = up.inbox.eof;
         let c = &mut self.clients[slot as usize];
         if buf.is_empty() {
