@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use rampart_dataplane::config::{self, Config, ConfigError, Workers};
-use rampart_dataplane::server::{RunningServer, Server};
+use rampart_dataplane::server::Server;
 
 #[derive(Parser)]
 #[command(
@@ -88,9 +88,10 @@ fn parse_workers(s: &str) -> Result<Workers> {
     Ok(Workers::Count(n))
 }
 
-/// Blocks SIGTERM/SIGINT in this thread (and so in every thread spawned after),
-/// so that `wait_for_signal` receives them synchronously.
-fn block_signals() -> libc::sigset_t {
+/// Blocks SIGTERM/SIGINT in this thread and so in every thread spawned after it:
+/// they are read from a signalfd on worker 0's ring instead of interrupting
+/// whatever thread the kernel picks.
+fn block_signals() {
     // SAFETY: sigset manipulation on a local set; pthread_sigmask on this thread.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
@@ -98,38 +99,31 @@ fn block_signals() -> libc::sigset_t {
         libc::sigaddset(&mut set, libc::SIGTERM);
         libc::sigaddset(&mut set, libc::SIGINT);
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        set
     }
 }
 
-fn wait_for_signal(set: &libc::sigset_t) -> i32 {
-    let mut sig: libc::c_int = 0;
-    // SAFETY: the set is initialised and blocked; sigwait writes the signal number.
-    unsafe { libc::sigwait(set, &mut sig) };
-    sig
-}
-
-fn announce(server: &RunningServer) {
+fn announce(listen: &[SocketAddr], admin: Option<SocketAddr>) {
     let mut out = std::io::stdout().lock();
-    for a in server.listen_addrs() {
+    for a in listen {
         let _ = writeln!(out, "rampart: listening on {a}");
     }
-    if let Some(a) = server.admin_addr() {
+    if let Some(a) = admin {
         let _ = writeln!(out, "rampart: admin listening on {a}");
     }
     let _ = out.flush();
 }
 
-fn serve(config: Config, before_wait: impl FnOnce(&RunningServer)) -> Result<()> {
-    let set = block_signals();
+/// Runs the gateway until SIGTERM/SIGINT has drained it; `after_start` runs once
+/// everything listens (the demo prints its curl lines there).
+fn serve(config: Config, after_start: impl FnOnce(&[SocketAddr], Option<SocketAddr>)) -> Result<()> {
+    block_signals();
     let workers = config.workers.resolve();
-    let server = Server::start(config).context("cannot start the gateway")?;
-    tracing::info!(workers, listeners = ?server.listen_addrs(), admin = ?server.admin_addr(), "rampart started");
-    announce(&server);
-    before_wait(&server);
-    let sig = wait_for_signal(&set);
-    tracing::info!(signal = sig, "shutting down: draining in-flight requests");
-    server.shutdown();
+    Server::run(config, |listen, admin| {
+        tracing::info!(workers, listeners = ?listen, admin = ?admin, "rampart started");
+        announce(listen, admin);
+        after_start(listen, admin);
+    })
+    .context("cannot start the gateway")?;
     println!("rampart: stopped");
     Ok(())
 }
@@ -169,7 +163,7 @@ fn main() -> ExitCode {
             };
         }
         Command::Run { config } => match load(&config) {
-            Ok(c) => serve(c, |_| {}),
+            Ok(c) => serve(c, |_, _| {}),
             Err(code) => return code,
         },
         Command::Proxy {
@@ -182,7 +176,7 @@ fn main() -> ExitCode {
         } => parse_workers(&workers).and_then(|w| {
             let mut c = Config::quick(listen, &upstream, w).map_err(|d| anyhow::anyhow!("{d}"))?;
             c.admin = (!no_admin).then_some(admin);
-            serve(c, |_| {})
+            serve(c, |_, _| {})
         }),
         Command::Demo { listen, api, admin } => demo(listen, api, admin),
     };
@@ -201,11 +195,11 @@ fn demo(listen: SocketAddr, api: SocketAddr, admin: SocketAddr) -> Result<()> {
     let mut c = Config::quick(listen, &format!("http://{api_addr}"), Workers::Auto)
         .map_err(|d| anyhow::anyhow!("{d}"))?;
     c.admin = Some(admin);
-    serve(c, |server| {
-        let gw = server.listen_addrs().first().copied().unwrap_or(listen);
+    serve(c, |addrs, admin| {
+        let gw = addrs.first().copied().unwrap_or(listen);
         println!("\nRampart demo: gateway http://{gw} -> demo API http://{api_addr}");
         println!("Try these (Ctrl-C to stop):\n");
-        for line in rampart_dataplane::demo::demo_curl_lines_with_admin(gw, server.admin_addr()) {
+        for line in rampart_dataplane::demo::demo_curl_lines_with_admin(gw, admin) {
             println!("  {line}");
         }
         println!();

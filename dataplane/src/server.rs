@@ -19,7 +19,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use crate::config::Config;
 use crate::proxy::route::Router;
 use crate::steering;
-use crate::worker::{Shared, Worker, WorkerSetup};
+use crate::worker::{Shared, SignalDuty, Worker, WorkerSetup};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -104,125 +104,263 @@ fn allowed_cpus() -> Vec<usize> {
     }
 }
 
-impl Server {
-    pub fn start(config: Config) -> Result<RunningServer, StartError> {
-        let workers = config.workers.resolve().max(1);
-        // Resolve port 0 once so every worker's socket joins the same group.
-        let mut per_worker: Vec<Vec<Socket>> = (0..workers).map(|_| Vec::new()).collect();
-        let mut listen_addrs = Vec::new();
-        for &addr in &config.listeners {
-            let first =
-                listener(addr, 4096).map_err(|source| StartError::Listen { addr, source })?;
-            let bound = first
-                .local_addr()
-                .ok()
-                .and_then(|a| a.as_socket())
-                .unwrap_or(addr);
-            per_worker[0].push(first);
-            for sockets in per_worker.iter_mut().skip(1) {
-                let s = listener(bound, 4096).map_err(|source| StartError::Listen {
-                    addr: bound,
-                    source,
-                })?;
-                sockets.push(s);
-            }
-            listen_addrs.push(bound);
-        }
-        for i in 0..config.listeners.len() {
-            let group: Vec<&Socket> = per_worker.iter().map(|w| &w[i]).collect();
-            steering::attach(&group);
-        }
+/// Everything built before any worker runs.
+struct Prepared {
+    per_worker: Vec<Vec<Socket>>,
+    listen_addrs: Vec<SocketAddr>,
+    admin_addr: Option<SocketAddr>,
+    shared: Arc<Shared>,
+    ready: Arc<AtomicBool>,
+    grace: Duration,
+    pin: bool,
+    cpus: Vec<usize>,
+}
 
-        let ready = Arc::new(AtomicBool::new(false));
-        let admin_addr = match config.admin {
-            Some(addr) => {
-                let handle =
-                    crate::admin::install_metrics_recorder().map_err(|e| StartError::Admin {
-                        addr,
-                        source: io::Error::other(e.to_string()),
-                    })?;
-                let (bound, _) = crate::admin::spawn_admin(addr, Some(handle), ready.clone())
-                    .map_err(|source| StartError::Admin { addr, source })?;
-                Some(bound)
-            }
-            None => None,
-        };
+fn prepare(config: Config) -> Result<Prepared, StartError> {
+    let workers = config.workers.resolve().max(1);
+    // Resolve port 0 once so every worker's socket joins the same group.
+    let mut per_worker: Vec<Vec<Socket>> = (0..workers).map(|_| Vec::new()).collect();
+    let mut listen_addrs = Vec::new();
+    for &addr in &config.listeners {
+        let first = listener(addr, 4096).map_err(|source| StartError::Listen { addr, source })?;
+        let bound = first
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_socket())
+            .unwrap_or(addr);
+        per_worker[0].push(first);
+        for sockets in per_worker.iter_mut().skip(1) {
+            let s = listener(bound, 4096).map_err(|source| StartError::Listen {
+                addr: bound,
+                source,
+            })?;
+            sockets.push(s);
+        }
+        listen_addrs.push(bound);
+    }
+    for i in 0..config.listeners.len() {
+        let group: Vec<&Socket> = per_worker.iter().map(|w| &w[i]).collect();
+        steering::attach(&group);
+    }
 
-        let grace = config.timeouts.shutdown_grace;
-        let pin = config.pin_workers;
-        let shared = Arc::new(Shared {
+    let ready = Arc::new(AtomicBool::new(false));
+    let admin_addr = match config.admin {
+        Some(addr) => {
+            let handle = crate::admin::install_metrics_recorder().map_err(|e| StartError::Admin {
+                addr,
+                source: io::Error::other(e.to_string()),
+            })?;
+            let (bound, _) = crate::admin::spawn_admin(addr, Some(handle), ready.clone())
+                .map_err(|source| StartError::Admin { addr, source })?;
+            Some(bound)
+        }
+        None => None,
+    };
+    Ok(Prepared {
+        per_worker,
+        listen_addrs,
+        admin_addr,
+        grace: config.timeouts.shutdown_grace,
+        pin: config.pin_workers,
+        shared: Arc::new(Shared {
             router: Router::new(&config.routes),
             config,
-        });
-        let cpus = allowed_cpus();
-        let mut handles = Vec::with_capacity(workers);
-        let mut controls = Vec::with_capacity(workers);
-        let (started_tx, started_rx) = std::sync::mpsc::channel::<Result<(), (usize, io::Error)>>();
-        for (id, sockets) in per_worker.into_iter().enumerate() {
-            let control = eventfd().map_err(StartError::Control)?;
-            controls.push(control);
-            let shared = shared.clone();
-            let cpu = (!cpus.is_empty()).then(|| cpus[id % cpus.len()]);
-            let started = started_tx.clone();
-            let fds: Vec<RawFd> = sockets.into_iter().map(IntoRawFd::into_raw_fd).collect();
-            let h = std::thread::Builder::new()
-                .name(format!("rampart-w{id}"))
-                .spawn(move || {
-                    if let (true, Some(cpu)) = (pin, cpu) {
-                        pin_to_cpu(cpu);
-                    }
-                    let mut w = match Worker::new(WorkerSetup {
-                        id,
-                        shared,
-                        listeners: fds,
-                        control_fd: control,
-                    }) {
-                        Ok(w) => w,
-                        Err(e) => {
-                            let _ = started.send(Err((id, e)));
-                            return;
-                        }
-                    };
-                    let _ = started.send(Ok(()));
-                    drop(started);
-                    if let Err(e) = w.run() {
-                        tracing::error!(worker = id, error = %e, "worker stopped on an I/O error");
-                    }
+        }),
+        ready,
+        cpus: allowed_cpus(),
+    })
+}
+
+type Started = std::sync::mpsc::Sender<Result<(), (usize, io::Error)>>;
+
+/// Starts worker `id` on its own thread; it reports on `started` once its ring is up.
+fn spawn_worker(
+    prep: &Prepared,
+    id: usize,
+    sockets: Vec<Socket>,
+    control: RawFd,
+    started: Started,
+) -> Result<JoinHandle<()>, StartError> {
+    let shared = prep.shared.clone();
+    let cpu = (prep.pin && !prep.cpus.is_empty()).then(|| prep.cpus[id % prep.cpus.len()]);
+    let fds: Vec<RawFd> = sockets.into_iter().map(IntoRawFd::into_raw_fd).collect();
+    std::thread::Builder::new()
+        .name(format!("rampart-w{id}"))
+        .spawn(move || {
+            if let Some(cpu) = cpu {
+                pin_to_cpu(cpu);
+            }
+            let mut w = match Worker::new(WorkerSetup {
+                id,
+                shared,
+                listeners: fds,
+                control_fd: control,
+                signals: None,
+            }) {
+                Ok(w) => w,
+                Err(e) => {
+                    let _ = started.send(Err((id, e)));
+                    return;
+                }
+            };
+            let _ = started.send(Ok(()));
+            drop(started);
+            if let Err(e) = w.run() {
+                tracing::error!(worker = id, error = %e, "worker stopped on an I/O error");
+            }
+        })
+        .map_err(|source| StartError::Worker { worker: id, source })
+}
+
+/// Spawns workers `first..` and waits until each has its ring up.
+fn spawn_workers(
+    prep: &mut Prepared,
+    first: usize,
+    controls: &[RawFd],
+) -> Result<Vec<JoinHandle<()>>, StartError> {
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    let sockets: Vec<Vec<Socket>> = prep.per_worker.drain(first..).collect();
+    let mut handles = Vec::with_capacity(sockets.len());
+    for (k, socks) in sockets.into_iter().enumerate() {
+        let id = first + k;
+        handles.push(spawn_worker(prep, id, socks, controls[id], started_tx.clone())?);
+    }
+    drop(started_tx);
+    for _ in 0..handles.len() {
+        match started_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err((worker, source))) => {
+                for &c in controls {
+                    signal_eventfd(c);
+                }
+                return Err(StartError::Worker { worker, source });
+            }
+            Err(_) => {
+                return Err(StartError::Worker {
+                    worker: first,
+                    source: io::Error::other("worker thread exited during startup"),
                 })
-                .map_err(|source| StartError::Worker { worker: id, source })?;
-            handles.push(h);
-        }
-        drop(started_tx);
-        for _ in 0..workers {
-            match started_rx.recv() {
-                Ok(Ok(())) => {}
-                Ok(Err((worker, source))) => {
-                    for &c in &controls {
-                        signal(c);
-                    }
-                    return Err(StartError::Worker { worker, source });
-                }
-                Err(_) => {
-                    return Err(StartError::Worker {
-                        worker: 0,
-                        source: io::Error::other("worker thread exited during startup"),
-                    })
-                }
             }
         }
-        ready.store(true, Ordering::Release);
-        Ok(RunningServer {
-            listen_addrs,
-            admin_addr,
-            workers: handles,
-            controls,
-            grace,
-            ready,
-        })
+    }
+    Ok(handles)
+}
+
+fn make_controls(n: usize) -> Result<Vec<RawFd>, StartError> {
+    (0..n).map(|_| eventfd().map_err(StartError::Control)).collect()
+}
+
+/// Waits (bounded) for worker threads after they were told to stop.
+fn join_workers(handles: Vec<JoinHandle<()>>, grace: Duration) {
+    let deadline = Instant::now() + grace + Duration::from_secs(2);
+    for h in handles {
+        while !h.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if h.is_finished() {
+            let _ = h.join();
+        } else {
+            tracing::warn!("a worker did not stop within the grace period");
+        }
     }
 }
 
-fn signal(fd: RawFd) {
+impl Server {
+    /// Starts every worker on its own thread and returns a handle (for embedding
+    /// and in-process tests); stop it with [`RunningServer::shutdown`].
+    pub fn start(config: Config) -> Result<RunningServer, StartError> {
+        let mut prep = prepare(config)?;
+        let controls = make_controls(prep.per_worker.len())?;
+        let workers = spawn_workers(&mut prep, 0, &controls)?;
+        prep.ready.store(true, Ordering::Release);
+        Ok(RunningServer {
+            listen_addrs: prep.listen_addrs,
+            admin_addr: prep.admin_addr,
+            workers,
+            controls,
+            grace: prep.grace,
+            ready: prep.ready,
+        })
+    }
+
+    /// Runs the gateway in this process until SIGTERM/SIGINT has drained it.
+    ///
+    /// Worker 0 runs on the calling thread and owns a signalfd for SIGTERM and
+    /// SIGINT (the caller must have blocked both before any thread was spawned):
+    /// a signal arrives as a completion on its ring, and it passes the drain on to
+    /// the other workers' eventfds. `on_ready` runs once every worker is up.
+    pub fn run(
+        config: Config,
+        on_ready: impl FnOnce(&[SocketAddr], Option<SocketAddr>),
+    ) -> Result<(), StartError> {
+        let mut prep = prepare(config)?;
+        let n = prep.per_worker.len();
+        let controls = make_controls(n)?;
+        let others = spawn_workers(&mut prep, 1, &controls)?;
+        let signal_fd = signalfd().map_err(StartError::Control)?;
+        if prep.pin && !prep.cpus.is_empty() {
+            pin_to_cpu(prep.cpus[0]);
+        }
+        let sockets = prep.per_worker.pop().unwrap_or_default();
+        let worker0 = Worker::new(WorkerSetup {
+            id: 0,
+            shared: prep.shared.clone(),
+            listeners: sockets.into_iter().map(IntoRawFd::into_raw_fd).collect(),
+            control_fd: controls[0],
+            signals: Some(SignalDuty {
+                signal_fd,
+                peers: controls[1..].to_vec(),
+                ready: prep.ready.clone(),
+            }),
+        });
+        let mut worker0 = match worker0 {
+            Ok(w) => w,
+            Err(source) => {
+                for &c in &controls[1..] {
+                    signal_eventfd(c);
+                }
+                join_workers(others, prep.grace);
+                return Err(StartError::Worker { worker: 0, source });
+            }
+        };
+        prep.ready.store(true, Ordering::Release);
+        on_ready(&prep.listen_addrs, prep.admin_addr);
+        if let Err(e) = worker0.run() {
+            tracing::error!(worker = 0, error = %e, "worker stopped on an I/O error");
+            for &c in &controls[1..] {
+                signal_eventfd(c);
+            }
+        }
+        drop(worker0);
+        join_workers(others, prep.grace);
+        for c in controls {
+            // SAFETY: our eventfds; every worker that reads them has stopped.
+            unsafe { libc::close(c) };
+        }
+        // SAFETY: our signalfd, read only by worker 0, which has stopped.
+        unsafe { libc::close(signal_fd) };
+        Ok(())
+    }
+}
+
+/// A signalfd for SIGTERM and SIGINT (which the caller has blocked).
+fn signalfd() -> io::Result<RawFd> {
+    // SAFETY: sigset manipulation on a local set, then signalfd(2); checked.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC);
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(fd)
+    }
+}
+
+/// Wakes a worker's control eventfd (the worker then drains and stops).
+pub(crate) fn signal_eventfd(fd: RawFd) {
     let one: u64 = 1;
     // SAFETY: writes 8 bytes from a live u64 to an eventfd we own.
     unsafe {
@@ -244,19 +382,9 @@ impl RunningServer {
     pub fn shutdown(self) {
         self.ready.store(false, Ordering::Release);
         for &c in &self.controls {
-            signal(c);
+            signal_eventfd(c);
         }
-        let deadline = Instant::now() + self.grace + Duration::from_secs(2);
-        for h in self.workers {
-            while !h.is_finished() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            if h.is_finished() {
-                let _ = h.join();
-            } else {
-                tracing::warn!("a worker did not stop within the grace period");
-            }
-        }
+        join_workers(self.workers, self.grace);
         for c in self.controls {
             // SAFETY: our eventfds; the workers that read them have stopped.
             unsafe { libc::close(c) };

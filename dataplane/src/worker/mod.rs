@@ -75,6 +75,11 @@ pub struct Worker {
     listeners: Vec<RawFd>,
     control_fd: RawFd,
     control_buf: u64,
+    /// On the worker that runs on the main thread: the process's SIGTERM/SIGINT
+    /// signalfd, the other workers' control eventfds to pass a shutdown on, and the
+    /// readiness flag to clear.
+    signals: Option<SignalDuty>,
+    signal_buf: [u8; 128],
     /// Reused header array for httparse; see `parse_headers`.
     headers: Vec<httparse::Header<'static>>,
     ids: RequestIdGen,
@@ -100,6 +105,15 @@ pub struct WorkerSetup {
     pub shared: Arc<Shared>,
     pub listeners: Vec<RawFd>,
     pub control_fd: RawFd,
+    pub signals: Option<SignalDuty>,
+}
+
+/// Turns process signals into a drain of every worker, from inside one ring: no
+/// thread sits in `sigwait`, and the signal arrives as an ordinary completion.
+pub struct SignalDuty {
+    pub signal_fd: RawFd,
+    pub peers: Vec<RawFd>,
+    pub ready: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Worker {
@@ -151,6 +165,8 @@ impl Worker {
             listeners: setup.listeners,
             control_fd: setup.control_fd,
             control_buf: 0,
+            signals: setup.signals,
+            signal_buf: [0; 128],
             headers: vec![httparse::EMPTY_HEADER; cfg.limits.max_headers],
             ids: RequestIdGen::new(setup.id as u16),
             stats: Stats::new(setup.id),
@@ -209,6 +225,20 @@ impl Worker {
         self.push(&e);
     }
 
+    fn arm_signals(&mut self) {
+        let Some(duty) = &self.signals else {
+            return;
+        };
+        let e = opcode::Read::new(
+            types::Fd(duty.signal_fd),
+            self.signal_buf.as_mut_ptr(),
+            self.signal_buf.len() as u32,
+        )
+        .build()
+        .user_data(Token::new(Op::Control, 1, 0).encode());
+        self.push(&e);
+    }
+
     /// Runs until shutdown completes.
     pub fn run(&mut self) -> io::Result<()> {
         self.tick();
@@ -216,6 +246,7 @@ impl Worker {
             self.arm_accept(i);
         }
         self.arm_control();
+        self.arm_signals();
         while !self.stop {
             self.ring
                 .submit_and_wait(Duration::from_millis(SWEEP_EVERY_MS))?;
@@ -262,6 +293,7 @@ impl Worker {
             Op::UpstreamRecv => self.on_upstream_recv(tok, res, flags),
             Op::UpstreamSend => self.on_upstream_send(tok, res),
             Op::UpstreamConnect => self.on_upstream_connect(tok, res),
+            Op::Control if tok.slot == 1 => self.on_signal(res),
             Op::Control => self.on_control(res),
             Op::Ignore => {
                 if let Some(bid) = cqueue::buffer_select(flags) {
@@ -276,6 +308,31 @@ impl Worker {
             tracing::error!(worker = self.id, error = res, "control eventfd read failed");
         }
         // Any write to the control eventfd means: drain and stop.
+        self.begin_drain();
+    }
+
+    fn on_signal(&mut self, res: i32) {
+        if res < 0 {
+            if res == -libc::EINTR || res == -libc::EAGAIN {
+                self.arm_signals();
+                return;
+            }
+            tracing::error!(worker = self.id, error = res, "signalfd read failed");
+        }
+        let signo = u32::from_ne_bytes([
+            self.signal_buf[0],
+            self.signal_buf[1],
+            self.signal_buf[2],
+            self.signal_buf[3],
+        ]);
+        tracing::info!(signal = signo, "shutting down: draining in-flight requests");
+        if let Some(duty) = &self.signals {
+            duty.ready
+                .store(false, std::sync::atomic::Ordering::Release);
+            for &fd in &duty.peers {
+                crate::server::signal_eventfd(fd);
+            }
+        }
         self.begin_drain();
     }
 
