@@ -7,6 +7,10 @@
 //! - [`http`]: sans-I/O HTTP/1.1 — strict request/response head parsing, chunked
 //!   framing, head rewriting for the upstream and canned error responses.
 //! - [`proxy`]: routing, upstream clusters, balancing, health and per-core pools.
+//! - `worker`: one per core — the event loop and the per-connection state machines
+//!   that tie the above together.
+//! - [`server`]: listeners, worker threads, signals and graceful shutdown.
+//! - [`steering`]: the hook that pins a client address to one core.
 //! - [`admin`]: the admin listener (Prometheus metrics, health) off the hot path.
 //! - [`demo`]: the small built-in demo API behind `rampart demo`.
 

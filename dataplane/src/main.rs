@@ -115,7 +115,10 @@ fn announce(listen: &[SocketAddr], admin: Option<SocketAddr>) {
 
 /// Runs the gateway until SIGTERM/SIGINT has drained it; `after_start` runs once
 /// everything listens (the demo prints its curl lines there).
-fn serve(config: Config, after_start: impl FnOnce(&[SocketAddr], Option<SocketAddr>)) -> Result<()> {
+fn serve(
+    config: Config,
+    after_start: impl FnOnce(&[SocketAddr], Option<SocketAddr>),
+) -> Result<()> {
     block_signals();
     let workers = config.workers.resolve();
     Server::run(config, |listen, admin| {

@@ -146,10 +146,11 @@ fn prepare(config: Config) -> Result<Prepared, StartError> {
     let ready = Arc::new(AtomicBool::new(false));
     let admin_addr = match config.admin {
         Some(addr) => {
-            let handle = crate::admin::install_metrics_recorder().map_err(|e| StartError::Admin {
-                addr,
-                source: io::Error::other(e.to_string()),
-            })?;
+            let handle =
+                crate::admin::install_metrics_recorder().map_err(|e| StartError::Admin {
+                    addr,
+                    source: io::Error::other(e.to_string()),
+                })?;
             let (bound, _) = crate::admin::spawn_admin(addr, Some(handle), ready.clone())
                 .map_err(|source| StartError::Admin { addr, source })?;
             Some(bound)
@@ -223,7 +224,13 @@ fn spawn_workers(
     let mut handles = Vec::with_capacity(sockets.len());
     for (k, socks) in sockets.into_iter().enumerate() {
         let id = first + k;
-        handles.push(spawn_worker(prep, id, socks, controls[id], started_tx.clone())?);
+        handles.push(spawn_worker(
+            prep,
+            id,
+            socks,
+            controls[id],
+            started_tx.clone(),
+        )?);
     }
     drop(started_tx);
     for _ in 0..handles.len() {
@@ -247,7 +254,9 @@ fn spawn_workers(
 }
 
 fn make_controls(n: usize) -> Result<Vec<RawFd>, StartError> {
-    (0..n).map(|_| eventfd().map_err(StartError::Control)).collect()
+    (0..n)
+        .map(|_| eventfd().map_err(StartError::Control))
+        .collect()
 }
 
 /// Waits (bounded) for worker threads after they were told to stop.

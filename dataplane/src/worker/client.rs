@@ -52,10 +52,19 @@ impl Worker {
 
     pub(super) fn on_accept(&mut self, idx: usize, res: i32, flags: u32) {
         if !cqueue::more(flags) && !self.draining && idx < self.listeners.len() {
-            self.arm_accept(idx);
+            if res < 0 {
+                // Out of descriptors (or memory): re-arming at once would spin on the
+                // same error; try again at the next sweep.
+                self.accept_paused.push(idx);
+            } else {
+                self.arm_accept(idx);
+            }
         }
         if res < 0 {
-            if !self.draining {
+            // EMFILE/ENFILE/ENOBUFS repeat for every pending connection: log at most
+            // once a second so a descriptor shortage cannot flood the log.
+            if !self.draining && self.now_ms >= self.accept_log_after {
+                self.accept_log_after = self.now_ms + 1000;
                 tracing::warn!(worker = self.id, error = %std::io::Error::from_raw_os_error(-res), "accept failed");
             }
             return;
@@ -666,6 +675,11 @@ impl Worker {
     /// slots is cheap at per-core connection counts and needs no timer structure.
     pub(super) fn sweep(&mut self) {
         let now = self.now_ms;
+        while let Some(idx) = self.accept_paused.pop() {
+            if !self.draining && idx < self.listeners.len() {
+                self.arm_accept(idx);
+            }
+        }
         for i in 0..self.clients.len() {
             let c = &self.clients[i];
             if c.fd < 0 || c.deadline == 0 || c.deadline > now {

@@ -90,6 +90,10 @@ pub struct Worker {
     last_sweep: u64,
     last_flush: u64,
     draining: bool,
+    /// Earliest time the next accept error may be logged.
+    accept_log_after: u64,
+    /// Listeners whose multishot accept ended on an error, re-armed by the sweep.
+    accept_paused: Vec<usize>,
     drain_deadline: u64,
     stop: bool,
     /// Connections whose multishot recv ended for lack of buffers: re-armed once
@@ -119,6 +123,7 @@ pub struct SignalDuty {
 impl Worker {
     pub fn new(setup: WorkerSetup) -> io::Result<Worker> {
         let cfg = &setup.shared.config;
+        let n_listeners = setup.listeners.len();
         let ring = Ring::new(cfg.io.ring_entries)?;
         match ring.mode {
             TaskRunMode::Deferred => {
@@ -176,6 +181,8 @@ impl Worker {
             last_sweep: 0,
             last_flush: 0,
             draining: false,
+            accept_log_after: 0,
+            accept_paused: Vec::with_capacity(n_listeners),
             drain_deadline: 0,
             stop: false,
             rearm: Vec::with_capacity(max_conns * 2),
