@@ -411,7 +411,7 @@ impl Worker {
         c.started_us = self.now_us;
         if !collect {
             c.to_upstream
-                .set(&out[..n], &after[..part], head.head_len + part);
+                .set_head_and_body(&mut out, n, &after[..part], head.head_len + part);
         }
         c.out = Some(out);
         c.out_len = n;

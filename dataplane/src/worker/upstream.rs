@@ -479,9 +479,9 @@ impl Worker {
                                                     Phase::Response
                                                 };
                                                 c.deadline = now + read_ms;
-                                                let o: &[u8] = &out[..n];
-                                                c.to_client.set(
-                                                    o,
+                                                c.to_client.set_head_and_body(
+                                                    out,
+                                                    n,
                                                     &after[..part],
                                                     head.head_len + part,
                                                 );
