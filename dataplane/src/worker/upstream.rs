@@ -152,7 +152,8 @@ impl Worker {
         if c.fd < 0 {
             return;
         }
-        let can_retry = !c.retried && !c.got_response && (nothing_sent || c.retryable);
+        let resend_ok = c.retryable && self.clusters[c.cluster].retry_idempotent;
+        let can_retry = !c.retried && !c.got_response && (nothing_sent || resend_ok);
         if can_retry {
             c.retried = true;
             let cl = c.cluster;
