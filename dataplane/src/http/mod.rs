@@ -182,6 +182,17 @@ pub(crate) fn scan_head(
     let mut line_start = start;
     let mut i = start;
     while i < end {
+        // Most head bytes are plain visible ASCII: skip them eight at a time. A
+        // space matters only at a line start (obs-fold), which is never inside a
+        // skipped word because line starts are reached byte by byte after a CRLF.
+        if i != line_start && i + 8 <= end {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&buf[i..i + 8]);
+            if plain8(u64::from_le_bytes(w)) {
+                i += 8;
+                continue;
+            }
+        }
         let b = buf[i];
         match b {
             b'\r' => {
@@ -218,6 +229,21 @@ pub(crate) fn scan_head(
         i += 1;
     }
     Ok(Scan::Partial { first_line_end })
+}
+
+/// True when none of the eight bytes needs a closer look: no control byte
+/// (< 0x20, which includes CR, LF and TAB) and no DEL. Bytes >= 0x80 (obs-text)
+/// pass, as they do byte by byte.
+#[inline]
+fn plain8(w: u64) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    // Classic SWAR tests: "some byte < 0x20" and "some byte == 0x7f"; both are
+    // exact as yes/no answers for the whole word.
+    let below_space = w.wrapping_sub(LO * 0x20) & !w & HI;
+    let x = w ^ (LO * 0x7f);
+    let del = x.wrapping_sub(LO) & !x & HI;
+    (below_space | del) == 0
 }
 
 /// Position just after the first CRLF at or after `from`, if any.
@@ -297,6 +323,18 @@ impl core::fmt::Write for Out<'_> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn plain8_flags_exactly_control_bytes_and_del() {
+        for b in 0u8..=255 {
+            for pos in 0..8 {
+                let mut w = *b"abcdefgh";
+                w[pos] = b;
+                let plain = super::plain8(u64::from_le_bytes(w));
+                assert_eq!(plain, b >= 0x20 && b != 0x7f, "byte {b:#x} at {pos}");
+            }
+        }
+    }
+
     use super::*;
 
     #[test]
