@@ -151,3 +151,42 @@ fn admin_metrics_count_requests() {
         );
     }
 }
+
+#[test]
+fn second_sigterm_stops_without_waiting_for_the_drain() {
+    let up = TestUpstream::start(Behaviour::Delay(5000));
+    let mut gw = Gateway::run_config(
+        &GatewayConfig::new(up.addr())
+            .timeout("shutdown_grace", "30s")
+            .render(),
+    );
+    let addr = gw.addr();
+    let slow = thread::spawn(move || {
+        let mut c = RawConn::open(addr);
+        c.set_timeout(Duration::from_secs(10)).expect("timeout");
+        c.send(&get_request("/slow")).expect("send");
+        c.read_response().is_ok()
+    });
+    assert!(
+        wait_until(Duration::from_secs(2), || up.heads_received() >= 1),
+        "the request never reached the upstream"
+    );
+    gw.sigterm();
+    thread::sleep(Duration::from_millis(300));
+    assert!(
+        gw.is_running(),
+        "the first SIGTERM did not wait for the in-flight request"
+    );
+    let start = Instant::now();
+    gw.sigterm();
+    let status = gw.wait_exit(Duration::from_secs(4));
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "the second SIGTERM did not stop the drain"
+    );
+    assert!(status.success(), "exit status {status:?}");
+    assert!(
+        !slow.join().expect("client"),
+        "the cut request still got a response"
+    );
+}

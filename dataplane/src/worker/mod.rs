@@ -314,7 +314,13 @@ impl Worker {
         if res < 0 && res != -libc::EINTR {
             tracing::error!(worker = self.id, error = res, "control eventfd read failed");
         }
-        // Any write to the control eventfd means: drain and stop.
+        // The first write to the control eventfd means: drain and stop; a second
+        // one (a second signal) means: stop now.
+        if self.draining {
+            self.drain_deadline = self.now_ms;
+            return;
+        }
+        self.arm_control();
         self.begin_drain();
     }
 
@@ -332,6 +338,21 @@ impl Worker {
             self.signal_buf[2],
             self.signal_buf[3],
         ]);
+        self.arm_signals();
+        if self.draining {
+            // A second SIGTERM/SIGINT: the operator does not want to wait.
+            tracing::warn!(
+                signal = signo,
+                "second signal: stopping without waiting for the drain"
+            );
+            self.drain_deadline = self.now_ms;
+            if let Some(duty) = &self.signals {
+                for &fd in &duty.peers {
+                    crate::server::signal_eventfd(fd);
+                }
+            }
+            return;
+        }
         tracing::info!(signal = signo, "shutting down: draining in-flight requests");
         if let Some(duty) = &self.signals {
             duty.ready
