@@ -119,7 +119,6 @@ fn serve(
     config: Config,
     after_start: impl FnOnce(&[SocketAddr], Option<SocketAddr>),
 ) -> Result<()> {
-    block_signals();
     let workers = config.workers.resolve();
     Server::run(config, |listen, admin| {
         tracing::info!(workers, listeners = ?listen, admin = ?admin, "rampart started");
@@ -148,6 +147,10 @@ fn load(path: &std::path::Path) -> Result<Config, ExitCode> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Before any thread exists (the demo API spawns some before the gateway
+    // starts): a thread with SIGTERM unblocked would take the default action and
+    // kill the process instead of draining it.
+    block_signals();
     init_logging();
     let result = match cli.command {
         Command::Check { config } => {
