@@ -274,6 +274,38 @@ fn join_workers(handles: Vec<JoinHandle<()>>, grace: Duration) {
     }
 }
 
+/// Like [`join_workers`], while forwarding any further SIGTERM/SIGINT read from
+/// `signal_fd` to the workers (a second signal ends their drain at once).
+fn join_workers_watching(
+    handles: Vec<JoinHandle<()>>,
+    grace: Duration,
+    signal_fd: RawFd,
+    peers: &[RawFd],
+) {
+    let deadline = Instant::now() + grace + Duration::from_secs(2);
+    while handles.iter().any(|h| !h.is_finished()) && Instant::now() < deadline {
+        let mut pfd = libc::pollfd {
+            fd: signal_fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd; a 10 ms timeout bounds the wait.
+        let ready = unsafe { libc::poll(&mut pfd, 1, 10) };
+        if ready > 0 && pfd.revents & libc::POLLIN != 0 {
+            let mut info = [0u8; 128];
+            // SAFETY: reads at most 128 bytes into a live buffer of that size.
+            let n = unsafe { libc::read(signal_fd, info.as_mut_ptr().cast(), info.len()) };
+            if n > 0 {
+                tracing::warn!("second signal: stopping without waiting for the drain");
+                for &fd in peers {
+                    signal_eventfd(fd);
+                }
+            }
+        }
+    }
+    join_workers(handles, Duration::ZERO);
+}
+
 impl Server {
     /// Starts every worker on its own thread and returns a handle (for embedding
     /// and in-process tests); stop it with [`RunningServer::shutdown`].
@@ -341,7 +373,10 @@ impl Server {
             }
         }
         drop(worker0);
-        join_workers(others, prep.grace);
+        // Worker 0 stops as soon as its own connections are drained; the others may
+        // still be draining. Keep listening for a second signal meanwhile, which
+        // tells them to stop at once.
+        join_workers_watching(others, prep.grace, signal_fd, &controls[1..]);
         for c in controls {
             // SAFETY: our eventfds; every worker that reads them has stopped.
             unsafe { libc::close(c) };

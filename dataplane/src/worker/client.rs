@@ -2,7 +2,7 @@
 //! request heads in place, forwarding request bodies, writing our own responses,
 //! and the deadline sweep.
 
-use io_uring::{cqueue, opcode, types};
+use io_uring::{cqueue, opcode};
 
 use crate::http::canned::{write_error_response, CONTINUE_100};
 use crate::http::chunked::ChunkedDecoder;
@@ -13,7 +13,7 @@ use crate::reactor::token::{Op, Token};
 
 use super::conn::{Client, Phase, Recv, Remaining};
 use super::inbox::{PAUSE_AT, RCVBUF_BUFFERS};
-use super::{close_socket, set_nodelay, set_rcvbuf, Worker, BGID};
+use super::{close_socket, set_nodelay, set_rcvbuf, Worker};
 
 /// The outcome of looking at the bytes a client sent.
 enum Step {
@@ -107,10 +107,7 @@ impl Worker {
         }
         c.recv = Recv::Armed;
         let (fd, gen) = (c.fd, c.gen);
-        let e = opcode::RecvMulti::new(types::Fd(fd), BGID)
-            .build()
-            .user_data(Token::new(Op::ClientRecv, slot, gen).encode());
-        self.push(&e);
+        self.push_recv(fd, Op::ClientRecv, slot, gen);
     }
 
     /// Re-arms a paused recv once the connection has drained what it holds.
@@ -501,6 +498,24 @@ impl Worker {
         }
     }
 
+    /// The client's next received bytes, or `None` after dealing with there being
+    /// none: close on EOF (the client went away mid-exchange), else resume receiving.
+    fn client_bytes(&mut self, slot: u32) -> Option<&'static [u8]> {
+        let c = &mut self.clients[slot as usize];
+        // SAFETY: callers use the slice only until this connection's next consume
+        // or send completion (see `Inbox::front`).
+        let buf = unsafe { c.inbox.front(&self.bufs) };
+        if !buf.is_empty() {
+            return Some(buf);
+        }
+        if c.inbox.eof {
+            self.close_client(slot);
+        } else {
+            self.resume_client_recv(slot);
+        }
+        None
+    }
+
     /// Sends the next run of request body bytes upstream.
     pub(super) fn forward_body(&mut self, slot: u32) {
         let max_body = self.cfg().limits.max_body_bytes;
@@ -510,18 +525,12 @@ impl Worker {
         if c.to_upstream.inflight || c.upstream.is_none() {
             return;
         }
-        // SAFETY: used only until this connection's next consume or send
-        // completion (see `Inbox::front`).
-        let buf = unsafe { c.inbox.front(&self.bufs) };
-        if buf.is_empty() {
-            if c.inbox.eof {
-                // The client vanished mid-body; the upstream has a truncated request.
-                self.close_client(slot);
-            } else {
-                self.resume_client_recv(slot);
-            }
+        // An EOF here means the client vanished mid-body: the connection closes
+        // and the upstream's truncated request is dropped with it.
+        let Some(buf) = self.client_bytes(slot) else {
             return;
-        }
+        };
+        let c = &mut self.clients[slot as usize];
         if matches!(c.req_left, Remaining::None | Remaining::UntilClose) {
             return;
         }
@@ -553,17 +562,10 @@ impl Worker {
         if c.to_upstream.inflight || c.upstream.is_none() {
             return;
         }
-        // SAFETY: used only until this connection's next consume or send
-        // completion (see `Inbox::front`).
-        let buf = unsafe { c.inbox.front(&self.bufs) };
-        if buf.is_empty() {
-            if c.inbox.eof {
-                self.close_client(slot);
-            } else {
-                self.resume_client_recv(slot);
-            }
+        let Some(buf) = self.client_bytes(slot) else {
             return;
-        }
+        };
+        let c = &mut self.clients[slot as usize];
         c.deadline = self.now_ms + idle;
         c.to_upstream.set(buf, &[], buf.len());
         self.submit_upstream_tx(slot);

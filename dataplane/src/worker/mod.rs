@@ -221,6 +221,14 @@ impl Worker {
         self.push(&e);
     }
 
+    /// Arms a multishot recv into the provided-buffer ring.
+    fn push_recv(&mut self, fd: RawFd, op: Op, slot: u32, gen: u32) {
+        let e = opcode::RecvMulti::new(types::Fd(fd), BGID)
+            .build()
+            .user_data(Token::new(op, slot, gen).encode());
+        self.push(&e);
+    }
+
     fn arm_control(&mut self) {
         let e = opcode::Read::new(
             types::Fd(self.control_fd),

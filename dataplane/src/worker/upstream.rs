@@ -13,7 +13,7 @@ use crate::reactor::token::{Op, Token};
 
 use super::conn::{Phase, Recv, Remaining, UpState, Upstream};
 use super::inbox::{PAUSE_AT, RCVBUF_BUFFERS};
-use super::{close_socket, set_nodelay, set_rcvbuf, Worker, BGID};
+use super::{close_socket, set_nodelay, set_rcvbuf, Worker};
 
 enum RespStep {
     Sent,
@@ -215,10 +215,7 @@ impl Worker {
         }
         up.recv = Recv::Armed;
         let (fd, gen) = (up.fd, up.gen);
-        let e = opcode::RecvMulti::new(types::Fd(fd), BGID)
-            .build()
-            .user_data(Token::new(Op::UpstreamRecv, u, gen).encode());
-        self.push(&e);
+        self.push_recv(fd, Op::UpstreamRecv, u, gen);
     }
 
     pub(super) fn resume_upstream_recv(&mut self, u: u32) {
