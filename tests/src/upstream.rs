@@ -46,6 +46,9 @@ pub enum Behaviour {
     /// Like [`Behaviour::Ok`] (no `Connection: close` header) but closes the connection
     /// right after each response, as an origin with a short keep-alive timeout would.
     CloseAfterEach,
+    /// Sends a `103 Early Hints` interim response (with a `Link` header), then
+    /// [`Behaviour::Ok`].
+    EarlyHints,
 }
 
 /// One request as the upstream received it.
@@ -534,6 +537,12 @@ fn serve_connection(stream: TcpStream, id: usize, shared: &Shared) -> io::Result
             Behaviour::CloseAfterEach => {
                 write_fixed(&mut writer, OK_BODY, is_head)?;
                 return writer.shutdown(Shutdown::Both);
+            }
+            Behaviour::EarlyHints => {
+                writer.write_all(
+                    b"HTTP/1.1 103 Early Hints\r\nLink: </app.css>; rel=preload; as=style\r\n\r\n",
+                )?;
+                write_fixed(&mut writer, OK_BODY, is_head)?;
             }
         }
     }

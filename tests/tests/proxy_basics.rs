@@ -265,3 +265,25 @@ fn upgrade_tunnels_bytes_both_ways() {
     c.send(&big).expect("send 48 KiB in tunnel");
     assert_eq!(c.read_raw(big.len()).expect("echo back 48 KiB"), big);
 }
+
+#[test]
+fn interim_responses_are_relayed_to_http11_clients_only() {
+    let up = TestUpstream::start(Behaviour::EarlyHints);
+    let gw = Gateway::proxy(up.addr(), &[]);
+    let mut c = RawConn::open(gw.addr());
+    let r = c.roundtrip(b"GET /page HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.interim.len(), 1, "the 103 was not relayed");
+    assert_eq!(r.interim[0].status, 103);
+    assert!(r.interim[0]
+        .header("link")
+        .is_some_and(|l| l.contains("rel=preload")));
+    // The connection is still in step: the next exchange works.
+    assert_eq!(c.roundtrip(&get_request("/again")).status, 200);
+
+    // HTTP/1.0 cannot take interim responses: only the final one arrives.
+    let mut old = RawConn::open(gw.addr());
+    let r = old.roundtrip(b"GET /page HTTP/1.0\r\nHost: x\r\n\r\n");
+    assert_eq!(r.status, 200);
+    assert!(r.interim.is_empty(), "a 1xx was sent to an HTTP/1.0 client");
+}
