@@ -65,13 +65,19 @@ enum Command {
     },
 }
 
-fn init_logging() {
+/// Logs go to stderr through `tracing-appender`'s background writer: a worker
+/// that logs only queues the line (bounded; lines are dropped, never waited for,
+/// when the queue is full), so a slow or blocked stderr never stalls a core.
+/// The returned guard flushes the queue when dropped at exit.
+fn init_logging() -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RAMPART_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .init();
+    guard
 }
 
 fn parse_workers(s: &str) -> Result<Workers> {
@@ -151,7 +157,7 @@ fn main() -> ExitCode {
     // starts): a thread with SIGTERM unblocked would take the default action and
     // kill the process instead of draining it.
     block_signals();
-    init_logging();
+    let _log_guard = init_logging();
     let result = match cli.command {
         Command::Check { config } => {
             return match load(&config) {
