@@ -271,3 +271,35 @@ fn chunked_body_over_max_body_bytes_never_completes_upstream() {
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(up.request_count(), 0, "a 2 MiB chunked body got through");
 }
+
+/// A client that keeps uploading after the gateway refused its request must still
+/// read the refusal: the 413 is written before the connection is closed, so it
+/// is queued at the client ahead of the reset that closing with unread data causes.
+#[test]
+fn refusal_reaches_a_client_still_sending_its_body() {
+    let up = TestUpstream::start(Behaviour::Ok);
+    let gw = Gateway::run_config(
+        &GatewayConfig::new(up.addr())
+            .limit("max_body_bytes", 1024 * 1024)
+            .render(),
+    );
+    for round in 0..3 {
+        let mut c = RawConn::open(gw.addr());
+        let total = 4 * 1024 * 1024;
+        let head = format!("POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: {total}\r\n\r\n");
+        c.send(head.as_bytes()).expect("head");
+        let block = [b'u'; 64 * 1024];
+        // Keep sending like a real uploader; errors are expected once the gateway
+        // stops reading.
+        for _ in 0..(total / block.len()) {
+            if c.send(&block).is_err() {
+                break;
+            }
+        }
+        let r = c
+            .read_response()
+            .unwrap_or_else(|e| panic!("round {round}: the 413 was lost: {e}"));
+        assert_eq!(r.status, 413, "round {round}");
+    }
+    assert_eq!(up.request_count(), 0);
+}
