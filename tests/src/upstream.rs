@@ -46,6 +46,9 @@ pub enum Behaviour {
     /// Like [`Behaviour::Ok`] (no `Connection: close` header) but closes the connection
     /// right after each response, as an origin with a short keep-alive timeout would.
     CloseAfterEach,
+    /// Answers `413` with `Connection: close` as soon as the head is in, without
+    /// reading the body, then closes (as an origin enforcing its own size limit).
+    RejectEarly,
     /// Sends a `103 Early Hints` interim response (with a `Link` header), then
     /// [`Behaviour::Ok`].
     EarlyHints,
@@ -457,6 +460,17 @@ fn serve_connection(stream: TcpStream, id: usize, shared: &Shared) -> io::Result
             return Ok(());
         };
         shared.heads.fetch_add(1, Ordering::SeqCst);
+        if shared.behaviour == Behaviour::RejectEarly {
+            let body = b"{\"error\":\"too large\"}";
+            let out = format!(
+                "HTTP/1.1 413 Content Too Large\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            writer.write_all(out.as_bytes())?;
+            writer.write_all(body)?;
+            // Closing with the body unread makes the kernel send RST to the proxy.
+            return Ok(());
+        }
         if head.has_token("Expect", "100-continue") {
             writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
         }
@@ -538,6 +552,8 @@ fn serve_connection(stream: TcpStream, id: usize, shared: &Shared) -> io::Result
                 write_fixed(&mut writer, OK_BODY, is_head)?;
                 return writer.shutdown(Shutdown::Both);
             }
+            // Answered before the body was read (above).
+            Behaviour::RejectEarly => {}
             Behaviour::EarlyHints => {
                 writer.write_all(
                     b"HTTP/1.1 103 Early Hints\r\nLink: </app.css>; rel=preload; as=style\r\n\r\n",

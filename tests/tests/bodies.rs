@@ -228,3 +228,36 @@ fn chunked_body_prefix_is_collected_and_forwarded_intact() {
     let reqs = up.requests();
     assert_eq!(reqs[0].body_len, 10 * 1024);
 }
+
+#[test]
+fn upstream_refusing_before_the_body_is_relayed_not_502() {
+    let up = TestUpstream::start(Behaviour::RejectEarly);
+    let gw = Gateway::run_config(
+        &GatewayConfig::new(up.addr())
+            .limit("inspect_body_bytes", 4096)
+            .render(),
+    );
+    let mut c = RawConn::open(gw.addr());
+    let total = 8 * 1024 * 1024;
+    c.send(
+        format!("PUT /upload HTTP/1.1\r\nHost: x\r\nContent-Length: {total}\r\n\r\n").as_bytes(),
+    )
+    .expect("head");
+    let block = [b'b'; 64 * 1024];
+    for _ in 0..(total / block.len()) {
+        if c.send(&block).is_err() {
+            break;
+        }
+    }
+    let r = c.read_response().expect("a response, not a reset");
+    assert_eq!(r.status, 413, "body: {}", r.text());
+    assert!(
+        r.text().contains("too large"),
+        "not the upstream's answer: {}",
+        r.text()
+    );
+    assert!(
+        c.is_closed(),
+        "the connection must close: the rest of the body was never read"
+    );
+}

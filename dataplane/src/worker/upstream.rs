@@ -332,6 +332,12 @@ impl Worker {
         }
         if res < 0 {
             c.to_upstream.inflight = false;
+            if c.req_sent && !self.ups[u as usize].inbox.is_empty() {
+                // The upstream answered and stopped reading (its own limit, an auth
+                // failure...): its answer is what the client gets, not a 502.
+                self.early_response(slot, u);
+                return;
+            }
             self.stats.now.upstream_protocol_errors += 1;
             self.drop_upstream(slot);
             // A pooled connection the server closed: resend on a fresh one if safe.
@@ -380,13 +386,27 @@ impl Worker {
             Phase::Response | Phase::Tunnel => self.relay_response(slot, u),
             Phase::SendingRequest | Phase::Body => {
                 let up = &self.ups[u as usize];
-                if up.inbox.eof && up.inbox.is_empty() {
+                if !up.inbox.is_empty() && c.req_sent {
+                    self.early_response(slot, u);
+                } else if up.inbox.eof && up.inbox.is_empty() {
                     self.drop_upstream(slot);
                     self.retry_or_fail(slot, 502, false);
                 }
             }
             Phase::Head | Phase::Inspect | Phase::Closing => {}
         }
+    }
+
+    /// The upstream responded before the whole request body went up: stop sending
+    /// the body, relay the response, and close both connections afterwards (the
+    /// rest of the client's body is never read, so neither side can be reused).
+    fn early_response(&mut self, slot: u32, u: u32) {
+        let c = &mut self.clients[slot as usize];
+        if c.to_client.inflight {
+            return;
+        }
+        c.close_after = true;
+        self.response_head(slot, u);
     }
 
     fn response_head(&mut self, slot: u32, u: u32) {
