@@ -107,8 +107,8 @@ pub struct Client {
     /// Holds the rewritten request head (kept for a retry) and then response heads.
     pub out: Option<Box<[u8]>>,
     pub out_len: usize,
-    /// A second small buffer for what we send the client while `out` still holds the
-    /// request head (100 Continue, 1xx relays, error responses).
+    /// Our own error responses are written here: `out` may be missing (pool
+    /// exhausted) or still referenced by an in-flight send when we need to answer.
     pub note: [u8; 512],
     pub to_client: Tx,
     pub to_upstream: Tx,
