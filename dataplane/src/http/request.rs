@@ -160,15 +160,7 @@ pub fn parse_request<'b, 'h>(
     let target_host = classify_target(method, target.as_bytes())?;
 
     let mut host: Option<&'b [u8]> = None;
-    let mut content_length: Option<u64> = None;
-    // Duplicates must be byte-identical: `5` and `05` agree numerically, but an
-    // upstream that reads leading zeros differently (octal, say) would not.
-    let mut content_length_raw: &[u8] = b"";
-    let mut te = TeState::default();
-    let mut saw_te = false;
-    let mut conn_close = false;
-    let mut conn_keep_alive = false;
-    let mut conn_upgrade = false;
+    let mut f = FramingFields::default();
     let mut upgrade_header = false;
     let mut expect_continue = false;
     let mut has_hop_by_hop = false;
@@ -186,28 +178,8 @@ pub fn parse_request<'b, 'h>(
                 return Err(bad("invalid Host"));
             }
             host = Some(h.value);
-        } else if name.eq_ignore_ascii_case("content-length") {
-            let n = parse_content_length(buf, h.value).ok_or(bad("invalid Content-Length"))?;
-            if content_length.is_some() && content_length_raw != h.value {
-                return Err(bad("conflicting Content-Length"));
-            }
-            content_length = Some(n);
-            content_length_raw = h.value;
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            saw_te = true;
-            te.add_line(h.value);
-        } else if name.eq_ignore_ascii_case("connection") {
-            for t in list_elements(h.value) {
-                if t.is_empty() {
-                    continue;
-                }
-                if !is_token(t) {
-                    return Err(bad("invalid Connection"));
-                }
-                conn_close |= t.eq_ignore_ascii_case(b"close");
-                conn_keep_alive |= t.eq_ignore_ascii_case(b"keep-alive");
-                conn_upgrade |= t.eq_ignore_ascii_case(b"upgrade");
-            }
+        } else if f.observe(buf, name, h.value, true).map_err(bad)? {
+            // A framing field, taken by `f`.
         } else if name.eq_ignore_ascii_case("upgrade") {
             upgrade_header = true;
         } else if name.eq_ignore_ascii_case("expect") {
@@ -227,32 +199,29 @@ pub fn parse_request<'b, 'h>(
     // RFC 9112 §3.2.2: with absolute-form the target's authority wins over Host.
     let host = target_host.unwrap_or(host);
 
-    let framing = if saw_te {
+    let framing = if f.saw_te {
         if version == Version::Http10 {
             // RFC 9112 §6.1: an HTTP/1.0 peer cannot have meant chunked framing.
             return Err(bad("Transfer-Encoding in HTTP/1.0 request"));
         }
-        if content_length.is_some() {
+        if f.content_length.is_some() {
             // The textbook CL.TE / TE.CL smuggling setup: refuse instead of
             // picking a winner the upstream might not agree with.
             return Err(bad("both Transfer-Encoding and Content-Length"));
         }
-        te.finish()?;
+        f.te.finish()?;
         BodyFraming::Chunked
     } else {
-        match content_length {
+        match f.content_length {
             Some(0) | None => BodyFraming::None,
             Some(n) => BodyFraming::Length(n),
         }
     };
 
-    let keep_alive = match version {
-        Version::Http11 => !conn_close,
-        Version::Http10 => conn_keep_alive && !conn_close,
-    };
+    let keep_alive = f.keep_alive(version);
     // RFC 9110 §10.1.1: a 100-continue expectation in HTTP/1.0 must be ignored.
     let expect_continue = expect_continue && version == Version::Http11;
-    let upgrade = version == Version::Http11 && conn_upgrade && upgrade_header;
+    let upgrade = version == Version::Http11 && f.conn_upgrade && upgrade_header;
 
     Ok(Parsed::Complete(RequestHead {
         method,
@@ -402,6 +371,70 @@ pub(crate) fn parse_content_length(buf: &[u8], value: &[u8]) -> Option<u64> {
         return None;
     }
     parse_decimal_u64(value)
+}
+
+/// The header fields that decide a message's framing and persistence, gathered
+/// the same way for requests and responses: Content-Length (duplicates must be
+/// byte-identical), every Transfer-Encoding line, and the Connection tokens.
+#[derive(Default)]
+pub(crate) struct FramingFields<'b> {
+    pub(crate) content_length: Option<u64>,
+    content_length_raw: &'b [u8],
+    pub(crate) te: TeState,
+    pub(crate) saw_te: bool,
+    pub(crate) conn_close: bool,
+    pub(crate) conn_keep_alive: bool,
+    pub(crate) conn_upgrade: bool,
+}
+
+impl<'b> FramingFields<'b> {
+    /// Takes the header if it is a framing field. `Ok(false)`: not one of ours.
+    /// `strict_tokens` rejects malformed Connection tokens (requests); responses
+    /// are read leniently there because only `close`/`keep-alive` matter.
+    pub(crate) fn observe(
+        &mut self,
+        buf: &[u8],
+        name: &str,
+        value: &'b [u8],
+        strict_tokens: bool,
+    ) -> Result<bool, &'static str> {
+        if name.eq_ignore_ascii_case("content-length") {
+            let n = parse_content_length(buf, value).ok_or("invalid Content-Length")?;
+            // `5` and `05` agree numerically, but an upstream that reads leading
+            // zeros differently (octal, say) would not: duplicates must be identical.
+            if self.content_length.is_some() && self.content_length_raw != value {
+                return Err("conflicting Content-Length");
+            }
+            self.content_length = Some(n);
+            self.content_length_raw = value;
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            self.saw_te = true;
+            self.te.add_line(value);
+        } else if name.eq_ignore_ascii_case("connection") {
+            for t in list_elements(value) {
+                if t.is_empty() {
+                    continue;
+                }
+                if strict_tokens && !is_token(t) {
+                    return Err("invalid Connection");
+                }
+                self.conn_close |= t.eq_ignore_ascii_case(b"close");
+                self.conn_keep_alive |= t.eq_ignore_ascii_case(b"keep-alive");
+                self.conn_upgrade |= t.eq_ignore_ascii_case(b"upgrade");
+            }
+        } else {
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    /// Whether the sender lets the connection persist (RFC 9112 §9.3).
+    pub(crate) fn keep_alive(&self, version: Version) -> bool {
+        match version {
+            Version::Http11 => !self.conn_close,
+            Version::Http10 => self.conn_keep_alive && !self.conn_close,
+        }
+    }
 }
 
 /// Accumulates the Transfer-Encoding codings across all TE lines.

@@ -3,8 +3,8 @@
 //! response we mis-frame desynchronises the pooled connection and lets one
 //! client read another's response, so ambiguity is still an error.
 
-use super::request::{is_hop_by_hop, parse_content_length, TeState};
-use super::{leading_skip, list_elements, scan_head, Parsed, Scan, ScanError, Version};
+use super::request::{is_hop_by_hop, FramingFields};
+use super::{leading_skip, scan_head, Parsed, Scan, ScanError, Version};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ResponseFraming {
@@ -98,65 +98,42 @@ pub fn parse_response<'b, 'h>(
         Version::Http10
     };
 
-    let mut content_length: Option<u64> = None;
-    let mut content_length_raw: &[u8] = b"";
-    let mut te = TeState::default();
-    let mut saw_te = false;
-    let mut conn_close = false;
-    let mut conn_keep_alive = false;
+    let mut f = FramingFields::default();
     let mut has_hop_by_hop = false;
     for h in headers {
         let name = h.name;
         if is_hop_by_hop(name) {
             has_hop_by_hop = true;
         }
-        if name.eq_ignore_ascii_case("content-length") {
-            let n = parse_content_length(buf, h.value).ok_or(rerr("invalid Content-Length"))?;
-            if content_length.is_some() && content_length_raw != h.value {
-                return Err(rerr("conflicting Content-Length"));
-            }
-            content_length = Some(n);
-            content_length_raw = h.value;
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            saw_te = true;
-            te.add_line(h.value);
-        } else if name.eq_ignore_ascii_case("connection") {
-            for t in list_elements(h.value) {
-                conn_close |= t.eq_ignore_ascii_case(b"close");
-                conn_keep_alive |= t.eq_ignore_ascii_case(b"keep-alive");
-            }
-        }
+        f.observe(buf, name, h.value, false).map_err(rerr)?;
     }
 
-    if saw_te {
-        if content_length.is_some() {
+    if f.saw_te {
+        if f.content_length.is_some() {
             return Err(rerr("both Transfer-Encoding and Content-Length"));
         }
         if version == Version::Http10 {
             return Err(rerr("Transfer-Encoding in HTTP/1.0 response"));
         }
-        if te.empty_or_invalid || te.chunked_count > 1 {
+        if f.te.empty_or_invalid || f.te.chunked_count > 1 {
             return Err(rerr("invalid Transfer-Encoding"));
         }
     }
 
     let informational = (100..200).contains(&code) && code != 101;
     let switching_protocols = code == 101;
-    let mut keep_alive = match version {
-        Version::Http11 => !conn_close,
-        Version::Http10 => conn_keep_alive && !conn_close,
-    };
+    let mut keep_alive = f.keep_alive(version);
     let framing = if request_was_head || (100..200).contains(&code) || code == 204 || code == 304 {
         ResponseFraming::None
-    } else if saw_te {
-        if te.last_is_chunked {
+    } else if f.saw_te {
+        if f.te.last_is_chunked {
             ResponseFraming::Chunked
         } else {
             // RFC 9112 §6.3 rule 4: only the close delimits such a body.
             ResponseFraming::UntilClose
         }
     } else {
-        match content_length {
+        match f.content_length {
             Some(0) => ResponseFraming::None,
             Some(n) => ResponseFraming::Length(n),
             None => ResponseFraming::UntilClose,
