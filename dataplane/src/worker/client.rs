@@ -2,7 +2,7 @@
 //! request heads in place, forwarding request bodies, writing our own responses,
 //! and the deadline sweep.
 
-use io_uring::{cqueue, opcode};
+use io_uring::cqueue;
 
 use crate::http::canned::{write_error_response, CONTINUE_100};
 use crate::http::chunked::ChunkedDecoder;
@@ -13,7 +13,7 @@ use crate::reactor::token::{Op, Token};
 
 use super::conn::{Client, Phase, Recv, Remaining};
 use super::inbox::{PAUSE_AT, RCVBUF_BUFFERS};
-use super::{close_socket, set_nodelay, set_rcvbuf, Worker};
+use super::{apply_recv, close_socket, set_nodelay, set_rcvbuf, RecvResult, Worker};
 
 /// The outcome of looking at the bytes a client sent.
 enum Step {
@@ -134,40 +134,28 @@ impl Worker {
             }
             return;
         }
-        let more = cqueue::more(flags);
         let c = &mut self.clients[slot as usize];
-        if !more {
-            c.recv = Recv::Off;
-        }
-        if res > 0 {
-            let Some(b) = bid else {
-                self.close_client(slot);
-                return;
-            };
-            self.stats.now.bytes_in += res as u64;
-            if c.inbox.push(b, res as u32).is_err() {
-                self.bufs.recycle(b);
+        let o = apply_recv(&mut self.bufs, &mut c.inbox, &mut c.recv, res, flags);
+        match o.result {
+            RecvResult::Applied => {}
+            RecvResult::Overflow => {
                 tracing::warn!(worker = self.id, "client receive queue overflow; closing");
                 self.close_client(slot);
                 return;
             }
-        } else if res == 0 {
-            c.inbox.eof = true;
-        } else if res == -libc::ENOBUFS {
-            if !more {
-                self.rearm.push((false, slot));
+            RecvResult::Failed => {
+                self.close_client(slot);
+                return;
             }
-        } else if res != -libc::ECANCELED {
-            self.close_client(slot);
-            return;
         }
-        let c = &mut self.clients[slot as usize];
-        if c.recv == Recv::Armed && c.inbox.should_pause() {
-            c.recv = Recv::Cancelling;
-            let e = opcode::AsyncCancel::new(tok.encode())
-                .build()
-                .user_data(Token::new(Op::Ignore, slot, 0).encode());
-            self.push(&e);
+        if res > 0 {
+            self.stats.now.bytes_in += res as u64;
+        }
+        if o.starved {
+            self.rearm.push((false, slot));
+        }
+        if o.pause {
+            self.cancel_recv(tok);
         }
         self.advance_client(slot);
     }

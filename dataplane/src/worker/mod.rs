@@ -221,6 +221,15 @@ impl Worker {
         self.push(&e);
     }
 
+    /// Cancels the multishot recv `tok` (back-pressure); its last completion
+    /// arrives as `ECANCELED`.
+    fn cancel_recv(&mut self, tok: Token) {
+        let e = opcode::AsyncCancel::new(tok.encode())
+            .build()
+            .user_data(Token::new(Op::Ignore, tok.slot, 0).encode());
+        self.push(&e);
+    }
+
     /// Arms a multishot recv into the provided-buffer ring.
     fn push_recv(&mut self, fd: RawFd, op: Op, slot: u32, gen: u32) {
         let e = opcode::RecvMulti::new(types::Fd(fd), BGID)
@@ -418,6 +427,67 @@ impl Worker {
             }
         }
     }
+}
+
+/// What one multishot-recv completion did to a connection.
+pub(super) enum RecvResult {
+    /// Bytes queued, EOF noted, or the recv ended harmlessly.
+    Applied,
+    /// More completions than the inbox holds, or data without a buffer.
+    Overflow,
+    /// The socket failed (reset, ...).
+    Failed,
+}
+
+pub(super) struct RecvOutcome {
+    pub result: RecvResult,
+    /// The recv ended for lack of provided buffers: re-arm once some come back.
+    pub starved: bool,
+    /// The inbox is full enough that the recv should be cancelled (back-pressure).
+    pub pause: bool,
+}
+
+/// Applies one multishot-recv completion to a connection's inbox and recv state,
+/// the same way for client and upstream connections. The buffer it carries is
+/// queued, or recycled when it cannot be kept.
+pub(super) fn apply_recv(
+    bufs: &mut BufRing,
+    inbox: &mut inbox::Inbox,
+    recv: &mut conn::Recv,
+    res: i32,
+    flags: u32,
+) -> RecvOutcome {
+    let more = cqueue::more(flags);
+    if !more {
+        *recv = conn::Recv::Off;
+    }
+    let mut out = RecvOutcome {
+        result: RecvResult::Applied,
+        starved: false,
+        pause: false,
+    };
+    if res > 0 {
+        match cqueue::buffer_select(flags) {
+            Some(b) => {
+                if inbox.push(b, res as u32).is_err() {
+                    bufs.recycle(b);
+                    out.result = RecvResult::Overflow;
+                }
+            }
+            None => out.result = RecvResult::Overflow,
+        }
+    } else if res == 0 {
+        inbox.eof = true;
+    } else if res == -libc::ENOBUFS {
+        out.starved = !more;
+    } else if res != -libc::ECANCELED {
+        out.result = RecvResult::Failed;
+    }
+    if *recv == conn::Recv::Armed && inbox.should_pause() {
+        *recv = conn::Recv::Cancelling;
+        out.pause = true;
+    }
+    out
 }
 
 fn unsafe_zero_cqe() -> cqueue::Entry {

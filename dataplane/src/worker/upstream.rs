@@ -13,7 +13,7 @@ use crate::reactor::token::{Op, Token};
 
 use super::conn::{Phase, Recv, Remaining, UpState, Upstream};
 use super::inbox::{PAUSE_AT, RCVBUF_BUFFERS};
-use super::{close_socket, set_nodelay, set_rcvbuf, Worker};
+use super::{apply_recv, close_socket, set_nodelay, set_rcvbuf, RecvResult, Worker};
 
 enum RespStep {
     Sent,
@@ -237,37 +237,22 @@ impl Worker {
             return;
         }
         let u = tok.slot;
-        let more = cqueue::more(flags);
         let up = &mut self.ups[u as usize];
-        if !more {
-            up.recv = Recv::Off;
-        }
-        if res > 0 {
-            let Some(b) = bid else {
-                self.upstream_broke(u);
-                return;
-            };
-            if up.inbox.push(b, res as u32).is_err() {
-                self.bufs.recycle(b);
+        let o = apply_recv(&mut self.bufs, &mut up.inbox, &mut up.recv, res, flags);
+        match o.result {
+            RecvResult::Applied => {}
+            RecvResult::Overflow => {
                 self.upstream_broke(u);
                 return;
             }
-        } else if res == 0 {
-            up.inbox.eof = true;
-        } else if res == -libc::ENOBUFS {
-            if !more {
-                self.rearm.push((true, u));
-            }
-        } else if res != -libc::ECANCELED {
-            up.inbox.eof = true;
+            // A reset upstream ends its stream: whatever it sent is still relayed.
+            RecvResult::Failed => up.inbox.eof = true,
         }
-        let up = &mut self.ups[u as usize];
-        if up.recv == Recv::Armed && up.inbox.should_pause() {
-            up.recv = Recv::Cancelling;
-            let e = opcode::AsyncCancel::new(tok.encode())
-                .build()
-                .user_data(Token::new(Op::Ignore, u, 0).encode());
-            self.push(&e);
+        if o.starved {
+            self.rearm.push((true, u));
+        }
+        if o.pause {
+            self.cancel_recv(tok);
         }
         let up = &self.ups[u as usize];
         match up.state {
