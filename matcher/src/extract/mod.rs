@@ -1,0 +1,1 @@
+//! Splitting a request's structured parts (query, cookies, bodies) into fields.
