@@ -100,3 +100,103 @@ pub(super) fn decode(input: &[u8], out: &mut Vec<u8>) -> Anomalies {
     }
     Anomalies::NONE
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::MIN_SYMBOLS;
+    use crate::transform::testing::{check, run, NONE, NUL};
+    use crate::transform::Transform;
+
+    #[test]
+    fn base64_decode_table() {
+        check(
+            Transform::Base64Decode,
+            &[
+                (b"PHNjcmlwdD4=", b"<script>", NONE),
+                (b"PHNjcmlwdD4", b"<script>", NONE),
+                (b"YWJj", b"abc", NONE),
+                (b"YWJjZA==", b"abcd", NONE),
+                (b"YWJjZA", b"abcd", NONE),
+                (b"YWJjZGU=", b"abcde", NONE),
+                (b"-_-_", b"\xFB\xFF\xBF", NONE),
+                (b"+/+/", b"\xFB\xFF\xBF", NONE),
+                // Leftover bits of a partial quantum are ignored.
+                (b"YWJjZB", b"abcd", NONE),
+                // Too short: left alone.
+                (b"YWI=", b"YWI=", NONE),
+                (b"YQ==", b"YQ==", NONE),
+                (b"YQ", b"YQ", NONE),
+                (b"", b"", NONE),
+                // Not (all) base64: left alone.
+                (b"-/+_", b"-/+_", NONE),
+                (b"YWJjZA=", b"YWJjZA=", NONE),
+                (b"YWJjZ", b"YWJjZ", NONE),
+                (b"YWJjZ===", b"YWJjZ===", NONE),
+                (b"YWJj====", b"YWJj====", NONE),
+                (b"YW=Jj", b"YW=Jj", NONE),
+                (b"YWJj ZGVm", b"YWJj ZGVm", NONE),
+                (b"YWJj\r\nZGVm", b"YWJj\r\nZGVm", NONE),
+                (b"hello world", b"hello world", NONE),
+                (b"====", b"====", NONE),
+                (b"YWJj\0", b"YWJj\0", NUL),
+                (b"AAAA", b"\0\0\0", NUL),
+            ],
+        );
+    }
+
+    /// A reference encoder: `url` picks the alphabet, `pad` the padding.
+    fn encode(bytes: &[u8], url: bool, pad: bool) -> Vec<u8> {
+        let alphabet: &[u8; 64] = if url {
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+        } else {
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+        };
+        let mut encoded = Vec::new();
+        for chunk in bytes.chunks(3) {
+            let mut n = [0u8; 3];
+            n[..chunk.len()].copy_from_slice(chunk);
+            let n = u32::from_be_bytes([0, n[0], n[1], n[2]]);
+            let symbols = chunk.len() + 1;
+            for i in 0..4 {
+                if i < symbols {
+                    encoded.push(alphabet[(n >> (18 - 6 * i) & 0x3F) as usize]);
+                } else if pad {
+                    encoded.push(b'=');
+                }
+            }
+        }
+        encoded
+    }
+
+    proptest! {
+        #[test]
+        fn encoded_bytes_decode_back(
+            bytes in prop::collection::vec(any::<u8>(), 0..64),
+            url in any::<bool>(),
+            pad in any::<bool>(),
+        ) {
+            let encoded = encode(&bytes, url, pad);
+            let (decoded, _) = run(Transform::Base64Decode, &encoded);
+            let symbols = encoded.iter().filter(|&&b| b != b'=').count();
+            if symbols >= MIN_SYMBOLS {
+                prop_assert_eq!(decoded, bytes);
+            } else {
+                prop_assert_eq!(decoded, encoded);
+            }
+        }
+
+        #[test]
+        fn non_base64_is_unchanged(
+            input in prop::collection::vec(any::<u8>(), 0..64),
+            at in any::<prop::sample::Index>(),
+            bad in "[^A-Za-z0-9+/=_-]",
+        ) {
+            let mut input = input;
+            input.insert(at.index(input.len() + 1), bad.as_bytes()[0]);
+            let (out, _) = run(Transform::Base64Decode, &input);
+            prop_assert_eq!(out, input);
+        }
+    }
+}

@@ -66,3 +66,70 @@ pub(super) fn decode(input: &[u8], out: &mut Vec<u8>) -> Anomalies {
     out.extend_from_slice(rest);
     anomalies
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use crate::transform::testing::{check, run, INVALID, NONE};
+    use crate::transform::Transform;
+
+    #[test]
+    fn css_decode_table() {
+        check(
+            Transform::CssDecode,
+            &[
+                (b"\\3c script", b"<script", NONE),
+                (b"\\3C\\73 cript", b"<script", NONE),
+                (b"\\00003c", b"<", NONE),
+                (b"\\00003cx", b"<x", NONE),
+                // Six digits at most: the seventh is text.
+                (b"\\0000410", b"A0", NONE),
+                (b"\\0000003c", b"\\0000003c", INVALID),
+                (b"\\0", b"\\0", INVALID),
+                (b"\\110000", b"\\110000", INVALID),
+                (b"\\d800 x", b"\\d800 x", INVALID),
+                (b"\\3c\r\nx", b"<x", NONE),
+                (b"\\3c\tx", b"<x", NONE),
+                (b"\\3c\x0cx", b"<x", NONE),
+                (b"\\3c  x", b"< x", NONE),
+                (b"\\65 xpression", b"expression", NONE),
+                (b"expre\\ssion", b"expression", NONE),
+                (b"\\1F600", "😀".as_bytes(), NONE),
+                (b"\\80", b"\xC2\x80", NONE),
+                (b"a\\\nb", b"ab", NONE),
+                (b"a\\\r\nb", b"ab", NONE),
+                (b"a\\\x0cb", b"ab", NONE),
+                (b"\\\"\\'", b"\"'", NONE),
+                (b"\\\\", b"\\", NONE),
+                (b"\\g", b"g", NONE),
+                (b"a\\", b"a\\", NONE),
+                (b"\\\xC3\xA9", "é".as_bytes(), NONE),
+            ],
+        );
+    }
+
+    fn css_escape(text: &str, escape: u64) -> String {
+        let mut escaped = String::new();
+        for (i, c) in text.chars().enumerate() {
+            let cp = c as u32;
+            let wanted = escape >> (i % 64) & 1 == 1;
+            if c == '\\' || (wanted && cp != 0) {
+                // Always ended by a space, so following text cannot extend it.
+                escaped.push_str(&format!("\\{cp:x} "));
+            } else {
+                escaped.push(c);
+            }
+        }
+        escaped
+    }
+
+    proptest! {
+        #[test]
+        fn escaped_text_decodes_back(text in "(\\PC|[\\\\ 0-9a-f])*", escape in any::<u64>()) {
+            let (decoded, anomalies) = run(Transform::CssDecode, css_escape(&text, escape).as_bytes());
+            prop_assert_eq!(decoded, text.as_bytes());
+            prop_assert!(!anomalies.contains(INVALID));
+        }
+    }
+}

@@ -161,3 +161,152 @@ pub(super) fn decode(input: &[u8], out: &mut Vec<u8>) -> Anomalies {
     out.extend_from_slice(rest);
     anomalies
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use crate::transform::testing::{check, run, INVALID, NONE, NUL};
+    use crate::transform::Transform;
+
+    #[test]
+    fn numeric_references() {
+        check(
+            Transform::HtmlEntityDecode,
+            &[
+                (b"&#x3C;script&#62;", b"<script>", NONE),
+                (b"&#60", b"<", NONE),
+                (b"&#60script", b"<script", NONE),
+                (b"&#0000060;", b"<", NONE),
+                (b"&#x0003c", b"<", NONE),
+                (b"&#X3C;", b"<", NONE),
+                (b"&#x3c;&#x3C;", b"<<", NONE),
+                (b"&#1;", b"\x01", NONE),
+                (b"&#0;", b"\0", NUL),
+                (b"&#128;", b"\xC2\x80", NONE),
+                (b"&#x800", "\u{800}".as_bytes(), NONE),
+                (b"&#x1F600;", "😀".as_bytes(), NONE),
+                (b"&#x10FFFF", "\u{10FFFF}".as_bytes(), NONE),
+                (b"&#x110000;", b"&#x110000;", INVALID),
+                (
+                    b"&#99999999999999999999;",
+                    b"&#99999999999999999999;",
+                    INVALID,
+                ),
+                (b"&#xD800;", b"&#xD800;", INVALID),
+                (b"&#55296;", b"&#55296;", INVALID),
+                (b"&#;", b"&#;", INVALID),
+                (b"&#x;", b"&#x;", INVALID),
+                (b"&#xZZ;", b"&#xZZ;", INVALID),
+                (b"&#", b"&#", INVALID),
+                (b"&#&#60;", b"&#<", INVALID),
+            ],
+        );
+    }
+
+    #[test]
+    fn named_references() {
+        check(
+            Transform::HtmlEntityDecode,
+            &[
+                (b"&lt;script&gt;", b"<script>", NONE),
+                (b"&ltscript&gt", b"<script>", NONE),
+                (b"&LT;&GT;&AMP;&QUOT;", b"<>&\"", NONE),
+                (b"&quot&apos&amp", b"\"'&", NONE),
+                (b"&nbsp;", b"\xC2\xA0", NONE),
+                (b"&nbsp", b"\xC2\xA0", NONE),
+                (b"&ampx;", b"&x;", NONE),
+                (
+                    b"javascript&colon;alert&lpar;1&rpar;",
+                    b"javascript:alert(1)",
+                    NONE,
+                ),
+                (b"&colon", b"&colon", NONE),
+                (b"&Tab;&NewLine;", b"\t\n", NONE),
+                (b"&tab;", b"&tab;", NONE),
+                (
+                    b"&sol;&bsol;&semi;&comma;&period;&equals;&plus;",
+                    b"/\\;,.=+",
+                    NONE,
+                ),
+                (
+                    b"&excl;&num;&dollar;&percnt;&ast;&grave;&Hat;",
+                    b"!#$%*`^",
+                    NONE,
+                ),
+                (b"&lsqb;&rsqb;&lcub;&rcub;&verbar;", b"[]{}|", NONE),
+                (b"&lbrack;&rbrack;&lbrace;&rbrace;&vert;", b"[]{}|", NONE),
+                (b"AT&T", b"AT&T", NONE),
+                (b"&unknown;", b"&unknown;", NONE),
+                (b"&;", b"&;", NONE),
+                (b"&", b"&", NONE),
+                (b"&amp;lt;", b"&lt;", NONE),
+                (
+                    b"&verylongnamethatisnotanentityatall;",
+                    b"&verylongnamethatisnotanentityatall;",
+                    NONE,
+                ),
+                (
+                    b"&ltverylongnamethatisnotanentityatall",
+                    b"<verylongnamethatisnotanentityatall",
+                    NONE,
+                ),
+            ],
+        );
+    }
+
+    /// How the reference encoder writes one character.
+    #[derive(Clone, Copy, Debug)]
+    enum CharForm {
+        Literal,
+        Decimal,
+        Hex,
+        ZeroPaddedHex,
+        Named,
+    }
+
+    fn char_form() -> impl Strategy<Value = CharForm> {
+        prop_oneof![
+            Just(CharForm::Literal),
+            Just(CharForm::Decimal),
+            Just(CharForm::Hex),
+            Just(CharForm::ZeroPaddedHex),
+            Just(CharForm::Named),
+        ]
+    }
+
+    fn html_escape(text: &str, forms: &[CharForm]) -> String {
+        let mut escaped = String::new();
+        for (i, c) in text.chars().enumerate() {
+            let form = forms.get(i).copied().unwrap_or(CharForm::Hex);
+            let named = match c {
+                '<' => Some("&lt;"),
+                '&' => Some("&amp;"),
+                ':' => Some("&colon;"),
+                '\t' => Some("&Tab;"),
+                _ => None,
+            };
+            match (form, named) {
+                (CharForm::Literal, _) if c != '&' => escaped.push(c),
+                (CharForm::Named, Some(name)) => escaped.push_str(name),
+                (CharForm::Decimal, _) => escaped.push_str(&format!("&#{};", c as u32)),
+                (CharForm::ZeroPaddedHex, _) => escaped.push_str(&format!("&#X{:08x};", c as u32)),
+                _ => escaped.push_str(&format!("&#x{:X};", c as u32)),
+            }
+        }
+        escaped
+    }
+
+    proptest! {
+        #[test]
+        fn escaped_text_decodes_back(
+            text in "(\\PC|[<&:\t])*",
+            forms in prop::collection::vec(char_form(), 64),
+        ) {
+            let (decoded, anomalies) =
+                run(Transform::HtmlEntityDecode, html_escape(&text, &forms).as_bytes());
+            prop_assert_eq!(decoded, text.as_bytes());
+            prop_assert!(!anomalies.contains(INVALID));
+        }
+    }
+}

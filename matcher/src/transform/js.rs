@@ -131,3 +131,132 @@ pub(super) fn decode(input: &[u8], out: &mut Vec<u8>) -> Anomalies {
     out.extend_from_slice(rest);
     anomalies
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use crate::transform::testing::{check, run, INVALID, NONE, NUL};
+    use crate::transform::Transform;
+
+    #[test]
+    fn js_decode_table() {
+        check(
+            Transform::JsDecode,
+            &[
+                (b"\\u003cscript\\u003e", b"<script>", NONE),
+                (b"\\x3cscript\\x3E", b"<script>", NONE),
+                (b"\\xe9", "é".as_bytes(), NONE),
+                (b"\\u00E9", "é".as_bytes(), NONE),
+                (b"\\uD83D\\uDE00", "😀".as_bytes(), NONE),
+                (b"\\u{D83D}\\uDE00", "😀".as_bytes(), NONE),
+                (b"\\u{1F600}", "😀".as_bytes(), NONE),
+                (b"\\u{3c}", b"<", NONE),
+                (b"\\u{0000003c}", b"<", NONE),
+                (b"\\u{10FFFF}", "\u{10FFFF}".as_bytes(), NONE),
+                (b"\\u{110000}", b"\\u{110000}", INVALID),
+                (b"\\u{FFFFFFFFFFFF}", b"\\u{FFFFFFFFFFFF}", INVALID),
+                (b"\\u{}", b"\\u{}", INVALID),
+                (b"\\u{3c", b"\\u{3c", INVALID),
+                (b"\\uD83D", b"\\uD83D", INVALID),
+                (b"\\uDE00", b"\\uDE00", INVALID),
+                (b"\\uD83Dx", b"\\uD83Dx", INVALID),
+                (b"\\uD83D\\u0041", b"\\uD83DA", INVALID),
+                (b"\\u12", b"\\u12", INVALID),
+                (b"\\x4", b"\\x4", INVALID),
+                (b"\\xZZ", b"\\xZZ", INVALID),
+                (b"\\b\\f\\n\\r\\t\\v", b"\x08\x0c\n\r\t\x0b", NONE),
+                (b"\\0", b"\0", NUL),
+                (b"\\08", b"\08", NUL),
+                (b"\\101\\102", b"AB", NONE),
+                (b"\\74script", b"<script", NONE),
+                (b"\\477", b"'7", NONE),
+                (b"\\377", b"\xC3\xBF", NONE),
+                (b"\\400", b" 0", NONE),
+                (b"\\8\\9", b"89", NONE),
+                (b"\\q\\'\\\"", b"q'\"", NONE),
+                (b"\\\\", b"\\", NONE),
+                (b"\\\\x41", b"\\x41", NONE),
+                (b"a\\", b"a\\", NONE),
+                (b"\\", b"\\", NONE),
+                (b"java\\\nscript", b"javascript", NONE),
+                (b"java\\\r\nscript", b"javascript", NONE),
+                (b"java\\\rscript", b"javascript", NONE),
+                (b"\\\xC3\xA9", "é".as_bytes(), NONE),
+            ],
+        );
+    }
+
+    /// How the reference encoder writes one character.
+    #[derive(Clone, Copy, Debug)]
+    enum CharForm {
+        Literal,
+        Hex2,
+        Unicode4,
+        Braced,
+        Octal,
+        Named,
+        Identity,
+    }
+
+    fn char_form() -> impl Strategy<Value = CharForm> {
+        prop_oneof![
+            Just(CharForm::Literal),
+            Just(CharForm::Hex2),
+            Just(CharForm::Unicode4),
+            Just(CharForm::Braced),
+            Just(CharForm::Octal),
+            Just(CharForm::Named),
+            Just(CharForm::Identity),
+        ]
+    }
+
+    fn js_escape(text: &str, forms: &[CharForm]) -> String {
+        let mut escaped = String::new();
+        for (i, c) in text.chars().enumerate() {
+            let cp = c as u32;
+            let named = match c {
+                '\n' => Some("\\n"),
+                '\t' => Some("\\t"),
+                '\u{8}' => Some("\\b"),
+                '\u{b}' => Some("\\v"),
+                _ => None,
+            };
+            // `\c` stands for `c` unless `c` starts an escape or a line break.
+            let identity = !matches!(
+                c,
+                'x' | 'u' | 'b' | 'f' | 'n' | 'r' | 't' | 'v' | '\n' | '\r'
+            ) && !c.is_ascii_digit();
+            match forms.get(i).copied().unwrap_or(CharForm::Braced) {
+                CharForm::Literal if c != '\\' => escaped.push(c),
+                CharForm::Hex2 if cp <= 0xFF => escaped.push_str(&format!("\\x{cp:02x}")),
+                CharForm::Octal if cp <= 0o377 => escaped.push_str(&format!("\\{cp:03o}")),
+                CharForm::Named if named.is_some() => escaped.push_str(named.unwrap_or_default()),
+                CharForm::Identity if identity => {
+                    escaped.push('\\');
+                    escaped.push(c);
+                }
+                CharForm::Unicode4 => {
+                    let mut units = [0u16; 2];
+                    for unit in c.encode_utf16(&mut units) {
+                        escaped.push_str(&format!("\\u{unit:04X}"));
+                    }
+                }
+                _ => escaped.push_str(&format!("\\u{{{cp:x}}}")),
+            }
+        }
+        escaped
+    }
+
+    proptest! {
+        #[test]
+        fn escaped_text_decodes_back(
+            text in "(\\PC|[\\\\\n\r\t\u{8}\u{b}0-9xu])*",
+            forms in prop::collection::vec(char_form(), 64),
+        ) {
+            let (decoded, anomalies) = run(Transform::JsDecode, js_escape(&text, &forms).as_bytes());
+            prop_assert_eq!(decoded, text.as_bytes());
+            prop_assert!(!anomalies.contains(INVALID));
+        }
+    }
+}

@@ -7,6 +7,7 @@ use super::{Anomalies, Transform};
 pub(super) const NONE: Anomalies = Anomalies::NONE;
 pub(super) const DOUBLE: Anomalies = Anomalies::DOUBLE_ENCODED;
 pub(super) const INVALID: Anomalies = Anomalies::INVALID_ESCAPE;
+pub(super) const BAD_UTF8: Anomalies = Anomalies::INVALID_UTF8;
 pub(super) const OVERLONG: Anomalies = Anomalies::OVERLONG_UTF8;
 pub(super) const NUL: Anomalies = Anomalies::NUL_BYTE;
 
@@ -15,6 +16,19 @@ pub(super) fn run(t: Transform, input: &[u8]) -> (Vec<u8>, Anomalies) {
     let mut out = Vec::new();
     let anomalies = t.apply(input, &mut out);
     (out, anomalies)
+}
+
+/// Asserts each (input, output, anomalies) row, showing bytes escaped.
+pub(super) fn check(t: Transform, cases: &[(&[u8], &[u8], Anomalies)]) {
+    for &(input, want, want_anomalies) in cases {
+        let (got, anomalies) = run(t, input);
+        assert_eq!(
+            (got.escape_ascii().to_string(), anomalies),
+            (want.escape_ascii().to_string(), want_anomalies),
+            "{t} on `{}`",
+            input.escape_ascii()
+        );
+    }
 }
 
 /// Fragments that exercise the decoders' special cases when strung together.

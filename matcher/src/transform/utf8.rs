@@ -117,3 +117,94 @@ pub(super) fn normalize(input: &[u8], out: &mut Vec<u8>) -> Anomalies {
         rest = &bad[consumed..];
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use crate::transform::testing::{check, hostile, run, BAD_UTF8, NONE, NUL, OVERLONG};
+    use crate::transform::Transform;
+
+    #[test]
+    fn utf8_normalize_table() {
+        check(
+            Transform::Utf8Normalize,
+            &[
+                (b"", b"", NONE),
+                ("héllo ✓ 😀".as_bytes(), "héllo ✓ 😀".as_bytes(), NONE),
+                (b"\xC0\xAF", b"/", OVERLONG),
+                (b"\xE0\x80\xAF", b"/", OVERLONG),
+                (b"\xF0\x80\x80\xAF", b"/", OVERLONG),
+                (b"\xF8\x80\x80\x80\xAF", b"/", OVERLONG),
+                (b"\xFC\x80\x80\x80\x80\xAF", b"/", OVERLONG),
+                (b"\xC0\xAE\xC0\xAE\xC0\xAF", b"../", OVERLONG),
+                (b"\xC1\x81", b"A", OVERLONG),
+                (b"\xC0\x80", b"\0", OVERLONG | NUL),
+                // Overlong forms of non-ASCII become their shortest form.
+                (b"\xE0\x82\x80", b"\xC2\x80", OVERLONG),
+                (b"\xF0\x8F\xBF\xBF", b"\xEF\xBF\xBF", OVERLONG),
+                // An overlong surrogate is still a surrogate.
+                (
+                    b"\xF0\x8D\xA0\x80",
+                    b"\xF0\x8D\xA0\x80",
+                    OVERLONG | BAD_UTF8,
+                ),
+                (b"\xED\xA0\x80", b"\xED\xA0\x80", BAD_UTF8),
+                (b"\xF4\x90\x80\x80", b"\xF4\x90\x80\x80", BAD_UTF8),
+                (b"\xC0", b"\xC0", BAD_UTF8),
+                (b"\xC0A", b"\xC0A", BAD_UTF8),
+                (b"\xE0\x80", b"\xE0\x80", BAD_UTF8),
+                (b"\xFF\xFE", b"\xFF\xFE", BAD_UTF8),
+                (b"\x80", b"\x80", BAD_UTF8),
+                (b"\xC0\xAF\xFF", b"/\xFF", OVERLONG | BAD_UTF8),
+            ],
+        );
+    }
+
+    /// `b` encoded in `len` bytes (2 to 6), overlong for any ASCII byte.
+    fn overlong(b: u8, len: usize) -> Vec<u8> {
+        let lead = [0, 0, 0xC0, 0xE0, 0xF0, 0xF8, 0xFC][len];
+        let mut bytes = vec![lead];
+        bytes.extend(std::iter::repeat_n(0x80, len - 2));
+        bytes.push(0x80 | (b & 0x3F));
+        bytes[len - 2] |= b >> 6;
+        bytes
+    }
+
+    proptest! {
+        #[test]
+        fn valid_utf8_is_unchanged(text in "\\PC*") {
+            let (out, anomalies) = run(Transform::Utf8Normalize, text.as_bytes());
+            prop_assert_eq!(out, text.as_bytes());
+            prop_assert_eq!(anomalies, NONE);
+        }
+
+        #[test]
+        fn overlong_ascii_decodes_back(
+            text in "[\\x01-\\x7f]*",
+            lens in prop::collection::vec(1usize..=6, 64),
+        ) {
+            let mut encoded = Vec::new();
+            for (i, b) in text.bytes().enumerate() {
+                match lens[i % lens.len()] {
+                    1 => encoded.push(b),
+                    len => encoded.extend(overlong(b, len)),
+                }
+            }
+            let (out, anomalies) = run(Transform::Utf8Normalize, &encoded);
+            prop_assert_eq!(out, text.as_bytes());
+            prop_assert_eq!(anomalies.contains(OVERLONG), encoded.len() > text.len());
+            prop_assert!(!anomalies.contains(BAD_UTF8));
+        }
+
+        #[test]
+        fn flags_exactly_invalid_input(input in hostile()) {
+            let (out, anomalies) = run(Transform::Utf8Normalize, &input);
+            let valid = std::str::from_utf8(&input).is_ok();
+            prop_assert_eq!(anomalies.contains(BAD_UTF8) || anomalies.contains(OVERLONG), !valid);
+            if anomalies.contains(OVERLONG) && !anomalies.contains(BAD_UTF8) {
+                prop_assert!(std::str::from_utf8(&out).is_ok());
+            }
+        }
+    }
+}
