@@ -45,3 +45,81 @@ pub(super) fn normalize(input: &[u8], out: &mut Vec<u8>) -> Anomalies {
     }
     Anomalies::NONE
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use crate::transform::testing::{check, hostile, run, NONE};
+    use crate::transform::Transform;
+
+    #[test]
+    fn normalize_path_table() {
+        check(
+            Transform::NormalizePath,
+            &[
+                (b"/a/b/../c/./d//e\\f/..", b"/a/c/d/e/", NONE),
+                (b"..\\..\\windows", b"windows", NONE),
+                (b"../../etc/passwd", b"etc/passwd", NONE),
+                (b"/../../etc/passwd", b"/etc/passwd", NONE),
+                (b"/a/./b", b"/a/b", NONE),
+                (b"/a/b/.", b"/a/b/", NONE),
+                (b"/a/b/..", b"/a/", NONE),
+                (b"/a/b/", b"/a/b/", NONE),
+                (b"/a/b", b"/a/b", NONE),
+                (b"a//b", b"a/b", NONE),
+                (b"//", b"/", NONE),
+                (b"/", b"/", NONE),
+                (b"\\", b"/", NONE),
+                (b"", b"", NONE),
+                (b".", b"", NONE),
+                (b"..", b"", NONE),
+                (b"./a", b"a", NONE),
+                (b"a/..", b"", NONE),
+                (b"a/../", b"", NONE),
+                (b"/a/..", b"/", NONE),
+                (b"a/b/../../../c", b"c", NONE),
+                (b"\\\\server\\share\\x", b"/server/share/x", NONE),
+                (b"/.../", b"/.../", NONE),
+                (b"/a/..x/.x", b"/a/..x/.x", NONE),
+                (b"/%2e%2e/", b"/%2e%2e/", NONE),
+            ],
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn result_is_normal(input in hostile()) {
+            let (out, _) = run(Transform::NormalizePath, &input);
+            prop_assert!(!out.contains(&b'\\'));
+            prop_assert_eq!(out.first() == Some(&b'/'), matches!(input.first(), Some(b'/' | b'\\')));
+            let inner = out.strip_prefix(b"/").unwrap_or(&out);
+            let inner = inner.strip_suffix(b"/").unwrap_or(inner);
+            if !inner.is_empty() {
+                for segment in inner.split(|&b| b == b'/') {
+                    prop_assert!(!matches!(segment, b"" | b"." | b".."), "`{}`", out.escape_ascii());
+                }
+            }
+        }
+
+        #[test]
+        fn dot_segments_resolve(segments in prop::collection::vec("[a-c]{1,2}|\\.|\\.\\.|", 0..12)) {
+            let path = format!("/{}", segments.join("/"));
+            let mut stack: Vec<&str> = Vec::new();
+            for segment in &segments {
+                match segment.as_str() {
+                    "" | "." => {}
+                    ".." => { stack.pop(); }
+                    name => stack.push(name),
+                }
+            }
+            let mut want = format!("/{}", stack.join("/"));
+            let trailing = matches!(segments.last().map(String::as_str), Some("" | "." | ".."));
+            if trailing && !stack.is_empty() {
+                want.push('/');
+            }
+            let (out, _) = run(Transform::NormalizePath, path.as_bytes());
+            prop_assert_eq!(out, want.as_bytes());
+        }
+    }
+}
