@@ -7,7 +7,8 @@
 //!
 //! Every transform writes into a caller-owned buffer and never produces more
 //! bytes than it read (`out.len() <= input.len()`), so buffers sized for the
-//! largest field never grow on the hot path.
+//! largest field never grow on the hot path. [`apply_chain`] runs a whole
+//! chain through two such buffers.
 
 mod base64;
 mod case;
