@@ -7,35 +7,98 @@
 //!
 //! Every transform writes into a caller-owned buffer and never produces more
 //! bytes than it read (`out.len() <= input.len()`), so buffers sized for the
-//! largest field never grow on the hot path.
+//! largest field never grow on the hot path. [`apply_chain`] runs a whole
+//! chain through two such buffers.
+
+mod base64;
+mod case;
+mod css;
+mod hex;
+mod html;
+mod js;
+mod nul;
+mod path;
+#[cfg(test)]
+mod testing;
+mod url;
+mod utf8;
+mod whitespace;
+
+use memchr::memchr;
 
 /// One normalisation step. Names are the ones packs use (`url_decode`…).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(u8)]
 pub enum Transform {
     /// `%XX` and `%uXXXX` (as UTF-8) decoded; invalid escapes kept as they are.
+    ///
+    /// A `%` that starts neither (`%zz`, `%u12`, a surrogate `%uD800`) is kept,
+    /// flags `INVALID_ESCAPE`, and decoding resumes right after it (`%%41` →
+    /// `%A`). A result that still holds an escape this would decode flags
+    /// `DOUBLE_ENCODED`. `+` is left alone (that is `PlusToSpace`).
     UrlDecode,
     /// `+` becomes a space (form and query encoding).
     PlusToSpace,
-    /// ASCII letters lowercased.
+    /// ASCII letters lowercased; other bytes unchanged.
     Lowercase,
     /// HTML character references decoded: `&lt;`, `&#60;`, `&#x3c;`, with or without `;`.
+    ///
+    /// Numeric references take any number of leading zeros and give UTF-8;
+    /// `&#0;` gives NUL. One naming a surrogate or a value above U+10FFFF, or
+    /// `&#` without digits, is kept and flags `INVALID_ESCAPE` (browsers would
+    /// show U+FFFD, which can be longer than the reference). Named references
+    /// are case-sensitive HTML names (`&lt;`, `&colon;`, `&Tab;`, `&NewLine;`,
+    /// `&percnt;`, `&Hat;`…) and need their `;`, except the legacy `amp lt gt
+    /// quot apos nbsp` (and `AMP LT GT QUOT`), decoded even as the prefix of
+    /// a longer word (`&ltscript` → `<script`). Unknown names are kept without
+    /// a flag. One pass: `&amp;lt;` → `&lt;`.
     HtmlEntityDecode,
     /// JavaScript escapes decoded: `\xHH`, `\uHHHH`, `\u{H…}`, `\n`-style, octal, `\` before any other char.
+    ///
+    /// `\xHH` is U+00HH and, like every code point, comes out as UTF-8; a
+    /// surrogate pair (`\uD83D\uDE00`) becomes one 4-byte character; `\u{…}`
+    /// takes any number of hex digits up to U+10FFFF, as JavaScript does;
+    /// octal is `\0`–`\377`; `\` + line break (a line continuation) vanishes.
+    /// A malformed `\x`/`\u` escape, a lone surrogate or a value above
+    /// U+10FFFF is kept and flags `INVALID_ESCAPE`. A trailing `\` is kept.
     JsDecode,
     /// CSS escapes decoded: `\` + 1–6 hex digits (+ one optional space), `\` before any other char.
+    ///
+    /// The whitespace ending a hex escape may be space, tab, LF, CR, FF or
+    /// CRLF. `\0`, a surrogate or a value above U+10FFFF is kept and flags
+    /// `INVALID_ESCAPE` (browsers substitute U+FFFD, which could be longer).
+    /// `\` + line break vanishes. A trailing `\` is kept.
     CssDecode,
     /// `\` becomes `/`, `//` collapses, `./` removed, `../` resolved (never above the root).
+    ///
+    /// Works on already-decoded bytes. A leading `..` of a relative path is
+    /// dropped; a leading `/` is kept; the result ends with `/` when the input
+    /// ended with a separator or with a `.` or `..` segment, as RFC 3986 does
+    /// (`/a/b/..` → `/a/`, `/a/b/.` → `/a/b/`).
     NormalizePath,
     /// NUL bytes removed.
     RemoveNulls,
-    /// Runs of whitespace (space, tab, CR, LF, FF, VT, NBSP as 0xA0) become one space.
+    /// Runs of whitespace (space, tab, CR, LF, FF, VT, NBSP) become one space.
+    ///
+    /// NBSP is the UTF-8 `C2 A0` or a lone 0xA0 byte (Latin-1); the 0xA0 that
+    /// continues a valid UTF-8 sequence (`à` is `C3 A0`) is not whitespace.
     CompressWhitespace,
-    /// Overlong UTF-8 encodings of ASCII (`C0 AF`, `E0 80 AF`…) decoded to the ASCII byte; other bytes kept.
+    /// Overlong UTF-8 encodings (`C0 AF`, `E0 80 AF`…) decoded; other bytes kept.
+    ///
+    /// Every overlong sequence (2 to 6 bytes, the old 5- and 6-byte forms
+    /// included) is replaced by the shortest encoding of its value — the ASCII
+    /// byte for `C0 AF` — and flags `OVERLONG_UTF8`. Any other invalid byte is
+    /// kept and flags `INVALID_UTF8`. Valid UTF-8 is copied unchanged.
     Utf8Normalize,
     /// The value decoded as base64 (standard or URL-safe alphabet, padding optional) when all of it is base64; otherwise unchanged.
+    ///
+    /// "All of it": one alphabet, not a mix; `=` only as correct final
+    /// padding; no whitespace or line breaks; at least 4 symbols besides the
+    /// padding (shorter values, at most two bytes decoded, are left alone:
+    /// short words are often valid base64). Leftover bits of a final partial
+    /// quantum are ignored.
     Base64Decode,
-    /// Leading and trailing whitespace removed.
+    /// Leading and trailing ASCII whitespace (space, tab, CR, LF, FF, VT) removed.
     Trim,
 }
 
@@ -44,7 +107,9 @@ pub enum Transform {
 pub struct Anomalies(pub u8);
 
 impl Anomalies {
-    /// The decoded value still contains a `%XX` escape: the input was encoded twice.
+    /// Nothing noticed.
+    pub const NONE: Anomalies = Anomalies(0);
+    /// The URL-decoded value still contains a `%XX` or `%uXXXX` escape: the input was encoded twice.
     pub const DOUBLE_ENCODED: Anomalies = Anomalies(1);
     /// An escape was malformed (`%zz`, `%u12`, `&#xZZ;`…).
     pub const INVALID_ESCAPE: Anomalies = Anomalies(2);
@@ -76,5 +141,277 @@ impl std::ops::BitOr for Anomalies {
 impl std::ops::BitOrAssign for Anomalies {
     fn bitor_assign(&mut self, rhs: Anomalies) {
         self.0 |= rhs.0;
+    }
+}
+
+impl Transform {
+    /// Every transform, in declaration order.
+    pub const ALL: [Transform; 12] = [
+        Transform::UrlDecode,
+        Transform::PlusToSpace,
+        Transform::Lowercase,
+        Transform::HtmlEntityDecode,
+        Transform::JsDecode,
+        Transform::CssDecode,
+        Transform::NormalizePath,
+        Transform::RemoveNulls,
+        Transform::CompressWhitespace,
+        Transform::Utf8Normalize,
+        Transform::Base64Decode,
+        Transform::Trim,
+    ];
+
+    /// The name packs use for this transform (`url_decode`…).
+    pub fn name(self) -> &'static str {
+        match self {
+            Transform::UrlDecode => "url_decode",
+            Transform::PlusToSpace => "plus_to_space",
+            Transform::Lowercase => "lowercase",
+            Transform::HtmlEntityDecode => "html_entity_decode",
+            Transform::JsDecode => "js_decode",
+            Transform::CssDecode => "css_decode",
+            Transform::NormalizePath => "normalize_path",
+            Transform::RemoveNulls => "remove_nulls",
+            Transform::CompressWhitespace => "compress_whitespace",
+            Transform::Utf8Normalize => "utf8_normalize",
+            Transform::Base64Decode => "base64_decode",
+            Transform::Trim => "trim",
+        }
+    }
+
+    /// The transform a pack names `s` (exactly as [`Transform::name`] spells it).
+    pub fn parse(s: &str) -> Option<Transform> {
+        Transform::ALL.into_iter().find(|t| t.name() == s)
+    }
+
+    /// Clears `out`, writes `input` transformed into it and returns what was
+    /// noticed on the way.
+    ///
+    /// Never writes more than `input.len()` bytes, and does not allocate when
+    /// `out.capacity() >= input.len()`. Total: any bytes are accepted. Every
+    /// transform flags `NUL_BYTE` when its result contains a NUL, except
+    /// `RemoveNulls`, which flags it when it removed one.
+    pub fn apply(self, input: &[u8], out: &mut Vec<u8>) -> Anomalies {
+        out.clear();
+        out.reserve(input.len());
+        let mut anomalies = match self {
+            Transform::UrlDecode => url::decode(input, out),
+            Transform::PlusToSpace => url::plus_to_space(input, out),
+            Transform::Lowercase => case::lowercase(input, out),
+            Transform::HtmlEntityDecode => html::decode(input, out),
+            Transform::JsDecode => js::decode(input, out),
+            Transform::CssDecode => css::decode(input, out),
+            Transform::NormalizePath => path::normalize(input, out),
+            Transform::RemoveNulls => nul::remove(input, out),
+            Transform::CompressWhitespace => whitespace::compress(input, out),
+            Transform::Utf8Normalize => utf8::normalize(input, out),
+            Transform::Base64Decode => base64::decode(input, out),
+            Transform::Trim => whitespace::trim(input, out),
+        };
+        debug_assert!(out.len() <= input.len(), "{} grew its input", self.name());
+        if self != Transform::RemoveNulls && memchr(0, out).is_some() {
+            anomalies |= Anomalies::NUL_BYTE;
+        }
+        anomalies
+    }
+}
+
+impl std::fmt::Display for Transform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Applies `chain` to `input`, ping-ponging between the caller's two buffers
+/// (the first step writes into `a`, the next into `b`, and so on); returns
+/// the result and every anomaly any step noticed.
+///
+/// An empty chain returns `input` itself, uncopied. Since no step grows its
+/// input, buffers whose capacity is at least `input.len()` never reallocate:
+/// a scanner keeps two per core, sized for its largest field.
+pub fn apply_chain<'a>(
+    chain: &[Transform],
+    input: &'a [u8],
+    a: &'a mut Vec<u8>,
+    b: &'a mut Vec<u8>,
+) -> (&'a [u8], Anomalies) {
+    let Some((first, rest)) = chain.split_first() else {
+        return (input, Anomalies::NONE);
+    };
+    let mut anomalies = first.apply(input, a);
+    let (mut current, mut spare) = (a, b);
+    for step in rest {
+        anomalies |= step.apply(current, spare);
+        std::mem::swap(&mut current, &mut spare);
+    }
+    let current: &'a Vec<u8> = current;
+    (current.as_slice(), anomalies)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::testing::{hostile, run, DOUBLE, INVALID, NONE, NUL, OVERLONG};
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_are_distinct() {
+        for t in Transform::ALL {
+            assert_eq!(Transform::parse(t.name()), Some(t));
+            assert_eq!(t.to_string(), t.name());
+        }
+        assert_eq!(Transform::parse("url_decode"), Some(Transform::UrlDecode));
+        assert_eq!(
+            Transform::parse("base64_decode"),
+            Some(Transform::Base64Decode)
+        );
+        assert_eq!(Transform::parse("UrlDecode"), None);
+        assert_eq!(Transform::parse(""), None);
+        let names: std::collections::BTreeSet<_> = Transform::ALL.map(Transform::name).into();
+        assert_eq!(names.len(), Transform::ALL.len());
+    }
+
+    #[test]
+    fn apply_clears_the_buffer_first() {
+        let mut out = b"left over from the last field".to_vec();
+        Transform::Lowercase.apply(b"AB", &mut out);
+        assert_eq!(out, b"ab");
+    }
+
+    #[test]
+    fn every_transform_flags_a_nul_in_its_result() {
+        for t in Transform::ALL {
+            let (out, anomalies) = run(t, b"abcd\0efgh");
+            assert!(out.contains(&0) || t == Transform::RemoveNulls, "{t}");
+            assert!(anomalies.contains(NUL), "{t}");
+            assert!(!run(t, b"abcdefgh").1.contains(NUL), "{t}");
+        }
+    }
+
+    #[test]
+    fn evasions_through_chains() {
+        use Transform::*;
+        type Row<'a> = (&'a [Transform], &'a [u8], &'a [u8], Anomalies);
+        let cases: &[Row] = &[
+            (&[UrlDecode], b"%252e%252e%252f", b"%2e%2e%2f", DOUBLE),
+            (&[UrlDecode, UrlDecode], b"%252e%252e%252f", b"../", DOUBLE),
+            (&[UrlDecode, Utf8Normalize], b"%c0%af", b"/", OVERLONG),
+            (
+                &[UrlDecode, Utf8Normalize, NormalizePath],
+                b"/a/%c0%ae%c0%ae/%c0%ae%c0%ae/etc/passwd",
+                b"/etc/passwd",
+                OVERLONG,
+            ),
+            (
+                &[NormalizePath],
+                b"..\\..\\windows\\win.ini",
+                b"windows/win.ini",
+                NONE,
+            ),
+            (&[UrlDecode], b"%u0027%20or%201=1", b"' or 1=1", NONE),
+            (&[UrlDecode, RemoveNulls], b"a%00b", b"ab", NUL),
+            (
+                &[HtmlEntityDecode, Lowercase],
+                b"&#x3C;SCRIPT&#62;",
+                b"<script>",
+                NONE,
+            ),
+            (&[JsDecode], b"\\u003cscript\\u003e", b"<script>", NONE),
+            (
+                &[PlusToSpace, UrlDecode, CompressWhitespace, Trim],
+                b"+union++%09select%0b",
+                b"union select",
+                NONE,
+            ),
+            (
+                &[Base64Decode, HtmlEntityDecode],
+                b"JiN4M2M7c2NyaXB0",
+                b"<script",
+                NONE,
+            ),
+            (&[UrlDecode, UrlDecode], b"%%34%31", b"A", DOUBLE | INVALID),
+        ];
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for &(chain, input, want, want_anomalies) in cases {
+            let (got, anomalies) = apply_chain(chain, input, &mut a, &mut b);
+            assert_eq!(
+                (got.escape_ascii().to_string(), anomalies),
+                (want.escape_ascii().to_string(), want_anomalies),
+                "{chain:?} on `{}`",
+                input.escape_ascii()
+            );
+        }
+    }
+
+    #[test]
+    fn empty_chain_returns_the_input_uncopied() {
+        let input = b"%41".as_slice();
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        let (got, anomalies) = apply_chain(&[], input, &mut a, &mut b);
+        assert_eq!(got.as_ptr(), input.as_ptr());
+        assert_eq!(got.len(), input.len());
+        assert_eq!(anomalies, NONE);
+    }
+
+    /// The transforms that are their own fixed point.
+    const IDEMPOTENT: [Transform; 5] = [
+        Transform::Lowercase,
+        Transform::NormalizePath,
+        Transform::CompressWhitespace,
+        Transform::RemoveNulls,
+        Transform::Trim,
+    ];
+
+    proptest! {
+        #[test]
+        fn every_transform_fits_its_input_without_reallocating(input in hostile()) {
+            for t in Transform::ALL {
+                // Capacity exactly the input length, with stale bytes in it.
+                let mut out = Vec::with_capacity(input.len());
+                out.extend_from_slice(&input[..input.len() / 2]);
+                let (ptr, cap) = (out.as_ptr(), out.capacity());
+                let anomalies = t.apply(&input, &mut out);
+                prop_assert!(out.len() <= input.len(), "{} grew `{}`", t, input.escape_ascii());
+                prop_assert_eq!(out.as_ptr(), ptr, "{} reallocated", t);
+                prop_assert_eq!(out.capacity(), cap, "{} reallocated", t);
+                // Same result in a fresh buffer: nothing depends on stale bytes.
+                let (fresh, fresh_anomalies) = run(t, &input);
+                prop_assert_eq!(&out, &fresh);
+                prop_assert_eq!(anomalies, fresh_anomalies);
+                let nul = if t == Transform::RemoveNulls { &input } else { &out };
+                prop_assert_eq!(anomalies.contains(NUL), nul.contains(&0), "{}", t);
+            }
+        }
+
+        #[test]
+        fn idempotent_transforms_are(input in hostile()) {
+            for t in IDEMPOTENT {
+                let (once, _) = run(t, &input);
+                let (twice, _) = run(t, &once);
+                prop_assert_eq!(&twice, &once, "{} on `{}`", t, input.escape_ascii());
+            }
+        }
+
+        #[test]
+        fn chains_equal_steps_and_never_reallocate(
+            input in hostile(),
+            chain in prop::collection::vec(prop::sample::select(Transform::ALL.to_vec()), 0..6),
+        ) {
+            let mut expected = input.clone();
+            let mut expected_anomalies = NONE;
+            for t in &chain {
+                let (next, anomalies) = run(*t, &expected);
+                expected = next;
+                expected_anomalies |= anomalies;
+            }
+            let mut a = Vec::with_capacity(input.len());
+            let mut b = Vec::with_capacity(input.len());
+            let before = (a.as_ptr(), a.capacity(), b.as_ptr(), b.capacity());
+            let (got, anomalies) = apply_chain(&chain, &input, &mut a, &mut b);
+            prop_assert_eq!(got, expected.as_slice());
+            prop_assert_eq!(anomalies, expected_anomalies);
+            prop_assert_eq!(before, (a.as_ptr(), a.capacity(), b.as_ptr(), b.capacity()));
+        }
     }
 }
