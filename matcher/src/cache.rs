@@ -62,7 +62,14 @@ fn key(sigs: &[Signature]) -> [u8; 32] {
             }
         }
         let f = s.flags;
-        h.update([f.caseless as u8, f.dotall as u8, f.multiline as u8, f.utf8 as u8, f.single_match as u8, f.start_of_match as u8]);
+        h.update([
+            f.caseless as u8,
+            f.dotall as u8,
+            f.multiline as u8,
+            f.utf8 as u8,
+            f.single_match as u8,
+            f.start_of_match as u8,
+        ]);
         h.update((s.targets.len() as u64).to_le_bytes());
         for t in &s.targets {
             h.update([t.kind as u8]);
@@ -71,7 +78,10 @@ fn key(sigs: &[Signature]) -> [u8; 32] {
                 None => h.update([0xff]),
             }
         }
-        field(&mut h, &s.transforms.iter().map(|t| *t as u8).collect::<Vec<_>>());
+        field(
+            &mut h,
+            &s.transforms.iter().map(|t| *t as u8).collect::<Vec<_>>(),
+        );
     }
     h.finalize().into()
 }
@@ -92,7 +102,8 @@ impl Writer {
             Some(db) => {
                 let bytes = db.serialize().map_err(|e| e.to_string())?;
                 self.0.push(1);
-                self.0.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+                self.0
+                    .extend_from_slice(&(bytes.len() as u64).to_le_bytes());
                 self.0.extend_from_slice(&bytes);
             }
         }
@@ -122,9 +133,12 @@ impl Reader<'_> {
                 let len = self.take(8)?;
                 let mut l = [0u8; 8];
                 l.copy_from_slice(len);
-                let len = usize::try_from(u64::from_le_bytes(l)).map_err(|_| "bad length".to_string())?;
+                let len =
+                    usize::try_from(u64::from_le_bytes(l)).map_err(|_| "bad length".to_string())?;
                 let bytes = self.take(len)?;
-                Database::deserialize(bytes, mode).map(Some).map_err(|e| e.to_string())
+                Database::deserialize(bytes, mode)
+                    .map(Some)
+                    .map_err(|e| e.to_string())
             }
             _ => Err("bad database tag".into()),
         }
@@ -134,11 +148,17 @@ impl Reader<'_> {
 impl Matcher {
     /// Like [`Matcher::compile`], reusing `dir/matcher-<hash>.hsdb` when the
     /// signature set is unchanged and writing it otherwise.
-    pub fn compile_cached(sigs: &[Signature], dir: &Path) -> Result<(Matcher, CacheOutcome), CompileErrors> {
+    pub fn compile_cached(
+        sigs: &[Signature],
+        dir: &Path,
+    ) -> Result<(Matcher, CacheOutcome), CompileErrors> {
         let started = Instant::now();
         let key = key(sigs);
         let path = dir.join(format!("matcher-{}.hsdb", &hex(&key)[..32]));
-        let mut outcome = CacheOutcome { path: path.clone(), warning: None };
+        let mut outcome = CacheOutcome {
+            path: path.clone(),
+            warning: None,
+        };
         match std::fs::read(&path) {
             Ok(bytes) => match load(sigs, &key, &bytes, started) {
                 Ok(m) => return Ok((m, outcome)),
@@ -195,7 +215,12 @@ fn store(m: &Matcher, key: &[u8; 32], dir: &Path, path: &Path) -> Result<(), Str
     Ok(())
 }
 
-fn load(sigs: &[Signature], key: &[u8; 32], bytes: &[u8], started: Instant) -> Result<Matcher, String> {
+fn load(
+    sigs: &[Signature],
+    key: &[u8; 32],
+    bytes: &[u8],
+    started: Instant,
+) -> Result<Matcher, String> {
     let mut r = Reader(bytes);
     if r.take(8)? != MAGIC {
         return Err("not a Rampart matcher cache".into());
@@ -212,7 +237,11 @@ fn load(sigs: &[Signature], key: &[u8; 32], bytes: &[u8], started: Instant) -> R
         let min_width = r.u32()?;
         let max = r.u32()?;
         let prefilter = r.take(1)?[0] != 0;
-        analysis.push(Analysis { min_width, max_width: (max != u32::MAX).then_some(max), prefilter });
+        analysis.push(Analysis {
+            min_width,
+            max_width: (max != u32::MAX).then_some(max),
+            prefilter,
+        });
     }
     let (metas, chains, stream_chains) = plan(sigs, &analysis);
     let groups = r.u32()? as usize;
@@ -221,7 +250,11 @@ fn load(sigs: &[Signature], key: &[u8; 32], bytes: &[u8], started: Instant) -> R
     }
     let mut dbs = Vec::with_capacity(groups);
     for _ in 0..groups {
-        dbs.push(GroupDbs { joined: r.db(Mode::Block)?, literals: r.db(Mode::Block)?, per_field: r.db(Mode::Block)? });
+        dbs.push(GroupDbs {
+            joined: r.db(Mode::Block)?,
+            literals: r.db(Mode::Block)?,
+            per_field: r.db(Mode::Block)?,
+        });
     }
     let streams = r.u32()? as usize;
     if streams != stream_chains.len() {
@@ -235,5 +268,15 @@ fn load(sigs: &[Signature], key: &[u8; 32], bytes: &[u8], started: Instant) -> R
         return Err("trailing bytes".into());
     }
     let prefilter = analysis.iter().map(|a| a.prefilter).collect();
-    Ok(Matcher::assemble(metas, prefilter, chains, dbs, stream_chains, sdbs, started, true, sigs))
+    Ok(Matcher::assemble(
+        metas,
+        prefilter,
+        chains,
+        dbs,
+        stream_chains,
+        sdbs,
+        started,
+        true,
+        sigs,
+    ))
 }

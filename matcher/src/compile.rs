@@ -58,7 +58,10 @@ impl SigMeta {
     /// Whether the signature looks at the field `(kind, name)`.
     pub fn targets(&self, kind: FieldKind, name: &[u8]) -> bool {
         self.any_name.contains(kind)
-            || self.named.iter().any(|(k, n)| *k == kind && n.eq_ignore_ascii_case(name))
+            || self
+                .named
+                .iter()
+                .any(|(k, n)| *k == kind && n.eq_ignore_ascii_case(name))
     }
 
     /// Whether the signature looks at any field of `kind`.
@@ -129,12 +132,18 @@ pub struct Matcher {
 
 impl std::fmt::Debug for Matcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Matcher").field("report", &self.inner.report).finish()
+        f.debug_struct("Matcher")
+            .field("report", &self.inner.report)
+            .finish()
     }
 }
 
 fn err(sig: &Signature, problem: Problem) -> CompileError {
-    CompileError { id: Some(sig.id.clone()), origin: sig.origin.clone(), problem }
+    CompileError {
+        id: Some(sig.id.clone()),
+        origin: sig.origin.clone(),
+        problem,
+    }
 }
 
 pub(crate) fn hs_flags(sig: &Signature) -> u32 {
@@ -177,7 +186,9 @@ pub(crate) fn validate(sigs: &[Signature]) -> Result<Vec<Analysis>, CompileError
     }
     for sig in sigs {
         if let Some(first) = seen.get(sig.id.as_str()) {
-            let first = first.map(|o| o.to_string()).unwrap_or_else(|| "earlier in the set".into());
+            let first = first
+                .map(|o| o.to_string())
+                .unwrap_or_else(|| "earlier in the set".into());
             errors.push(err(sig, Problem::DuplicateId { first }));
         } else {
             seen.insert(&sig.id, sig.origin.as_ref());
@@ -189,7 +200,11 @@ pub(crate) fn validate(sigs: &[Signature]) -> Result<Vec<Analysis>, CompileError
             Ok(a) => out.push(a),
             Err(p) => {
                 errors.push(err(sig, p));
-                out.push(Analysis { min_width: 0, max_width: None, prefilter: false });
+                out.push(Analysis {
+                    min_width: 0,
+                    max_width: None,
+                    prefilter: false,
+                });
             }
         }
     }
@@ -206,15 +221,22 @@ fn analyse(sig: &Signature) -> Result<Analysis, Problem> {
             if l.is_empty() {
                 return Err(Problem::EmptyPattern);
             }
-            let w = u32::try_from(l.len()).map_err(|_| Problem::InvalidPattern("literal too long".into()))?;
-            Ok(Analysis { min_width: w, max_width: Some(w), prefilter: false })
+            let w = u32::try_from(l.len())
+                .map_err(|_| Problem::InvalidPattern("literal too long".into()))?;
+            Ok(Analysis {
+                min_width: w,
+                max_width: Some(w),
+                prefilter: false,
+            })
         }
         Pattern::Literals(list) => {
             if list.is_empty() {
                 return Err(Problem::EmptyPattern);
             }
             if list.iter().any(|l| l.is_empty()) {
-                return Err(Problem::InvalidPattern("the list contains an empty entry".into()));
+                return Err(Problem::InvalidPattern(
+                    "the list contains an empty entry".into(),
+                ));
             }
             let min = list.iter().map(|l| l.len()).min().unwrap_or(0);
             let max = list.iter().map(|l| l.len()).max().unwrap_or(0);
@@ -231,49 +253,71 @@ fn analyse(sig: &Signature) -> Result<Analysis, Problem> {
             let flags = hs_flags(sig);
             let (info, prefilter) = match Database::expression_info(src.as_bytes(), flags) {
                 Ok(info) => (info, false),
-                Err(exact) => match Database::expression_info(src.as_bytes(), flags | hs::HS_FLAG_PREFILTER) {
-                    Ok(info) => {
-                        let confirm = confirm_source(sig, src);
-                        if let Err(e) = fancy_regex::Regex::new(&confirm) {
-                            return Err(Problem::Unconfirmable {
-                                hyperscan: exact.to_string(),
-                                confirm: e.to_string(),
-                            });
+                Err(exact) => {
+                    match Database::expression_info(src.as_bytes(), flags | hs::HS_FLAG_PREFILTER) {
+                        Ok(info) => {
+                            let confirm = confirm_source(sig, src);
+                            if let Err(e) = fancy_regex::Regex::new(&confirm) {
+                                return Err(Problem::Unconfirmable {
+                                    hyperscan: exact.to_string(),
+                                    confirm: e.to_string(),
+                                });
+                            }
+                            (info, true)
                         }
-                        (info, true)
+                        Err(_) => return Err(Problem::InvalidPattern(exact.to_string())),
                     }
-                    Err(_) => return Err(Problem::InvalidPattern(exact.to_string())),
-                },
+                }
             };
             if info.min_width == 0 {
                 return Err(Problem::MatchesEmpty);
             }
             if sig.flags.start_of_match && !prefilter {
-                let locate = analyze::to_rust_regex(src, sig.flags.caseless, sig.flags.dotall, sig.flags.multiline);
+                let locate = analyze::to_rust_regex(
+                    src,
+                    sig.flags.caseless,
+                    sig.flags.dotall,
+                    sig.flags.multiline,
+                );
                 if let Err(e) = regex::bytes::Regex::new(&locate) {
                     if fancy_regex::Regex::new(&locate).is_err() {
                         return Err(Problem::Unlocatable(e.to_string()));
                     }
                 }
             }
-            Ok(Analysis { min_width: info.min_width, max_width: info.max_width, prefilter })
+            Ok(Analysis {
+                min_width: info.min_width,
+                max_width: info.max_width,
+                prefilter,
+            })
         }
     }
 }
 
 fn confirm_source(sig: &Signature, src: &str) -> String {
-    analyze::to_rust_regex(src, sig.flags.caseless, sig.flags.dotall, sig.flags.multiline)
+    analyze::to_rust_regex(
+        src,
+        sig.flags.caseless,
+        sig.flags.dotall,
+        sig.flags.multiline,
+    )
 }
 
 /// Transforms that work byte by byte, so a body can be transformed piece by piece.
 fn streamable_chain(chain: &[Transform]) -> bool {
-    chain
-        .iter()
-        .all(|t| matches!(t, Transform::Lowercase | Transform::PlusToSpace | Transform::RemoveNulls))
+    chain.iter().all(|t| {
+        matches!(
+            t,
+            Transform::Lowercase | Transform::PlusToSpace | Transform::RemoveNulls
+        )
+    })
 }
 
 /// Builds signature metadata and groups from validated signatures.
-pub(crate) fn plan(sigs: &[Signature], analysis: &[Analysis]) -> (Vec<SigMeta>, Vec<Vec<Transform>>, Vec<Vec<Transform>>) {
+pub(crate) fn plan(
+    sigs: &[Signature],
+    analysis: &[Analysis],
+) -> (Vec<SigMeta>, Vec<Vec<Transform>>, Vec<Vec<Transform>>) {
     let mut chains: Vec<Vec<Transform>> = Vec::new();
     let mut stream_chains: Vec<Vec<Transform>> = Vec::new();
     let mut metas = Vec::with_capacity(sigs.len());
@@ -297,15 +341,18 @@ pub(crate) fn plan(sigs: &[Signature], analysis: &[Analysis]) -> (Vec<SigMeta>, 
             Pattern::Regex(src) => (analyze::syntax(src), Some(src.as_str())),
             _ => (analyze::Syntax::default(), None),
         };
-        let targets_body = any_name.contains(FieldKind::Body) || named.iter().any(|(k, _)| *k == FieldKind::Body);
+        let targets_body =
+            any_name.contains(FieldKind::Body) || named.iter().any(|(k, _)| *k == FieldKind::Body);
         let stream_group = if targets_body && !a.prefilter && streamable_chain(&sig.transforms) {
-            Some(match stream_chains.iter().position(|c| *c == sig.transforms) {
-                Some(g) => g as u16,
-                None => {
-                    stream_chains.push(sig.transforms.clone());
-                    (stream_chains.len() - 1) as u16
-                }
-            })
+            Some(
+                match stream_chains.iter().position(|c| *c == sig.transforms) {
+                    Some(g) => g as u16,
+                    None => {
+                        stream_chains.push(sig.transforms.clone());
+                        (stream_chains.len() - 1) as u16
+                    }
+                },
+            )
         } else {
             None
         };
@@ -316,10 +363,19 @@ pub(crate) fn plan(sigs: &[Signature], analysis: &[Analysis]) -> (Vec<SigMeta>, 
             min_width: a.min_width,
             max_width: a.max_width,
             prefilter: a.prefilter,
-            confirm: regex_src.filter(|_| a.prefilter).map(|s| confirm_source(sig, s)),
+            confirm: regex_src
+                .filter(|_| a.prefilter)
+                .map(|s| confirm_source(sig, s)),
             locate: regex_src
                 .filter(|_| sig.flags.start_of_match && !a.prefilter)
-                .map(|s| analyze::to_rust_regex(s, sig.flags.caseless, sig.flags.dotall, sig.flags.multiline)),
+                .map(|s| {
+                    analyze::to_rust_regex(
+                        s,
+                        sig.flags.caseless,
+                        sig.flags.dotall,
+                        sig.flags.multiline,
+                    )
+                }),
             edge: syntax.edge_anchors,
             anchored: syntax.line_anchors && !sig.flags.multiline,
             group: group as u16,
@@ -339,7 +395,17 @@ impl Matcher {
         let mut prefilter: Vec<bool> = metas.iter().map(|m| m.prefilter).collect();
         let groups = compile_groups(sigs, &metas, &chains, &mut prefilter)?;
         let streams = compile_streams(sigs, &metas, &stream_chains, &prefilter)?;
-        Ok(Matcher::assemble(metas, prefilter, chains, groups, stream_chains, streams, started, false, sigs))
+        Ok(Matcher::assemble(
+            metas,
+            prefilter,
+            chains,
+            groups,
+            stream_chains,
+            streams,
+            started,
+            false,
+            sigs,
+        ))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -415,7 +481,11 @@ impl Matcher {
             groups: groups.len(),
             databases,
             database_bytes,
-            prefiltered: metas.iter().filter(|m| m.prefilter).map(|m| m.id.clone()).collect(),
+            prefiltered: metas
+                .iter()
+                .filter(|m| m.prefilter)
+                .map(|m| m.id.clone())
+                .collect(),
             not_streamed: metas
                 .iter()
                 .filter(|m| m.targets_kind(FieldKind::Body) && m.stream_group.is_none())
@@ -424,7 +494,15 @@ impl Matcher {
             from_cache,
             elapsed: started.elapsed(),
         };
-        Matcher { inner: Arc::new(Compiled { sigs: metas, groups, streams: stream_groups, kind_groups, report }) }
+        Matcher {
+            inner: Arc::new(Compiled {
+                sigs: metas,
+                groups,
+                streams: stream_groups,
+                kind_groups,
+                report,
+            }),
+        }
     }
 
     /// Checks a signature set without building databases (fast; for `check` tools).
@@ -457,7 +535,11 @@ impl Matcher {
 
     /// The index of the signature called `id`.
     pub fn signature_index(&self, id: &str) -> Option<u32> {
-        self.inner.sigs.iter().position(|m| m.id == id).map(|i| i as u32)
+        self.inner
+            .sigs
+            .iter()
+            .position(|m| m.id == id)
+            .map(|i| i as u32)
     }
 }
 
@@ -477,7 +559,9 @@ fn compile_groups(
 ) -> Result<Vec<GroupDbs>, CompileErrors> {
     let mut out = Vec::with_capacity(chains.len());
     for gi in 0..chains.len() {
-        let members: Vec<usize> = (0..sigs.len()).filter(|&i| metas[i].group as usize == gi).collect();
+        let members: Vec<usize> = (0..sigs.len())
+            .filter(|&i| metas[i].group as usize == gi)
+            .collect();
         let joined = compile_regex_set(
             sigs,
             &members,
@@ -489,13 +573,19 @@ fn compile_groups(
         let per_field = compile_regex_set(
             sigs,
             &members,
-            |i| matches!(sigs[i].pattern, Pattern::Regex(_)) && (metas[i].edge || metas[i].anchored),
+            |i| {
+                matches!(sigs[i].pattern, Pattern::Regex(_)) && (metas[i].edge || metas[i].anchored)
+            },
             0,
             Mode::Block,
             prefilter,
         )?;
         let literals = compile_literal_set(sigs, &members, Mode::Block)?;
-        out.push(GroupDbs { joined, literals, per_field });
+        out.push(GroupDbs {
+            joined,
+            literals,
+            per_field,
+        });
     }
     Ok(out)
 }
@@ -555,44 +645,76 @@ fn compile_stream_mixed(sigs: &[Signature], members: &[usize]) -> Result<Databas
     let mut owned: Vec<(Vec<u8>, u32, u32)> = Vec::new();
     for &i in members {
         match &sigs[i].pattern {
-            Pattern::Regex(src) => owned.push((src.as_bytes().to_vec(), hs_flags(&sigs[i]), i as u32)),
+            Pattern::Regex(src) => {
+                owned.push((src.as_bytes().to_vec(), hs_flags(&sigs[i]), i as u32))
+            }
             _ => {
-                let flags = if sigs[i].flags.caseless { hs::HS_FLAG_CASELESS } else { 0 };
+                let flags = if sigs[i].flags.caseless {
+                    hs::HS_FLAG_CASELESS
+                } else {
+                    0
+                };
                 for part in literal_parts(&sigs[i]) {
                     owned.push((escape_literal(part), flags, i as u32));
                 }
             }
         }
     }
-    let specs: Vec<PatternSpec<'_>> = owned.iter().map(|(e, f, id)| PatternSpec { expr: e, flags: *f, id: *id }).collect();
+    let specs: Vec<PatternSpec<'_>> = owned
+        .iter()
+        .map(|(e, f, id)| PatternSpec {
+            expr: e,
+            flags: *f,
+            id: *id,
+        })
+        .collect();
     Database::compile(&specs, Mode::Stream).map_err(|e| CompileErrors(vec![e.into()]))
 }
 
-fn compile_stream_literals(sigs: &[Signature], members: &[usize]) -> Result<Option<Database>, CompileErrors> {
+fn compile_stream_literals(
+    sigs: &[Signature],
+    members: &[usize],
+) -> Result<Option<Database>, CompileErrors> {
     compile_literal_set(sigs, members, Mode::Stream)
 }
 
-fn compile_literal_set(sigs: &[Signature], members: &[usize], mode: Mode) -> Result<Option<Database>, CompileErrors> {
+fn compile_literal_set(
+    sigs: &[Signature],
+    members: &[usize],
+    mode: Mode,
+) -> Result<Option<Database>, CompileErrors> {
     let mut specs = Vec::new();
     for &i in members {
-        let flags = if sigs[i].flags.caseless { hs::HS_FLAG_CASELESS } else { 0 };
+        let flags = if sigs[i].flags.caseless {
+            hs::HS_FLAG_CASELESS
+        } else {
+            0
+        };
         for part in literal_parts(&sigs[i]) {
-            specs.push(PatternSpec { expr: part, flags, id: i as u32 });
+            specs.push(PatternSpec {
+                expr: part,
+                flags,
+                id: i as u32,
+            });
         }
     }
     if specs.is_empty() {
         return Ok(None);
     }
-    Database::compile_literals(&specs, mode).map(Some).map_err(|e| {
-        let id = match &e {
-            crate::engine::EngineError::Compile { index: Some(x), .. } => specs.get(*x).map(|s| s.id as usize),
-            _ => None,
-        };
-        CompileErrors(vec![match id {
-            Some(i) => err(&sigs[i], Problem::InvalidPattern(e.to_string())),
-            None => e.into(),
-        }])
-    })
+    Database::compile_literals(&specs, mode)
+        .map(Some)
+        .map_err(|e| {
+            let id = match &e {
+                crate::engine::EngineError::Compile { index: Some(x), .. } => {
+                    specs.get(*x).map(|s| s.id as usize)
+                }
+                _ => None,
+            };
+            CompileErrors(vec![match id {
+                Some(i) => err(&sigs[i], Problem::InvalidPattern(e.to_string())),
+                None => e.into(),
+            }])
+        })
 }
 
 /// Compiles the selected regex members; a member Hyperscan rejects is retried
@@ -622,14 +744,20 @@ fn compile_regex_set(
                 if prefilter[i] {
                     flags |= hs::HS_FLAG_PREFILTER;
                 }
-                PatternSpec { expr: src, flags, id: i as u32 }
+                PatternSpec {
+                    expr: src,
+                    flags,
+                    id: i as u32,
+                }
             })
             .collect();
         match Database::compile(&specs, mode) {
             Ok(db) => return Ok(Some(db)),
             Err(e) => {
                 let failing = match &e {
-                    crate::engine::EngineError::Compile { index: Some(x), .. } => chosen.get(*x).copied(),
+                    crate::engine::EngineError::Compile { index: Some(x), .. } => {
+                        chosen.get(*x).copied()
+                    }
                     _ => None,
                 };
                 let Some(i) = failing else {
@@ -637,12 +765,17 @@ fn compile_regex_set(
                 };
                 let sig = &sigs[i];
                 let confirmable = match &sig.pattern {
-                    Pattern::Regex(src) => fancy_regex::Regex::new(&confirm_source(sig, src)).is_ok(),
+                    Pattern::Regex(src) => {
+                        fancy_regex::Regex::new(&confirm_source(sig, src)).is_ok()
+                    }
                     _ => false,
                 };
                 // Streams cannot confirm (no whole value), so no prefilter there.
                 if prefilter[i] || !confirmable || mode == Mode::Stream || attempts > chosen.len() {
-                    return Err(CompileErrors(vec![err(sig, Problem::InvalidPattern(e.to_string()))]));
+                    return Err(CompileErrors(vec![err(
+                        sig,
+                        Problem::InvalidPattern(e.to_string()),
+                    )]));
                 }
                 prefilter[i] = true;
                 attempts += 1;

@@ -70,7 +70,11 @@ impl std::error::Error for CompileError {}
 
 impl From<EngineError> for CompileError {
     fn from(e: EngineError) -> Self {
-        CompileError { id: None, origin: None, problem: Problem::Engine(e.to_string()) }
+        CompileError {
+            id: None,
+            origin: None,
+            problem: Problem::Engine(e.to_string()),
+        }
     }
 }
 

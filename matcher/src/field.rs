@@ -135,7 +135,9 @@ impl FieldSet {
 
     /// The kinds in the set, in declaration order.
     pub fn iter(self) -> impl Iterator<Item = FieldKind> {
-        FieldKind::ALL.into_iter().filter(move |k| self.contains(*k))
+        FieldKind::ALL
+            .into_iter()
+            .filter(move |k| self.contains(*k))
     }
 
     /// Whether the set is empty.

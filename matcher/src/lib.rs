@@ -31,4 +31,4 @@ pub use matches::{BodyParse, Match, Matches};
 pub use request::RequestView;
 pub use scanner::{BodyStream, ScanError, ScanLimits, Scanner};
 pub use signature::{Origin, Pattern, SigFlags, Signature, Target};
-pub use transform::{Anomalies, Transform};
+pub use transform::{apply_chain, Anomalies, Transform};

@@ -107,7 +107,9 @@ impl Matches {
     /// Indexes of every signature that matched.
     pub fn signatures(&self) -> impl Iterator<Item = u32> + '_ {
         self.hits.iter().enumerate().flat_map(|(w, bits)| {
-            (0..64).filter(move |b| bits & (1u64 << b) != 0).map(move |b| (w * 64 + b) as u32)
+            (0..64)
+                .filter(move |b| bits & (1u64 << b) != 0)
+                .map(move |b| (w * 64 + b) as u32)
         })
     }
 
@@ -129,14 +131,23 @@ impl Matches {
     /// Whether `(signature, kind, name)` is already listed.
     pub(crate) fn has(&self, signature: u32, kind: FieldKind, name: &[u8]) -> bool {
         self.matched(signature)
-            && self
-                .list
-                .iter()
-                .any(|m| m.signature == signature && m.kind == kind && self.name(m) == &name[..name.len().min(NAME_MAX)])
+            && self.list.iter().any(|m| {
+                m.signature == signature
+                    && m.kind == kind
+                    && self.name(m) == &name[..name.len().min(NAME_MAX)]
+            })
     }
 
     /// Records a match; `value` is the transformed field it matched in.
-    pub(crate) fn push(&mut self, signature: u32, kind: FieldKind, name: &[u8], value: &[u8], start: Option<u32>, end: u32) {
+    pub(crate) fn push(
+        &mut self,
+        signature: u32,
+        kind: FieldKind,
+        name: &[u8],
+        value: &[u8],
+        start: Option<u32>,
+        end: u32,
+    ) {
         if let Some(w) = self.hits.get_mut(signature as usize / 64) {
             *w |= 1 << (signature % 64);
         }
@@ -145,11 +156,19 @@ impl Matches {
             return;
         }
         let n0 = self.text.len() as u32;
-        self.text.extend_from_slice(&name[..name.len().min(NAME_MAX)]);
+        self.text
+            .extend_from_slice(&name[..name.len().min(NAME_MAX)]);
         let n1 = self.text.len() as u32;
         redact_into(&mut self.text, kind, name, value, start, end);
         let f1 = self.text.len() as u32;
-        self.list.push(Match { signature, kind, start, end, name: (n0, n1), fragment: (n1, f1) });
+        self.list.push(Match {
+            signature,
+            kind,
+            start,
+            end,
+            name: (n0, n1),
+            fragment: (n1, f1),
+        });
     }
 }
 
@@ -157,9 +176,14 @@ impl Matches {
 fn is_secret(kind: FieldKind, name: &[u8]) -> bool {
     match kind {
         FieldKind::CookieValue => true,
-        FieldKind::HeaderValue => [&b"authorization"[..], b"proxy-authorization", b"cookie", b"x-api-key"]
-            .iter()
-            .any(|s| s.eq_ignore_ascii_case(name)),
+        FieldKind::HeaderValue => [
+            &b"authorization"[..],
+            b"proxy-authorization",
+            b"cookie",
+            b"x-api-key",
+        ]
+        .iter()
+        .any(|s| s.eq_ignore_ascii_case(name)),
         _ => false,
     }
 }
@@ -167,7 +191,14 @@ fn is_secret(kind: FieldKind, name: &[u8]) -> bool {
 /// Appends the matched bytes (or up to 48 bytes ending at the match) with
 /// unprintable bytes shown as `.`, and credential values masked after their
 /// first four characters.
-fn redact_into(out: &mut Vec<u8>, kind: FieldKind, name: &[u8], value: &[u8], start: Option<u32>, end: u32) {
+fn redact_into(
+    out: &mut Vec<u8>,
+    kind: FieldKind,
+    name: &[u8],
+    value: &[u8],
+    start: Option<u32>,
+    end: u32,
+) {
     let end = (end as usize).min(value.len());
     let from = match start {
         Some(s) => (s as usize).min(end),

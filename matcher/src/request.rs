@@ -30,6 +30,9 @@ impl<'a> RequestView<'a> {
 
     /// The first header called `name` (ASCII case-insensitive).
     pub fn header(&self, name: &[u8]) -> Option<&'a [u8]> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| *v)
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| *v)
     }
 }

@@ -25,7 +25,8 @@ use crate::engine::{Database, EngineError, Scratch, Stream};
 use crate::extract::{self, BodyKind, JsonScratch};
 use crate::matches::{BodyParse, Matches};
 use crate::request::RequestView;
-use crate::{Anomalies, FieldKind, Matcher, Transform};
+use crate::transform::apply_chain as run_chain;
+use crate::{Anomalies, FieldKind, Matcher};
 
 /// Per-request limits that bound a scanner's memory and work.
 #[derive(Clone, Copy, Debug)]
@@ -112,24 +113,6 @@ struct Collect {
     limits: ScanLimits,
 }
 
-/// Applies `chain` to `input`, ping-ponging between two buffers.
-fn run_chain<'x>(chain: &[Transform], input: &'x [u8], a: &'x mut Vec<u8>, b: &'x mut Vec<u8>) -> (&'x [u8], Anomalies) {
-    let Some((first, rest)) = chain.split_first() else {
-        return (input, Anomalies::default());
-    };
-    let mut anomalies = first.apply(input, a);
-    let mut in_a = true;
-    for t in rest {
-        if in_a {
-            anomalies |= t.apply(a, b);
-        } else {
-            anomalies |= t.apply(b, a);
-        }
-        in_a = !in_a;
-    }
-    (if in_a { a } else { b }, anomalies)
-}
-
 impl Collect {
     fn clear(&mut self) {
         for b in &mut self.bufs {
@@ -157,13 +140,18 @@ impl Collect {
         let n0 = self.names.len();
         let keep = name.len().min(self.names.capacity().saturating_sub(n0));
         self.names.extend_from_slice(&name[..keep]);
-        self.fields.push(FieldRec { kind, name: (n0 as u32, self.names.len() as u32) });
+        self.fields.push(FieldRec {
+            kind,
+            name: (n0 as u32, self.names.len() as u32),
+        });
         for &gi in groups {
             let g: &Group = &compiled.groups[gi as usize];
             let (out, anomalies) = run_chain(&g.chain, value, &mut self.t1, &mut self.t2);
             self.anomalies |= anomalies;
             let buf = &mut self.bufs[gi as usize];
-            if buf.joined.len() + out.len() + 1 > buf.joined.capacity() || buf.spans.len() == buf.spans.capacity() {
+            if buf.joined.len() + out.len() + 1 > buf.joined.capacity()
+                || buf.spans.len() == buf.spans.capacity()
+            {
                 self.truncated = true;
                 continue;
             }
@@ -172,7 +160,12 @@ impl Collect {
             let end = buf.joined.len() as u32;
             buf.joined.push(b'\n');
             let newline = g.has_anchored && memchr::memchr(b'\n', out).is_some();
-            buf.spans.push(Span { field, start, end, newline });
+            buf.spans.push(Span {
+                field,
+                start,
+                end,
+                newline,
+            });
         }
     }
 }
@@ -195,7 +188,9 @@ pub struct Scanner {
 
 impl std::fmt::Debug for Scanner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Scanner").field("limits", &self.limits).finish()
+        f.debug_struct("Scanner")
+            .field("limits", &self.limits)
+            .finish()
     }
 }
 
@@ -213,24 +208,39 @@ impl Scanner {
             .flatten()
             .chain(c.streams.iter().filter_map(|s| s.db.as_deref()))
             .collect();
-        let scratch = if dbs.is_empty() { None } else { Some(Scratch::for_databases(dbs)?) };
+        let scratch = if dbs.is_empty() {
+            None
+        } else {
+            Some(Scratch::for_databases(dbs)?)
+        };
         // Joined buffers hold every field once per chain; structured bodies
         // are reported both raw and field by field, hence the factor 2.
         let joined_cap = limits.max_request_bytes * 2 + limits.max_fields;
         let bufs = c
             .groups
             .iter()
-            .map(|_| GroupBuf { joined: Vec::with_capacity(joined_cap), spans: Vec::with_capacity(limits.max_fields) })
+            .map(|_| GroupBuf {
+                joined: Vec::with_capacity(joined_cap),
+                spans: Vec::with_capacity(limits.max_fields),
+            })
             .collect();
         let confirm = c
             .sigs
             .iter()
-            .map(|m| m.confirm.as_deref().and_then(|s| fancy_regex::Regex::new(s).ok()))
+            .map(|m| {
+                m.confirm
+                    .as_deref()
+                    .and_then(|s| fancy_regex::Regex::new(s).ok())
+            })
             .collect();
         let locate = c
             .sigs
             .iter()
-            .map(|m| m.locate.as_deref().and_then(|s| regex::bytes::Regex::new(s).ok()))
+            .map(|m| {
+                m.locate
+                    .as_deref()
+                    .and_then(|s| regex::bytes::Regex::new(s).ok())
+            })
             .collect();
         Ok(Scanner {
             matcher: matcher.clone(),
@@ -267,7 +277,11 @@ impl Scanner {
     }
 
     /// Scans every field of `req`, replacing the contents of `out`.
-    pub fn scan_request(&mut self, req: &RequestView<'_>, out: &mut Matches) -> Result<(), ScanError> {
+    pub fn scan_request(
+        &mut self,
+        req: &RequestView<'_>,
+        out: &mut Matches,
+    ) -> Result<(), ScanError> {
         let compiled = Arc::clone(&self.matcher.inner);
         let c: &Compiled = &compiled;
         out.reset(c.sigs.len());
@@ -293,10 +307,16 @@ impl Scanner {
         if let Some(q) = req.query() {
             col.add(c, FieldKind::Query, b"", q);
             if Self::wants(c, FieldKind::ArgName) || Self::wants(c, FieldKind::ArgValue) {
-                extract::urlencoded(q, FieldKind::ArgName, FieldKind::ArgValue, &mut |k, n, v| col.add(c, k, n, v));
+                extract::urlencoded(
+                    q,
+                    FieldKind::ArgName,
+                    FieldKind::ArgValue,
+                    &mut |k, n, v| col.add(c, k, n, v),
+                );
             }
         }
-        let cookies = Self::wants(c, FieldKind::CookieName) || Self::wants(c, FieldKind::CookieValue);
+        let cookies =
+            Self::wants(c, FieldKind::CookieName) || Self::wants(c, FieldKind::CookieValue);
         for (name, value) in req.headers {
             col.add(c, FieldKind::HeaderName, b"", name);
             col.add(c, FieldKind::HeaderValue, name, value);
@@ -312,11 +332,16 @@ impl Scanner {
         let ct = req.header(b"content-type").unwrap_or_default();
         let any = |kinds: &[FieldKind]| kinds.iter().any(|k| Self::wants(c, *k));
         let parsed = match BodyKind::from_content_type(ct) {
-            BodyKind::Json if any(&[FieldKind::JsonKey, FieldKind::JsonValue]) => {
-                Some(extract::json(body, &mut self.json, &mut |k, n, v| col.add(c, k, n, v)).map(|_| ()))
-            }
+            BodyKind::Json if any(&[FieldKind::JsonKey, FieldKind::JsonValue]) => Some(
+                extract::json(body, &mut self.json, &mut |k, n, v| col.add(c, k, n, v)).map(|_| ()),
+            ),
             BodyKind::Form if any(&[FieldKind::FormName, FieldKind::FormValue]) => {
-                extract::urlencoded(body, FieldKind::FormName, FieldKind::FormValue, &mut |k, n, v| col.add(c, k, n, v));
+                extract::urlencoded(
+                    body,
+                    FieldKind::FormName,
+                    FieldKind::FormValue,
+                    &mut |k, n, v| col.add(c, k, n, v),
+                );
                 Some(Ok(()))
             }
             BodyKind::Multipart
@@ -328,7 +353,9 @@ impl Scanner {
                 ]) =>
             {
                 match extract::boundary(ct) {
-                    Some(b) => Some(extract::multipart(body, b, &mut |k, n, v| col.add(c, k, n, v)).map(|_| ())),
+                    Some(b) => Some(
+                        extract::multipart(body, b, &mut |k, n, v| col.add(c, k, n, v)).map(|_| ()),
+                    ),
                     None => Some(Err(0)),
                 }
             }
@@ -356,16 +383,21 @@ impl Scanner {
         let fields = &self.collect.fields;
         let names = &self.collect.names;
         let name_of = |f: &FieldRec| &names[f.name.0 as usize..f.name.1 as usize];
-        let per_field = |s: &Span| g.per_field.is_some() && (g.has_edge || (g.has_anchored && s.newline));
+        let per_field =
+            |s: &Span| g.per_field.is_some() && (g.has_edge || (g.has_anchored && s.newline));
         let cands = &mut self.cands;
         cands.clear();
         let mut overflow = false;
         for db in [&g.joined, &g.literals].into_iter().flatten() {
             db.scan(&buf.joined, scratch, |id, end| {
                 let end = end as usize;
-                let Some(last) = end.checked_sub(1) else { return true };
+                let Some(last) = end.checked_sub(1) else {
+                    return true;
+                };
                 let i = buf.spans.partition_point(|s| (s.end as usize) <= last);
-                let Some(span) = buf.spans.get(i) else { return true };
+                let Some(span) = buf.spans.get(i) else {
+                    return true;
+                };
                 if span.start as usize > last {
                     // The match ends on a separator: it cannot exist in one field.
                     return true;
@@ -383,7 +415,16 @@ impl Scanner {
                 } else {
                     Check::None
                 };
-                push_cand(cands, Cand { sig: id, span: i as u32, end: rel as u32, check }, &mut overflow)
+                push_cand(
+                    cands,
+                    Cand {
+                        sig: id,
+                        span: i as u32,
+                        end: rel as u32,
+                        check,
+                    },
+                    &mut overflow,
+                )
             })?;
         }
         if let Some(pf) = &g.per_field {
@@ -398,8 +439,21 @@ impl Scanner {
                     if !meta.targets(f.kind, name_of(f)) {
                         return true;
                     }
-                    let check = if meta.prefilter { Check::Confirm } else { Check::None };
-                    push_cand(cands, Cand { sig: id, span: i as u32, end: end as u32, check }, &mut overflow)
+                    let check = if meta.prefilter {
+                        Check::Confirm
+                    } else {
+                        Check::None
+                    };
+                    push_cand(
+                        cands,
+                        Cand {
+                            sig: id,
+                            span: i as u32,
+                            end: end as u32,
+                            check,
+                        },
+                        &mut overflow,
+                    )
                 })?;
             }
         }
@@ -428,9 +482,12 @@ impl Scanner {
                     }
                     found
                 }
-                Check::Confirm => {
-                    confirm(self.confirm[cand.sig as usize].as_ref(), value, &mut self.lossy).then_some(cand.end)
-                }
+                Check::Confirm => confirm(
+                    self.confirm[cand.sig as usize].as_ref(),
+                    value,
+                    &mut self.lossy,
+                )
+                .then_some(cand.end),
             };
             let Some(end) = end else { continue };
             let f = &fields[span.field as usize];
@@ -462,21 +519,33 @@ impl Scanner {
                 }),
             });
         }
-        Ok(BodyStream { streams, generation: Arc::as_ptr(&c) as usize })
+        Ok(BodyStream {
+            streams,
+            generation: Arc::as_ptr(&c) as usize,
+        })
     }
 
     /// Feeds the next piece of a streamed body; matches are added to `out`
     /// (kind `body`, offsets from the body's start).
-    pub fn feed_body(&mut self, body: &mut BodyStream, chunk: &[u8], out: &mut Matches) -> Result<(), ScanError> {
+    pub fn feed_body(
+        &mut self,
+        body: &mut BodyStream,
+        chunk: &[u8],
+        out: &mut Matches,
+    ) -> Result<(), ScanError> {
         let c = Arc::clone(&self.matcher.inner);
         if body.generation != Arc::as_ptr(&c) as usize {
             // Started under another signature set (a reload happened): its
             // streams belong to old databases; keep using them, they are valid.
         }
-        let Some(scratch) = self.scratch.as_mut() else { return Ok(()) };
+        let Some(scratch) = self.scratch.as_mut() else {
+            return Ok(());
+        };
         for (si, stream) in body.streams.iter_mut().enumerate() {
             let Some(stream) = stream else { continue };
-            let Some(sg) = c.streams.get(si) else { continue };
+            let Some(sg) = c.streams.get(si) else {
+                continue;
+            };
             let base = stream.offset();
             let (data, _) = run_chain(&sg.chain, chunk, &mut self.stream_buf, &mut self.collect.t2);
             stream.scan(data, scratch, |id, end| {
@@ -492,8 +561,14 @@ impl Scanner {
     }
 
     /// Ends a streamed body (end-anchored patterns report here) and recycles its streams.
-    pub fn finish_body(&mut self, mut body: BodyStream, out: &mut Matches) -> Result<(), ScanError> {
-        let Some(scratch) = self.scratch.as_mut() else { return Ok(()) };
+    pub fn finish_body(
+        &mut self,
+        mut body: BodyStream,
+        out: &mut Matches,
+    ) -> Result<(), ScanError> {
+        let Some(scratch) = self.scratch.as_mut() else {
+            return Ok(());
+        };
         for (si, stream) in body.streams.iter_mut().enumerate() {
             let Some(mut s) = stream.take() else { continue };
             let end = s.offset();
@@ -504,7 +579,15 @@ impl Scanner {
                 true
             })?;
             // Streams of a replaced matcher are dropped (closed) instead of pooled.
-            if si < self.stream_pool.len() && Arc::ptr_eq(s.database(), self.matcher.inner.streams[si].db.as_ref().unwrap_or(s.database())) {
+            if si < self.stream_pool.len()
+                && Arc::ptr_eq(
+                    s.database(),
+                    self.matcher.inner.streams[si]
+                        .db
+                        .as_ref()
+                        .unwrap_or(s.database()),
+                )
+            {
                 self.stream_pool[si].push(s);
             }
         }
@@ -562,6 +645,8 @@ pub struct BodyStream {
 
 impl std::fmt::Debug for BodyStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BodyStream").field("streams", &self.streams.len()).finish()
+        f.debug_struct("BodyStream")
+            .field("streams", &self.streams.len())
+            .finish()
     }
 }

@@ -50,7 +50,10 @@ impl Target {
 
     /// Only the field of `kind` called `name`.
     pub fn named(kind: FieldKind, name: impl Into<String>) -> Target {
-        Target { kind, name: Some(name.into()) }
+        Target {
+            kind,
+            name: Some(name.into()),
+        }
     }
 }
 
@@ -90,7 +93,11 @@ pub struct Signature {
 
 impl Signature {
     /// A regex signature on `targets` with no transforms and default flags.
-    pub fn regex(id: impl Into<String>, pattern: impl Into<String>, targets: Vec<Target>) -> Signature {
+    pub fn regex(
+        id: impl Into<String>,
+        pattern: impl Into<String>,
+        targets: Vec<Target>,
+    ) -> Signature {
         Signature {
             id: id.into(),
             pattern: Pattern::Regex(pattern.into()),
@@ -102,7 +109,11 @@ impl Signature {
     }
 
     /// A literal signature on `targets` with no transforms and default flags.
-    pub fn literal(id: impl Into<String>, literal: impl Into<Vec<u8>>, targets: Vec<Target>) -> Signature {
+    pub fn literal(
+        id: impl Into<String>,
+        literal: impl Into<Vec<u8>>,
+        targets: Vec<Target>,
+    ) -> Signature {
         Signature {
             id: id.into(),
             pattern: Pattern::Literal(literal.into()),

@@ -7,7 +7,9 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use common::Req;
-use rampart_matcher::{FieldKind as K, Matcher, ScanLimits, Scanner, SigFlags, Signature, Target, Transform as T};
+use rampart_matcher::{
+    FieldKind as K, Matcher, ScanLimits, Scanner, SigFlags, Signature, Target, Transform as T,
+};
 
 struct Counting;
 
@@ -41,16 +43,43 @@ static GLOBAL: Counting = Counting;
 
 #[test]
 fn ten_thousand_scans_allocate_nothing() {
-    let args = vec![Target::all(K::ArgValue), Target::all(K::FormValue), Target::all(K::JsonValue), Target::all(K::CookieValue)];
+    let args = vec![
+        Target::all(K::ArgValue),
+        Target::all(K::FormValue),
+        Target::all(K::JsonValue),
+        Target::all(K::CookieValue),
+    ];
     let sigs = vec![
-        Signature::regex("sqli", r"union\s+(all\s+)?select", args.clone()).with_transforms(&[T::UrlDecode, T::Lowercase]),
+        Signature::regex("sqli", r"union\s+(all\s+)?select", args.clone())
+            .with_transforms(&[T::UrlDecode, T::Lowercase]),
         Signature::regex("xss", r"<script[^>]*>", args.clone())
             .with_transforms(&[T::UrlDecode, T::HtmlEntityDecode, T::Lowercase])
-            .with_flags(SigFlags { start_of_match: true, ..SigFlags::default() }),
-        Signature::literal("lfi", "/etc/passwd", vec![Target::all(K::Path), Target::all(K::ArgValue)]).with_transforms(&[T::UrlDecode, T::NormalizePath]),
-        Signature::regex("ua", "^(sqlmap|nikto)", vec![Target::named(K::HeaderValue, "user-agent")]).with_transforms(&[T::Lowercase]),
+            .with_flags(SigFlags {
+                start_of_match: true,
+                ..SigFlags::default()
+            }),
+        Signature::literal(
+            "lfi",
+            "/etc/passwd",
+            vec![Target::all(K::Path), Target::all(K::ArgValue)],
+        )
+        .with_transforms(&[T::UrlDecode, T::NormalizePath]),
+        Signature::regex(
+            "ua",
+            "^(sqlmap|nikto)",
+            vec![Target::named(K::HeaderValue, "user-agent")],
+        )
+        .with_transforms(&[T::Lowercase]),
         Signature::regex("edge", r"\Aadmin\z", vec![Target::all(K::JsonKey)]),
-        Signature::regex("any", "zz+y", vec![Target::all(K::Body), Target::all(K::MultipartValue), Target::all(K::XmlText)]),
+        Signature::regex(
+            "any",
+            "zz+y",
+            vec![
+                Target::all(K::Body),
+                Target::all(K::MultipartValue),
+                Target::all(K::XmlText),
+            ],
+        ),
     ];
     let m = Matcher::compile(&sigs).expect("compile");
     let mut s = Scanner::new(&m, ScanLimits::default()).expect("scanner");
@@ -76,5 +105,9 @@ fn ten_thousand_scans_allocate_nothing() {
     }
     ON.store(false, Ordering::SeqCst);
     assert!(total > 5_000, "the requests must actually match ({total})");
-    assert_eq!(COUNT.load(Ordering::SeqCst), 0, "allocations while scanning");
+    assert_eq!(
+        COUNT.load(Ordering::SeqCst),
+        0,
+        "allocations while scanning"
+    );
 }

@@ -1,11 +1,14 @@
 //! The compiled-database cache: reused when the set is unchanged, rebuilt
 //! (never fatal) when it is missing, stale, corrupt or unwritable.
 
-use rampart_matcher::{FieldKind as K, Matcher, RequestView, ScanLimits, Scanner, Signature, Target, Transform as T};
+use rampart_matcher::{
+    FieldKind as K, Matcher, RequestView, ScanLimits, Scanner, Signature, Target, Transform as T,
+};
 
 fn sigs(extra: &str) -> Vec<Signature> {
     vec![
-        Signature::regex("sqli", r"union\s+select", vec![Target::all(K::ArgValue)]).with_transforms(&[T::UrlDecode, T::Lowercase]),
+        Signature::regex("sqli", r"union\s+select", vec![Target::all(K::ArgValue)])
+            .with_transforms(&[T::UrlDecode, T::Lowercase]),
         Signature::literal("lfi", "/etc/passwd", vec![Target::all(K::Path)]),
         Signature::regex("extra", extra, vec![Target::all(K::HeaderValue)]),
         Signature::regex("pre", r"(a)\1b", vec![Target::all(K::HeaderValue)]),
@@ -16,7 +19,12 @@ fn hits(m: &Matcher) -> usize {
     let mut s = Scanner::new(m, ScanLimits::default()).expect("scanner");
     let mut out = s.new_matches();
     let headers: [(&[u8], &[u8]); 1] = [(b"x", b"zaab evil")];
-    let view = RequestView { method: b"GET", target: b"/etc/passwd?q=1%20UNION%20select", headers: &headers, body: b"" };
+    let view = RequestView {
+        method: b"GET",
+        target: b"/etc/passwd?q=1%20UNION%20select",
+        headers: &headers,
+        body: b"",
+    };
     s.scan_request(&view, &mut out).expect("scan");
     out.len()
 }
@@ -52,7 +60,13 @@ fn a_corrupt_cache_is_ignored_and_rewritten() {
     std::fs::write(&o.path, &bytes).expect("corrupt");
     let (m, o2) = Matcher::compile_cached(&sigs("evil"), dir.path()).expect("recompiled");
     assert!(!m.report().from_cache);
-    assert!(o2.warning.as_deref().is_some_and(|w| w.contains("ignoring cache")), "{:?}", o2.warning);
+    assert!(
+        o2.warning
+            .as_deref()
+            .is_some_and(|w| w.contains("ignoring cache")),
+        "{:?}",
+        o2.warning
+    );
     assert_eq!(hits(&m), 4);
     let (m3, o3) = Matcher::compile_cached(&sigs("evil"), dir.path()).expect("cached again");
     assert!(m3.report().from_cache && o3.warning.is_none());
@@ -64,6 +78,12 @@ fn an_unwritable_cache_directory_is_a_warning_not_a_failure() {
     let file = dir.path().join("not-a-dir");
     std::fs::write(&file, b"x").expect("file");
     let (m, o) = Matcher::compile_cached(&sigs("evil"), &file).expect("compiled anyway");
-    assert!(o.warning.as_deref().is_some_and(|w| w.contains("cannot write cache")), "{:?}", o.warning);
+    assert!(
+        o.warning
+            .as_deref()
+            .is_some_and(|w| w.contains("cannot write cache")),
+        "{:?}",
+        o.warning
+    );
     assert_eq!(hits(&m), 4);
 }

@@ -5,7 +5,10 @@
 use std::collections::BTreeSet;
 
 use proptest::prelude::*;
-use rampart_matcher::{FieldKind as K, Matcher, RequestView, ScanLimits, Scanner, SigFlags, Signature, Target, Transform};
+use rampart_matcher::{
+    FieldKind as K, Matcher, RequestView, ScanLimits, Scanner, SigFlags, Signature, Target,
+    Transform,
+};
 
 /// Patterns over a small alphabet so that matches, near-misses and
 /// cross-field spans are all common.
@@ -26,7 +29,11 @@ fn atom() -> impl Strategy<Value = String> {
 }
 
 fn quantified() -> impl Strategy<Value = String> {
-    (atom(), prop_oneof![Just(""), Just("?"), Just("*"), Just("+"), Just("{1,3}")]).prop_map(|(a, q)| format!("{a}{q}"))
+    (
+        atom(),
+        prop_oneof![Just(""), Just("?"), Just("*"), Just("+"), Just("{1,3}")],
+    )
+        .prop_map(|(a, q)| format!("{a}{q}"))
 }
 
 fn pattern() -> impl Strategy<Value = String> {
@@ -41,7 +48,11 @@ fn pattern() -> impl Strategy<Value = String> {
             if !b.is_empty() {
                 p = format!("(?:{p}|{})", b.concat());
             }
-            format!("{}{p}{}", if start { "^" } else { "" }, if end { "$" } else { "" })
+            format!(
+                "{}{p}{}",
+                if start { "^" } else { "" },
+                if end { "$" } else { "" }
+            )
         })
         .prop_filter("must not match the empty string", |p| {
             regex::bytes::Regex::new(&format!("(?-u){p}")).is_ok_and(|r| !r.is_match(b""))
@@ -96,7 +107,16 @@ fn case() -> impl Strategy<Value = Case> {
             sigs: sigs
                 .into_iter()
                 .map(|(p, (caseless, multiline, dotall), c)| {
-                    (p, SigFlags { caseless, multiline, dotall, ..SigFlags::default() }, c)
+                    (
+                        p,
+                        SigFlags {
+                            caseless,
+                            multiline,
+                            dotall,
+                            ..SigFlags::default()
+                        },
+                        c,
+                    )
                 })
                 .collect(),
             values,
@@ -117,7 +137,12 @@ fn normalise(chain: &[Transform], v: &[u8]) -> Vec<u8> {
 fn oracle(case: &Case) -> BTreeSet<(usize, usize)> {
     let mut out = BTreeSet::new();
     for (si, (p, f, chain)) in case.sigs.iter().enumerate() {
-        let flags = format!("(?-u{}{}{})", if f.caseless { "i" } else { "" }, if f.multiline { "m" } else { "" }, if f.dotall { "s" } else { "" });
+        let flags = format!(
+            "(?-u{}{}{})",
+            if f.caseless { "i" } else { "" },
+            if f.multiline { "m" } else { "" },
+            if f.dotall { "s" } else { "" }
+        );
         let re = regex::bytes::Regex::new(&format!("{flags}{p}")).expect("oracle regex");
         for (fi, v) in case.values.iter().enumerate() {
             if v.is_empty() {
@@ -137,10 +162,15 @@ fn oracle(case: &Case) -> BTreeSet<(usize, usize)> {
 fn pcre_dollar_extra(p: &str, f: &SigFlags, re: &regex::bytes::Regex, n: &[u8]) -> bool {
     !f.multiline && p.ends_with('$') && n.last() == Some(&b'\n') && {
         let _ = re;
-        let flags = format!("(?-u{}{})", if f.caseless { "i" } else { "" }, if f.dotall { "s" } else { "" });
+        let flags = format!(
+            "(?-u{}{})",
+            if f.caseless { "i" } else { "" },
+            if f.dotall { "s" } else { "" }
+        );
         let body = &p[..p.len() - 1];
         regex::bytes::Regex::new(&format!("{flags}{body}\\n\\z")).is_ok_and(|r| r.is_match(n))
-            || regex::bytes::Regex::new(&format!("{flags}(?:{body})\\z")).is_ok_and(|r| r.is_match(&n[..n.len() - 1]))
+            || regex::bytes::Regex::new(&format!("{flags}(?:{body})\\z"))
+                .is_ok_and(|r| r.is_match(&n[..n.len() - 1]))
     }
 }
 
@@ -150,20 +180,38 @@ fn matcher_result(case: &Case) -> BTreeSet<(usize, usize)> {
         .iter()
         .enumerate()
         .map(|(i, (p, f, chain))| {
-            Signature::regex(format!("s{i}"), p.clone(), vec![Target::all(K::HeaderValue)]).with_flags(*f).with_transforms(chain)
+            Signature::regex(
+                format!("s{i}"),
+                p.clone(),
+                vec![Target::all(K::HeaderValue)],
+            )
+            .with_flags(*f)
+            .with_transforms(chain)
         })
         .collect();
     let m = Matcher::compile(&sigs).expect("compile");
     let mut s = Scanner::new(&m, ScanLimits::default()).expect("scanner");
     let names: Vec<String> = (0..case.values.len()).map(|i| format!("h{i}")).collect();
-    let headers: Vec<(&[u8], &[u8])> = names.iter().zip(&case.values).map(|(n, v)| (n.as_bytes(), &v[..])).collect();
-    let view = RequestView { method: b"GET", target: b"/", headers: &headers, body: b"" };
+    let headers: Vec<(&[u8], &[u8])> = names
+        .iter()
+        .zip(&case.values)
+        .map(|(n, v)| (n.as_bytes(), &v[..]))
+        .collect();
+    let view = RequestView {
+        method: b"GET",
+        target: b"/",
+        headers: &headers,
+        body: b"",
+    };
     let mut out = s.new_matches();
     s.scan_request(&view, &mut out).expect("scan");
     out.iter()
         .map(|x| {
             let name = String::from_utf8_lossy(out.name(x)).into_owned();
-            (x.signature as usize, name[1..].parse::<usize>().expect("h<i>"))
+            (
+                x.signature as usize,
+                name[1..].parse::<usize>().expect("h<i>"),
+            )
         })
         .collect()
 }

@@ -23,29 +23,50 @@ fn headers(values: &[&[u8]]) -> Req {
 fn a_match_spanning_two_fields_is_not_a_match() {
     let mut s = scanner(&[hv("span", "a[^z]*b"), hv("lit", "ab")]);
     assert!(headers(&[b"xxa", b"bxx"]).scan(&mut s).is_empty());
-    assert_eq!(headers(&[b"xxa", b"aab"]).scan(&mut s), vec![hit("lit", K::HeaderValue, "h1"), hit("span", K::HeaderValue, "h1")]);
+    assert_eq!(
+        headers(&[b"xxa", b"aab"]).scan(&mut s),
+        vec![
+            hit("lit", K::HeaderValue, "h1"),
+            hit("span", K::HeaderValue, "h1")
+        ]
+    );
 }
 
 #[test]
 fn a_literal_list_entry_spanning_fields_is_not_a_match() {
-    let sig = Signature { pattern: rampart_matcher::Pattern::Literals(vec![b"a\nb".to_vec(), b"zzz".to_vec()]), ..hv("l", "x") };
+    let sig = Signature {
+        pattern: rampart_matcher::Pattern::Literals(vec![b"a\nb".to_vec(), b"zzz".to_vec()]),
+        ..hv("l", "x")
+    };
     let mut s = scanner(&[sig]);
     assert!(headers(&[b"xa", b"bx"]).scan(&mut s).is_empty());
-    assert_eq!(headers(&[b"x", b"a\nb"]).scan(&mut s), vec![hit("l", K::HeaderValue, "h1")]);
+    assert_eq!(
+        headers(&[b"x", b"a\nb"]).scan(&mut s),
+        vec![hit("l", K::HeaderValue, "h1")]
+    );
 }
 
 #[test]
 fn anchors_bind_to_each_field() {
     let mut s = scanner(&[hv("start", "^admin"), hv("end", "root$")]);
     let got = headers(&[b"x", b"admin=1", b"user root", b"xadmin root2"]).scan(&mut s);
-    assert_eq!(got, vec![hit("end", K::HeaderValue, "h2"), hit("start", K::HeaderValue, "h1")]);
+    assert_eq!(
+        got,
+        vec![
+            hit("end", K::HeaderValue, "h2"),
+            hit("start", K::HeaderValue, "h1")
+        ]
+    );
 }
 
 #[test]
 fn anchors_inside_multiline_values_keep_their_own_meaning() {
     let plain = Signature::regex("plain", "^foo", vec![Target::all(K::Body)]);
-    let multi = Signature::regex("multi", "^bar", vec![Target::all(K::Body)])
-        .with_flags(SigFlags { multiline: true, ..SigFlags::default() });
+    let multi =
+        Signature::regex("multi", "^bar", vec![Target::all(K::Body)]).with_flags(SigFlags {
+            multiline: true,
+            ..SigFlags::default()
+        });
     let mut s = scanner(&[plain, multi]);
     // `^foo` without multiline only matches at the start of the body.
     let got = Req::post("/", "text/plain", b"x\nfoo\nbar").scan(&mut s);
@@ -58,7 +79,13 @@ fn anchors_inside_multiline_values_keep_their_own_meaning() {
 fn buffer_edge_assertions_see_one_field() {
     let mut s = scanner(&[hv("a", r"\Aadmin"), hv("z", r"admin\z")]);
     let got = headers(&[b"x", b"admin-x", b"y-admin", b"zz"]).scan(&mut s);
-    assert_eq!(got, vec![hit("a", K::HeaderValue, "h1"), hit("z", K::HeaderValue, "h2")]);
+    assert_eq!(
+        got,
+        vec![
+            hit("a", K::HeaderValue, "h1"),
+            hit("z", K::HeaderValue, "h2")
+        ]
+    );
 }
 
 #[test]
@@ -66,29 +93,62 @@ fn prefiltered_patterns_are_confirmed() {
     // Back-references and look-arounds are beyond Hyperscan: prefiltered, then confirmed.
     let mut s = scanner(&[hv("backref", r"(\w+)=\1"), hv("look", r"select(?=\s+\*)")]);
     let report = s.matcher().report().clone();
-    assert_eq!(report.prefiltered, vec!["backref".to_string(), "look".to_string()]);
-    assert_eq!(headers(&[b"abc=abc", b"abc=abd"]).scan(&mut s), vec![hit("backref", K::HeaderValue, "h0")]);
-    assert_eq!(headers(&[b"select name", b"select  *"]).scan(&mut s), vec![hit("look", K::HeaderValue, "h1")]);
+    assert_eq!(
+        report.prefiltered,
+        vec!["backref".to_string(), "look".to_string()]
+    );
+    assert_eq!(
+        headers(&[b"abc=abc", b"abc=abd"]).scan(&mut s),
+        vec![hit("backref", K::HeaderValue, "h0")]
+    );
+    assert_eq!(
+        headers(&[b"select name", b"select  *"]).scan(&mut s),
+        vec![hit("look", K::HeaderValue, "h1")]
+    );
 }
 
 #[test]
 fn each_signature_field_pair_is_reported_once_with_offsets() {
-    let sig = hv("x", "ab").with_flags(SigFlags { start_of_match: true, ..SigFlags::default() });
-    let var = hv("v", "c[0-9]+d").with_flags(SigFlags { start_of_match: true, ..SigFlags::default() });
+    let sig = hv("x", "ab").with_flags(SigFlags {
+        start_of_match: true,
+        ..SigFlags::default()
+    });
+    let var = hv("v", "c[0-9]+d").with_flags(SigFlags {
+        start_of_match: true,
+        ..SigFlags::default()
+    });
     let mut s = scanner(&[sig, var]);
     let mut m = s.new_matches();
     headers(&[b"ab ab ab", b"zzc123d"]).scan_into(&mut s, &mut m);
-    let list: Vec<_> = m.iter().map(|x| (x.signature, x.start, x.end, m.fragment(x).to_vec())).collect();
-    assert_eq!(list, vec![(0, Some(0), 2, b"ab".to_vec()), (1, Some(2), 7, b"c123d".to_vec())]);
+    let list: Vec<_> = m
+        .iter()
+        .map(|x| (x.signature, x.start, x.end, m.fragment(x).to_vec()))
+        .collect();
+    assert_eq!(
+        list,
+        vec![
+            (0, Some(0), 2, b"ab".to_vec()),
+            (1, Some(2), 7, b"c123d".to_vec())
+        ]
+    );
 }
 
 #[test]
 fn credentials_are_redacted_in_fragments() {
-    let sig = Signature::regex("tok", "Bearer [A-Za-z0-9]+", vec![Target::named(K::HeaderValue, "authorization")])
-        .with_flags(SigFlags { start_of_match: true, ..SigFlags::default() });
+    let sig = Signature::regex(
+        "tok",
+        "Bearer [A-Za-z0-9]+",
+        vec![Target::named(K::HeaderValue, "authorization")],
+    )
+    .with_flags(SigFlags {
+        start_of_match: true,
+        ..SigFlags::default()
+    });
     let mut s = scanner(&[sig]);
     let mut m = s.new_matches();
-    Req::get("/").header("Authorization", b"Bearer abcdef123").scan_into(&mut s, &mut m);
+    Req::get("/")
+        .header("Authorization", b"Bearer abcdef123")
+        .scan_into(&mut s, &mut m);
     let x = m.iter().next().expect("match");
     assert_eq!(m.fragment(x), b"Bear** *********");
 }

@@ -17,28 +17,59 @@ fn request_line_fields() {
         sig("p", "/admin/", K::Path),
         sig("q", "debug=1", K::Query),
     ]);
-    let r = Req { method: b"PUT".to_vec(), ..Req::get("/admin/x?debug=1&evil=2") };
-    assert_eq!(r.scan(&mut s), vec![hit("m", K::Method, ""), hit("p", K::Path, ""), hit("q", K::Query, ""), hit("t", K::Target, "")]);
+    let r = Req {
+        method: b"PUT".to_vec(),
+        ..Req::get("/admin/x?debug=1&evil=2")
+    };
+    assert_eq!(
+        r.scan(&mut s),
+        vec![
+            hit("m", K::Method, ""),
+            hit("p", K::Path, ""),
+            hit("q", K::Query, ""),
+            hit("t", K::Target, "")
+        ]
+    );
     // The path stops at `?`: "evil" is only in the target and the query.
-    assert_eq!(Req::get("/ok?x=evil").scan(&mut s), vec![hit("t", K::Target, "")]);
+    assert_eq!(
+        Req::get("/ok?x=evil").scan(&mut s),
+        vec![hit("t", K::Target, "")]
+    );
 }
 
 #[test]
 fn query_arguments_by_name_and_value() {
     let mut s = scanner(&[
         sig("an", "^ad", K::ArgName),
-        sig("av", "union select", K::ArgValue).with_transforms(&[T::UrlDecode, T::PlusToSpace, T::Lowercase]),
+        sig("av", "union select", K::ArgValue).with_transforms(&[
+            T::UrlDecode,
+            T::PlusToSpace,
+            T::Lowercase,
+        ]),
     ]);
     let got = Req::get("/s?admin=1&q=1+UNION%20Select+2").scan(&mut s);
-    assert_eq!(got, vec![hit("an", K::ArgName, ""), hit("av", K::ArgValue, "q")]);
+    assert_eq!(
+        got,
+        vec![hit("an", K::ArgName, ""), hit("av", K::ArgValue, "q")]
+    );
 }
 
 #[test]
 fn named_targets_only_see_their_field() {
-    let ua = Signature::regex("ua", "sqlmap", vec![Target::named(K::HeaderValue, "User-Agent")]).with_transforms(&[T::Lowercase]);
+    let ua = Signature::regex(
+        "ua",
+        "sqlmap",
+        vec![Target::named(K::HeaderValue, "User-Agent")],
+    )
+    .with_transforms(&[T::Lowercase]);
     let mut s = scanner(&[ua]);
-    let r = Req::get("/").header("user-agent", b"SQLMap/1.7").header("Referer", b"sqlmap");
-    assert_eq!(r.scan(&mut s), vec![hit("ua", K::HeaderValue, "user-agent")]);
+    let r = Req::get("/")
+        .header("user-agent", b"SQLMap/1.7")
+        .header("Referer", b"sqlmap");
+    assert_eq!(
+        r.scan(&mut s),
+        vec![hit("ua", K::HeaderValue, "user-agent")]
+    );
     let r = Req::get("/").header("Referer", b"sqlmap");
     assert!(r.scan(&mut s).is_empty());
 }
@@ -50,22 +81,47 @@ fn headers_and_cookies() {
         sig("cn", "^debug$", K::CookieName),
         sig("cv", "<script", K::CookieValue).with_transforms(&[T::UrlDecode]),
     ]);
-    let r = Req::get("/").header("X-Evil", b"1").header("Cookie", b"session=abc; debug=%3Cscript%3E");
-    assert_eq!(r.scan(&mut s), vec![hit("cn", K::CookieName, ""), hit("cv", K::CookieValue, "debug"), hit("hn", K::HeaderName, "")]);
+    let r = Req::get("/")
+        .header("X-Evil", b"1")
+        .header("Cookie", b"session=abc; debug=%3Cscript%3E");
+    assert_eq!(
+        r.scan(&mut s),
+        vec![
+            hit("cn", K::CookieName, ""),
+            hit("cv", K::CookieValue, "debug"),
+            hit("hn", K::HeaderName, "")
+        ]
+    );
 }
 
 #[test]
 fn json_keys_and_values_with_escapes_decoded() {
-    let mut s = scanner(&[sig("jk", "^__proto__$", K::JsonKey), sig("jv", "<script>", K::JsonValue)]);
+    let mut s = scanner(&[
+        sig("jk", "^__proto__$", K::JsonKey),
+        sig("jv", "<script>", K::JsonValue),
+    ]);
     let body = br#"{"user":{"name":"\u003cscript>alert(1)"},"items":[{"__proto__":{"x":1}}]}"#;
     let got = Req::post("/api", "application/json", body).scan(&mut s);
-    assert_eq!(got, vec![hit("jk", K::JsonKey, "__proto__"), hit("jv", K::JsonValue, "name")]);
+    assert_eq!(
+        got,
+        vec![
+            hit("jk", K::JsonKey, "__proto__"),
+            hit("jv", K::JsonValue, "name")
+        ]
+    );
 }
 
 #[test]
 fn form_bodies() {
-    let mut s = scanner(&[sig("fv", "' or '1'='1", K::FormValue).with_transforms(&[T::UrlDecode, T::PlusToSpace])]);
-    let got = Req::post("/login", "application/x-www-form-urlencoded", b"user=admin%27+or+%271%27%3D%271&pw=x").scan(&mut s);
+    let mut s = scanner(&[
+        sig("fv", "' or '1'='1", K::FormValue).with_transforms(&[T::UrlDecode, T::PlusToSpace])
+    ]);
+    let got = Req::post(
+        "/login",
+        "application/x-www-form-urlencoded",
+        b"user=admin%27+or+%271%27%3D%271&pw=x",
+    )
+    .scan(&mut s);
     assert_eq!(got, vec![hit("fv", K::FormValue, "user")]);
 }
 
@@ -78,19 +134,32 @@ fn multipart_parts() {
     ]);
     let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"upload\"; filename=\"shell.php\"\r\nContent-Type: image/png\r\n\r\n<?php system($_GET['c']); ?>\r\n--XyZ\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nhello\r\n--XyZ--\r\n";
     let got = Req::post("/upload", "multipart/form-data; boundary=XyZ", body).scan(&mut s);
-    assert_eq!(got, vec![hit("fname", K::MultipartFilename, "upload"), hit("name", K::MultipartName, "upload"), hit("val", K::MultipartValue, "upload")]);
+    assert_eq!(
+        got,
+        vec![
+            hit("fname", K::MultipartFilename, "upload"),
+            hit("name", K::MultipartName, "upload"),
+            hit("val", K::MultipartValue, "upload")
+        ]
+    );
 }
 
 #[test]
 fn xml_text_and_attributes() {
     let mut s = scanner(&[sig("x", "/etc/passwd", K::XmlText)]);
     let body = b"<?xml version=\"1.0\"?><order id=\"/etc/passwd\"><note>fine</note></order>";
-    assert_eq!(Req::post("/o", "application/xml", body).scan(&mut s), vec![hit("x", K::XmlText, "id")]);
+    assert_eq!(
+        Req::post("/o", "application/xml", body).scan(&mut s),
+        vec![hit("x", K::XmlText, "id")]
+    );
 }
 
 #[test]
 fn raw_body_is_always_scanned_even_when_malformed() {
-    let mut s = scanner(&[sig("b", "DROP TABLE", K::Body), sig("jv", "never", K::JsonValue)]);
+    let mut s = scanner(&[
+        sig("b", "DROP TABLE", K::Body),
+        sig("jv", "never", K::JsonValue),
+    ]);
     let mut m = s.new_matches();
     Req::post("/api", "application/json", b"{\"a\": DROP TABLE users").scan_into(&mut s, &mut m);
     assert!(matches!(m.body, rampart_matcher::BodyParse::Malformed(_)));

@@ -1,37 +1,56 @@
 //! Bodies longer than the inspection buffer are scanned as streams: a
 //! pattern split across reads is still found.
 
-use rampart_matcher::{FieldKind as K, Matcher, ScanLimits, Scanner, Signature, Target, Transform as T};
+use rampart_matcher::{
+    FieldKind as K, Matcher, ScanLimits, Scanner, Signature, Target, Transform as T,
+};
 
 fn scanner(sigs: &[Signature]) -> Scanner {
-    Scanner::new(&Matcher::compile(sigs).expect("compile"), ScanLimits::default()).expect("scanner")
+    Scanner::new(
+        &Matcher::compile(sigs).expect("compile"),
+        ScanLimits::default(),
+    )
+    .expect("scanner")
 }
 
 #[test]
 fn a_pattern_split_at_every_offset_is_found() {
     let mut s = scanner(&[
-        Signature::regex("re", r"union\s+select", vec![Target::all(K::Body)]).with_transforms(&[T::Lowercase]),
+        Signature::regex("re", r"union\s+select", vec![Target::all(K::Body)])
+            .with_transforms(&[T::Lowercase]),
         Signature::literal("lit", "/etc/passwd", vec![Target::all(K::Body)]),
     ]);
     for payload in [&b"xx UNION  SELECT yy"[..], b"cat /etc/passwd now"] {
         for cut in 0..=payload.len() {
             let mut m = s.new_matches();
             let mut body = s.start_body().expect("stream");
-            s.feed_body(&mut body, &payload[..cut], &mut m).expect("feed");
-            s.feed_body(&mut body, &payload[cut..], &mut m).expect("feed");
+            s.feed_body(&mut body, &payload[..cut], &mut m)
+                .expect("feed");
+            s.feed_body(&mut body, &payload[cut..], &mut m)
+                .expect("feed");
             s.finish_body(body, &mut m).expect("finish");
-            assert_eq!(m.len(), 1, "cut at {cut} of {:?}", String::from_utf8_lossy(payload));
+            assert_eq!(
+                m.len(),
+                1,
+                "cut at {cut} of {:?}",
+                String::from_utf8_lossy(payload)
+            );
         }
     }
 }
 
 #[test]
 fn byte_at_a_time_and_end_anchored_patterns() {
-    let mut s = scanner(&[Signature::regex("tail", r"--end$", vec![Target::all(K::Body)])]);
+    let mut s = scanner(&[Signature::regex(
+        "tail",
+        r"--end$",
+        vec![Target::all(K::Body)],
+    )]);
     let mut m = s.new_matches();
     let mut body = s.start_body().expect("stream");
     for b in b"data data --end" {
-        s.feed_body(&mut body, std::slice::from_ref(b), &mut m).expect("feed");
+        s.feed_body(&mut body, std::slice::from_ref(b), &mut m)
+            .expect("feed");
     }
     s.finish_body(body, &mut m).expect("finish");
     let x = m.iter().next().expect("end-anchored match");
@@ -57,7 +76,8 @@ fn streams_are_reused_without_carrying_state() {
 #[test]
 fn signatures_needing_the_whole_value_are_reported_as_not_streamed() {
     let m = Matcher::compile(&[
-        Signature::regex("decoded", "x", vec![Target::all(K::Body)]).with_transforms(&[T::UrlDecode]),
+        Signature::regex("decoded", "x", vec![Target::all(K::Body)])
+            .with_transforms(&[T::UrlDecode]),
         Signature::regex("raw", "y", vec![Target::all(K::Body)]),
     ])
     .expect("compile");

@@ -86,7 +86,9 @@ fn compile_error(err: *mut hs::hs_compile_error_t) -> EngineError {
         let message = if (*err).message.is_null() {
             "compile failed".to_string()
         } else {
-            CStr::from_ptr((*err).message).to_string_lossy().into_owned()
+            CStr::from_ptr((*err).message)
+                .to_string_lossy()
+                .into_owned()
         };
         let index = usize::try_from((*err).expression).ok();
         hs::hs_free_compile_error(err);
@@ -112,7 +114,8 @@ impl Database {
         let exprs: Vec<*const libc::c_char> = sources.iter().map(|s| s.as_ptr()).collect();
         let flags: Vec<u32> = patterns.iter().map(|p| p.flags).collect();
         let ids: Vec<u32> = patterns.iter().map(|p| p.id).collect();
-        let count = u32::try_from(patterns.len()).map_err(|_| EngineError::TooLong(patterns.len()))?;
+        let count =
+            u32::try_from(patterns.len()).map_err(|_| EngineError::TooLong(patterns.len()))?;
         let mut db = ptr::null_mut();
         let mut err = ptr::null_mut();
         // SAFETY: the three arrays have `count` elements and outlive the call;
@@ -135,13 +138,19 @@ impl Database {
     /// Compiles byte literals (no regex syntax) with Hyperscan's literal API.
     ///
     /// Only `CASELESS`, `MULTILINE`, `SINGLEMATCH` and `SOM_LEFTMOST` flags apply to literals.
-    pub fn compile_literals(patterns: &[PatternSpec<'_>], mode: Mode) -> Result<Database, EngineError> {
-        let exprs: Vec<*const libc::c_char> =
-            patterns.iter().map(|p| p.expr.as_ptr() as *const libc::c_char).collect();
+    pub fn compile_literals(
+        patterns: &[PatternSpec<'_>],
+        mode: Mode,
+    ) -> Result<Database, EngineError> {
+        let exprs: Vec<*const libc::c_char> = patterns
+            .iter()
+            .map(|p| p.expr.as_ptr() as *const libc::c_char)
+            .collect();
         let lens: Vec<usize> = patterns.iter().map(|p| p.expr.len()).collect();
         let flags: Vec<u32> = patterns.iter().map(|p| p.flags).collect();
         let ids: Vec<u32> = patterns.iter().map(|p| p.id).collect();
-        let count = u32::try_from(patterns.len()).map_err(|_| EngineError::TooLong(patterns.len()))?;
+        let count =
+            u32::try_from(patterns.len()).map_err(|_| EngineError::TooLong(patterns.len()))?;
         let mut db = ptr::null_mut();
         let mut err = ptr::null_mut();
         // SAFETY: the four arrays have `count` elements and outlive the call;
@@ -173,7 +182,10 @@ impl Database {
         }
         NonNull::new(db)
             .map(|ptr| Database { ptr, mode })
-            .ok_or(EngineError::Call { call: "hs_compile", code: rc })
+            .ok_or(EngineError::Call {
+                call: "hs_compile",
+                code: rc,
+            })
     }
 
     /// Width facts for one expression, or the compile error Hyperscan would report for it.
@@ -228,7 +240,10 @@ impl Database {
             hs::hs_serialize_database(self.as_ptr(), &mut bytes, &mut len)
         })?;
         if bytes.is_null() {
-            return Err(EngineError::Call { call: "hs_serialize_database", code: 0 });
+            return Err(EngineError::Call {
+                call: "hs_serialize_database",
+                code: 0,
+            });
         }
         // SAFETY: Hyperscan returned `len` bytes allocated with malloc; copy
         // them out and free the block once.
@@ -258,7 +273,12 @@ impl Database {
     /// Scans one buffer (block mode), calling `on_match(id, end)` for every match.
     ///
     /// Allocation-free: the callback is reached through a monomorphised trampoline.
-    pub fn scan<F: OnMatch>(&self, data: &[u8], scratch: &mut Scratch, mut on_match: F) -> Result<(), EngineError> {
+    pub fn scan<F: OnMatch>(
+        &self,
+        data: &[u8],
+        scratch: &mut Scratch,
+        mut on_match: F,
+    ) -> Result<(), EngineError> {
         debug_assert_eq!(self.mode, Mode::Block);
         let len = u32::try_from(data.len()).map_err(|_| EngineError::TooLong(data.len()))?;
         // SAFETY: the database is valid, `scratch` was allocated for it (the

@@ -18,21 +18,31 @@ unsafe impl Send for Scratch {}
 
 impl Scratch {
     /// Scratch big enough for every database in `dbs` (at least one).
-    pub fn for_databases<'a>(dbs: impl IntoIterator<Item = &'a Database>) -> Result<Scratch, EngineError> {
+    pub fn for_databases<'a>(
+        dbs: impl IntoIterator<Item = &'a Database>,
+    ) -> Result<Scratch, EngineError> {
         let mut raw = ptr::null_mut();
         let mut any = false;
         for db in dbs {
             // SAFETY: `raw` is null or a scratch from a previous call;
             // hs_alloc_scratch grows it in place for `db`.
-            check("hs_alloc_scratch", unsafe { hs::hs_alloc_scratch(db.as_ptr(), &mut raw) })?;
+            check("hs_alloc_scratch", unsafe {
+                hs::hs_alloc_scratch(db.as_ptr(), &mut raw)
+            })?;
             any = true;
         }
         if !any {
-            return Err(EngineError::Call { call: "hs_alloc_scratch (no database)", code: 0 });
+            return Err(EngineError::Call {
+                call: "hs_alloc_scratch (no database)",
+                code: 0,
+            });
         }
         NonNull::new(raw)
             .map(|ptr| Scratch { ptr })
-            .ok_or(EngineError::Call { call: "hs_alloc_scratch", code: 0 })
+            .ok_or(EngineError::Call {
+                call: "hs_alloc_scratch",
+                code: 0,
+            })
     }
 
     pub(super) fn as_ptr(&mut self) -> *mut hs::hs_scratch_t {

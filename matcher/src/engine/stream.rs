@@ -24,14 +24,26 @@ impl Stream {
     /// Opens a stream on a streaming-mode database.
     pub fn open(db: &Arc<Database>) -> Result<Stream, EngineError> {
         if db.mode() != Mode::Stream {
-            return Err(EngineError::Call { call: "hs_open_stream (block database)", code: -1 });
+            return Err(EngineError::Call {
+                call: "hs_open_stream (block database)",
+                code: -1,
+            });
         }
         let mut raw = ptr::null_mut();
         // SAFETY: valid streaming database and out-pointer.
-        check("hs_open_stream", unsafe { hs::hs_open_stream(db.as_ptr(), 0, &mut raw) })?;
+        check("hs_open_stream", unsafe {
+            hs::hs_open_stream(db.as_ptr(), 0, &mut raw)
+        })?;
         NonNull::new(raw)
-            .map(|ptr| Stream { ptr, db: Arc::clone(db), offset: 0 })
-            .ok_or(EngineError::Call { call: "hs_open_stream", code: 0 })
+            .map(|ptr| Stream {
+                ptr,
+                db: Arc::clone(db),
+                offset: 0,
+            })
+            .ok_or(EngineError::Call {
+                call: "hs_open_stream",
+                code: 0,
+            })
     }
 
     /// Bytes fed so far.
@@ -40,7 +52,12 @@ impl Stream {
     }
 
     /// Feeds the next piece; `on_match(id, end)` gets offsets from the stream's start.
-    pub fn scan<F: OnMatch>(&mut self, data: &[u8], scratch: &mut Scratch, mut on_match: F) -> Result<(), EngineError> {
+    pub fn scan<F: OnMatch>(
+        &mut self,
+        data: &[u8],
+        scratch: &mut Scratch,
+        mut on_match: F,
+    ) -> Result<(), EngineError> {
         let len = u32::try_from(data.len()).map_err(|_| EngineError::TooLong(data.len()))?;
         // SAFETY: valid open stream, scratch grown for its database, `data`
         // valid for `len` bytes, callback alive during the synchronous call.
@@ -60,7 +77,11 @@ impl Stream {
     }
 
     /// Ends the data (reporting end-anchored matches) and resets the stream for the next body.
-    pub fn finish<F: OnMatch>(&mut self, scratch: &mut Scratch, mut on_match: F) -> Result<(), EngineError> {
+    pub fn finish<F: OnMatch>(
+        &mut self,
+        scratch: &mut Scratch,
+        mut on_match: F,
+    ) -> Result<(), EngineError> {
         // SAFETY: valid open stream and scratch; the stream stays open (reset in place).
         let rc = unsafe {
             hs::hs_reset_stream(
@@ -78,7 +99,9 @@ impl Stream {
     /// Forgets the data fed so far without reporting anything.
     pub fn reset(&mut self) -> Result<(), EngineError> {
         // SAFETY: a null callback needs no scratch; the stream stays open.
-        let rc = unsafe { hs::hs_reset_stream(self.ptr.as_ptr(), 0, ptr::null_mut(), None, ptr::null_mut()) };
+        let rc = unsafe {
+            hs::hs_reset_stream(self.ptr.as_ptr(), 0, ptr::null_mut(), None, ptr::null_mut())
+        };
         self.offset = 0;
         check("hs_reset_stream", rc)
     }

@@ -11,7 +11,11 @@ pub fn found(scanner: &Scanner, m: &Matches) -> Found {
         .iter()
         .map(|x| {
             (
-                scanner.matcher().signature_id(x.signature).unwrap_or("?").to_string(),
+                scanner
+                    .matcher()
+                    .signature_id(x.signature)
+                    .unwrap_or("?")
+                    .to_string(),
                 x.kind,
                 String::from_utf8_lossy(m.name(x)).into_owned(),
             )
@@ -36,7 +40,12 @@ pub struct Req {
 
 impl Req {
     pub fn get(target: &str) -> Req {
-        Req { method: b"GET".to_vec(), target: target.as_bytes().to_vec(), headers: Vec::new(), body: Vec::new() }
+        Req {
+            method: b"GET".to_vec(),
+            target: target.as_bytes().to_vec(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
     }
 
     pub fn post(target: &str, content_type: &str, body: &[u8]) -> Req {
@@ -49,7 +58,8 @@ impl Req {
     }
 
     pub fn header(mut self, name: &str, value: &[u8]) -> Req {
-        self.headers.push((name.as_bytes().to_vec(), value.to_vec()));
+        self.headers
+            .push((name.as_bytes().to_vec(), value.to_vec()));
         self
     }
 
@@ -61,8 +71,14 @@ impl Req {
     }
 
     pub fn scan_into(&self, scanner: &mut Scanner, m: &mut Matches) {
-        let headers: Vec<(&[u8], &[u8])> = self.headers.iter().map(|(n, v)| (&n[..], &v[..])).collect();
-        let view = RequestView { method: &self.method, target: &self.target, headers: &headers, body: &self.body };
+        let headers: Vec<(&[u8], &[u8])> =
+            self.headers.iter().map(|(n, v)| (&n[..], &v[..])).collect();
+        let view = RequestView {
+            method: &self.method,
+            target: &self.target,
+            headers: &headers,
+            body: &self.body,
+        };
         scanner.scan_request(&view, m).expect("scan");
     }
 }
