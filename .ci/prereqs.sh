@@ -17,6 +17,10 @@ ensure_prereqs() {
     local missing=()
     command -v cc >/dev/null 2>&1 || missing+=(build-essential)
     command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+    # The matcher links Hyperscan from Debian (hs.h + libhs.so via pkg-config).
+    if ! pkg-config --exists libhs 2>/dev/null && [ ! -f /usr/include/hs/hs.h ]; then
+        missing+=(libhyperscan-dev)
+    fi
     if [ "${#missing[@]}" -gt 0 ]; then
         if ! command -v apt-get >/dev/null 2>&1; then
             log "missing ${missing[*]} and no apt-get: install them and re-run."
