@@ -12,6 +12,7 @@
 //! still worth matching, and the caller still scans the raw body.
 
 mod cookie;
+mod json;
 mod urlencoded;
 
 #[cfg(test)]
@@ -20,6 +21,7 @@ mod alloc_count;
 mod test_util;
 
 pub use cookie::cookies;
+pub use json::{json, JsonScratch, JsonSummary};
 pub use urlencoded::urlencoded;
 
 /// Which extractor a request body needs, from its `Content-Type`.
