@@ -13,6 +13,7 @@
 
 mod cookie;
 mod json;
+mod multipart;
 mod urlencoded;
 
 #[cfg(test)]
@@ -22,6 +23,10 @@ mod test_util;
 
 pub use cookie::cookies;
 pub use json::{json, JsonScratch, JsonSummary};
+pub use multipart::{
+    boundary, multipart, MultipartAnomalies, MultipartSummary, MAX_BOUNDARY_LEN,
+    MAX_PART_HEADER_LINE,
+};
 pub use urlencoded::urlencoded;
 
 /// Which extractor a request body needs, from its `Content-Type`.
