@@ -15,6 +15,7 @@ mod cookie;
 mod json;
 mod multipart;
 mod urlencoded;
+mod xml;
 
 #[cfg(test)]
 mod alloc_count;
@@ -28,6 +29,7 @@ pub use multipart::{
     MAX_PART_HEADER_LINE,
 };
 pub use urlencoded::urlencoded;
+pub use xml::{xml, XmlSummary, XML_MAX_DEPTH};
 
 /// Which extractor a request body needs, from its `Content-Type`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
