@@ -16,23 +16,23 @@ pub enum FieldKind {
     Path,
     /// The query string as received, without the `?`.
     Query,
-    /// A query argument's name (raw; decode with transforms).
+    /// A query argument's name (raw; decode with transforms). Name: the name itself.
     ArgName,
     /// A query argument's value (raw; decode with transforms). Name: the argument name.
     ArgValue,
-    /// A header name.
+    /// A header name. Name: the name itself.
     HeaderName,
     /// A header value. Name: the header name.
     HeaderValue,
-    /// A cookie name.
+    /// A cookie name. Name: the name itself.
     CookieName,
     /// A cookie value. Name: the cookie name.
     CookieValue,
-    /// An `application/x-www-form-urlencoded` body field name (raw).
+    /// An `application/x-www-form-urlencoded` body field name (raw). Name: the name itself.
     FormName,
     /// An urlencoded body field value (raw). Name: the field name.
     FormValue,
-    /// A JSON object key, with JSON string escapes decoded.
+    /// A JSON object key, with JSON string escapes decoded. Name: the key itself.
     JsonKey,
     /// A JSON string (or number/literal) value, escapes decoded. Name: the innermost key.
     JsonValue,

@@ -318,7 +318,7 @@ impl Scanner {
         let cookies =
             Self::wants(c, FieldKind::CookieName) || Self::wants(c, FieldKind::CookieValue);
         for (name, value) in req.headers {
-            col.add(c, FieldKind::HeaderName, b"", name);
+            col.add(c, FieldKind::HeaderName, name, name);
             col.add(c, FieldKind::HeaderValue, name, value);
             if cookies && name.eq_ignore_ascii_case(b"cookie") {
                 extract::cookies(value, &mut |k, n, v| col.add(c, k, n, v));
@@ -333,7 +333,9 @@ impl Scanner {
         let any = |kinds: &[FieldKind]| kinds.iter().any(|k| Self::wants(c, *k));
         let parsed = match BodyKind::from_content_type(ct) {
             BodyKind::Json if any(&[FieldKind::JsonKey, FieldKind::JsonValue]) => Some(
-                extract::json(body, &mut self.json, &mut |k, n, v| col.add(c, k, n, v)).map(|_| ()),
+                extract::json(body, &mut self.json, &mut |k, n, v| col.add(c, k, n, v))
+                    .map(|_| ())
+                    .map_err(|e| e.offset()),
             ),
             BodyKind::Form if any(&[FieldKind::FormName, FieldKind::FormValue]) => {
                 extract::urlencoded(
@@ -354,20 +356,24 @@ impl Scanner {
             {
                 match extract::boundary(ct) {
                     Some(b) => Some(
-                        extract::multipart(body, b, &mut |k, n, v| col.add(c, k, n, v)).map(|_| ()),
+                        extract::multipart(body, b, &mut |k, n, v| col.add(c, k, n, v))
+                            .map(|_| ())
+                            .map_err(|e| e.offset()),
                     ),
-                    None => Some(Err(0)),
+                    None => Some(Err(0usize)),
                 }
             }
-            BodyKind::Xml if any(&[FieldKind::XmlText]) => {
-                Some(extract::xml(body, &mut |k, n, v| col.add(c, k, n, v)).map(|_| ()))
-            }
+            BodyKind::Xml if any(&[FieldKind::XmlText]) => Some(
+                extract::xml(body, &mut |k, n, v| col.add(c, k, n, v))
+                    .map(|_| ())
+                    .map_err(|e| e.offset()),
+            ),
             _ => None,
         };
         out.body = match parsed {
             None => BodyParse::None,
             Some(Ok(())) => BodyParse::Parsed,
-            Some(Err(offset)) => BodyParse::Malformed(offset),
+            Some(Err(offset)) => BodyParse::Malformed(u32::try_from(offset).unwrap_or(u32::MAX)),
         };
     }
 
@@ -460,8 +466,7 @@ impl Scanner {
         if overflow {
             out.truncated = true;
         }
-        for ci in 0..cands.len() {
-            let cand = cands[ci];
+        for &cand in cands.iter() {
             let span = buf.spans[cand.span as usize];
             let value = &buf.joined[span.start as usize..span.end as usize];
             let meta = &c.sigs[cand.sig as usize];
@@ -495,10 +500,15 @@ impl Scanner {
             if out.has(cand.sig, f.kind, name) {
                 continue;
             }
-            let start = match (meta.max_width, &self.locate[cand.sig as usize]) {
-                (Some(w), _) if w == meta.min_width => Some(end.saturating_sub(w)),
-                (_, Some(re)) => re.find(value).map(|m| m.start() as u32),
-                _ => None,
+            let (start, end) = match (meta.max_width, &self.locate[cand.sig as usize]) {
+                (Some(w), _) if w == meta.min_width => (Some(end.saturating_sub(w)), end),
+                // Hyperscan reports the earliest end; the located match is
+                // the leftmost-longest one a reader expects to see.
+                (_, Some(re)) => match re.find(value) {
+                    Some(m) => (Some(m.start() as u32), m.end() as u32),
+                    None => (None, end),
+                },
+                _ => (None, end),
             };
             out.push(cand.sig, f.kind, name, value, start, end);
         }

@@ -138,7 +138,7 @@ fn oracle(case: &Case) -> BTreeSet<(usize, usize)> {
     let mut out = BTreeSet::new();
     for (si, (p, f, chain)) in case.sigs.iter().enumerate() {
         let flags = format!(
-            "(?-u{}{}{})",
+            "(?{}{}{}-u)",
             if f.caseless { "i" } else { "" },
             if f.multiline { "m" } else { "" },
             if f.dotall { "s" } else { "" }
@@ -163,7 +163,7 @@ fn pcre_dollar_extra(p: &str, f: &SigFlags, re: &regex::bytes::Regex, n: &[u8]) 
     !f.multiline && p.ends_with('$') && n.last() == Some(&b'\n') && {
         let _ = re;
         let flags = format!(
-            "(?-u{}{})",
+            "(?{}{}-u)",
             if f.caseless { "i" } else { "" },
             if f.dotall { "s" } else { "" }
         );

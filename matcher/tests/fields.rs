@@ -50,7 +50,7 @@ fn query_arguments_by_name_and_value() {
     let got = Req::get("/s?admin=1&q=1+UNION%20Select+2").scan(&mut s);
     assert_eq!(
         got,
-        vec![hit("an", K::ArgName, ""), hit("av", K::ArgValue, "q")]
+        vec![hit("an", K::ArgName, "admin"), hit("av", K::ArgValue, "q")]
     );
 }
 
@@ -87,9 +87,9 @@ fn headers_and_cookies() {
     assert_eq!(
         r.scan(&mut s),
         vec![
-            hit("cn", K::CookieName, ""),
+            hit("cn", K::CookieName, "debug"),
             hit("cv", K::CookieValue, "debug"),
-            hit("hn", K::HeaderName, "")
+            hit("hn", K::HeaderName, "X-Evil")
         ]
     );
 }

@@ -71,12 +71,20 @@ impl Req {
     }
 
     pub fn scan_into(&self, scanner: &mut Scanner, m: &mut Matches) {
-        let headers: Vec<(&[u8], &[u8])> =
-            self.headers.iter().map(|(n, v)| (&n[..], &v[..])).collect();
+        self.scan_with(&self.header_pairs(), scanner, m);
+    }
+
+    /// The headers as the borrowed pairs a [`RequestView`] takes.
+    pub fn header_pairs(&self) -> Vec<(&[u8], &[u8])> {
+        self.headers.iter().map(|(n, v)| (&n[..], &v[..])).collect()
+    }
+
+    /// Scans with prebuilt header pairs (no allocation in the caller).
+    pub fn scan_with(&self, headers: &[(&[u8], &[u8])], scanner: &mut Scanner, m: &mut Matches) {
         let view = RequestView {
             method: &self.method,
             target: &self.target,
-            headers: &headers,
+            headers,
             body: &self.body,
         };
         scanner.scan_request(&view, m).expect("scan");
