@@ -155,7 +155,11 @@ pub fn spawn_admin(
 ) -> io::Result<(SocketAddr, JoinHandle<()>)> {
     let listener = TcpListener::bind(addr)?;
     let local = listener.local_addr()?;
-    let state = Arc::new(AdminState { metrics, ready, hub });
+    let state = Arc::new(AdminState {
+        metrics,
+        ready,
+        hub,
+    });
 
     let (tx, rx) = mpsc::sync_channel::<TcpStream>(ADMIN_QUEUE);
     let rx = Arc::new(Mutex::new(rx));
@@ -251,19 +255,35 @@ fn route(state: &AdminState, method: &str, target: &str) -> Vec<u8> {
             return r;
         }
         let Some(hub) = state.hub.as_ref().filter(|h| h.enabled()) else {
-            return response(409, "application/json", br#"{"error":"policy inspection is off"}"#);
+            return response(
+                409,
+                "application/json",
+                br#"{"error":"policy inspection is off"}"#,
+            );
         };
         return match hub.reload_and_wait("admin", RELOAD_WAIT) {
             Some(r) => {
                 let status = if r.ok { 200 } else { 422 };
-                response(status, "application/json", r.to_json().to_string().as_bytes())
+                response(
+                    status,
+                    "application/json",
+                    r.to_json().to_string().as_bytes(),
+                )
             }
-            None => response(503, "application/json", br#"{"error":"a reload is already queued or in progress; retry"}"#),
+            None => response(
+                503,
+                "application/json",
+                br#"{"error":"a reload is already queued or in progress; retry"}"#,
+            ),
         };
     }
     if path == "/admin/policy" && method == "GET" {
         return match &state.hub {
-            Some(h) => response(200, "application/json", h.status_json().to_string().as_bytes()),
+            Some(h) => response(
+                200,
+                "application/json",
+                h.status_json().to_string().as_bytes(),
+            ),
             None => response(200, "application/json", br#"{"enabled":false}"#),
         };
     }
@@ -368,7 +388,8 @@ mod tests {
     #[test]
     fn health_ready_and_errors() {
         let ready = Arc::new(AtomicBool::new(false));
-        let (addr, _t) = spawn_admin("127.0.0.1:0".parse().unwrap(), None, ready.clone(), None).unwrap();
+        let (addr, _t) =
+            spawn_admin("127.0.0.1:0".parse().unwrap(), None, ready.clone(), None).unwrap();
 
         let (st, _, body) = get(addr, &req("GET", "/healthz"));
         assert_eq!((st, body.as_str()), (200, "ok\n"));

@@ -9,8 +9,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
-use rampart_dataplane::policy::PolicyConfig;
 use rampart_dataplane::config::{self, Config, ConfigError, Workers};
+use rampart_dataplane::policy::PolicyConfig;
 use rampart_dataplane::server::Server;
 
 #[derive(Parser)]
@@ -175,12 +175,20 @@ fn main() -> ExitCode {
                     // not load would not start.
                     let policy = if c.policy.enabled {
                         match rampart_policy_loader::load(&c.policy.load_options()) {
-                            Ok(l) => format!(", policy {} with {} policies", l.policy.version(), l.policy.stats.policies),
+                            Ok(l) => format!(
+                                ", policy {} with {} policies",
+                                l.policy.version(),
+                                l.policy.stats.policies
+                            ),
                             Err(errs) => {
                                 for d in &errs.0 {
                                     eprintln!("{d}");
                                 }
-                                eprintln!("rampart: {} problem(s) in the policy packs of {}", errs.0.len(), config.display());
+                                eprintln!(
+                                    "rampart: {} problem(s) in the policy packs of {}",
+                                    errs.0.len(),
+                                    config.display()
+                                );
                                 return ExitCode::from(1);
                             }
                         }
@@ -218,7 +226,11 @@ fn main() -> ExitCode {
             c.policy = if no_policy {
                 PolicyConfig::disabled()
             } else {
-                PolicyConfig { packs, overlay, ..PolicyConfig::default() }
+                PolicyConfig {
+                    packs,
+                    overlay,
+                    ..PolicyConfig::default()
+                }
             };
             serve(c, |_, _| {})
         }),

@@ -168,8 +168,9 @@ fn prepare(config: Config) -> Result<Prepared, StartError> {
                     addr,
                     source: io::Error::other(e.to_string()),
                 })?;
-            let (bound, _) = crate::admin::spawn_admin(addr, Some(handle), ready.clone(), Some(hub.clone()))
-                .map_err(|source| StartError::Admin { addr, source })?;
+            let (bound, _) =
+                crate::admin::spawn_admin(addr, Some(handle), ready.clone(), Some(hub.clone()))
+                    .map_err(|source| StartError::Admin { addr, source })?;
             Some(bound)
         }
         None => None,
@@ -204,7 +205,10 @@ fn spawn_worker(
     let shared = prep.shared.clone();
     let cpu = (prep.pin && !prep.cpus.is_empty()).then(|| prep.cpus[id % prep.cpus.len()]);
     let fds: Vec<RawFd> = sockets.into_iter().map(IntoRawFd::into_raw_fd).collect();
-    let policy = prep.policies[id].take().ok_or_else(|| StartError::Worker { worker: id, source: io::Error::other("no policy slot") })?;
+    let policy = prep.policies[id].take().ok_or_else(|| StartError::Worker {
+        worker: id,
+        source: io::Error::other("no policy slot"),
+    })?;
     std::thread::Builder::new()
         .name(format!("rampart-w{id}"))
         .spawn(move || {
@@ -366,7 +370,10 @@ impl Server {
             pin_to_cpu(prep.cpus[0]);
         }
         let sockets = prep.per_worker.pop().unwrap_or_default();
-        let policy0 = prep.policies[0].take().ok_or_else(|| StartError::Worker { worker: 0, source: io::Error::other("no policy slot") })?;
+        let policy0 = prep.policies[0].take().ok_or_else(|| StartError::Worker {
+            worker: 0,
+            source: io::Error::other("no policy slot"),
+        })?;
         let worker0 = Worker::new(WorkerSetup {
             id: 0,
             policy: policy0,

@@ -462,9 +462,15 @@ fn policy(cx: &mut Ctx<'_>, s: &Section<'_, '_>) -> crate::policy::PolicyConfig 
     };
     let mut packs = Vec::new();
     if let Some(f) = s.get("packs") {
-        if let Some(items) = cx.array(&f, "an array of pack directories like [\"/etc/rampart/packs/default\"]") {
+        if let Some(items) = cx.array(
+            &f,
+            "an array of pack directories like [\"/etc/rampart/packs/default\"]",
+        ) {
             for v in items.iter() {
-                let item = Field { name: "policy.packs".to_owned(), v };
+                let item = Field {
+                    name: "policy.packs".to_owned(),
+                    v,
+                };
                 if let Some(p) = cx.str(&item) {
                     packs.push(std::path::PathBuf::from(p));
                 }
@@ -472,7 +478,10 @@ fn policy(cx: &mut Ctx<'_>, s: &Section<'_, '_>) -> crate::policy::PolicyConfig 
         }
     }
     crate::policy::PolicyConfig {
-        enabled: s.get("enabled").and_then(|f| cx.bool(&f)).unwrap_or(d.enabled),
+        enabled: s
+            .get("enabled")
+            .and_then(|f| cx.bool(&f))
+            .unwrap_or(d.enabled),
         packs,
         overlay: path(cx, "overlay"),
         cache_dir: path(cx, "cache_dir"),

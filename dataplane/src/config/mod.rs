@@ -266,7 +266,13 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
     let mut config = parse(&src, &path.display().to_string()).map_err(ConfigError::Invalid)?;
     // Paths in the file are relative to the file, not to wherever rampart runs.
     let base = path.parent().unwrap_or(Path::new("."));
-    let rel = |p: &PathBuf| if p.is_relative() && p.as_os_str() != "default" { base.join(p) } else { p.clone() };
+    let rel = |p: &PathBuf| {
+        if p.is_relative() && p.as_os_str() != "default" {
+            base.join(p)
+        } else {
+            p.clone()
+        }
+    };
     config.policy.packs = config.policy.packs.iter().map(rel).collect();
     config.policy.overlay = config.policy.overlay.as_ref().map(rel);
     config.policy.cache_dir = config.policy.cache_dir.as_ref().map(rel);

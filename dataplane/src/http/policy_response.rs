@@ -24,7 +24,12 @@ pub struct PolicyResponse<'a> {
 }
 
 /// The value of a placeholder, or `None` to leave it as written.
-fn placeholder<'a>(name: &[u8], r: &'a PolicyResponse<'_>, status: &'a [u8], decoy: &'a [u8]) -> Option<&'a [u8]> {
+fn placeholder<'a>(
+    name: &[u8],
+    r: &'a PolicyResponse<'_>,
+    status: &'a [u8],
+    decoy: &'a [u8],
+) -> Option<&'a [u8]> {
     Some(match name {
         b"event_id" | b"request_id" => r.request_id,
         b"policy_id" => r.policy_id.as_bytes(),
@@ -151,7 +156,10 @@ mod tests {
         assert!(head.starts_with("HTTP/1.1 403 Forbidden\r\n"));
         assert!(head.contains("\r\nRetry-After: 30"));
         assert!(head.contains("\r\nX-Reason: policy"));
-        assert_eq!(body, r#"{"e":"abcd","p":"RP-1","s":403,"x":"{{unknown}}","t":"rpd_abcd"#);
+        assert_eq!(
+            body,
+            r#"{"e":"abcd","p":"RP-1","s":403,"x":"{{unknown}}","t":"rpd_abcd"#
+        );
         assert!(head.contains(&format!("Content-Length: {}", body.len())));
         assert!(write_policy_response(&r, &mut [0u8; 40]).is_none());
     }
@@ -161,7 +169,15 @@ mod tests {
         let mut buf = [0u8; 128];
         let head = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
         buf[..head.len()].copy_from_slice(head);
-        let n = append_headers(&mut buf, head.len(), &[("X-Rampart-Suspect".into(), "sqli".into())]).expect("fits");
-        assert_eq!(&buf[..n], b"GET / HTTP/1.1\r\nHost: a\r\nX-Rampart-Suspect: sqli\r\n\r\n");
+        let n = append_headers(
+            &mut buf,
+            head.len(),
+            &[("X-Rampart-Suspect".into(), "sqli".into())],
+        )
+        .expect("fits");
+        assert_eq!(
+            &buf[..n],
+            b"GET / HTTP/1.1\r\nHost: a\r\nX-Rampart-Suspect: sqli\r\n\r\n"
+        );
     }
 }

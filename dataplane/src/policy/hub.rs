@@ -107,7 +107,10 @@ impl Status {
 }
 
 enum Msg {
-    Reload { reason: String, reply: Option<SyncSender<ReloadRecord>> },
+    Reload {
+        reason: String,
+        reply: Option<SyncSender<ReloadRecord>>,
+    },
     Stop,
 }
 
@@ -148,7 +151,9 @@ struct HubState {
 }
 
 fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn record(status: &Mutex<Status>, r: ReloadRecord) {
@@ -165,7 +170,11 @@ fn fingerprint(cfg: &PolicyConfig) -> Vec<(PathBuf, Option<SystemTime>, u64)> {
     let mut out = Vec::new();
     let mut add = |p: &Path| {
         let m = std::fs::metadata(p).ok();
-        out.push((p.to_path_buf(), m.as_ref().and_then(|m| m.modified().ok()), m.map_or(0, |m| m.len())));
+        out.push((
+            p.to_path_buf(),
+            m.as_ref().and_then(|m| m.modified().ok()),
+            m.map_or(0, |m| m.len()),
+        ));
     };
     for dir in cfg.packs.iter().filter(|p| p.as_os_str() != "default") {
         add(&dir.join("pack.toml"));
@@ -222,8 +231,15 @@ pub enum HubError {
 impl Hub {
     /// Loads the configured packs (failing if they do not load), builds one kit
     /// per core and starts the hub thread.
-    pub fn start(cfg: PolicyConfig, cores: usize, limits: ScanLimits) -> Result<(Hub, Vec<CorePolicy>, Option<JoinHandle<()>>), HubError> {
-        let status = Arc::new(Mutex::new(Status { enabled: cfg.enabled, ..Status::default() }));
+    pub fn start(
+        cfg: PolicyConfig,
+        cores: usize,
+        limits: ScanLimits,
+    ) -> Result<(Hub, Vec<CorePolicy>, Option<JoinHandle<()>>), HubError> {
+        let status = Arc::new(Mutex::new(Status {
+            enabled: cfg.enabled,
+            ..Status::default()
+        }));
         let (retired_tx, retired_rx) = mpsc::sync_channel(cores * KIT_QUEUE);
         let mut cores_out = Vec::with_capacity(cores);
         let mut publishers = Vec::with_capacity(cores);
@@ -244,12 +260,28 @@ impl Hub {
                 Some(p) => Some(CoreKit::new(Arc::clone(p), 1, limits).map_err(HubError::Kit)?),
                 None => None,
             };
-            cores_out.push(CorePolicy { kit, kits: rx, retired: retired_tx.clone(), wake_fd: fd });
-            publishers.push(Publisher { kits: tx, wake_fd: fd });
+            cores_out.push(CorePolicy {
+                kit,
+                kits: rx,
+                retired: retired_tx.clone(),
+                wake_fd: fd,
+            });
+            publishers.push(Publisher {
+                kits: tx,
+                wake_fd: fd,
+            });
         }
         if let Some(p) = &initial {
-            tracing::info!(version = p.version(), policies = p.stats.policies, signatures = p.stats.signatures, ms = started.elapsed().as_millis() as u64, "policy loaded");
-            let mut s = status.lock().map_err(|_| HubError::Kit("status lock poisoned".into()))?;
+            tracing::info!(
+                version = p.version(),
+                policies = p.stats.policies,
+                signatures = p.stats.signatures,
+                ms = started.elapsed().as_millis() as u64,
+                "policy loaded"
+            );
+            let mut s = status
+                .lock()
+                .map_err(|_| HubError::Kit("status lock poisoned".into()))?;
             s.current = Some(Arc::clone(p));
             s.generation = 1;
             s.history.push_back(ReloadRecord {
@@ -260,7 +292,10 @@ impl Hub {
                 policies: p.stats.policies,
                 signatures: p.stats.signatures,
                 elapsed_ms: started.elapsed().as_millis() as u64,
-                changes: Changes { added: p.policies.iter().map(|x| x.id.clone()).collect(), ..Changes::default() },
+                changes: Changes {
+                    added: p.policies.iter().map(|x| x.id.clone()).collect(),
+                    ..Changes::default()
+                },
                 errors: Vec::new(),
             });
         }
@@ -279,14 +314,28 @@ impl Hub {
             loaded_fingerprint: fp,
             pending: None,
         };
-        let handle = std::thread::Builder::new().name("rampart-policy".into()).spawn(move || state.run(&rx))?;
-        Ok((Hub { tx: Some(tx), status }, cores_out, Some(handle)))
+        let handle = std::thread::Builder::new()
+            .name("rampart-policy".into())
+            .spawn(move || state.run(&rx))?;
+        Ok((
+            Hub {
+                tx: Some(tx),
+                status,
+            },
+            cores_out,
+            Some(handle),
+        ))
     }
 
     /// Asks for a reload without waiting (SIGHUP). `false` if one is already queued.
     pub fn request_reload(&self, reason: &str) -> bool {
         match &self.tx {
-            Some(tx) => tx.try_send(Msg::Reload { reason: reason.to_owned(), reply: None }).is_ok(),
+            Some(tx) => tx
+                .try_send(Msg::Reload {
+                    reason: reason.to_owned(),
+                    reply: None,
+                })
+                .is_ok(),
             None => false,
         }
     }
@@ -296,7 +345,10 @@ impl Hub {
     pub fn reload_and_wait(&self, reason: &str, timeout: Duration) -> Option<ReloadRecord> {
         let tx = self.tx.as_ref()?;
         let (rtx, rrx) = mpsc::sync_channel(1);
-        match tx.try_send(Msg::Reload { reason: reason.to_owned(), reply: Some(rtx) }) {
+        match tx.try_send(Msg::Reload {
+            reason: reason.to_owned(),
+            reply: Some(rtx),
+        }) {
             Ok(()) => rrx.recv_timeout(timeout).ok(),
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => None,
         }
@@ -371,7 +423,12 @@ impl HubState {
         let r = match result {
             Err(errs) => {
                 let errors: Vec<String> = errs.0.iter().map(ToString::to_string).collect();
-                tracing::error!(reason, problems = errors.len(), first = errors.first().map(String::as_str).unwrap_or(""), "policy reload failed; keeping the serving policy");
+                tracing::error!(
+                    reason,
+                    problems = errors.len(),
+                    first = errors.first().map(String::as_str).unwrap_or(""),
+                    "policy reload failed; keeping the serving policy"
+                );
                 self.loaded_fingerprint = fp;
                 ReloadRecord {
                     at: now_secs(),
@@ -407,7 +464,10 @@ impl HubState {
                     }
                     Ok(()) => {
                         self.loaded_fingerprint = fp;
-                        let changes = old.as_ref().map(|o| new.changes_since(o)).unwrap_or_default();
+                        let changes = old
+                            .as_ref()
+                            .map(|o| new.changes_since(o))
+                            .unwrap_or_default();
                         tracing::info!(
                             reason,
                             version = new.version(),
@@ -454,7 +514,9 @@ impl HubState {
                 Err(TrySendError::Full(_)) => {
                     // The core has not taken the last few kits: it is stuck or
                     // stopping. It picks up the newest one it has when it runs.
-                    tracing::warn!("a core has not taken its previous policy kits; skipping it this time");
+                    tracing::warn!(
+                        "a core has not taken its previous policy kits; skipping it this time"
+                    );
                 }
                 Err(TrySendError::Disconnected(_)) => {}
             }

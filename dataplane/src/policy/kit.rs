@@ -24,7 +24,11 @@ pub struct CoreKit {
 
 impl CoreKit {
     /// Builds a kit (off the hot path: this allocates the scanner's buffers).
-    pub fn new(policy: Arc<CompiledPolicy>, generation: u64, limits: ScanLimits) -> Result<CoreKit, String> {
+    pub fn new(
+        policy: Arc<CompiledPolicy>,
+        generation: u64,
+        limits: ScanLimits,
+    ) -> Result<CoreKit, String> {
         let scanner = Scanner::new(&policy.matcher, limits).map_err(|e| e.to_string())?;
         let matches = scanner.new_matches();
         let verdict = Evaluator::new_verdict(&policy);
@@ -61,12 +65,24 @@ impl CoreKit {
         } else {
             body
         };
-        let view = RequestView { method, target, headers, body };
+        let view = RequestView {
+            method,
+            target,
+            headers,
+            body,
+        };
         self.scanner.scan_request(&view, &mut self.matches)?;
         let mut facts = Facts::client(client_ip);
         facts.counters = &self.counters;
         facts.body_len = body_len;
-        self.evaluator.evaluate(&self.policy, &view, &self.matches, &facts, false, &mut self.verdict);
+        self.evaluator.evaluate(
+            &self.policy,
+            &view,
+            &self.matches,
+            &facts,
+            false,
+            &mut self.verdict,
+        );
         Ok(())
     }
 }
@@ -77,11 +93,15 @@ impl CoreKit {
 fn dechunk(mut raw: &[u8], out: &mut Vec<u8>) {
     out.clear();
     loop {
-        let Some(eol) = raw.windows(2).position(|w| w == b"\r\n") else { return };
+        let Some(eol) = raw.windows(2).position(|w| w == b"\r\n") else {
+            return;
+        };
         let size_text = raw[..eol].split(|&b| b == b';').next().unwrap_or(&[]);
         let mut size = 0usize;
         for &b in size_text {
-            let Some(d) = (b as char).to_digit(16) else { return };
+            let Some(d) = (b as char).to_digit(16) else {
+                return;
+            };
             size = match size.checked_mul(16).and_then(|s| s.checked_add(d as usize)) {
                 Some(s) => s,
                 None => return,

@@ -33,14 +33,23 @@ pub struct PolicyConfig {
 
 impl Default for PolicyConfig {
     fn default() -> Self {
-        PolicyConfig { enabled: true, packs: Vec::new(), overlay: None, cache_dir: None, watch: true }
+        PolicyConfig {
+            enabled: true,
+            packs: Vec::new(),
+            overlay: None,
+            cache_dir: None,
+            watch: true,
+        }
     }
 }
 
 impl PolicyConfig {
     /// Inspection off.
     pub fn disabled() -> PolicyConfig {
-        PolicyConfig { enabled: false, ..PolicyConfig::default() }
+        PolicyConfig {
+            enabled: false,
+            ..PolicyConfig::default()
+        }
     }
 
     /// What the loader should read.
@@ -51,9 +60,19 @@ impl PolicyConfig {
         } else {
             self.packs
                 .iter()
-                .map(|p| if p.as_os_str() == "default" { PackSource::EmbeddedDefault } else { PackSource::Dir(p.clone()) })
+                .map(|p| {
+                    if p.as_os_str() == "default" {
+                        PackSource::EmbeddedDefault
+                    } else {
+                        PackSource::Dir(p.clone())
+                    }
+                })
                 .collect()
         };
-        rampart_policy_loader::LoadOptions { packs, overlay: self.overlay.clone(), cache_dir: self.cache_dir.clone() }
+        rampart_policy_loader::LoadOptions {
+            packs,
+            overlay: self.overlay.clone(),
+            cache_dir: self.cache_dir.clone(),
+        }
     }
 }

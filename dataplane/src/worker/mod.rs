@@ -15,8 +15,8 @@
 
 mod client;
 mod conn;
-mod policy;
 pub mod inbox;
+mod policy;
 mod stats;
 mod tx;
 mod upstream;
@@ -378,7 +378,11 @@ impl Worker {
         ]);
         self.arm_signals();
         if signo == libc::SIGHUP as u32 {
-            let queued = self.signals.as_ref().and_then(|d| d.hub.as_ref()).is_some_and(|h| h.request_reload("SIGHUP"));
+            let queued = self
+                .signals
+                .as_ref()
+                .and_then(|d| d.hub.as_ref())
+                .is_some_and(|h| h.request_reload("SIGHUP"));
             tracing::info!(queued, "SIGHUP: policy reload requested");
             return;
         }

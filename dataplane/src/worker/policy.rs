@@ -26,9 +26,13 @@ impl Worker {
         if self.policy_fd < 0 {
             return;
         }
-        let e = opcode::Read::new(types::Fd(self.policy_fd), (&mut self.policy_buf as *mut u64).cast(), 8)
-            .build()
-            .user_data(Token::new(Op::Control, POLICY_SLOT, 0).encode());
+        let e = opcode::Read::new(
+            types::Fd(self.policy_fd),
+            (&mut self.policy_buf as *mut u64).cast(),
+            8,
+        )
+        .build()
+        .user_data(Token::new(Op::Control, POLICY_SLOT, 0).encode());
         self.push(&e);
     }
 
@@ -38,7 +42,11 @@ impl Worker {
             tracing::error!(worker = self.id, error = res, "policy eventfd read failed");
         }
         while let Ok(kit) = self.kits.try_recv() {
-            tracing::debug!(worker = self.id, generation = kit.generation, "switching policy");
+            tracing::debug!(
+                worker = self.id,
+                generation = kit.generation,
+                "switching policy"
+            );
             if let Some(old) = self.kit.replace(kit) {
                 // Freed by the hub thread, not here; if its queue is full the
                 // old kit is dropped here instead, which is only slower.
@@ -60,17 +68,28 @@ impl Worker {
         chunked: bool,
         body_len: u64,
     ) -> Judgement {
-        let Some(kit) = self.kit.as_mut() else { return Judgement::Forward };
+        let Some(kit) = self.kit.as_mut() else {
+            return Judgement::Forward;
+        };
         let peer = self.clients[slot as usize].peer;
         let mut pairs = std::mem::take(&mut self.pairs);
         {
             // SAFETY: `pairs` only lends storage for this call. Entries borrow
             // `headers` for the duration of `judge` and are cleared before the
             // vector is put back, so no 'static-typed reference outlives its bytes.
-            let p: &mut Vec<(&[u8], &[u8])> =
-                unsafe { std::mem::transmute::<&mut Vec<(&'static [u8], &'static [u8])>, &mut Vec<(&[u8], &[u8])>>(&mut pairs) };
+            let p: &mut Vec<(&[u8], &[u8])> = unsafe {
+                std::mem::transmute::<
+                    &mut Vec<(&'static [u8], &'static [u8])>,
+                    &mut Vec<(&[u8], &[u8])>,
+                >(&mut pairs)
+            };
             p.clear();
-            p.extend(headers.iter().take(p.capacity()).map(|h| (h.name.as_bytes(), h.value)));
+            p.extend(
+                headers
+                    .iter()
+                    .take(p.capacity())
+                    .map(|h| (h.name.as_bytes(), h.value)),
+            );
             if let Err(e) = kit.judge(method, target, p, body, chunked, peer, body_len) {
                 tracing::error!(worker = self.id, error = %e, "policy scan failed; forwarding the request");
             }
@@ -90,13 +109,18 @@ impl Worker {
     /// Adds the headers of every matching enforce `tag` policy to the upstream
     /// head in `out[..len]`; returns the new length.
     pub(super) fn tag_head(&self, out: &mut [u8], len: usize) -> usize {
-        let Some(kit) = self.kit.as_ref() else { return len };
+        let Some(kit) = self.kit.as_ref() else {
+            return len;
+        };
         let mut len = len;
         for h in kit.verdict.hits.iter().filter(|h| !h.monitor) {
             if let Action::Tag { headers } = &kit.policy.policies[h.policy].action {
                 match append_headers(out, len, headers) {
                     Some(n) => len = n,
-                    None => tracing::warn!(worker = self.id, "tag headers do not fit in the upstream head"),
+                    None => tracing::warn!(
+                        worker = self.id,
+                        "tag headers do not fit in the upstream head"
+                    ),
                 }
             }
         }
@@ -124,8 +148,17 @@ impl Worker {
         if let Action::Tarpit { then, .. } = action {
             action = then;
         }
-        let (status, template, headers, retry_after): (u16, &str, &[(String, String)], Option<u64>) = match action {
-            Action::Block { status, template, headers } => (*status, template, headers, None),
+        let (status, template, headers, retry_after): (
+            u16,
+            &str,
+            &[(String, String)],
+            Option<u64>,
+        ) = match action {
+            Action::Block {
+                status,
+                template,
+                headers,
+            } => (*status, template, headers, None),
             Action::RateLimit { retry_after_s } => (429, "rate-limited", &[], Some(*retry_after_s)),
             Action::Deceive { template, status } => (*status, template, &[], None),
             Action::Drop => {
@@ -137,7 +170,10 @@ impl Worker {
         };
         let (content_type, body): (&str, &[u8]) = match policy.template(template) {
             Some(t) => (t.content_type, t.body.as_bytes()),
-            None => ("application/json", br#"{"error":"request blocked","event_id":"{{event_id}}"}"#),
+            None => (
+                "application/json",
+                br#"{"error":"request blocked","event_id":"{{event_id}}"}"#,
+            ),
         };
         self.drop_upstream(slot);
         let c = &mut self.clients[slot as usize];
@@ -186,10 +222,19 @@ impl Worker {
     pub(super) fn abort_client(&mut self, slot: u32) {
         let fd = self.clients[slot as usize].fd;
         if fd >= 0 {
-            let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+            let linger = libc::linger {
+                l_onoff: 1,
+                l_linger: 0,
+            };
             // SAFETY: setsockopt on our own socket with a correctly sized linger struct.
             unsafe {
-                libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_LINGER, (&linger as *const libc::linger).cast(), std::mem::size_of::<libc::linger>() as u32);
+                libc::setsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    libc::SO_LINGER,
+                    (&linger as *const libc::linger).cast(),
+                    std::mem::size_of::<libc::linger>() as u32,
+                );
             }
         }
         self.close_client(slot);
@@ -213,20 +258,40 @@ impl Worker {
                 return false;
             }
         };
-        let (head_len, body_len, chunked, declared) = (c.orig_head_len, c.inspect_len, c.req_chunked, c.req_declared);
+        let (head_len, body_len, chunked, declared) = (
+            c.orig_head_len,
+            c.inspect_len,
+            c.req_chunked,
+            c.req_declared,
+        );
         let mut hdrs = std::mem::take(&mut self.headers);
         let stop = {
             // SAFETY: as in `try_request`: the array lends httparse storage for
             // this block only; every entry is reset below before it is put back.
-            let h: &mut [httparse::Header<'_>] =
-                unsafe { std::mem::transmute::<&mut [httparse::Header<'static>], &mut [httparse::Header<'_>]>(&mut hdrs[..]) };
+            let h: &mut [httparse::Header<'_>] = unsafe {
+                std::mem::transmute::<&mut [httparse::Header<'static>], &mut [httparse::Header<'_>]>(
+                    &mut hdrs[..],
+                )
+            };
             let mut req = httparse::Request::new(h);
             match req.parse(&head[..head_len]) {
                 Ok(httparse::Status::Complete(_)) => {
                     let method = req.method.unwrap_or("").as_bytes();
                     let target = req.path.unwrap_or("").as_bytes();
-                    let total = if declared > 0 { declared } else { body_len as u64 };
-                    match self.judge(slot, method, target, req.headers, &ib[..body_len], chunked, total) {
+                    let total = if declared > 0 {
+                        declared
+                    } else {
+                        body_len as u64
+                    };
+                    match self.judge(
+                        slot,
+                        method,
+                        target,
+                        req.headers,
+                        &ib[..body_len],
+                        chunked,
+                        total,
+                    ) {
                         Judgement::Stop(i) => Some(i),
                         Judgement::Forward => None,
                     }
