@@ -39,5 +39,7 @@ build_rampart() {
 }
 
 rampart_cmd() {
-    echo "$RAMPART_BIN proxy --listen 127.0.0.1:18090 --upstream http://127.0.0.1:18080 --workers $RAMPART_WORKERS --no-admin"
+    # RAMPART_POLICY: "--no-policy" (default: the bare dataplane), "" (the
+    # embedded default pack) or "--pack DIR ...".
+    echo "$RAMPART_BIN proxy --listen 127.0.0.1:18090 --upstream http://127.0.0.1:18080 --workers $RAMPART_WORKERS --no-admin ${RAMPART_POLICY---no-policy}"
 }

@@ -137,7 +137,12 @@ const ADMIN_MAX_HEAD: usize = 8 * 1024;
 struct AdminState {
     metrics: Option<PrometheusHandle>,
     ready: Arc<AtomicBool>,
+    hub: Option<crate::policy::hub::Hub>,
 }
+
+/// How long `POST /admin/reload` waits for the hub (a reload of a large pack
+/// set compiles thousands of patterns).
+const RELOAD_WAIT: Duration = Duration::from_secs(60);
 
 /// Starts the admin listener on `addr` (port 0 picks a free port) and returns the
 /// bound address and the accept thread's handle. The thread runs for the life of
@@ -146,10 +151,15 @@ pub fn spawn_admin(
     addr: SocketAddr,
     metrics: Option<PrometheusHandle>,
     ready: Arc<AtomicBool>,
+    hub: Option<crate::policy::hub::Hub>,
 ) -> io::Result<(SocketAddr, JoinHandle<()>)> {
     let listener = TcpListener::bind(addr)?;
     let local = listener.local_addr()?;
-    let state = Arc::new(AdminState { metrics, ready });
+    let state = Arc::new(AdminState {
+        metrics,
+        ready,
+        hub,
+    });
 
     let (tx, rx) = mpsc::sync_channel::<TcpStream>(ADMIN_QUEUE);
     let rx = Arc::new(Mutex::new(rx));
@@ -238,7 +248,46 @@ fn serve_admin_conn(mut stream: TcpStream, state: &AdminState) -> io::Result<()>
 
 fn route(state: &AdminState, method: &str, target: &str) -> Vec<u8> {
     let path = target.split('?').next().unwrap_or(target);
-    let known = matches!(path, "/metrics" | "/healthz" | "/readyz");
+    if path == "/admin/reload" {
+        if method != "POST" {
+            let mut r = response(405, "text/plain", b"method not allowed\n");
+            insert_header(&mut r, "Allow: POST");
+            return r;
+        }
+        let Some(hub) = state.hub.as_ref().filter(|h| h.enabled()) else {
+            return response(
+                409,
+                "application/json",
+                br#"{"error":"policy inspection is off"}"#,
+            );
+        };
+        return match hub.reload_and_wait("admin", RELOAD_WAIT) {
+            Some(r) => {
+                let status = if r.ok { 200 } else { 422 };
+                response(
+                    status,
+                    "application/json",
+                    r.to_json().to_string().as_bytes(),
+                )
+            }
+            None => response(
+                503,
+                "application/json",
+                br#"{"error":"a reload is already queued or in progress; retry"}"#,
+            ),
+        };
+    }
+    if path == "/admin/policy" && method == "GET" {
+        return match &state.hub {
+            Some(h) => response(
+                200,
+                "application/json",
+                h.status_json().to_string().as_bytes(),
+            ),
+            None => response(200, "application/json", br#"{"enabled":false}"#),
+        };
+    }
+    let known = matches!(path, "/metrics" | "/healthz" | "/readyz" | "/admin/policy");
     if method != "GET" {
         if known {
             let mut r = response(405, "text/plain", b"method not allowed\n");
@@ -276,6 +325,8 @@ fn reason(status: u16) -> &'static str {
         400 => "Bad Request",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        409 => "Conflict",
+        422 => "Unprocessable Content",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
         503 => "Service Unavailable",
@@ -337,7 +388,8 @@ mod tests {
     #[test]
     fn health_ready_and_errors() {
         let ready = Arc::new(AtomicBool::new(false));
-        let (addr, _t) = spawn_admin("127.0.0.1:0".parse().unwrap(), None, ready.clone()).unwrap();
+        let (addr, _t) =
+            spawn_admin("127.0.0.1:0".parse().unwrap(), None, ready.clone(), None).unwrap();
 
         let (st, _, body) = get(addr, &req("GET", "/healthz"));
         assert_eq!((st, body.as_str()), (200, "ok\n"));
@@ -364,7 +416,7 @@ mod tests {
             metrics::gauge!(ACTIVE_CONNECTIONS).set(4.0);
         });
         let ready = Arc::new(AtomicBool::new(true));
-        let (addr, _t) = spawn_admin("127.0.0.1:0".parse().unwrap(), Some(h), ready).unwrap();
+        let (addr, _t) = spawn_admin("127.0.0.1:0".parse().unwrap(), Some(h), ready, None).unwrap();
         let (st, head, body) = get(addr, &req("GET", "/metrics"));
         assert_eq!(st, 200);
         assert!(head.contains("Content-Type: text/plain; version=0.0.4"));
@@ -384,7 +436,7 @@ mod tests {
     #[test]
     fn stuck_client_does_not_block_others() {
         let ready = Arc::new(AtomicBool::new(true));
-        let (addr, _t) = spawn_admin("127.0.0.1:0".parse().unwrap(), None, ready).unwrap();
+        let (addr, _t) = spawn_admin("127.0.0.1:0".parse().unwrap(), None, ready, None).unwrap();
         // Occupy both workers with clients that never finish their head.
         let stuck: Vec<TcpStream> = (0..ADMIN_WORKERS)
             .map(|_| {

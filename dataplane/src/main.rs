@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use rampart_dataplane::config::{self, Config, ConfigError, Workers};
+use rampart_dataplane::policy::PolicyConfig;
 use rampart_dataplane::server::Server;
 
 #[derive(Parser)]
@@ -50,7 +51,14 @@ enum Command {
         admin: SocketAddr,
         #[arg(long)]
         no_admin: bool,
-        /// Run without any policy pack (the only mode until policy packs land).
+        /// Policy pack directory (repeatable, loaded in order; `default` is the
+        /// embedded pack). Without any, the embedded default pack is used.
+        #[arg(long = "pack", conflicts_with = "no_policy")]
+        packs: Vec<PathBuf>,
+        /// Local overlay tuning the packs' policies.
+        #[arg(long, conflicts_with = "no_policy")]
+        overlay: Option<PathBuf>,
+        /// Inspect nothing: a plain reverse proxy.
         #[arg(long)]
         no_policy: bool,
     },
@@ -94,7 +102,7 @@ fn parse_workers(s: &str) -> Result<Workers> {
     Ok(Workers::Count(n))
 }
 
-/// Blocks SIGTERM/SIGINT in this thread and so in every thread spawned after it:
+/// Blocks SIGTERM/SIGINT/SIGHUP in this thread and so in every thread spawned after it:
 /// they are read from a signalfd on worker 0's ring instead of interrupting
 /// whatever thread the kernel picks.
 fn block_signals() {
@@ -104,6 +112,7 @@ fn block_signals() {
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGTERM);
         libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGHUP);
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
     }
 }
@@ -162,8 +171,32 @@ fn main() -> ExitCode {
         Command::Check { config } => {
             return match load(&config) {
                 Ok(c) => {
+                    // The packs are part of the config: a config whose packs do
+                    // not load would not start.
+                    let policy = if c.policy.enabled {
+                        match rampart_policy_loader::load(&c.policy.load_options()) {
+                            Ok(l) => format!(
+                                ", policy {} with {} policies",
+                                l.policy.version(),
+                                l.policy.stats.policies
+                            ),
+                            Err(errs) => {
+                                for d in &errs.0 {
+                                    eprintln!("{d}");
+                                }
+                                eprintln!(
+                                    "rampart: {} problem(s) in the policy packs of {}",
+                                    errs.0.len(),
+                                    config.display()
+                                );
+                                return ExitCode::from(1);
+                            }
+                        }
+                    } else {
+                        ", policy off".to_owned()
+                    };
                     println!(
-                        "ok: {} ({} listener(s), {} upstream(s), {} route(s))",
+                        "ok: {} ({} listener(s), {} upstream(s), {} route(s){policy})",
                         config.display(),
                         c.listeners.len(),
                         c.upstreams.len(),
@@ -184,10 +217,21 @@ fn main() -> ExitCode {
             workers,
             admin,
             no_admin,
-            no_policy: _,
+            packs,
+            overlay,
+            no_policy,
         } => parse_workers(&workers).and_then(|w| {
             let mut c = Config::quick(listen, &upstream, w).map_err(|d| anyhow::anyhow!("{d}"))?;
             c.admin = (!no_admin).then_some(admin);
+            c.policy = if no_policy {
+                PolicyConfig::disabled()
+            } else {
+                PolicyConfig {
+                    packs,
+                    overlay,
+                    ..PolicyConfig::default()
+                }
+            };
             serve(c, |_, _| {})
         }),
         Command::Demo { listen, api, admin } => demo(listen, api, admin),

@@ -16,7 +16,10 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
+use rampart_matcher::ScanLimits;
+
 use crate::config::Config;
+use crate::policy::hub::{CorePolicy, Hub};
 use crate::proxy::route::Router;
 use crate::steering;
 use crate::worker::{Shared, SignalDuty, Worker, WorkerSetup};
@@ -43,6 +46,8 @@ pub enum StartError {
     },
     #[error("cannot create control eventfd: {0}")]
     Control(#[source] io::Error),
+    #[error("{0}")]
+    Policy(#[from] crate::policy::hub::HubError),
 }
 
 pub struct Server;
@@ -56,6 +61,7 @@ pub struct RunningServer {
     controls: Vec<RawFd>,
     grace: Duration,
     ready: Arc<AtomicBool>,
+    hub: Hub,
 }
 
 fn listener(addr: SocketAddr, backlog: i32) -> io::Result<Socket> {
@@ -114,10 +120,21 @@ struct Prepared {
     grace: Duration,
     pin: bool,
     cpus: Vec<usize>,
+    hub: Hub,
+    /// One per worker, taken as each starts.
+    policies: Vec<Option<CorePolicy>>,
 }
 
 fn prepare(config: Config) -> Result<Prepared, StartError> {
     let workers = config.workers.resolve().max(1);
+    // Policies load before anything listens: packs that do not load are a
+    // startup error, reported with every problem, not a gateway that forwards
+    // uninspected traffic.
+    let limits = ScanLimits {
+        max_request_bytes: config.limits.max_header_bytes + config.limits.inspect_body_bytes,
+        ..ScanLimits::default()
+    };
+    let (hub, policies, _hub_thread) = Hub::start(config.policy.clone(), workers, limits)?;
     // Resolve port 0 once so every worker's socket joins the same group.
     let mut per_worker: Vec<Vec<Socket>> = (0..workers).map(|_| Vec::new()).collect();
     let mut listen_addrs = Vec::new();
@@ -151,8 +168,9 @@ fn prepare(config: Config) -> Result<Prepared, StartError> {
                     addr,
                     source: io::Error::other(e.to_string()),
                 })?;
-            let (bound, _) = crate::admin::spawn_admin(addr, Some(handle), ready.clone())
-                .map_err(|source| StartError::Admin { addr, source })?;
+            let (bound, _) =
+                crate::admin::spawn_admin(addr, Some(handle), ready.clone(), Some(hub.clone()))
+                    .map_err(|source| StartError::Admin { addr, source })?;
             Some(bound)
         }
         None => None,
@@ -169,6 +187,8 @@ fn prepare(config: Config) -> Result<Prepared, StartError> {
         }),
         ready,
         cpus: allowed_cpus(),
+        hub,
+        policies: policies.into_iter().map(Some).collect(),
     })
 }
 
@@ -176,7 +196,7 @@ type Started = std::sync::mpsc::Sender<Result<(), (usize, io::Error)>>;
 
 /// Starts worker `id` on its own thread; it reports on `started` once its ring is up.
 fn spawn_worker(
-    prep: &Prepared,
+    prep: &mut Prepared,
     id: usize,
     sockets: Vec<Socket>,
     control: RawFd,
@@ -185,6 +205,10 @@ fn spawn_worker(
     let shared = prep.shared.clone();
     let cpu = (prep.pin && !prep.cpus.is_empty()).then(|| prep.cpus[id % prep.cpus.len()]);
     let fds: Vec<RawFd> = sockets.into_iter().map(IntoRawFd::into_raw_fd).collect();
+    let policy = prep.policies[id].take().ok_or_else(|| StartError::Worker {
+        worker: id,
+        source: io::Error::other("no policy slot"),
+    })?;
     std::thread::Builder::new()
         .name(format!("rampart-w{id}"))
         .spawn(move || {
@@ -197,6 +221,7 @@ fn spawn_worker(
                 listeners: fds,
                 control_fd: control,
                 signals: None,
+                policy,
             }) {
                 Ok(w) => w,
                 Err(e) => {
@@ -295,7 +320,8 @@ fn join_workers_watching(
             let mut info = [0u8; 128];
             // SAFETY: reads at most 128 bytes into a live buffer of that size.
             let n = unsafe { libc::read(signal_fd, info.as_mut_ptr().cast(), info.len()) };
-            if n > 0 {
+            let signo = u32::from_ne_bytes([info[0], info[1], info[2], info[3]]);
+            if n > 0 && signo != libc::SIGHUP as u32 {
                 tracing::warn!("second signal: stopping without waiting for the drain");
                 for &fd in peers {
                     signal_eventfd(fd);
@@ -321,6 +347,7 @@ impl Server {
             controls,
             grace: prep.grace,
             ready: prep.ready,
+            hub: prep.hub,
         })
     }
 
@@ -343,8 +370,13 @@ impl Server {
             pin_to_cpu(prep.cpus[0]);
         }
         let sockets = prep.per_worker.pop().unwrap_or_default();
+        let policy0 = prep.policies[0].take().ok_or_else(|| StartError::Worker {
+            worker: 0,
+            source: io::Error::other("no policy slot"),
+        })?;
         let worker0 = Worker::new(WorkerSetup {
             id: 0,
+            policy: policy0,
             shared: prep.shared.clone(),
             listeners: sockets.into_iter().map(IntoRawFd::into_raw_fd).collect(),
             control_fd: controls[0],
@@ -352,6 +384,7 @@ impl Server {
                 signal_fd,
                 peers: controls[1..].to_vec(),
                 ready: prep.ready.clone(),
+                hub: Some(prep.hub.clone()),
             }),
         });
         let mut worker0 = match worker0 {
@@ -377,6 +410,7 @@ impl Server {
         // still be draining. Keep listening for a second signal meanwhile, which
         // tells them to stop at once.
         join_workers_watching(others, prep.grace, signal_fd, &controls[1..]);
+        prep.hub.stop();
         for c in controls {
             // SAFETY: our eventfds; every worker that reads them has stopped.
             unsafe { libc::close(c) };
@@ -387,7 +421,7 @@ impl Server {
     }
 }
 
-/// A signalfd for SIGTERM and SIGINT (which the caller has blocked).
+/// A signalfd for SIGTERM, SIGINT and SIGHUP (which the caller has blocked).
 fn signalfd() -> io::Result<RawFd> {
     // SAFETY: sigset manipulation on a local set, then signalfd(2); checked.
     unsafe {
@@ -395,6 +429,7 @@ fn signalfd() -> io::Result<RawFd> {
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGTERM);
         libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGHUP);
         let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC);
         if fd < 0 {
             return Err(io::Error::last_os_error());
@@ -421,6 +456,11 @@ impl RunningServer {
         self.admin_addr
     }
 
+    /// The policy hub (reloads, status).
+    pub fn policy_hub(&self) -> &Hub {
+        &self.hub
+    }
+
     /// Stops accepting, lets in-flight requests finish (up to the shutdown grace
     /// period), and joins the workers.
     pub fn shutdown(self) {
@@ -429,6 +469,7 @@ impl RunningServer {
             signal_eventfd(c);
         }
         join_workers(self.workers, self.grace);
+        self.hub.stop();
         for c in self.controls {
             // SAFETY: our eventfds; the workers that read them have stopped.
             unsafe { libc::close(c) };

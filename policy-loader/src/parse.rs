@@ -38,6 +38,8 @@ pub(crate) struct Parsed {
 }
 
 const MAX_DEPTH: usize = 32;
+/// Largest response template (it must fit the gateway's per-connection head buffer with headers).
+pub const MAX_TEMPLATE: usize = 8 * 1024;
 
 fn valid_id(id: &str) -> bool {
     let mut b = id.bytes();
@@ -149,6 +151,10 @@ pub(crate) fn pack(files: &PackFiles, index: usize, out: &mut Parsed, sink: &mut
                 continue;
             }
         };
+        if bytes.len() > MAX_TEMPLATE {
+            sink.file(&name, format!("template is {} bytes; responses are written into one head-sized buffer, so at most {MAX_TEMPLATE}", bytes.len()));
+            continue;
+        }
         if let Some(body) = text(&name, bytes, sink) {
             out.templates.push((
                 Template {

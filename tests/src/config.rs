@@ -14,6 +14,7 @@ pub struct GatewayConfig {
     timeouts: Vec<(String, String)>,
     limits: Vec<(String, String)>,
     fail_timeout: Option<String>,
+    policy: Option<String>,
 }
 
 impl GatewayConfig {
@@ -25,7 +26,15 @@ impl GatewayConfig {
             timeouts: Vec::new(),
             limits: Vec::new(),
             fail_timeout: None,
+            policy: None,
         }
+    }
+
+    /// Sets the body of the `[policy]` table (e.g. `packs = ["/x"]\nwatch = true`).
+    /// Without it, policy inspection is off: these tests are about the proxy.
+    pub fn policy(mut self, body: &str) -> Self {
+        self.policy = Some(body.to_owned());
+        self
     }
 
     /// Sets the worker count.
@@ -58,6 +67,9 @@ impl GatewayConfig {
             "[server]\nworkers = {}\nlisten = [\"127.0.0.1:0\"]\n\n[admin]\nlisten = \"127.0.0.1:0\"\n\n",
             self.workers
         );
+        s.push_str("[policy]\n");
+        s.push_str(self.policy.as_deref().unwrap_or("enabled = false"));
+        s.push_str("\n\n");
         if !self.timeouts.is_empty() {
             s.push_str("[timeouts]\n");
             for (k, v) in &self.timeouts {

@@ -138,8 +138,17 @@ pub struct Gateway {
 
 impl Gateway {
     /// `rampart proxy --listen 127.0.0.1:0 --upstream http://UPSTREAM --workers 2
-    /// --admin 127.0.0.1:0 EXTRA...`
+    /// --admin 127.0.0.1:0 --no-policy EXTRA...`: the plain proxy, for tests of
+    /// the dataplane itself.
     pub fn proxy(upstream: SocketAddr, extra_args: &[&str]) -> Gateway {
+        let mut args = vec!["--no-policy"];
+        args.extend_from_slice(extra_args);
+        Self::proxy_with_policy(upstream, &args)
+    }
+
+    /// Like [`Gateway::proxy`] without `--no-policy`: the embedded default pack
+    /// unless `extra_args` name packs with `--pack`.
+    pub fn proxy_with_policy(upstream: SocketAddr, extra_args: &[&str]) -> Gateway {
         let up = format!("http://{upstream}");
         let mut args = vec![
             "proxy",

@@ -14,6 +14,9 @@ use std::thread;
 use std::time::Duration;
 
 use rampart_dataplane::config::{Config, Workers};
+use rampart_dataplane::policy::PolicyConfig;
+/// The allocation counter is process-wide: the tests take turns.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 use rampart_dataplane::server::Server;
 
 struct Counting;
@@ -111,9 +114,9 @@ fn content_length(head: &[u8]) -> Option<usize> {
 }
 
 /// Sends `count` GETs one at a time on `s`, reading each full response into `buf`.
-fn run_requests(s: &mut TcpStream, buf: &mut [u8], count: usize) {
+fn run_requests(s: &mut TcpStream, buf: &mut [u8], count: usize, request: &[u8]) {
     for i in 0..count {
-        s.write_all(REQUEST).expect("write request");
+        s.write_all(request).expect("write request");
         let mut len = 0usize;
         loop {
             let n = s.read(&mut buf[len..]).expect("read response");
@@ -135,8 +138,9 @@ fn run_requests(s: &mut TcpStream, buf: &mut [u8], count: usize) {
     }
 }
 
-#[test]
-fn steady_state_keep_alive_gets_do_not_allocate() {
+/// Allocations while serving 10,000 keep-alive `request`s after a warm-up.
+fn steady_state_allocations(policy: PolicyConfig, request: &[u8]) -> u64 {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let up_listener = TcpListener::bind("127.0.0.1:0").expect("bind upstream");
     let up_addr = up_listener.local_addr().expect("upstream addr");
     let stop = Arc::new(AtomicBool::new(false));
@@ -147,6 +151,7 @@ fn steady_state_keep_alive_gets_do_not_allocate() {
     let mut config = Config::quick(listen, &format!("http://{up_addr}"), Workers::Count(1))
         .expect("quick config");
     config.admin = None;
+    config.policy = policy;
     let server = Server::start(config).expect("start the dataplane in-process");
     let gw = server.listen_addrs()[0];
 
@@ -160,17 +165,34 @@ fn steady_state_keep_alive_gets_do_not_allocate() {
     client.set_nodelay(true).expect("nodelay");
     let mut buf = [0u8; 16 * 1024];
 
-    run_requests(&mut client, &mut buf, 1_000);
+    run_requests(&mut client, &mut buf, 1_000, request);
     let before = ALLOCS.load(Ordering::SeqCst);
-    run_requests(&mut client, &mut buf, 10_000);
+    run_requests(&mut client, &mut buf, 10_000, request);
     let after = ALLOCS.load(Ordering::SeqCst);
-    let delta = after - before;
-    println!("allocations during 10,000 steady-state keep-alive GETs: {delta}");
 
     drop(client);
     server.shutdown();
     stop.store(true, Ordering::SeqCst);
     let _ = TcpStream::connect_timeout(&up_addr, Duration::from_secs(1));
     let _ = up_thread.join();
+    after - before
+}
+
+#[test]
+fn steady_state_keep_alive_gets_do_not_allocate() {
+    let delta = steady_state_allocations(PolicyConfig::disabled(), REQUEST);
+    println!("allocations during 10,000 steady-state keep-alive GETs: {delta}");
     assert_eq!(delta, 0, "the steady state allocated {delta} times");
+}
+
+/// With the embedded default pack, every request is scanned and judged on
+/// the core: that must not allocate either.
+#[test]
+fn judging_requests_with_the_default_pack_does_not_allocate() {
+    let request = b"GET /api/v1/orders/1234/items?page=2&sort=desc&q=blue+shoes HTTP/1.1\r\nHost: api.example.test\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0\r\nAccept: application/json\r\nCookie: session=abc123; theme=dark\r\nAuthorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI0MiJ9.sig\r\n\r\n";
+    // One judging thread is enough: the test serialises requests anyway, and
+    // the hub's file watcher has nothing to watch with the embedded pack.
+    let delta = steady_state_allocations(PolicyConfig::default(), request);
+    println!("allocations during 10,000 judged keep-alive GETs: {delta}");
+    assert_eq!(delta, 0, "judging allocated {delta} times");
 }

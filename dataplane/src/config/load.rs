@@ -38,7 +38,9 @@ const TOP_KEYS: &[&str] = &[
     "io",
     "upstream",
     "route",
+    "policy",
 ];
+const POLICY_KEYS: &[&str] = &["enabled", "packs", "overlay", "cache_dir", "watch"];
 const SERVER_KEYS: &[&str] = &["workers", "pin_workers", "listen"];
 const ADMIN_KEYS: &[&str] = &["listen", "enabled"];
 const LIMITS_KEYS: &[&str] = &[
@@ -400,7 +402,7 @@ fn build(cx: &mut Ctx<'_>, doc: &DeTable<'_>) -> Config {
                 key.span(),
                 format!(
                     "unknown table `{}`; allowed tables: [server], [admin], [limits], \
-                     [timeouts], [forwarding], [io], [[upstream]], [[route]]",
+                     [timeouts], [forwarding], [io], [policy], [[upstream]], [[route]]",
                     key.get_ref()
                 ),
             );
@@ -429,6 +431,8 @@ fn build(cx: &mut Ctx<'_>, doc: &DeTable<'_>) -> Config {
     let io = io(cx, &sec_io);
     let upstreams = upstreams(cx, doc.get("upstream"));
     let routes = routes(cx, doc.get("route"), &upstreams);
+    let sec_policy = Section::from_doc(cx, doc, "policy", POLICY_KEYS);
+    let policy = policy(cx, &sec_policy);
 
     Config {
         workers,
@@ -441,6 +445,47 @@ fn build(cx: &mut Ctx<'_>, doc: &DeTable<'_>) -> Config {
         io,
         upstreams: upstreams.into_iter().map(|(u, _)| u).collect(),
         routes,
+        policy,
+    }
+}
+
+fn policy(cx: &mut Ctx<'_>, s: &Section<'_, '_>) -> crate::policy::PolicyConfig {
+    let d = crate::policy::PolicyConfig::default();
+    let path = |cx: &mut Ctx<'_>, key: &str| -> Option<std::path::PathBuf> {
+        let f = s.get(key)?;
+        let v = cx.str(&f)?;
+        if v.trim().is_empty() {
+            cx.err(f.v.span(), format!("{} must not be empty", f.name));
+            return None;
+        }
+        Some(std::path::PathBuf::from(v))
+    };
+    let mut packs = Vec::new();
+    if let Some(f) = s.get("packs") {
+        if let Some(items) = cx.array(
+            &f,
+            "an array of pack directories like [\"/etc/rampart/packs/default\"]",
+        ) {
+            for v in items.iter() {
+                let item = Field {
+                    name: "policy.packs".to_owned(),
+                    v,
+                };
+                if let Some(p) = cx.str(&item) {
+                    packs.push(std::path::PathBuf::from(p));
+                }
+            }
+        }
+    }
+    crate::policy::PolicyConfig {
+        enabled: s
+            .get("enabled")
+            .and_then(|f| cx.bool(&f))
+            .unwrap_or(d.enabled),
+        packs,
+        overlay: path(cx, "overlay"),
+        cache_dir: path(cx, "cache_dir"),
+        watch: s.get("watch").and_then(|f| cx.bool(&f)).unwrap_or(d.watch),
     }
 }
 

@@ -37,6 +37,8 @@ pub struct Config {
     pub upstreams: Vec<UpstreamCluster>,
     /// At least one, in file order.
     pub routes: Vec<Route>,
+    /// Policy packs and reload behaviour.
+    pub policy: crate::policy::PolicyConfig,
 }
 
 /// How many worker threads (one io_uring ring each) to run.
@@ -261,7 +263,20 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
         path: path.to_path_buf(),
         source,
     })?;
-    parse(&src, &path.display().to_string()).map_err(ConfigError::Invalid)
+    let mut config = parse(&src, &path.display().to_string()).map_err(ConfigError::Invalid)?;
+    // Paths in the file are relative to the file, not to wherever rampart runs.
+    let base = path.parent().unwrap_or(Path::new("."));
+    let rel = |p: &PathBuf| {
+        if p.is_relative() && p.as_os_str() != "default" {
+            base.join(p)
+        } else {
+            p.clone()
+        }
+    };
+    config.policy.packs = config.policy.packs.iter().map(rel).collect();
+    config.policy.overlay = config.policy.overlay.as_ref().map(rel);
+    config.policy.cache_dir = config.policy.cache_dir.as_ref().map(rel);
+    Ok(config)
 }
 
 /// Parses and validates config text; `origin` names it in diagnostics (usually the path).
@@ -314,6 +329,7 @@ impl Config {
                 path_prefix: "/".to_owned(),
                 upstream: 0,
             }],
+            policy: crate::policy::PolicyConfig::default(),
         })
     }
 }

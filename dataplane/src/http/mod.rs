@@ -9,6 +9,7 @@
 
 pub mod canned;
 pub mod chunked;
+pub mod policy_response;
 pub mod request;
 pub mod request_id;
 pub mod response;
@@ -311,6 +312,11 @@ impl<'a> Out<'a> {
 
     pub(crate) fn overflowed(&self) -> bool {
         self.overflow
+    }
+
+    /// The length written, or `None` if anything did not fit.
+    pub(crate) fn finish(&self) -> Option<usize> {
+        (!self.overflow).then_some(self.pos)
     }
 }
 

@@ -13,6 +13,7 @@ use crate::reactor::token::{Op, Token};
 
 use super::conn::{Client, Phase, Recv, Remaining};
 use super::inbox::{PAUSE_AT, RCVBUF_BUFFERS};
+use super::policy::Judgement;
 use super::{apply_recv, close_socket, set_nodelay, set_rcvbuf, RecvResult, Worker};
 
 /// The outcome of looking at the bytes a client sent.
@@ -46,7 +47,7 @@ fn peer_ip(fd: i32) -> std::net::IpAddr {
 }
 
 impl Worker {
-    fn ms(d: std::time::Duration) -> u64 {
+    pub(super) fn ms(d: std::time::Duration) -> u64 {
         d.as_millis() as u64
     }
 
@@ -327,7 +328,7 @@ impl Worker {
             close_upstream: false,
             add_forwarded,
         };
-        let n = match write_upstream_request_head(head, buf, &ctx, &mut out) {
+        let mut n = match write_upstream_request_head(head, buf, &ctx, &mut out) {
             Ok(n) => n,
             Err(_) => {
                 self.out_pool.give(out);
@@ -372,7 +373,35 @@ impl Worker {
                 }
             }
         }
+        // The head's bytes go back to the ring while the body prefix is
+        // collected; the policy needs them then, so keep a copy.
+        let mut orig_head = None;
+        if collect && self.kit.is_some() {
+            match self.asm_pool.take() {
+                Some(mut h) if h.len() >= head.head_len => {
+                    h[..head.head_len].copy_from_slice(&buf[..head.head_len]);
+                    orig_head = Some(h);
+                }
+                Some(h) => self.asm_pool.give(h),
+                None => {}
+            }
+            if orig_head.is_none() {
+                // Forwarding uninspected is not an option for an inline WAF.
+                self.out_pool.give(out);
+                if let Some(b) = ib {
+                    self.inspect_pool.give(b);
+                }
+                return Err(503);
+            }
+        }
         let c = &mut self.clients[slot as usize];
+        c.orig_head = orig_head;
+        c.orig_head_len = head.head_len;
+        c.req_chunked = head.framing == BodyFraming::Chunked;
+        c.req_declared = match head.framing {
+            BodyFraming::Length(len) => len,
+            _ => 0,
+        };
         c.inspect = ib;
         c.inspect_len = if collect { part } else { 0 };
         c.inspect_need = need;
@@ -394,6 +423,35 @@ impl Worker {
         c.got_response = false;
         c.head_started = false;
         c.started_us = self.now_us;
+        if !collect && self.kit.is_some() {
+            // Head and whole body (or none) are here: judge before anything
+            // reaches the upstream.
+            let chunked = head.framing == BodyFraming::Chunked;
+            let body_len = match head.framing {
+                BodyFraming::Length(len) => len,
+                _ => part as u64,
+            };
+            match self.judge(
+                slot,
+                head.method.as_bytes(),
+                head.target.as_bytes(),
+                head.headers,
+                &after[..part],
+                chunked,
+                body_len,
+            ) {
+                Judgement::Stop(i) => {
+                    let c = &mut self.clients[slot as usize];
+                    c.out = Some(out);
+                    c.out_len = n;
+                    self.stats.now.requests += 1;
+                    self.respond_policy(slot, i);
+                    return Ok(());
+                }
+                Judgement::Forward => n = self.tag_head(&mut out, n),
+            }
+        }
+        let c = &mut self.clients[slot as usize];
         if !collect {
             c.to_upstream
                 .set_head_and_body(&mut out, n, &after[..part], head.head_len + part);
@@ -472,6 +530,9 @@ impl Worker {
         }
         // The body prefix is complete and contiguous: this is where request-body
         // policies look at it before a byte reaches the upstream.
+        if self.judge_collected(slot) {
+            return;
+        }
         let c = &mut self.clients[slot as usize];
         let (Some(out), Some(ib)) = (c.out.as_ref(), c.inspect.as_ref()) else {
             self.respond_error(slot, 500);
@@ -646,6 +707,9 @@ impl Worker {
         }
         if let Some(ib) = c.inspect.take() {
             self.inspect_pool.give(ib);
+        }
+        if let Some(h) = c.orig_head.take() {
+            self.asm_pool.give(h);
         }
         self.live_clients -= 1;
         self.free_clients.push(slot);

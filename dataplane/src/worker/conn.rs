@@ -134,6 +134,15 @@ pub struct Client {
     /// Inbox bytes (head + first body bytes) to consume once the head is parsed
     /// and copied; deferred because the parsed head borrows them until then.
     pub inspect_consume: usize,
+    /// A copy of the original request head while its body prefix is collected:
+    /// the policy judges head and body together, after the head's receive
+    /// buffers went back to the ring.
+    pub orig_head: Option<Box<[u8]>>,
+    pub orig_head_len: usize,
+    /// The request body is chunked (the inspected prefix still has framing).
+    pub req_chunked: bool,
+    /// Declared body length (Content-Length), or 0.
+    pub req_declared: u64,
 }
 
 impl Client {
@@ -180,6 +189,10 @@ impl Client {
             inspect_len: 0,
             inspect_need: 0,
             inspect_consume: 0,
+            orig_head: None,
+            orig_head_len: 0,
+            req_chunked: false,
+            req_declared: 0,
         }
     }
 }

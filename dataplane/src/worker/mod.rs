@@ -16,6 +16,7 @@
 mod client;
 mod conn;
 pub mod inbox;
+mod policy;
 mod stats;
 mod tx;
 mod upstream;
@@ -56,6 +57,14 @@ const INSPECT_BUFFERS: usize = 1024;
 pub struct Worker {
     id: usize,
     shared: Arc<Shared>,
+    /// This core's policy kit (`None`: inspection off).
+    kit: Option<crate::policy::CoreKit>,
+    kits: std::sync::mpsc::Receiver<crate::policy::CoreKit>,
+    retired: std::sync::mpsc::SyncSender<crate::policy::CoreKit>,
+    policy_fd: RawFd,
+    policy_buf: u64,
+    /// Storage for the (name, value) pairs a request view borrows; see `judge`.
+    pairs: Vec<(&'static [u8], &'static [u8])>,
     ring: Ring,
     bufs: BufRing,
     asm_pool: BufPool,
@@ -110,6 +119,7 @@ pub struct WorkerSetup {
     pub listeners: Vec<RawFd>,
     pub control_fd: RawFd,
     pub signals: Option<SignalDuty>,
+    pub policy: crate::policy::hub::CorePolicy,
 }
 
 /// Turns process signals into a drain of every worker, from inside one ring: no
@@ -118,6 +128,8 @@ pub struct SignalDuty {
     pub signal_fd: RawFd,
     pub peers: Vec<RawFd>,
     pub ready: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Where SIGHUP's reload request goes.
+    pub hub: Option<crate::policy::hub::Hub>,
 }
 
 impl Worker {
@@ -149,7 +161,14 @@ impl Worker {
         let asm_size = cfg.limits.max_header_bytes + cfg.io.recv_buffer_bytes;
         let clusters = cfg.upstreams.iter().map(ClusterState::new).collect();
         let timeout = cfg.timeouts.upstream_connect;
+        let policy = setup.policy;
         Ok(Worker {
+            kit: policy.kit,
+            kits: policy.kits,
+            retired: policy.retired,
+            policy_fd: policy.wake_fd,
+            policy_buf: 0,
+            pairs: Vec::with_capacity(cfg.limits.max_headers),
             id: setup.id,
             ring,
             bufs,
@@ -270,6 +289,7 @@ impl Worker {
             self.arm_accept(i);
         }
         self.arm_control();
+        self.arm_policy();
         self.arm_signals();
         while !self.stop {
             self.ring
@@ -318,6 +338,7 @@ impl Worker {
             Op::UpstreamSend => self.on_upstream_send(tok, res),
             Op::UpstreamConnect => self.on_upstream_connect(tok, res),
             Op::Control if tok.slot == 1 => self.on_signal(res),
+            Op::Control if tok.slot == policy::POLICY_SLOT => self.on_policy_wake(res),
             Op::Control => self.on_control(res),
             Op::Ignore => {
                 if let Some(bid) = cqueue::buffer_select(flags) {
@@ -356,6 +377,15 @@ impl Worker {
             self.signal_buf[3],
         ]);
         self.arm_signals();
+        if signo == libc::SIGHUP as u32 {
+            let queued = self
+                .signals
+                .as_ref()
+                .and_then(|d| d.hub.as_ref())
+                .is_some_and(|h| h.request_reload("SIGHUP"));
+            tracing::info!(queued, "SIGHUP: policy reload requested");
+            return;
+        }
         if self.draining {
             // A second SIGTERM/SIGINT: the operator does not want to wait.
             tracing::warn!(

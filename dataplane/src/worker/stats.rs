@@ -23,6 +23,10 @@ pub struct Counts {
     pub lat_buckets: [u64; NB],
     pub lat_count: u64,
     pub lat_sum_us: u64,
+    /// Policies that matched (every hit, monitor included).
+    pub policy_hits: u64,
+    /// Requests a policy stopped (answered, dropped).
+    pub policy_stops: u64,
 }
 
 pub struct Stats {
@@ -45,6 +49,8 @@ struct Handles {
     lat_count: Counter,
     lat_sum: Gauge,
     active: Gauge,
+    policy_hits: Counter,
+    policy_stops: Counter,
 }
 
 impl Stats {
@@ -76,6 +82,8 @@ impl Stats {
                 lat_count: metrics::counter!("rampart_request_duration_seconds_count"),
                 lat_sum: metrics::gauge!("rampart_request_duration_seconds_sum", "worker" => w.clone()),
                 active: metrics::gauge!("rampart_active_connections", "worker" => w),
+                policy_hits: metrics::counter!("rampart_policy_hits_total"),
+                policy_stops: metrics::counter!("rampart_policy_stops_total"),
             },
         }
     }
@@ -114,6 +122,8 @@ impl Stats {
             .increment(n.upstream_protocol_errors - f.upstream_protocol_errors);
         h.bytes_in.increment(n.bytes_in - f.bytes_in);
         h.bytes_out.increment(n.bytes_out - f.bytes_out);
+        h.policy_hits.increment(n.policy_hits - f.policy_hits);
+        h.policy_stops.increment(n.policy_stops - f.policy_stops);
         // Prometheus buckets are cumulative.
         let mut cum_now = 0;
         let mut cum_then = 0;
@@ -137,5 +147,7 @@ impl Stats {
         f.lat_buckets = n.lat_buckets;
         f.lat_count = n.lat_count;
         f.lat_sum_us = n.lat_sum_us;
+        f.policy_hits = n.policy_hits;
+        f.policy_stops = n.policy_stops;
     }
 }

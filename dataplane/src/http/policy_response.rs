@@ -1,0 +1,183 @@
+//! Responses a policy decides (block, rate limit, deception), rendered from a
+//! pack template straight into the connection's buffer: two passes over the
+//! template (length, then bytes) and no allocation.
+
+use super::canned::reason_phrase;
+use super::Out;
+
+/// What goes into a policy response besides the template.
+pub struct PolicyResponse<'a> {
+    /// Status code.
+    pub status: u16,
+    /// Content type of the template.
+    pub content_type: &'a str,
+    /// Template body with `{{placeholders}}`.
+    pub template: &'a [u8],
+    /// Extra headers from the action.
+    pub headers: &'a [(String, String)],
+    /// `Retry-After` seconds, for rate limits.
+    pub retry_after: Option<u64>,
+    /// Request id (also the event id).
+    pub request_id: &'a [u8],
+    /// The deciding policy.
+    pub policy_id: &'a str,
+}
+
+/// The value of a placeholder, or `None` to leave it as written.
+fn placeholder<'a>(
+    name: &[u8],
+    r: &'a PolicyResponse<'_>,
+    status: &'a [u8],
+    decoy: &'a [u8],
+) -> Option<&'a [u8]> {
+    Some(match name {
+        b"event_id" | b"request_id" => r.request_id,
+        b"policy_id" => r.policy_id.as_bytes(),
+        b"status" => status,
+        b"decoy_token" => decoy,
+        _ => return None,
+    })
+}
+
+/// Walks the template, calling `emit` for every piece of output.
+fn render(r: &PolicyResponse<'_>, status: &[u8], decoy: &[u8], mut emit: impl FnMut(&[u8])) {
+    let t = r.template;
+    let mut i = 0;
+    while i < t.len() {
+        match memchr::memmem::find(&t[i..], b"{{") {
+            None => {
+                emit(&t[i..]);
+                return;
+            }
+            Some(k) => {
+                emit(&t[i..i + k]);
+                let open = i + k;
+                match memchr::memmem::find(&t[open + 2..], b"}}") {
+                    Some(len) => {
+                        let name = &t[open + 2..open + 2 + len];
+                        match placeholder(name, r, status, decoy) {
+                            Some(v) => emit(v),
+                            None => emit(&t[open..open + 2 + len + 2]),
+                        }
+                        i = open + 2 + len + 2;
+                    }
+                    None => {
+                        emit(&t[open..]);
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Writes the whole response (always `Connection: close`) and returns its
+/// length, or `None` if it does not fit in `out`.
+pub fn write_policy_response(r: &PolicyResponse<'_>, out: &mut [u8]) -> Option<usize> {
+    let mut status_buf = [0u8; 3];
+    let s = r.status.clamp(100, 999);
+    status_buf[0] = b'0' + (s / 100) as u8;
+    status_buf[1] = b'0' + (s / 10 % 10) as u8;
+    status_buf[2] = b'0' + (s % 10) as u8;
+    // A decoy token shaped like an opaque bearer token; issue 5 tracks and refuses it.
+    let mut decoy = [0u8; 40];
+    let id_len = r.request_id.len().min(32);
+    decoy[..4].copy_from_slice(b"rpd_");
+    decoy[4..4 + id_len].copy_from_slice(&r.request_id[..id_len]);
+    let decoy = &decoy[..4 + id_len];
+    let mut body_len = 0usize;
+    render(r, &status_buf, decoy, |b| body_len += b.len());
+    let mut o = Out::new(out);
+    o.put(b"HTTP/1.1 ");
+    o.put(&status_buf);
+    o.put(b" ");
+    o.put(reason_phrase(s).as_bytes());
+    o.put(b"\r\nContent-Type: ");
+    o.put(r.content_type.as_bytes());
+    o.put(b"\r\nContent-Length: ");
+    o.put_u64(body_len as u64);
+    o.put(b"\r\nConnection: close\r\nCache-Control: no-store\r\nX-Request-Id: ");
+    o.put(r.request_id);
+    o.put(b"\r\n");
+    if let Some(secs) = r.retry_after {
+        o.put(b"Retry-After: ");
+        o.put_u64(secs);
+        o.put(b"\r\n");
+    }
+    for (k, v) in r.headers {
+        o.header(k.as_bytes(), v.as_bytes());
+    }
+    o.put(b"\r\n");
+    render(r, &status_buf, decoy, |b| o.put(b));
+    o.finish()
+}
+
+/// Inserts `headers` before the blank line ending the head in `out[..len]`;
+/// returns the new length, or `None` if they do not fit.
+pub fn append_headers(out: &mut [u8], len: usize, headers: &[(String, String)]) -> Option<usize> {
+    if len < 2 || out.get(len - 2..len) != Some(b"\r\n") {
+        return None;
+    }
+    let extra: usize = headers.iter().map(|(k, v)| k.len() + 2 + v.len() + 2).sum();
+    if len + extra > out.len() {
+        return None;
+    }
+    let mut pos = len - 2;
+    for (k, v) in headers {
+        for part in [k.as_bytes(), b": ", v.as_bytes(), b"\r\n"] {
+            out[pos..pos + part.len()].copy_from_slice(part);
+            pos += part.len();
+        }
+    }
+    out[pos..pos + 2].copy_from_slice(b"\r\n");
+    Some(pos + 2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_render_with_lengths_that_match() {
+        let headers = vec![("X-Reason".to_owned(), "policy".to_owned())];
+        let r = PolicyResponse {
+            status: 403,
+            content_type: "application/json",
+            template: br#"{"e":"{{event_id}}","p":"{{policy_id}}","s":{{status}},"x":"{{unknown}}","t":"{{decoy_token}}"#,
+            headers: &headers,
+            retry_after: Some(30),
+            request_id: b"abcd",
+            policy_id: "RP-1",
+        };
+        let mut buf = [0u8; 1024];
+        let n = write_policy_response(&r, &mut buf).expect("fits");
+        let text = std::str::from_utf8(&buf[..n]).expect("utf8");
+        let (head, body) = text.split_once("\r\n\r\n").expect("head");
+        assert!(head.starts_with("HTTP/1.1 403 Forbidden\r\n"));
+        assert!(head.contains("\r\nRetry-After: 30"));
+        assert!(head.contains("\r\nX-Reason: policy"));
+        assert_eq!(
+            body,
+            r#"{"e":"abcd","p":"RP-1","s":403,"x":"{{unknown}}","t":"rpd_abcd"#
+        );
+        assert!(head.contains(&format!("Content-Length: {}", body.len())));
+        assert!(write_policy_response(&r, &mut [0u8; 40]).is_none());
+    }
+
+    #[test]
+    fn tag_headers_go_before_the_blank_line() {
+        let mut buf = [0u8; 128];
+        let head = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+        buf[..head.len()].copy_from_slice(head);
+        let n = append_headers(
+            &mut buf,
+            head.len(),
+            &[("X-Rampart-Suspect".into(), "sqli".into())],
+        )
+        .expect("fits");
+        assert_eq!(
+            &buf[..n],
+            b"GET / HTTP/1.1\r\nHost: a\r\nX-Rampart-Suspect: sqli\r\n\r\n"
+        );
+    }
+}

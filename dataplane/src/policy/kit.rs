@@ -1,0 +1,137 @@
+//! One core's policy kit: the shared compiled policy plus everything the core
+//! needs to judge a request without allocating (scanner scratch and buffers,
+//! match storage, evaluator scratch, verdict storage).
+
+use std::sync::Arc;
+
+use rampart_matcher::{Matches, RequestView, ScanLimits, Scanner};
+use rampart_policy_loader::{CompiledPolicy, Evaluator, Facts, Verdict};
+
+/// A core's policy and its scratch; built by the hub, used by one worker.
+pub struct CoreKit {
+    /// The policy this kit judges by.
+    pub policy: Arc<CompiledPolicy>,
+    /// Reload generation (1 = the policy loaded at start).
+    pub generation: u64,
+    scanner: Scanner,
+    matches: Matches,
+    evaluator: Evaluator,
+    /// The last request's verdict.
+    pub verdict: Verdict,
+    counters: Vec<u64>,
+    dechunked: Vec<u8>,
+}
+
+impl CoreKit {
+    /// Builds a kit (off the hot path: this allocates the scanner's buffers).
+    pub fn new(
+        policy: Arc<CompiledPolicy>,
+        generation: u64,
+        limits: ScanLimits,
+    ) -> Result<CoreKit, String> {
+        let scanner = Scanner::new(&policy.matcher, limits).map_err(|e| e.to_string())?;
+        let matches = scanner.new_matches();
+        let verdict = Evaluator::new_verdict(&policy);
+        Ok(CoreKit {
+            scanner,
+            matches,
+            evaluator: Evaluator::new(),
+            verdict,
+            counters: vec![0; rampart_policy_loader::measures::COUNTERS.len()],
+            dechunked: Vec::with_capacity(limits.max_request_bytes),
+            policy,
+            generation,
+        })
+    }
+
+    /// Judges one request; the verdict is left in `self.verdict`.
+    ///
+    /// `body` is the inspected prefix as it arrived; `chunked` says whether it
+    /// still carries chunked framing, which is removed first (into a reused
+    /// buffer) so signatures see the data the upstream will decode.
+    pub fn judge(
+        &mut self,
+        method: &[u8],
+        target: &[u8],
+        headers: &[(&[u8], &[u8])],
+        body: &[u8],
+        chunked: bool,
+        client_ip: std::net::IpAddr,
+        body_len: u64,
+    ) -> Result<(), rampart_matcher::ScanError> {
+        let body = if chunked {
+            dechunk(body, &mut self.dechunked);
+            &self.dechunked[..]
+        } else {
+            body
+        };
+        let view = RequestView {
+            method,
+            target,
+            headers,
+            body,
+        };
+        self.scanner.scan_request(&view, &mut self.matches)?;
+        let mut facts = Facts::client(client_ip);
+        facts.counters = &self.counters;
+        facts.body_len = body_len;
+        self.evaluator.evaluate(
+            &self.policy,
+            &view,
+            &self.matches,
+            &facts,
+            false,
+            &mut self.verdict,
+        );
+        Ok(())
+    }
+}
+
+/// Copies the data of complete chunks of a chunked body prefix into `out`
+/// (capacity permitting; the prefix was already validated by the framing
+/// decoder, so a malformed size just ends the copy).
+fn dechunk(mut raw: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    loop {
+        let Some(eol) = raw.windows(2).position(|w| w == b"\r\n") else {
+            return;
+        };
+        let size_text = raw[..eol].split(|&b| b == b';').next().unwrap_or(&[]);
+        let mut size = 0usize;
+        for &b in size_text {
+            let Some(d) = (b as char).to_digit(16) else {
+                return;
+            };
+            size = match size.checked_mul(16).and_then(|s| s.checked_add(d as usize)) {
+                Some(s) => s,
+                None => return,
+            };
+        }
+        if size == 0 {
+            return;
+        }
+        let data = &raw[eol + 2..];
+        let take = size.min(data.len()).min(out.capacity() - out.len());
+        out.extend_from_slice(&data[..take]);
+        if take < size || data.len() < size + 2 {
+            return;
+        }
+        raw = &data[size + 2..];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dechunk;
+
+    #[test]
+    fn chunked_prefixes_are_decoded() {
+        let mut out = Vec::with_capacity(64);
+        dechunk(b"5\r\nhello\r\n6;x=1\r\n world\r\n0\r\n\r\n", &mut out);
+        assert_eq!(out, b"hello world");
+        dechunk(b"5\r\nhello\r\na\r\n par", &mut out);
+        assert_eq!(out, b"hello par");
+        dechunk(b"zz\r\n", &mut out);
+        assert!(out.is_empty());
+    }
+}

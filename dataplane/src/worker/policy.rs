@@ -1,0 +1,323 @@
+//! The worker's side of policy: taking new kits from the hub between
+//! requests, judging a request (head + inspected body prefix), and carrying
+//! out the verdict (respond, drop, tag and forward).
+
+use io_uring::{opcode, types};
+use rampart_policy_loader::Action;
+
+use super::conn::Phase;
+use super::Worker;
+use crate::http::policy_response::{append_headers, write_policy_response, PolicyResponse};
+use crate::reactor::token::{Op, Token};
+
+/// What to do with a judged request.
+pub(super) enum Judgement {
+    /// Forward it (with the tag headers of matching `tag` policies, if any).
+    Forward,
+    /// Stop it: policy at this index decides.
+    Stop(usize),
+}
+
+/// Slot of the control token that means "a policy kit arrived".
+pub(super) const POLICY_SLOT: u32 = 2;
+
+impl Worker {
+    pub(super) fn arm_policy(&mut self) {
+        if self.policy_fd < 0 {
+            return;
+        }
+        let e = opcode::Read::new(
+            types::Fd(self.policy_fd),
+            (&mut self.policy_buf as *mut u64).cast(),
+            8,
+        )
+        .build()
+        .user_data(Token::new(Op::Control, POLICY_SLOT, 0).encode());
+        self.push(&e);
+    }
+
+    /// The hub sent kits: switch to the newest, hand the others back.
+    pub(super) fn on_policy_wake(&mut self, res: i32) {
+        if res < 0 && res != -libc::EINTR && res != -libc::EAGAIN {
+            tracing::error!(worker = self.id, error = res, "policy eventfd read failed");
+        }
+        while let Ok(kit) = self.kits.try_recv() {
+            tracing::debug!(
+                worker = self.id,
+                generation = kit.generation,
+                "switching policy"
+            );
+            if let Some(old) = self.kit.replace(kit) {
+                // Freed by the hub thread, not here; if its queue is full the
+                // old kit is dropped here instead, which is only slower.
+                let _ = self.retired.try_send(old);
+            }
+        }
+        self.arm_policy();
+    }
+
+    /// Judges a request. `headers` are the request's header fields.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn judge(
+        &mut self,
+        slot: u32,
+        method: &[u8],
+        target: &[u8],
+        headers: &[httparse::Header<'_>],
+        body: &[u8],
+        chunked: bool,
+        body_len: u64,
+    ) -> Judgement {
+        let Some(kit) = self.kit.as_mut() else {
+            return Judgement::Forward;
+        };
+        let peer = self.clients[slot as usize].peer;
+        let mut pairs = std::mem::take(&mut self.pairs);
+        {
+            // SAFETY: `pairs` only lends storage for this call. Entries borrow
+            // `headers` for the duration of `judge` and are cleared before the
+            // vector is put back, so no 'static-typed reference outlives its bytes.
+            let p: &mut Vec<(&[u8], &[u8])> = unsafe {
+                std::mem::transmute::<
+                    &mut Vec<(&'static [u8], &'static [u8])>,
+                    &mut Vec<(&[u8], &[u8])>,
+                >(&mut pairs)
+            };
+            p.clear();
+            p.extend(
+                headers
+                    .iter()
+                    .take(p.capacity())
+                    .map(|h| (h.name.as_bytes(), h.value)),
+            );
+            if let Err(e) = kit.judge(method, target, p, body, chunked, peer, body_len) {
+                tracing::error!(worker = self.id, error = %e, "policy scan failed; forwarding the request");
+            }
+            p.clear();
+        }
+        self.pairs = pairs;
+        let v = &kit.verdict;
+        if !v.hits.is_empty() {
+            self.stats.now.policy_hits += v.hits.len() as u64;
+        }
+        match v.decision {
+            Some(i) => Judgement::Stop(i),
+            None => Judgement::Forward,
+        }
+    }
+
+    /// Adds the headers of every matching enforce `tag` policy to the upstream
+    /// head in `out[..len]`; returns the new length.
+    pub(super) fn tag_head(&self, out: &mut [u8], len: usize) -> usize {
+        let Some(kit) = self.kit.as_ref() else {
+            return len;
+        };
+        let mut len = len;
+        for h in kit.verdict.hits.iter().filter(|h| !h.monitor) {
+            if let Action::Tag { headers } = &kit.policy.policies[h.policy].action {
+                match append_headers(out, len, headers) {
+                    Some(n) => len = n,
+                    None => tracing::warn!(
+                        worker = self.id,
+                        "tag headers do not fit in the upstream head"
+                    ),
+                }
+            }
+        }
+        len
+    }
+
+    /// Carries out policy `idx`'s terminating action on the client connection.
+    pub(super) fn respond_policy(&mut self, slot: u32, idx: usize) {
+        self.stats.now.policy_stops += 1;
+        // Out of `self` while responding (the response borrows the template).
+        let Some(kit) = self.kit.take() else {
+            self.respond_error(slot, 403);
+            return;
+        };
+        self.respond_with(slot, &kit, idx);
+        self.kit = Some(kit);
+    }
+
+    fn respond_with(&mut self, slot: u32, kit: &crate::policy::CoreKit, idx: usize) {
+        let client_write = Self::ms(self.cfg().timeouts.client_write);
+        let policy = &kit.policy;
+        let p = &policy.policies[idx];
+        let mut action = &p.action;
+        // Tarpit's delay lands with the enforcement issue; its final action applies now.
+        if let Action::Tarpit { then, .. } = action {
+            action = then;
+        }
+        let (status, template, headers, retry_after): (
+            u16,
+            &str,
+            &[(String, String)],
+            Option<u64>,
+        ) = match action {
+            Action::Block {
+                status,
+                template,
+                headers,
+            } => (*status, template, headers, None),
+            Action::RateLimit { retry_after_s } => (429, "rate-limited", &[], Some(*retry_after_s)),
+            Action::Deceive { template, status } => (*status, template, &[], None),
+            Action::Drop => {
+                tracing::debug!(worker = self.id, policy = %p.id, "dropping connection");
+                self.abort_client(slot);
+                return;
+            }
+            _ => (403, "block", &[], None),
+        };
+        let (content_type, body): (&str, &[u8]) = match policy.template(template) {
+            Some(t) => (t.content_type, t.body.as_bytes()),
+            None => (
+                "application/json",
+                br#"{"error":"request blocked","event_id":"{{event_id}}"}"#,
+            ),
+        };
+        self.drop_upstream(slot);
+        let c = &mut self.clients[slot as usize];
+        if c.fd < 0 {
+            return;
+        }
+        if c.to_client.inflight {
+            self.close_client(slot);
+            return;
+        }
+        let Some(mut out) = c.out.take().or_else(|| self.out_pool.take()) else {
+            self.respond_error(slot, status);
+            return;
+        };
+        let c = &mut self.clients[slot as usize];
+        let r = PolicyResponse {
+            status,
+            content_type,
+            template: body,
+            headers,
+            retry_after,
+            request_id: &c.request_id,
+            policy_id: &p.id,
+        };
+        match write_policy_response(&r, &mut out) {
+            Some(n) => {
+                c.out_len = n;
+                // The send reads `out` from the connection slot, where it stays
+                // until the send completes or the connection closes.
+                c.to_client.set(&out[..n], &[], 0);
+                c.out = Some(out);
+                c.phase = Phase::Closing;
+                c.deadline = self.now_ms + client_write;
+                self.stats.response(status);
+                self.submit_client_tx(slot);
+            }
+            None => {
+                self.out_pool.give(out);
+                tracing::warn!(worker = self.id, policy = %p.id, "policy response does not fit; answering with a plain 403");
+                self.respond_error(slot, 403);
+            }
+        }
+    }
+
+    /// Closes the client connection with a TCP reset (the `drop` action).
+    pub(super) fn abort_client(&mut self, slot: u32) {
+        let fd = self.clients[slot as usize].fd;
+        if fd >= 0 {
+            let linger = libc::linger {
+                l_onoff: 1,
+                l_linger: 0,
+            };
+            // SAFETY: setsockopt on our own socket with a correctly sized linger struct.
+            unsafe {
+                libc::setsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    libc::SO_LINGER,
+                    (&linger as *const libc::linger).cast(),
+                    std::mem::size_of::<libc::linger>() as u32,
+                );
+            }
+        }
+        self.close_client(slot);
+    }
+}
+
+impl Worker {
+    /// Judges a request whose body prefix was collected (its head was copied
+    /// aside). Returns `true` when a policy stopped it.
+    pub(super) fn judge_collected(&mut self, slot: u32) -> bool {
+        if self.kit.is_none() {
+            return false;
+        }
+        let c = &mut self.clients[slot as usize];
+        let (head, ib) = match (c.orig_head.take(), c.inspect.take()) {
+            (Some(h), Some(ib)) => (h, ib),
+            (h, ib) => {
+                // Nothing to judge with (cannot happen: both are set together).
+                c.orig_head = h;
+                c.inspect = ib;
+                return false;
+            }
+        };
+        let (head_len, body_len, chunked, declared) = (
+            c.orig_head_len,
+            c.inspect_len,
+            c.req_chunked,
+            c.req_declared,
+        );
+        let mut hdrs = std::mem::take(&mut self.headers);
+        let stop = {
+            // SAFETY: as in `try_request`: the array lends httparse storage for
+            // this block only; every entry is reset below before it is put back.
+            let h: &mut [httparse::Header<'_>] = unsafe {
+                std::mem::transmute::<&mut [httparse::Header<'static>], &mut [httparse::Header<'_>]>(
+                    &mut hdrs[..],
+                )
+            };
+            let mut req = httparse::Request::new(h);
+            match req.parse(&head[..head_len]) {
+                Ok(httparse::Status::Complete(_)) => {
+                    let method = req.method.unwrap_or("").as_bytes();
+                    let target = req.path.unwrap_or("").as_bytes();
+                    let total = if declared > 0 {
+                        declared
+                    } else {
+                        body_len as u64
+                    };
+                    match self.judge(
+                        slot,
+                        method,
+                        target,
+                        req.headers,
+                        &ib[..body_len],
+                        chunked,
+                        total,
+                    ) {
+                        Judgement::Stop(i) => Some(i),
+                        Judgement::Forward => None,
+                    }
+                }
+                // The strict parser accepted these bytes already.
+                _ => None,
+            }
+        };
+        for h in hdrs.iter_mut() {
+            *h = httparse::EMPTY_HEADER;
+        }
+        self.headers = hdrs;
+        self.asm_pool.give(head);
+        self.clients[slot as usize].inspect = Some(ib);
+        if let Some(i) = stop {
+            self.respond_policy(slot, i);
+            return true;
+        }
+        let c = &mut self.clients[slot as usize];
+        if let Some(mut out) = c.out.take() {
+            let len = c.out_len;
+            let n = self.tag_head(&mut out, len);
+            let c = &mut self.clients[slot as usize];
+            c.out_len = n;
+            c.out = Some(out);
+        }
+        false
+    }
+}
