@@ -110,14 +110,23 @@ pub fn load_files(
         .collect();
     if !sink.diags.is_empty() {
         // Still check the patterns, so one run shows every problem; duplicate
-        // ids were already reported with better positions.
+        // ids were already reported with better positions, and a signature
+        // left without targets because its `fields` were missing or wrong
+        // already has that error.
+        let reported: HashSet<&str> = sink.diags.iter().filter_map(|d| d.id.as_deref()).collect();
         if let Err(errs) = Matcher::validate(&signatures) {
-            push_matcher_errors(
-                &mut sink,
-                errs.0
-                    .into_iter()
-                    .filter(|e| !matches!(e.problem, rampart_matcher::Problem::DuplicateId { .. })),
-            );
+            let errs: Vec<_> = errs
+                .0
+                .into_iter()
+                .filter(|e| match e.problem {
+                    rampart_matcher::Problem::DuplicateId { .. } => false,
+                    rampart_matcher::Problem::NoTargets => {
+                        !e.id.as_deref().is_some_and(|id| reported.contains(id))
+                    }
+                    _ => true,
+                })
+                .collect();
+            push_matcher_errors(&mut sink, errs.into_iter());
         }
         return Err(finish(sink));
     }
