@@ -185,8 +185,9 @@ impl Evaluator {
                 out.decision = Some(i);
             }
             if p.action == Action::Allow && !dry_run {
+                // Stops the later policies; an earlier terminating policy
+                // has already decided and keeps its decision.
                 out.allowed_by = Some(i);
-                out.decision = None;
                 break;
             }
         }
