@@ -267,7 +267,7 @@ impl Evaluator {
                 let q = req.view.query().unwrap_or_default();
                 q.split(|&b| b == b'&').any(|pair| {
                     let (n, v) = split_pair(pair);
-                    n == name.as_slice() && value_test(t, v)
+                    n.eq_ignore_ascii_case(name) && value_test(t, v)
                 })
             }
             Cond::Cookie(name, t) => req
@@ -312,7 +312,7 @@ impl Evaluator {
                         .split(|&b| b == b'&')
                         .any(|pair| {
                             let (n, v) = split_pair(pair);
-                            n == a.as_slice() && list.contains_str(v, &mut self.buf)
+                            n.eq_ignore_ascii_case(a) && list.contains_str(v, &mut self.buf)
                         }),
                     ListKey::Identity(prop) => {
                         identity(req, *prop).is_some_and(|v| list.contains_str(v, &mut self.buf))
