@@ -85,6 +85,8 @@ pub struct Evaluator {
     path_a: Vec<u8>,
     path_b: Vec<u8>,
     buf: Vec<u8>,
+    arg_a: Vec<u8>,
+    arg_b: Vec<u8>,
 }
 
 /// Longest path or header value looked at (longer ones are truncated for
@@ -117,6 +119,8 @@ impl Evaluator {
             path_a: Vec::with_capacity(MAX_PATH),
             path_b: Vec::with_capacity(MAX_PATH),
             buf: Vec::with_capacity(1024),
+            arg_a: Vec::with_capacity(1024),
+            arg_b: Vec::with_capacity(1024),
         }
     }
 
@@ -265,9 +269,11 @@ impl Evaluator {
             }
             Cond::Arg(name, t) => {
                 let q = req.view.query().unwrap_or_default();
+                let (a, b) = (&mut self.arg_a, &mut self.arg_b);
                 q.split(|&b| b == b'&').any(|pair| {
                     let (n, v) = split_pair(pair);
-                    n.eq_ignore_ascii_case(name) && value_test(t, v)
+                    decode_arg(n, a, b).eq_ignore_ascii_case(name)
+                        && value_test(t, decode_arg(v, a, b))
                 })
             }
             Cond::Cookie(name, t) => req
@@ -305,15 +311,18 @@ impl Evaluator {
                         .iter()
                         .filter(|(n, _)| n.eq_ignore_ascii_case(h))
                         .any(|(_, v)| list.contains_str(trim(v), &mut self.buf)),
-                    ListKey::Arg(a) => req
-                        .view
-                        .query()
-                        .unwrap_or_default()
-                        .split(|&b| b == b'&')
-                        .any(|pair| {
-                            let (n, v) = split_pair(pair);
-                            n.eq_ignore_ascii_case(a) && list.contains_str(v, &mut self.buf)
-                        }),
+                    ListKey::Arg(arg) => {
+                        let (a, b, buf) = (&mut self.arg_a, &mut self.arg_b, &mut self.buf);
+                        req.view
+                            .query()
+                            .unwrap_or_default()
+                            .split(|&b| b == b'&')
+                            .any(|pair| {
+                                let (n, v) = split_pair(pair);
+                                decode_arg(n, a, b).eq_ignore_ascii_case(arg)
+                                    && list.contains_str(decode_arg(v, a, b), buf)
+                            })
+                    }
                     ListKey::Identity(prop) => {
                         identity(req, *prop).is_some_and(|v| list.contains_str(v, &mut self.buf))
                     }
@@ -351,6 +360,16 @@ fn strip_port(host: &[u8]) -> &[u8] {
         Some(i) => &host[..i],
         None => host,
     }
+}
+
+/// A query argument's name or value as the application reads it: `+` is a
+/// space and `%XX` escapes are decoded (raw, `a%20b` could never equal `a b`,
+/// and `%64ebug` would slip past a test on `debug`).
+fn decode_arg<'a>(raw: &'a [u8], a: &'a mut Vec<u8>, b: &'a mut Vec<u8>) -> &'a [u8] {
+    if !raw.iter().any(|&c| c == b'%' || c == b'+') {
+        return raw;
+    }
+    apply_chain(&[Transform::PlusToSpace, Transform::UrlDecode], raw, a, b).0
 }
 
 fn split_pair(pair: &[u8]) -> (&[u8], &[u8]) {
