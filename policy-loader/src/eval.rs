@@ -103,6 +103,7 @@ struct Req<'r, 'a> {
     matches: &'r Matches,
     facts: &'r Facts<'r>,
     path: &'r [u8],
+    dry_run: bool,
 }
 
 impl Default for Evaluator {
@@ -167,6 +168,7 @@ impl Evaluator {
             matches,
             facts,
             path,
+            dry_run,
         };
         let mut memo = std::mem::take(&mut self.memo);
         for (i, p) in policy.policies.iter().enumerate() {
@@ -336,10 +338,12 @@ impl Evaluator {
             } => cmp.test(measure(*counter, req), *value),
             Cond::Identity(prop, t) => identity(req, *prop).is_some_and(|v| value_test(t, v)),
             Cond::Anomaly(a) => anomaly(*a, req.matches),
-            Cond::Policy { resolved, .. } => {
-                *resolved < policy.policies.len()
+            // A policy in mode off is skipped: it never matches (except in
+            // a dry run, where every policy is evaluated).
+            Cond::Policy { resolved, .. } => policy.policies.get(*resolved).is_some_and(|r| {
+                (req.dry_run || r.mode != Mode::Off)
                     && self.policy_holds(policy, *resolved, req, memo, score)
-            }
+            }),
             Cond::ScoreAtLeast(n, _) => u64::from(score) >= *n,
         }
     }
