@@ -843,3 +843,33 @@ fn errors_from_several_files_are_all_reported_sorted() {
         "p1/signatures/b.toml:1:1: b.bad: invalid pattern: Missing close parenthesis for group started at index 1.",
     ]);
 }
+
+#[test]
+fn a_missing_pack_directory_or_a_file_instead_of_one() {
+    let f = fixture_with(
+        r#"
+        [[policy]]
+        id = "RP-A"
+        name = "a"
+        severity = "high"
+        condition = { signature = "sqli.union-select" }
+        action = "block"
+        "#,
+    );
+    assert_lines(
+        &f.errors(&["p1", "nope"], None),
+        &["nope: pack directory not found"],
+    );
+    assert_lines(
+        &f.errors(&["p1/pack.toml"], None),
+        &["p1/pack.toml: not a directory: a pack is a directory with a pack.toml"],
+    );
+    // A directory without a manifest is reported as such.
+    std::fs::remove_file(f.root().join("p1/pack.toml")).expect("rm");
+    let e = f.errors(&["p1"], None);
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].starts_with("p1/pack.toml: cannot read the pack manifest: "),
+        "{e:?}"
+    );
+}
