@@ -1142,3 +1142,43 @@ fn measures_and_anomalies_do_not_depend_on_the_signatures() {
     assert_eq!(json(r#"{"a":"#), ["M-MALFORMED"]);
     assert_eq!(matching_get(&p, "/?q=%252e%252e%252f"), ["M-DOUBLE"]);
 }
+
+#[test]
+fn a_reference_to_a_score_policy_waits_for_the_score() {
+    let (_f, p) = compile(
+        r#"
+        [[policy]]
+        id = "RP-REF"
+        name = "refers to the score gate"
+        severity = "high"
+        priority = 1
+        condition = { all = [{ policy = "RP-GATE" }, { method = "GET" }] }
+        action = "block"
+
+        [[policy]]
+        id = "RP-GATE"
+        name = "score gate"
+        severity = "high"
+        priority = 2
+        condition = { score_at_least = 5 }
+        action = "none"
+
+        [[policy]]
+        id = "RP-SQLI"
+        name = "sqli"
+        severity = "medium"
+        priority = 100
+        score = 5
+        condition = { signature = "sqli.union-select" }
+        action = "none"
+        "#,
+        &[],
+    );
+    let order: Vec<&str> = p.policies.iter().map(|x| x.id.as_str()).collect();
+    let r = run(&p, &get(ATTACK), &facts(), false);
+    // Both run after the score is complete, in priority order.
+    assert_eq!(order, ["RP-SQLI", "RP-REF", "RP-GATE"]);
+    assert_eq!(hits(&p, &r), ["RP-SQLI", "RP-REF", "RP-GATE"]);
+    assert_eq!(decision(&p, &r).as_deref(), Some("RP-REF"));
+    assert_eq!(matching_get(&p, "/"), Vec::<String>::new());
+}
