@@ -1182,3 +1182,49 @@ fn a_reference_to_a_score_policy_waits_for_the_score() {
     assert_eq!(decision(&p, &r).as_deref(), Some("RP-REF"));
     assert_eq!(matching_get(&p, "/"), Vec::<String>::new());
 }
+
+#[test]
+fn example_requests_get_a_content_length_when_their_body_has_none() {
+    let r = RawRequest::parse(b"POST /login HTTP/1.1\nHost: a\n\nu=a&p=b\n").expect("parse");
+    assert_eq!(r.body, b"u=a&p=b");
+    assert_eq!(
+        r.headers,
+        [
+            (b"Host".to_vec(), b"a".to_vec()),
+            (b"Content-Length".to_vec(), b"7".to_vec())
+        ]
+    );
+    // One already there is kept as written (and the body as it is).
+    let r = RawRequest::parse(b"POST / HTTP/1.1\r\nHost: a\r\ncontent-length: 3\r\n\r\nabc")
+        .expect("parse");
+    assert_eq!(r.headers.len(), 2);
+    assert_eq!(r.headers[1], (b"content-length".to_vec(), b"3".to_vec()));
+    // No body, no Content-Length; a chunked body keeps its Transfer-Encoding alone.
+    let r = RawRequest::parse(b"GET / HTTP/1.1\nHost: a\n").expect("parse");
+    assert_eq!(r.headers, [(b"Host".to_vec(), b"a".to_vec())]);
+    let r = RawRequest::parse(
+        b"POST / HTTP/1.1\nHost: a\nTransfer-Encoding: chunked\n\n3\r\nabc\r\n0\r\n\r\n",
+    )
+    .expect("parse");
+    assert!(!r
+        .headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case(b"content-length")));
+
+    // Policies see it, as the gateway would.
+    let (_f, p) = compile(
+        r#"
+        [[policy]]
+        id = "RP-CL"
+        name = "form post with a length"
+        severity = "low"
+        condition = { all = [{ header = "content-length", equals = "7" }, { counter = "request.header_count", eq = 2 }] }
+        action = "none"
+        "#,
+        &[],
+    );
+    assert_eq!(
+        matching(&p, "POST /login HTTP/1.1\nHost: a\n\nu=a&p=b\n"),
+        ["RP-CL"]
+    );
+}
