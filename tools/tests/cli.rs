@@ -515,3 +515,41 @@ fn test_without_any_input_is_a_usage_error() {
         "{err}"
     );
 }
+
+#[test]
+fn curl_data_is_sent_with_its_length_and_a_form_content_type() {
+    let d = Dir::new();
+    let p = d.pack(
+        "p",
+        r#"[[policy]]
+id = "RP-FORM"
+name = "a form post as curl sends it"
+severity = "low"
+condition = { all = [
+    { method = "POST" },
+    { header = "content-length", equals = "7" },
+    { header = "content-type", equals = "application/x-www-form-urlencoded" },
+] }
+action = "block"
+"#,
+    );
+    let verdict = |curl: &str| {
+        let (code, out, err) = d.run(&["test", &p, "--curl", curl]);
+        assert_eq!(code, 0, "{err}");
+        out.lines()
+            .find(|l| l.starts_with("  verdict: "))
+            .expect("verdict")
+            .to_owned()
+    };
+    let blocked = "  verdict: block 403 with template block (policy RP-FORM), score 0";
+    assert_eq!(verdict("curl -d 'u=a&p=b' http://h/login"), blocked);
+    assert_eq!(verdict("curl -d 'u=a' -d 'p=b' http://h/login"), blocked);
+    assert_eq!(
+        verdict("curl -d 'u=a&p=bb' http://h/login"),
+        "  verdict: forward, score 0"
+    );
+    assert_eq!(
+        verdict("curl http://h/login"),
+        "  verdict: forward, score 0"
+    );
+}
