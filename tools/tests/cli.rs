@@ -553,3 +553,44 @@ action = "block"
         "  verdict: forward, score 0"
     );
 }
+
+#[test]
+fn compile_prints_statistics_and_reuses_its_cache() {
+    let d = Dir::new();
+    let p = d.pack("p", POLICIES);
+    d.write(
+        "p/signatures/tautology.toml",
+        r#"[[signature]]
+id = "sqli.tautology"
+pattern = '(\w+)\s*=\s*\1'
+fields = ["@values"]
+transforms = ["url_decode"]
+tags = ["sqli"]
+"#,
+    );
+    d.write("p/lists/office.cidr", "10.0.0.0/8\n192.168.0.0/16\n");
+    let cache = d.path().join("cache").display().to_string();
+    let (code, out, err) = d.run(&["compile", &p, "--cache", &cache]);
+    assert_eq!(code, 0, "{err}");
+    let out = lines(&out);
+    assert_eq!(out.len(), 7, "{out:?}");
+    assert!(
+        out[0].starts_with("version:       clipack@2.1.0 ("),
+        "{out:?}"
+    );
+    assert_eq!(out[1], "policies:      2 (1 enforce, 1 monitor, 0 off)");
+    assert!(
+        out[2].starts_with("signatures:    2 in 2 transform groups, "),
+        "{out:?}"
+    );
+    assert_eq!(out[3], "prefiltered:   1 (sqli.tautology)");
+    assert_eq!(out[5], "lists:         office (2 cidr)");
+    assert!(out[6].starts_with("compile time:  "), "{out:?}");
+    assert!(!out[6].ends_with("(databases from cache)"), "{out:?}");
+    let (code, out, _) = d.run(&["compile", &p, "--cache", &cache]);
+    assert_eq!(code, 0);
+    assert!(
+        out.trim_end().ends_with(" ms (databases from cache)"),
+        "{out}"
+    );
+}
