@@ -506,8 +506,10 @@ fn changes_since_ignores_moved_lines_and_examples() {
         ],
     );
     let old = f.policy(&["p"], None);
-    // Blank lines and comments before every policy: positions move.
+    // Blank lines and comments before every policy and signature: positions move.
     let moved = VENDOR.replace("    [[policy]]", "\n    # moved down\n\n    [[policy]]");
+    let moved_sigs = SIGS.replace("    [[signature]]", "\n    # moved\n    [[signature]]");
+    f.file("p/signatures/core.toml", &moved_sigs);
     f.file(
         "p/policies/core.toml",
         &format!("# header\n\n{}", common::dedent(&moved)),
@@ -551,4 +553,49 @@ fn changes_since_ignores_moved_lines_and_examples() {
     );
     let excluded = f.policy(&["p"], Some("overlay.toml"));
     assert_eq!(excluded.changes_since(&new).changed, ["RP-XSS-001"]);
+}
+
+#[test]
+fn changes_since_reports_policies_whose_signatures_changed() {
+    let f = Fixture::new();
+    f.pack(
+        "p",
+        &[
+            ("signatures/core.toml", SIGS),
+            ("policies/core.toml", VENDOR),
+            (
+                "policies/tagged.toml",
+                r#"
+                [[policy]]
+                id = "RP-ANY-SQLI"
+                name = "any sqli signature"
+                severity = "high"
+                condition = { signature_tag = "sqli" }
+                action = "none"
+                "#,
+            ),
+        ],
+    );
+    let old = f.policy(&["p"], None);
+    // A new pattern for the XSS signature: the policy using it behaves
+    // differently, although its own text did not change.
+    f.file(
+        "p/signatures/core.toml",
+        &SIGS.replace("\"<script\"", "\"<svg\""),
+    );
+    let new = f.policy(&["p"], None);
+    assert_eq!(new.changes_since(&old).changed, ["RP-XSS-001"]);
+    // A new signature with the `sqli` tag changes what the tag policy sees.
+    f.file(
+        "p/signatures/more.toml",
+        r#"
+        [[signature]]
+        id = "sqli.sleep"
+        pattern = 'sleep\s*\('
+        fields = ["@values"]
+        tags = ["sqli"]
+        "#,
+    );
+    let newer = f.policy(&["p"], None);
+    assert_eq!(newer.changes_since(&new).changed, ["RP-ANY-SQLI"]);
 }
