@@ -502,6 +502,18 @@ fn diff_two_pack_versions() {
     let (code, out, _) = d.run(&["diff", &old, &moved]);
     assert_eq!(code, 0);
     assert_eq!(lines(&out)[1..], ["0 added, 0 removed, 0 changed"]);
+    // A new pattern for a signature changes the policy that uses it.
+    let sig = d.pack("sig", POLICIES);
+    d.write(
+        "sig/signatures/core.toml",
+        &SIGS.replace(r"union\s+select", r"union\s+(?:all\s+)?select"),
+    );
+    let (code, out, _) = d.run(&["diff", &old, &sig]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        lines(&out)[1..],
+        ["~ RP-SQLI-001", "0 added, 0 removed, 1 changed"]
+    );
 }
 
 #[test]
