@@ -183,7 +183,11 @@ impl Evaluator {
                 policy: i,
                 monitor: !enforce,
             });
-            out.score = out.score.saturating_add(p.score);
+            // A monitor policy is being tried out: it must not tip an enforce
+            // score threshold into acting (dry runs count everything).
+            if enforce || dry_run {
+                out.score = out.score.saturating_add(p.score);
+            }
             if !enforce {
                 continue;
             }

@@ -208,11 +208,11 @@ fn overlay_changes_mode_action_and_score() {
     );
     assert_eq!(xss.mode, Mode::Enforce);
 
-    // SQLi now only monitors; XSS deceives; the score is 2 + 4 < 9.
+    // SQLi now only monitors (its score does not count); XSS deceives.
     let r = run(&p, &get(&format!("/?q={SQLI}")), &facts(), false);
     assert_eq!(hits(&p, &r), ["RP-SQLI-001(monitor)"]);
     assert_eq!(r.verdict.decision, None);
-    assert_eq!(r.verdict.score, 2);
+    assert_eq!(r.verdict.score, 0);
     let r = run(
         &p,
         &get(&format!("/?q={SQLI}&c=%3Cscript%3E")),
@@ -221,7 +221,7 @@ fn overlay_changes_mode_action_and_score() {
     );
     assert_eq!(hits(&p, &r), ["RP-SQLI-001(monitor)", "RP-XSS-001"]);
     assert_eq!(decision(&p, &r).as_deref(), Some("RP-XSS-001"));
-    assert_eq!(r.verdict.score, 6);
+    assert_eq!(r.verdict.score, 4);
 
     // Without the overlay, the same packs block SQLi.
     let q = f.policy(&["vendor", "local"], None);
