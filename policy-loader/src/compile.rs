@@ -110,14 +110,23 @@ pub fn load_files(
         .collect();
     if !sink.diags.is_empty() {
         // Still check the patterns, so one run shows every problem; duplicate
-        // ids were already reported with better positions.
+        // ids were already reported with better positions, and a signature
+        // left without targets because its `fields` were missing or wrong
+        // already has that error.
+        let reported: HashSet<&str> = sink.diags.iter().filter_map(|d| d.id.as_deref()).collect();
         if let Err(errs) = Matcher::validate(&signatures) {
-            push_matcher_errors(
-                &mut sink,
-                errs.0
-                    .into_iter()
-                    .filter(|e| !matches!(e.problem, rampart_matcher::Problem::DuplicateId { .. })),
-            );
+            let errs: Vec<_> = errs
+                .0
+                .into_iter()
+                .filter(|e| match e.problem {
+                    rampart_matcher::Problem::DuplicateId { .. } => false,
+                    rampart_matcher::Problem::NoTargets => {
+                        !e.id.as_deref().is_some_and(|id| reported.contains(id))
+                    }
+                    _ => true,
+                })
+                .collect();
+            push_matcher_errors(&mut sink, errs.into_iter());
         }
         return Err(finish(sink));
     }
@@ -138,10 +147,13 @@ pub fn load_files(
             return Err(finish(sink));
         }
     };
-    // Score thresholds depend on every other policy: they run last.
+    // Score thresholds depend on every other policy: they run last, and so
+    // do the policies that refer to one (they would evaluate it, and memoise
+    // its outcome, before the score is complete).
+    let scored = score_dependent(&policies);
     policies.sort_by(|a, b| {
-        (uses_score(&a.condition), a.priority, &a.id).cmp(&(
-            uses_score(&b.condition),
+        (scored.contains(&a.id), a.priority, &a.id).cmp(&(
+            scored.contains(&b.id),
             b.priority,
             &b.id,
         ))
@@ -211,6 +223,36 @@ fn uses_score(c: &Cond) -> bool {
         Cond::ScoreAtLeast(..) => true,
         Cond::All(v) | Cond::Any(v) => v.iter().any(uses_score),
         Cond::Not(c) => uses_score(c),
+        _ => false,
+    }
+}
+
+/// Ids of the policies whose outcome depends on the anomaly score: those with
+/// a `score_at_least` test and, transitively, those that refer to one.
+fn score_dependent(policies: &[Policy]) -> HashSet<String> {
+    let mut out: HashSet<String> = policies
+        .iter()
+        .filter(|p| uses_score(&p.condition))
+        .map(|p| p.id.clone())
+        .collect();
+    loop {
+        let before = out.len();
+        for p in policies {
+            if !out.contains(&p.id) && refers_to_any(&p.condition, &out) {
+                out.insert(p.id.clone());
+            }
+        }
+        if out.len() == before {
+            return out;
+        }
+    }
+}
+
+fn refers_to_any(c: &Cond, ids: &HashSet<String>) -> bool {
+    match c {
+        Cond::All(v) | Cond::Any(v) => v.iter().any(|c| refers_to_any(c, ids)),
+        Cond::Not(c) => refers_to_any(c, ids),
+        Cond::Policy { id, .. } => ids.contains(&id.0),
         _ => false,
     }
 }
