@@ -236,11 +236,7 @@ pub enum HubError {
 impl Hub {
     /// Loads the configured packs (failing if they do not load), builds one kit
     /// per core and starts the hub thread.
-    pub fn start(
-        cfg: PolicyConfig,
-        cores: usize,
-        limits: ScanLimits,
-    ) -> Result<Started, HubError> {
+    pub fn start(cfg: PolicyConfig, cores: usize, limits: ScanLimits) -> Result<Started, HubError> {
         let status = Arc::new(Mutex::new(Status {
             enabled: cfg.enabled,
             ..Status::default()
