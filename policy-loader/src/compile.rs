@@ -103,6 +103,7 @@ pub fn load_files(
     resolve(&parsed, &mut policies, &mut sink);
     apply_overrides(&parsed, &mut policies, &overrides, &mut sink);
     check_cycles(&policies, &mut sink);
+    add_internal_signatures(&mut parsed, &policies);
     let signatures: Vec<_> = parsed
         .signatures
         .iter()
@@ -191,6 +192,87 @@ pub fn load_files(
         policy: Arc::new(policy),
         warnings,
     })
+}
+
+/// Bytes no request carries in practice (invalid UTF-8 around text): the
+/// internal signatures below exist to make the scanner extract and decode
+/// fields, never to match.
+const NEVER: &[u8] = b"\xff\xfe\x00rampart: internal, never matches\x00\xfe\xff";
+
+/// Request measures and anomalies come from the scanner's field extraction
+/// and decoding, which only run for field kinds some signature targets. When
+/// policies test them, internal signatures make sure the work happens whatever
+/// the pack's own signatures look at. They are added after every reference
+/// was resolved, so user signature indexes do not move.
+fn add_internal_signatures(parsed: &mut Parsed, policies: &[Policy]) {
+    use rampart_matcher::{FieldKind as K, Pattern, Signature, Target, Transform as T};
+    let (mut bodies, mut decoding) = (false, false);
+    for p in policies {
+        visit(&p.condition, &mut |c| match c {
+            Cond::Counter { counter, .. } if counter.name() == "request.json_depth" => {
+                bodies = true
+            }
+            Cond::Anomaly(crate::measures::Anomaly::BodyMalformed) => bodies = true,
+            Cond::Anomaly(crate::measures::Anomaly::FieldsTruncated) => {}
+            Cond::Anomaly(_) => decoding = true,
+            _ => {}
+        });
+    }
+    let mut add = |id: &str, kinds: &[K], transforms: &[T]| {
+        let signature = Signature {
+            id: id.to_owned(),
+            pattern: Pattern::Literal(NEVER.to_vec()),
+            flags: Default::default(),
+            targets: kinds.iter().map(|k| Target::all(*k)).collect(),
+            transforms: transforms.to_vec(),
+            origin: None,
+        };
+        let info = SignatureInfo {
+            signature,
+            tags: Vec::new(),
+            description: "internal: makes the scanner extract or decode fields for request measures and anomalies".into(),
+            pack: 0,
+        };
+        parsed.signatures.push((
+            info,
+            Loc {
+                file: "internal".into(),
+                line: 0,
+                col: 0,
+            },
+        ));
+    };
+    if bodies {
+        add(
+            "rampart.internal.bodies",
+            &[K::JsonKey, K::FormName, K::MultipartName, K::XmlText],
+            &[],
+        );
+    }
+    if decoding {
+        add(
+            "rampart.internal.decoding",
+            &[
+                K::Path,
+                K::ArgName,
+                K::ArgValue,
+                K::FormValue,
+                K::CookieValue,
+                K::JsonValue,
+                K::HeaderValue,
+            ],
+            &[T::UrlDecode, T::Utf8Normalize],
+        );
+    }
+}
+
+fn visit(c: &Cond, f: &mut dyn FnMut(&Cond)) {
+    f(c);
+    match c {
+        Cond::All(v) | Cond::Any(v) => v.iter().for_each(|c| visit(c, f)),
+        Cond::Not(c) => visit(c, f),
+        _ => {}
+    }
 }
 
 fn push_matcher_errors(sink: &mut Sink, errs: impl Iterator<Item = rampart_matcher::CompileError>) {

@@ -1089,7 +1089,6 @@ fn a_reference_to_a_policy_in_mode_off_does_not_match() {
 /// signatures look elsewhere gets policies on these measures and anomalies
 /// that never fire.
 #[test]
-#[ignore = "known bug: request measures and anomalies depend on which fields the signatures target"]
 fn measures_and_anomalies_do_not_depend_on_the_signatures() {
     let f = Fixture::new();
     f.pack(
