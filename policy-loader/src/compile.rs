@@ -103,6 +103,7 @@ pub fn load_files(
     resolve(&parsed, &mut policies, &mut sink);
     apply_overrides(&parsed, &mut policies, &overrides, &mut sink);
     check_cycles(&policies, &mut sink);
+    add_internal_signatures(&mut parsed, &policies);
     let signatures: Vec<_> = parsed
         .signatures
         .iter()
@@ -110,14 +111,23 @@ pub fn load_files(
         .collect();
     if !sink.diags.is_empty() {
         // Still check the patterns, so one run shows every problem; duplicate
-        // ids were already reported with better positions.
+        // ids were already reported with better positions, and a signature
+        // left without targets because its `fields` were missing or wrong
+        // already has that error.
+        let reported: HashSet<&str> = sink.diags.iter().filter_map(|d| d.id.as_deref()).collect();
         if let Err(errs) = Matcher::validate(&signatures) {
-            push_matcher_errors(
-                &mut sink,
-                errs.0
-                    .into_iter()
-                    .filter(|e| !matches!(e.problem, rampart_matcher::Problem::DuplicateId { .. })),
-            );
+            let errs: Vec<_> = errs
+                .0
+                .into_iter()
+                .filter(|e| match e.problem {
+                    rampart_matcher::Problem::DuplicateId { .. } => false,
+                    rampart_matcher::Problem::NoTargets => {
+                        !e.id.as_deref().is_some_and(|id| reported.contains(id))
+                    }
+                    _ => true,
+                })
+                .collect();
+            push_matcher_errors(&mut sink, errs.into_iter());
         }
         return Err(finish(sink));
     }
@@ -138,10 +148,13 @@ pub fn load_files(
             return Err(finish(sink));
         }
     };
-    // Score thresholds depend on every other policy: they run last.
+    // Score thresholds depend on every other policy: they run last, and so
+    // do the policies that refer to one (they would evaluate it, and memoise
+    // its outcome, before the score is complete).
+    let scored = score_dependent(&policies);
     policies.sort_by(|a, b| {
-        (uses_score(&a.condition), a.priority, &a.id).cmp(&(
-            uses_score(&b.condition),
+        (scored.contains(&a.id), a.priority, &a.id).cmp(&(
+            scored.contains(&b.id),
             b.priority,
             &b.id,
         ))
@@ -181,6 +194,87 @@ pub fn load_files(
     })
 }
 
+/// Bytes no request carries in practice (invalid UTF-8 around text): the
+/// internal signatures below exist to make the scanner extract and decode
+/// fields, never to match.
+const NEVER: &[u8] = b"\xff\xfe\x00rampart: internal, never matches\x00\xfe\xff";
+
+/// Request measures and anomalies come from the scanner's field extraction
+/// and decoding, which only run for field kinds some signature targets. When
+/// policies test them, internal signatures make sure the work happens whatever
+/// the pack's own signatures look at. They are added after every reference
+/// was resolved, so user signature indexes do not move.
+fn add_internal_signatures(parsed: &mut Parsed, policies: &[Policy]) {
+    use rampart_matcher::{FieldKind as K, Pattern, Signature, Target, Transform as T};
+    let (mut bodies, mut decoding) = (false, false);
+    for p in policies {
+        visit(&p.condition, &mut |c| match c {
+            Cond::Counter { counter, .. } if counter.name() == "request.json_depth" => {
+                bodies = true
+            }
+            Cond::Anomaly(crate::measures::Anomaly::BodyMalformed) => bodies = true,
+            Cond::Anomaly(crate::measures::Anomaly::FieldsTruncated) => {}
+            Cond::Anomaly(_) => decoding = true,
+            _ => {}
+        });
+    }
+    let mut add = |id: &str, kinds: &[K], transforms: &[T]| {
+        let signature = Signature {
+            id: id.to_owned(),
+            pattern: Pattern::Literal(NEVER.to_vec()),
+            flags: Default::default(),
+            targets: kinds.iter().map(|k| Target::all(*k)).collect(),
+            transforms: transforms.to_vec(),
+            origin: None,
+        };
+        let info = SignatureInfo {
+            signature,
+            tags: Vec::new(),
+            description: "internal: makes the scanner extract or decode fields for request measures and anomalies".into(),
+            pack: 0,
+        };
+        parsed.signatures.push((
+            info,
+            Loc {
+                file: "internal".into(),
+                line: 0,
+                col: 0,
+            },
+        ));
+    };
+    if bodies {
+        add(
+            "rampart.internal.bodies",
+            &[K::JsonKey, K::FormName, K::MultipartName, K::XmlText],
+            &[],
+        );
+    }
+    if decoding {
+        add(
+            "rampart.internal.decoding",
+            &[
+                K::Path,
+                K::ArgName,
+                K::ArgValue,
+                K::FormValue,
+                K::CookieValue,
+                K::JsonValue,
+                K::HeaderValue,
+            ],
+            &[T::UrlDecode, T::Utf8Normalize],
+        );
+    }
+}
+
+fn visit(c: &Cond, f: &mut dyn FnMut(&Cond)) {
+    f(c);
+    match c {
+        Cond::All(v) | Cond::Any(v) => v.iter().for_each(|c| visit(c, f)),
+        Cond::Not(c) => visit(c, f),
+        _ => {}
+    }
+}
+
 fn push_matcher_errors(sink: &mut Sink, errs: impl Iterator<Item = rampart_matcher::CompileError>) {
     for e in errs {
         let (file, line, col) = e
@@ -211,6 +305,36 @@ fn uses_score(c: &Cond) -> bool {
         Cond::ScoreAtLeast(..) => true,
         Cond::All(v) | Cond::Any(v) => v.iter().any(uses_score),
         Cond::Not(c) => uses_score(c),
+        _ => false,
+    }
+}
+
+/// Ids of the policies whose outcome depends on the anomaly score: those with
+/// a `score_at_least` test and, transitively, those that refer to one.
+fn score_dependent(policies: &[Policy]) -> HashSet<String> {
+    let mut out: HashSet<String> = policies
+        .iter()
+        .filter(|p| uses_score(&p.condition))
+        .map(|p| p.id.clone())
+        .collect();
+    loop {
+        let before = out.len();
+        for p in policies {
+            if !out.contains(&p.id) && refers_to_any(&p.condition, &out) {
+                out.insert(p.id.clone());
+            }
+        }
+        if out.len() == before {
+            return out;
+        }
+    }
+}
+
+fn refers_to_any(c: &Cond, ids: &HashSet<String>) -> bool {
+    match c {
+        Cond::All(v) | Cond::Any(v) => v.iter().any(|c| refers_to_any(c, ids)),
+        Cond::Not(c) => refers_to_any(c, ids),
+        Cond::Policy { id, .. } => ids.contains(&id.0),
         _ => false,
     }
 }

@@ -85,6 +85,8 @@ pub struct Evaluator {
     path_a: Vec<u8>,
     path_b: Vec<u8>,
     buf: Vec<u8>,
+    arg_a: Vec<u8>,
+    arg_b: Vec<u8>,
 }
 
 /// Longest path or header value looked at (longer ones are truncated for
@@ -101,6 +103,7 @@ struct Req<'r, 'a> {
     matches: &'r Matches,
     facts: &'r Facts<'r>,
     path: &'r [u8],
+    dry_run: bool,
 }
 
 impl Default for Evaluator {
@@ -117,6 +120,8 @@ impl Evaluator {
             path_a: Vec::with_capacity(MAX_PATH),
             path_b: Vec::with_capacity(MAX_PATH),
             buf: Vec::with_capacity(1024),
+            arg_a: Vec::with_capacity(1024),
+            arg_b: Vec::with_capacity(1024),
         }
     }
 
@@ -163,6 +168,7 @@ impl Evaluator {
             matches,
             facts,
             path,
+            dry_run,
         };
         let mut memo = std::mem::take(&mut self.memo);
         for (i, p) in policy.policies.iter().enumerate() {
@@ -177,7 +183,11 @@ impl Evaluator {
                 policy: i,
                 monitor: !enforce,
             });
-            out.score = out.score.saturating_add(p.score);
+            // A monitor policy is being tried out: it must not tip an enforce
+            // score threshold into acting (dry runs count everything).
+            if enforce || dry_run {
+                out.score = out.score.saturating_add(p.score);
+            }
             if !enforce {
                 continue;
             }
@@ -185,8 +195,9 @@ impl Evaluator {
                 out.decision = Some(i);
             }
             if p.action == Action::Allow && !dry_run {
+                // Stops the later policies; an earlier terminating policy
+                // has already decided and keeps its decision.
                 out.allowed_by = Some(i);
-                out.decision = None;
                 break;
             }
         }
@@ -264,9 +275,11 @@ impl Evaluator {
             }
             Cond::Arg(name, t) => {
                 let q = req.view.query().unwrap_or_default();
+                let (a, b) = (&mut self.arg_a, &mut self.arg_b);
                 q.split(|&b| b == b'&').any(|pair| {
                     let (n, v) = split_pair(pair);
-                    n == name.as_slice() && value_test(t, v)
+                    decode_arg(n, a, b).eq_ignore_ascii_case(name)
+                        && value_test(t, decode_arg(v, a, b))
                 })
             }
             Cond::Cookie(name, t) => req
@@ -304,15 +317,18 @@ impl Evaluator {
                         .iter()
                         .filter(|(n, _)| n.eq_ignore_ascii_case(h))
                         .any(|(_, v)| list.contains_str(trim(v), &mut self.buf)),
-                    ListKey::Arg(a) => req
-                        .view
-                        .query()
-                        .unwrap_or_default()
-                        .split(|&b| b == b'&')
-                        .any(|pair| {
-                            let (n, v) = split_pair(pair);
-                            n == a.as_slice() && list.contains_str(v, &mut self.buf)
-                        }),
+                    ListKey::Arg(arg) => {
+                        let (a, b, buf) = (&mut self.arg_a, &mut self.arg_b, &mut self.buf);
+                        req.view
+                            .query()
+                            .unwrap_or_default()
+                            .split(|&b| b == b'&')
+                            .any(|pair| {
+                                let (n, v) = split_pair(pair);
+                                decode_arg(n, a, b).eq_ignore_ascii_case(arg)
+                                    && list.contains_str(decode_arg(v, a, b), buf)
+                            })
+                    }
                     ListKey::Identity(prop) => {
                         identity(req, *prop).is_some_and(|v| list.contains_str(v, &mut self.buf))
                     }
@@ -326,10 +342,12 @@ impl Evaluator {
             } => cmp.test(measure(*counter, req), *value),
             Cond::Identity(prop, t) => identity(req, *prop).is_some_and(|v| value_test(t, v)),
             Cond::Anomaly(a) => anomaly(*a, req.matches),
-            Cond::Policy { resolved, .. } => {
-                *resolved < policy.policies.len()
+            // A policy in mode off is skipped: it never matches (except in
+            // a dry run, where every policy is evaluated).
+            Cond::Policy { resolved, .. } => policy.policies.get(*resolved).is_some_and(|r| {
+                (req.dry_run || r.mode != Mode::Off)
                     && self.policy_holds(policy, *resolved, req, memo, score)
-            }
+            }),
             Cond::ScoreAtLeast(n, _) => u64::from(score) >= *n,
         }
     }
@@ -350,6 +368,16 @@ fn strip_port(host: &[u8]) -> &[u8] {
         Some(i) => &host[..i],
         None => host,
     }
+}
+
+/// A query argument's name or value as the application reads it: `+` is a
+/// space and `%XX` escapes are decoded (raw, `a%20b` could never equal `a b`,
+/// and `%64ebug` would slip past a test on `debug`).
+fn decode_arg<'a>(raw: &'a [u8], a: &'a mut Vec<u8>, b: &'a mut Vec<u8>) -> &'a [u8] {
+    if !raw.iter().any(|&c| c == b'%' || c == b'+') {
+        return raw;
+    }
+    apply_chain(&[Transform::PlusToSpace, Transform::UrlDecode], raw, a, b).0
 }
 
 fn split_pair(pair: &[u8]) -> (&[u8], &[u8]) {

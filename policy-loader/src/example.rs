@@ -81,6 +81,18 @@ impl RawRequest {
                 body.pop();
             }
         }
+        // docs/POLICY.md: `Content-Length` is added when a body has none.
+        if !body.is_empty()
+            && !headers.iter().any(|(n, _)| {
+                n.eq_ignore_ascii_case(b"content-length")
+                    || n.eq_ignore_ascii_case(b"transfer-encoding")
+            })
+        {
+            headers.push((
+                b"Content-Length".to_vec(),
+                body.len().to_string().into_bytes(),
+            ));
+        }
         Ok(RawRequest {
             method,
             target,

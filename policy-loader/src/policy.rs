@@ -7,7 +7,7 @@ use std::time::Duration;
 use rampart_matcher::Matcher;
 
 use crate::lists::List;
-use crate::model::{PackInfo, Policy, SignatureInfo};
+use crate::model::{Cond, PackInfo, Policy, SignatureInfo};
 use crate::parse::Template;
 use crate::source::PackFiles;
 
@@ -99,7 +99,7 @@ impl CompiledPolicy {
         let version = format!("{} ({})", names.join("+"), &digest[..12]);
         let fingerprints = policies
             .iter()
-            .map(|p| (p.id.clone(), fingerprint(p)))
+            .map(|p| (p.id.clone(), fingerprint(p, &signatures)))
             .collect();
         CompiledPolicy {
             packs,
@@ -151,9 +151,21 @@ impl CompiledPolicy {
     }
 }
 
-/// Hash of what a policy does (not where it is written or its examples).
-fn fingerprint(p: &Policy) -> u64 {
+/// Hash of what a policy does (not where it is written or its examples),
+/// including the definitions of the signatures its condition uses.
+fn fingerprint(p: &Policy, signatures: &[SignatureInfo]) -> u64 {
     let mut h = DefaultHasher::new();
+    let mut used = Vec::new();
+    used_signatures(&p.condition, &mut used);
+    used.sort_unstable();
+    used.dedup();
+    for i in used {
+        if let Some(info) = signatures.get(i as usize) {
+            let mut sig = info.signature.clone();
+            sig.origin = None;
+            sig.hash(&mut h);
+        }
+    }
     let exclusions: Vec<String> = p
         .exclusions
         .iter()
@@ -175,4 +187,15 @@ fn fingerprint(p: &Policy) -> u64 {
     )
         .hash(&mut h);
     h.finish()
+}
+
+fn used_signatures(c: &Cond, out: &mut Vec<u32>) {
+    match c {
+        Cond::All(v) | Cond::Any(v) => v.iter().for_each(|c| used_signatures(c, out)),
+        Cond::Not(c) => used_signatures(c, out),
+        Cond::Signature { resolved, .. } | Cond::SignatureTag { resolved, .. } => {
+            out.extend_from_slice(resolved)
+        }
+        _ => {}
+    }
 }

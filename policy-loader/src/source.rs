@@ -37,6 +37,15 @@ impl PackFiles {
     pub fn read_dir(dir: &Path, sink: &mut Sink) -> PackFiles {
         let origin = dir.display().to_string();
         let mut files = BTreeMap::new();
+        if !dir.is_dir() {
+            let why = if dir.exists() {
+                "not a directory: a pack is a directory with a pack.toml"
+            } else {
+                "pack directory not found"
+            };
+            sink.file(&origin, why);
+            return PackFiles { origin, files };
+        }
         match std::fs::read(dir.join("pack.toml")) {
             Ok(b) => {
                 files.insert("pack.toml".to_owned(), b);

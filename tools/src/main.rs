@@ -383,7 +383,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         .map(|m| String::from_utf8_lossy(m).into_owned())
                         .collect::<Vec<_>>(),
                     e.clients,
-                    e.field.as_ref().map(|f| f.kind.to_string())
+                    e.field.as_ref().map(|f| match &f.name {
+                        Some(n) => format!("{}:{}", f.kind, String::from_utf8_lossy(n)),
+                        None => f.kind.to_string(),
+                    })
                 );
             }
             let mut sigs = Vec::new();

@@ -157,7 +157,8 @@ pub fn from_curl(cmd: &str) -> Result<RawRequest> {
         body: Vec::new(),
     };
     out.headers.push((b"Host".to_vec(), host.into_bytes()));
-    if data.is_some()
+    let has_data = data.is_some();
+    if has_data
         && !headers
             .iter()
             .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
@@ -173,6 +174,18 @@ pub fn from_curl(cmd: &str) -> Result<RawRequest> {
             .map(|(n, v)| (n.into_bytes(), v.into_bytes())),
     );
     out.body = data.unwrap_or_default().into_bytes();
+    // curl sends the length of the data it posts.
+    if has_data
+        && !out
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(b"content-length"))
+    {
+        out.headers.push((
+            b"Content-Length".to_vec(),
+            out.body.len().to_string().into_bytes(),
+        ));
+    }
     Ok(out)
 }
 

@@ -146,8 +146,8 @@ struct HubState {
     status: Arc<Mutex<Status>>,
     generation: u64,
     /// Files and mtimes as of the serving policy, and a change waiting to settle.
-    loaded_fingerprint: Vec<(PathBuf, Option<SystemTime>, u64)>,
-    pending: Option<(Vec<(PathBuf, Option<SystemTime>, u64)>, Instant)>,
+    loaded_fingerprint: Fingerprint,
+    pending: Option<(Fingerprint, Instant)>,
 }
 
 fn now_secs() -> u64 {
@@ -166,7 +166,12 @@ fn record(status: &Mutex<Status>, r: ReloadRecord) {
 }
 
 /// Every pack and overlay file with its modification time and size.
-fn fingerprint(cfg: &PolicyConfig) -> Vec<(PathBuf, Option<SystemTime>, u64)> {
+type Fingerprint = Vec<(PathBuf, Option<SystemTime>, u64)>;
+
+/// What [`Hub::start`] gives the server: the handle, one policy per core, the thread.
+pub type Started = (Hub, Vec<CorePolicy>, Option<JoinHandle<()>>);
+
+fn fingerprint(cfg: &PolicyConfig) -> Fingerprint {
     let mut out = Vec::new();
     let mut add = |p: &Path| {
         let m = std::fs::metadata(p).ok();
@@ -231,11 +236,7 @@ pub enum HubError {
 impl Hub {
     /// Loads the configured packs (failing if they do not load), builds one kit
     /// per core and starts the hub thread.
-    pub fn start(
-        cfg: PolicyConfig,
-        cores: usize,
-        limits: ScanLimits,
-    ) -> Result<(Hub, Vec<CorePolicy>, Option<JoinHandle<()>>), HubError> {
+    pub fn start(cfg: PolicyConfig, cores: usize, limits: ScanLimits) -> Result<Started, HubError> {
         let status = Arc::new(Mutex::new(Status {
             enabled: cfg.enabled,
             ..Status::default()

@@ -45,6 +45,9 @@ impl CoreKit {
     }
 
     /// Judges one request; the verdict is left in `self.verdict`.
+    // The request's parts arrive separately from the worker's parser; a
+    // struct for them would only be built and taken apart again here.
+    #[allow(clippy::too_many_arguments)]
     ///
     /// `body` is the inspected prefix as it arrived; `chunked` says whether it
     /// still carries chunked framing, which is removed first (into a reused

@@ -1,0 +1,875 @@
+//! Golden error messages: broken packs written to disk, loaded for real, and
+//! every diagnostic's `file:line:col: id: message` compared line by line.
+
+mod common;
+
+use common::{assert_lines, Fixture};
+
+/// Two valid signatures every pack here can refer to.
+const SIGS: &str = r#"
+    [[signature]]
+    id = "sqli.union-select"
+    pattern = 'union\s+select'
+    flags = ["caseless"]
+    fields = ["@values"]
+    transforms = ["url_decode"]
+    tags = ["sqli"]
+
+    [[signature]]
+    id = "xss.script-tag"
+    literal = "<script"
+    flags = ["caseless"]
+    fields = ["@values"]
+    transforms = ["url_decode"]
+    tags = ["xss"]
+"#;
+
+fn fixture_with(policies: &str) -> Fixture {
+    let f = Fixture::new();
+    f.pack(
+        "p1",
+        &[
+            ("signatures/core.toml", SIGS),
+            ("policies/a.toml", policies),
+        ],
+    );
+    f
+}
+
+fn errors_of(policies: &str) -> Vec<String> {
+    fixture_with(policies).errors(&["p1"], None)
+}
+
+#[test]
+fn a_valid_pack_loads_and_its_errors_display_with_a_count() {
+    let f = fixture_with(
+        r#"
+        [[policy]]
+        id = "RP-A"
+        name = "a"
+        severity = "high"
+        condition = { signature = "sqli.union-select" }
+        action = "block"
+        "#,
+    );
+    let p = f.policy(&["p1"], None);
+    assert_eq!(p.policies.len(), 1);
+    assert_eq!(p.signatures.len(), 2);
+
+    // The same pack with one typo fails, and `LoadErrors` displays a count
+    // and one indented line per problem.
+    f.file(
+        "p1/policies/a.toml",
+        r#"
+        [[policy]]
+        id = "RP-A"
+        name = "a"
+        severity = "high"
+        condition = { signature = "sqli.union-selec" }
+        action = "block"
+        "#,
+    );
+    let e = f.load(&["p1"], None).expect_err("typo");
+    assert_eq!(
+        f.normalise(&e.to_string()),
+        "1 problem(s) in the policy packs:\n  p1/policies/a.toml:5:27: RP-A: unknown signature `sqli.union-selec` (did you mean `sqli.union-select`?)\n"
+    );
+}
+
+#[test]
+fn toml_syntax_error() {
+    let e = errors_of(
+        r#"
+        [[policy]]
+        id = "RP-A"
+        name = "a
+        severity = "high"
+        "#,
+    );
+    assert_lines(
+        &e,
+        &["p1/policies/a.toml:3:10: TOML syntax error: invalid basic string, expected `\"`"],
+    );
+}
+
+#[test]
+fn unknown_field_in_a_policy_suggests_the_closest() {
+    let e = errors_of(
+        r#"
+        [[policy]]
+        id = "RP-A"
+        name = "a"
+        severity = "high"
+        prority = 10
+        condition = { signature = "sqli.union-select" }
+        action = "block"
+        "#,
+    );
+    assert_lines(&e, &[
+        "p1/policies/a.toml:5:1: RP-A: unknown field `prority` in a [[policy]] (did you mean `priority`?); allowed: id, name, description, severity, tags, mode, priority, score, condition, action, example",
+    ]);
+}
+
+#[test]
+fn missing_required_keys() {
+    let e = errors_of(
+        r#"
+        [[policy]]
+        name = "no id"
+        severity = "high"
+        condition = { signature = "sqli.union-select" }
+        action = "block"
+
+        [[policy]]
+        id = "RP-EMPTY"
+        "#,
+    );
+    assert_lines(&e, &[
+        "p1/policies/a.toml:1:1: this [[policy]] has no `id`",
+        "p1/policies/a.toml:7:1: RP-EMPTY: this policy has no `name`",
+        "p1/policies/a.toml:7:1: RP-EMPTY: a policy needs a `severity` (info, low, medium, high, critical)",
+        "p1/policies/a.toml:7:1: RP-EMPTY: a policy needs a `condition`",
+        "p1/policies/a.toml:7:1: RP-EMPTY: a policy needs an `action` (\"none\" to only score)",
+    ]);
+}
+
+#[test]
+fn missing_required_signature_keys() {
+    let f = Fixture::new();
+    f.pack(
+        "p1",
+        &[(
+            "signatures/s.toml",
+            r#"
+            [[signature]]
+            id = "a.no-pattern"
+            fields = ["@values"]
+
+            [[signature]]
+            pattern = 'abc'
+            fields = ["@values"]
+
+            [[signature]]
+            id = "a.no-fields"
+            literal = "abc"
+
+            [[signature]]
+            id = "a.empty-fields"
+            literal = "abc"
+            fields = []
+            "#,
+        )],
+    );
+    assert_lines(&f.errors(&["p1"], None), &[
+        "p1/signatures/s.toml:1:1: a.no-pattern: a signature needs one of `pattern`, `literal` or `list`",
+        "p1/signatures/s.toml:5:1: this [[signature]] has no `id`",
+        "p1/signatures/s.toml:9:1: a.no-fields: a signature needs `fields` (where to look), e.g. fields = [\"@values\"]",
+        "p1/signatures/s.toml:13:1: a.empty-fields: no target fields",
+    ]);
+}
+
+#[test]
+fn unknown_signature_reference_suggests_the_closest() {
+    let e = errors_of(
+        r#"
+        [[policy]]
+        id = "RP-A"
+        name = "a"
+        severity = "high"
+        condition = { signature = ["xss.script-tag", "sqli.union-selct"] }
+        action = "block"
+        "#,
+    );
+    assert_lines(&e, &[
+        "p1/policies/a.toml:5:46: RP-A: unknown signature `sqli.union-selct` (did you mean `sqli.union-select`?)",
+    ]);
+}
+
+#[test]
+fn unknown_signature_tag() {
+    let e = errors_of(
+        r#"
+        [[policy]]
+        id = "RP-A"
+        name = "a"
+        severity = "high"
+        condition = { signature_tag = "sqlx" }
+        action = "block"
+        "#,
+    );
+    assert_lines(
+        &e,
+        &["p1/policies/a.toml:5:31: RP-A: no signature has the tag `sqlx` (did you mean `sqli`?)"],
+    );
+}
+
+#[test]
+fn unknown_list() {
+    let f = Fixture::new();
+    f.pack(
+        "p1",
+        &[
+            ("signatures/core.toml", SIGS),
+            ("lists/tor-exits.cidr", "185.220.101.0/24\n"),
+            (
+                "policies/a.toml",
+                r#"
+                [[policy]]
+                id = "RP-A"
+                name = "a"
+                severity = "high"
+                condition = { list = "tor-exit", key = "client.ip" }
+                action = "block"
+                "#,
+            ),
+        ],
+    );
+    assert_lines(
+        &f.errors(&["p1"], None),
+        &["p1/policies/a.toml:5:22: RP-A: unknown list `tor-exit` (did you mean `tor-exits`?)"],
+    );
+}
+
+#[test]
+fn list_key_incompatible_with_the_list_kind() {
+    let f = Fixture::new();
+    f.pack(
+        "p1",
+        &[
+            ("signatures/core.toml", SIGS),
+            ("lists/tor-exits.cidr", "185.220.101.0/24\n"),
+            (
+                "lists/breached.sha1",
+                "7c4a8d09ca3762af61e59520943dc26494f8941b\n",
+            ),
+            (
+                "policies/a.toml",
+                r#"
+                [[policy]]
+                id = "RP-A"
+                name = "a"
+                severity = "high"
+                condition = { list = "tor-exits", key = "tls.ja4" }
+                action = "block"
+
+                [[policy]]
+                id = "RP-B"
+                name = "b"
+                severity = "high"
+                condition = { list = "breached", key = "header:x-password" }
+                action = "block"
+
+                [[policy]]
+                id = "RP-C"
+                name = "c"
+                severity = "high"
+                condition = { list = "tor-exits", key = "client.address" }
+                action = "block"
+                "#,
+            ),
+        ],
+    );
+    assert_lines(&f.errors(&["p1"], None), &[
+        "p1/policies/a.toml:5:22: RP-A: list `tor-exits` holds .cidr entries, which cannot be looked up by this key",
+        "p1/policies/a.toml:12:22: RP-B: list `breached` holds .sha1 entries, which cannot be looked up by this key",
+        "p1/policies/a.toml:19:41: RP-C: unknown list key `client.address`; keys: client.ip, tls.ja4, tls.ja3, credential.password, header:NAME, arg:NAME, identity.user, jwt.sub",
+    ]);
+}
+
+#[test]
+fn unknown_response_template() {
+    let e = errors_of(
+        r#"
+        [[policy]]
+        id = "RP-A"
+        name = "a"
+        severity = "high"
+        condition = { signature = "sqli.union-select" }
+        action = { block = { template = "blok" } }
+
+        [[policy]]
+        id = "RP-B"
+        name = "b"
+        severity = "high"
+        condition = { signature = "sqli.union-select" }
+        action = { tarpit = { delay = "2s", then = { deceive = { template = "fake-login" } } } }
+        "#,
+    );
+    assert_lines(&e, &[
+        "p1/policies/a.toml:1:1: RP-A: unknown response template `blok` (did you mean `block`?); templates come from a pack's responses/",
+        "p1/policies/a.toml:8:1: RP-B: unknown response template `fake-login`; templates come from a pack's responses/",
+    ]);
+}
+
+#[test]
+fn bad_regex_is_reported_together_with_other_errors() {
+    let f = Fixture::new();
+    f.pack(
+        "p1",
+        &[
+            (
+                "signatures/core.toml",
+                r#"
+                [[signature]]
+                id = "bad.regex"
+                pattern = 'union(\s+select'
+                fields = ["@values"]
+                "#,
+            ),
+            (
+                "policies/a.toml",
+                r#"
+                [[policy]]
+                id = "RP-A"
+                name = "a"
+                severity = "high"
+                condition = { signature = "bad.regex" }
+                action = "blok"
+                "#,
+            ),
+        ],
+    );
+    assert_lines(&f.errors(&["p1"], None), &[
+        "p1/policies/a.toml:6:10: RP-A: unknown action `blok` (did you mean `block`?); actions: block, rate_limit, deceive, tarpit, drop, tag, allow, none",
+        "p1/signatures/core.toml:1:1: bad.regex: invalid pattern: Missing close parenthesis for group started at index 5.",
+    ]);
+}
+
+#[test]
+fn bad_regex_alone_is_reported_at_the_signature() {
+    let f = Fixture::new();
+    f.pack(
+        "p1",
+        &[(
+            "signatures/core.toml",
+            r#"
+            [[signature]]
+            id = "bad.regex"
+            pattern = 'union(\s+select'
+            fields = ["@values"]
+            "#,
+        )],
+    );
+    assert_lines(&f.errors(&["p1"], None), &[
+        "p1/signatures/core.toml:1:1: bad.regex: invalid pattern: Missing close parenthesis for group started at index 5.",
+    ]);
+}
+
+#[test]
+fn bad_path_regex() {
+    let e = errors_of(
+        r#"
+        [[policy]]
+        id = "RP-A"
+        name = "a"
+        severity = "high"
+        condition = { path_regex = '^/v[0-9+/' }
+        action = "block"
+        "#,
+    );
+    assert_lines(
+        &e,
+        &["p1/policies/a.toml:5:28: RP-A: bad regex `^/v[0-9+/`: error: unclosed character class"],
+    );
+}
+
+#[test]
+fn a_pattern_that_matches_the_empty_string() {
+    let f = Fixture::new();
+    f.pack(
+        "p1",
+        &[(
+            "signatures/core.toml",
+            r#"
+            [[signature]]
+            id = "empty.star"
+            pattern = 'a*'
+            fields = ["@values"]
+            "#,
+        )],
+    );
+    assert_lines(&f.errors(&["p1"], None), &[
+        "p1/signatures/core.toml:1:1: empty.star: pattern can match the empty string, so it would match every field",
+    ]);
+}
+
+#[test]
+fn bad_cidr_line_reports_its_line() {
+    let f = Fixture::new();
+    f.pack(
+        "p1",
+        &[
+            ("signatures/core.toml", SIGS),
+            (
+                "lists/tor-exits.cidr",
+                "# Tor exits\n185.220.101.0/24\n\n  10.0.0.0/33\n2001:db8::/32\nnot-an-ip # comment\n",
+            ),
+        ],
+    );
+    assert_lines(
+        &f.errors(&["p1"], None),
+        &[
+            "p1/lists/tor-exits.cidr:4:3: `10.0.0.0/33` is not an IP address or CIDR network",
+            "p1/lists/tor-exits.cidr:6:1: `not-an-ip` is not an IP address or CIDR network",
+        ],
+    );
+}
+
+#[test]
+fn bad_sha1_line_reports_its_line() {
+    let f = Fixture::new();
+    f.pack(
+        "p1",
+        &[
+            ("signatures/core.toml", SIGS),
+            (
+                "lists/breached.sha1",
+                "7c4a8d09ca3762af61e59520943dc26494f8941b\n7c4a8d09ca3762af61e59520943dc26494f8941\nzz4a8d09ca3762af61e59520943dc26494f8941b\n",
+            ),
+        ],
+    );
+    assert_lines(&f.errors(&["p1"], None), &[
+        "p1/lists/breached.sha1:2:1: `7c4a8d09ca3762af61e59520943dc26494f8941` is not a SHA-1 hash (40 hex digits)",
+        "p1/lists/breached.sha1:3:1: `zz4a8d09ca3762af61e59520943dc26494f8941b` is not a SHA-1 hash (40 hex digits)",
+    ]);
+}
+
+#[test]
+fn duplicate_policy_id_within_a_pack() {
+    let e = errors_of(
+        r#"
+        [[policy]]
+        id = "RP-A"
+        name = "a"
+        severity = "high"
+        condition = { signature = "sqli.union-select" }
+        action = "block"
+
+        [[policy]]
+        id = "RP-A"
+        name = "a again"
+        severity = "high"
+        condition = { signature = "xss.script-tag" }
+        action = "block"
+        "#,
+    );
+    assert_lines(&e, &[
+        "p1/policies/a.toml:8:1: RP-A: duplicate policy id (first defined at p1/policies/a.toml:1:1)",
+    ]);
+}
+
+#[test]
+fn duplicate_policy_id_across_packs_names_the_first() {
+    let f = fixture_with(
+        r#"
+        [[policy]]
+        id = "RP-A"
+        name = "a"
+        severity = "high"
+        condition = { signature = "sqli.union-select" }
+        action = "block"
+        "#,
+    );
+    f.pack(
+        "p2",
+        &[(
+            "policies/more.toml",
+            r#"
+            # a second pack
+
+            [[policy]]
+            id = "RP-A"
+            name = "a, redefined"
+            severity = "low"
+            condition = { signature = "xss.script-tag" }
+            action = "block"
+            "#,
+        )],
+    );
+    // p2's block.json is a duplicate template of p1's: remove it.
+    std::fs::remove_dir_all(f.root().join("p2/responses")).expect("rm");
+    assert_lines(&f.errors(&["p1", "p2"], None), &[
+        "p2/policies/more.toml:3:1: RP-A: duplicate policy id (first defined at p1/policies/a.toml:1:1)",
+    ]);
+}
+
+#[test]
+fn duplicate_signature_id_across_packs() {
+    let f = Fixture::new();
+    f.pack("p1", &[("signatures/core.toml", SIGS)]);
+    f.pack(
+        "p2",
+        &[(
+            "signatures/extra.toml",
+            r#"
+            [[signature]]
+            id = "xss.script-tag"
+            literal = "<svg"
+            fields = ["@values"]
+            "#,
+        )],
+    );
+    std::fs::remove_dir_all(f.root().join("p2/responses")).expect("rm");
+    assert_lines(&f.errors(&["p1", "p2"], None), &[
+        "p2/signatures/extra.toml:1:1: xss.script-tag: duplicate signature id (first defined at p1/signatures/core.toml:9:1)",
+    ]);
+}
+
+#[test]
+fn policy_reference_cycle() {
+    let e = errors_of(
+        r#"
+        [[policy]]
+        id = "RP-A"
+        name = "a"
+        severity = "high"
+        condition = { all = [{ policy = "RP-B" }, { signature = "sqli.union-select" }] }
+        action = "block"
+
+        [[policy]]
+        id = "RP-B"
+        name = "b"
+        severity = "high"
+        condition = { any = [{ policy = "RP-A" }, { method = "PUT" }] }
+        action = "none"
+
+        [[policy]]
+        id = "RP-C"
+        name = "c: refers to a policy in the cycle, not part of it"
+        severity = "high"
+        condition = { policy = "RP-A" }
+        action = "none"
+        "#,
+    );
+    assert_lines(
+        &e,
+        &["p1/policies/a.toml:1:1: RP-A: policy references form a cycle: RP-A -> RP-B -> RP-A"],
+    );
+}
+
+#[test]
+fn thresholds_and_parameters_out_of_range() {
+    let e = errors_of(
+        r#"
+        [[policy]]
+        id = "RP-STATUS"
+        name = "a"
+        severity = "high"
+        condition = { signature = "sqli.union-select" }
+        action = { block = { status = 200 } }
+
+        [[policy]]
+        id = "RP-RETRY"
+        name = "b"
+        severity = "high"
+        condition = { signature = "sqli.union-select" }
+        action = { rate_limit = { retry_after = "0s" } }
+
+        [[policy]]
+        id = "RP-TARPIT"
+        name = "c"
+        severity = "high"
+        condition = { signature = "sqli.union-select" }
+        action = { tarpit = { delay = "5m" } }
+
+        [[policy]]
+        id = "RP-SCORE"
+        name = "d"
+        severity = "high"
+        score = 5000
+        condition = { signature = "sqli.union-select" }
+        action = "none"
+
+        [[policy]]
+        id = "RP-NEG"
+        name = "e"
+        severity = "high"
+        condition = { counter = "client.ip.rate_10s", gt = -1 }
+        action = "block"
+        "#,
+    );
+    assert_lines(&e, &[
+        "p1/policies/a.toml:6:31: RP-STATUS: `status` must be between 400 and 599, got 200",
+        "p1/policies/a.toml:13:41: RP-RETRY: `retry_after` must be between 1s and 1d, got 0s",
+        "p1/policies/a.toml:20:31: RP-TARPIT: `delay` must be between 100ms and 60s, got 5m",
+        "p1/policies/a.toml:26:9: RP-SCORE: `score` must be between 0 and 1000, got 5000",
+        "p1/policies/a.toml:34:52: RP-NEG: `gt` must be between 0 and 9223372036854775807, got -1",
+    ]);
+}
+
+#[test]
+fn unknown_counter_suggests_the_closest() {
+    let e = errors_of(
+        r#"
+        [[policy]]
+        id = "RP-A"
+        name = "a"
+        severity = "high"
+        condition = { counter = "client.ip.auth_failures_5n", gt = 100 }
+        action = "block"
+        "#,
+    );
+    assert_lines(&e, &[
+        "p1/policies/a.toml:5:25: RP-A: unknown counter `client.ip.auth_failures_5n` (did you mean `client.ip.auth_failures_5m`?); see docs/POLICY.md for counter names",
+    ]);
+}
+
+#[test]
+fn unknown_anomaly() {
+    let e = errors_of(
+        r#"
+        [[policy]]
+        id = "RP-A"
+        name = "a"
+        severity = "high"
+        condition = { anomaly = "triple_encoded" }
+        action = "block"
+        "#,
+    );
+    assert_lines(&e, &[
+        "p1/policies/a.toml:5:25: RP-A: unknown anomaly `triple_encoded`; anomalies: double_encoded, invalid_escape, invalid_utf8, overlong_utf8, nul_byte, body_malformed, fields_truncated",
+    ]);
+}
+
+#[test]
+fn a_condition_with_two_tests_needs_all_or_any() {
+    let e = errors_of(
+        r#"
+        [[policy]]
+        id = "RP-A"
+        name = "a"
+        severity = "high"
+        condition = { signature = "sqli.union-select", method = "POST" }
+        action = "block"
+        "#,
+    );
+    assert_lines(&e, &[
+        "p1/policies/a.toml:5:13: RP-A: a condition tests one thing; this one has method, signature (wrap them in `all` or `any`)",
+    ]);
+}
+
+#[test]
+fn min_rampart_too_new() {
+    let f = Fixture::new();
+    f.pack(
+        "p1",
+        &[
+            (
+                "pack.toml",
+                r#"
+                name = "future"
+                version = "1.0.0"
+                min_rampart = "99.0.0"
+                "#,
+            ),
+            ("signatures/core.toml", SIGS),
+        ],
+    );
+    assert_lines(
+        &f.errors(&["p1"], None),
+        &["p1/pack.toml:3:15: this pack needs Rampart 99.0.0 or newer; this is 0.1.0"],
+    );
+}
+
+const ONE_POLICY: &str = r#"
+    [[policy]]
+    id = "RP-SQLI-001"
+    name = "sqli"
+    severity = "critical"
+    tags = ["sqli"]
+    condition = { signature = "sqli.union-select" }
+    action = "block"
+
+    [[policy]]
+    id = "RP-RATE"
+    name = "rate"
+    severity = "medium"
+    condition = { any = [
+        { counter = "client.ip.rate_10s", gt = 100 },
+        { counter = "client.ip.rate_1m", gt = 1000 },
+    ] }
+    action = { rate_limit = { retry_after = "30s" } }
+"#;
+
+#[test]
+fn overlay_overriding_an_unknown_policy() {
+    let f = fixture_with(ONE_POLICY);
+    f.file(
+        "overlay.toml",
+        r#"
+        [[override]]
+        policy = "RP-SQLI-01"
+        mode = "monitor"
+
+        [[override]]
+        policy_tag = "nosuchtag"
+        mode = "off"
+        "#,
+    );
+    assert_lines(&f.errors(&["p1"], Some("overlay.toml")), &[
+        "overlay.toml:1:1: RP-SQLI-01: override of unknown policy `RP-SQLI-01` (did you mean `RP-SQLI-001`?)",
+        "overlay.toml:5:1: no policy has the tag `nosuchtag`",
+    ]);
+}
+
+#[test]
+fn overlay_ambiguous_threshold() {
+    let f = fixture_with(ONE_POLICY);
+    f.file(
+        "overlay.toml",
+        r#"
+        [[override]]
+        policy = "RP-RATE"
+        threshold = 50
+
+        [[override]]
+        policy = "RP-SQLI-001"
+        threshold = 3
+        "#,
+    );
+    assert_lines(&f.errors(&["p1"], Some("overlay.toml")), &[
+        "overlay.toml:3:13: RP-RATE: `threshold` is ambiguous: the policy has 2 counter/score tests",
+        "overlay.toml:7:13: RP-SQLI-001: `threshold` needs a policy with a counter or score_at_least condition; this one has none",
+    ]);
+}
+
+#[test]
+fn overlay_action_template_and_bad_values() {
+    let f = fixture_with(ONE_POLICY);
+    f.file(
+        "overlay.toml",
+        r#"
+        [[override]]
+        policy = "RP-SQLI-001"
+        mode = "watch"
+        action = { deceive = { template = "fake-ok" } }
+        score = 1001
+
+        [[override.exclude]]
+        client = "10.0.0.0/33"
+        "#,
+    );
+    assert_lines(&f.errors(&["p1"], Some("overlay.toml")), &[
+        "overlay.toml:3:8: RP-SQLI-001: unknown mode `watch`; use enforce, monitor or off",
+        "overlay.toml:4:10: RP-SQLI-001: unknown response template `fake-ok`; templates come from a pack's responses/",
+        "overlay.toml:5:9: RP-SQLI-001: `score` must be between 0 and 1000, got 1001",
+        "overlay.toml:8:10: RP-SQLI-001: `10.0.0.0/33` is not an IP address or CIDR network",
+    ]);
+}
+
+#[test]
+fn errors_from_several_files_are_all_reported_sorted() {
+    let f = Fixture::new();
+    f.pack(
+        "p1",
+        &[
+            (
+                "signatures/b.toml",
+                r#"
+                [[signature]]
+                id = "b.bad"
+                pattern = '(('
+                fields = ["@values"]
+                "#,
+            ),
+            (
+                "signatures/a.toml",
+                r#"
+                [[signature]]
+                id = "a.ok"
+                literal = "evil"
+                fields = ["@valuez"]
+                "#,
+            ),
+            ("lists/l.cidr", "1.2.3.4\n1.2.3.999\n"),
+            (
+                "policies/z.toml",
+                r#"
+                [[policy]]
+                id = "RP-Z"
+                name = "z"
+                severity = "hihg"
+                condition = { signature = "a.ok" }
+                action = "block"
+                "#,
+            ),
+            (
+                "policies/m.toml",
+                r#"
+                [[policy]]
+                id = "RP-M"
+                name = "m"
+                severity = "low"
+                condition = { list = "l", key = "client.ip" }
+                action = { block = { status = 700 } }
+                "#,
+            ),
+        ],
+    );
+    f.pack(
+        "p0",
+        &[(
+            "policies/x.toml",
+            r#"
+            [[policy]]
+            id = "RP-X"
+            name = "x"
+            severity = "low"
+            condition = { signature = "c.missing" }
+            action = "block"
+            "#,
+        )],
+    );
+    std::fs::remove_dir_all(f.root().join("p0/responses")).expect("rm");
+    f.file(
+        "overlay.toml",
+        r#"
+        [[override]]
+        policy = "RP-Q"
+        mode = "off"
+        "#,
+    );
+    let e = f.errors(&["p1", "p0"], Some("overlay.toml"));
+    let mut sorted = e.clone();
+    sorted.sort();
+    assert_eq!(e, sorted, "sorted by file, then line");
+    assert_lines(&e, &[
+        "overlay.toml:1:1: RP-Q: override of unknown policy `RP-Q` (did you mean `RP-X`?)",
+        "p0/policies/x.toml:5:27: RP-X: unknown signature `c.missing`",
+        "p1/lists/l.cidr:2:1: `1.2.3.999` is not an IP address or CIDR network",
+        "p1/policies/m.toml:6:31: RP-M: `status` must be between 400 and 599, got 700",
+        "p1/policies/z.toml:4:12: RP-Z: unknown severity `hihg`; use info, low, medium, high or critical",
+        "p1/signatures/a.toml:4:11: a.ok: unknown field `@valuez`; see docs/POLICY.md for the field names",
+        "p1/signatures/b.toml:1:1: b.bad: invalid pattern: Missing close parenthesis for group started at index 1.",
+    ]);
+}
+
+#[test]
+fn a_missing_pack_directory_or_a_file_instead_of_one() {
+    let f = fixture_with(
+        r#"
+        [[policy]]
+        id = "RP-A"
+        name = "a"
+        severity = "high"
+        condition = { signature = "sqli.union-select" }
+        action = "block"
+        "#,
+    );
+    assert_lines(
+        &f.errors(&["p1", "nope"], None),
+        &["nope: pack directory not found"],
+    );
+    assert_lines(
+        &f.errors(&["p1/pack.toml"], None),
+        &["p1/pack.toml: not a directory: a pack is a directory with a pack.toml"],
+    );
+    // A directory without a manifest is reported as such.
+    std::fs::remove_file(f.root().join("p1/pack.toml")).expect("rm");
+    let e = f.errors(&["p1"], None);
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].starts_with("p1/pack.toml: cannot read the pack manifest: "),
+        "{e:?}"
+    );
+}
