@@ -519,6 +519,13 @@ pub fn demo_curl_lines_with_admin(gateway: SocketAddr, admin: Option<SocketAddr>
         format!(
             "curl -s -i -H 'Content-Type: application/json' -d '{{\"sku\":\"W-7\",\"qty\":2}}' {gw}/api/orders    # 200, order with an id"
         ),
+        "# Attacks stopped by the default policy pack (403 with an event id; the API never sees them):".to_string(),
+        format!("curl -s -i '{gw}/api/products?q=1%27%20UNION%20SELECT%20username,password%20FROM%20users--'    # 403, SQL injection"),
+        format!(
+            "curl -s -i -H 'Content-Type: application/json' -d '{{\"sku\":\"<script>alert(document.cookie)</script>\",\"qty\":1}}' {gw}/api/orders    # 403, XSS in a JSON body"
+        ),
+        format!("curl -s -i '{gw}/api/files?name=..%2f..%2f..%2fetc%2fpasswd'    # 403, path traversal"),
+        format!("curl -s -i -A 'sqlmap/1.7.2#stable (https://sqlmap.org)' {gw}/api/users/42    # stopped: attack tool"),
         "# Stopped by the gateway itself (strict HTTP/1.1, no policy needed):".to_string(),
         format!(
             "curl -s -i -H 'Transfer-Encoding: chunked' -H 'Content-Length: 4' --data-binary $'0\\r\\n\\r\\n' {gw}/api/orders    # 400, request smuggling attempt (TE + CL)"
@@ -529,8 +536,9 @@ pub fn demo_curl_lines_with_admin(gateway: SocketAddr, admin: Option<SocketAddr>
         ),
     ];
     if let Some(a) = admin {
-        lines.push("# Metrics on the admin listener:".to_string());
+        lines.push("# Metrics and the serving policy on the admin listener:".to_string());
         lines.push(format!("curl -s http://{a}/metrics | grep '^rampart_'"));
+        lines.push(format!("curl -s http://{a}/admin/policy"));
     }
     lines
 }

@@ -55,6 +55,12 @@ fn demo_serves_blocks_and_drains() {
     let r = c.roundtrip(b"GET /api/users/42 HTTP/1.1\r\nHost: demo\r\n\r\n");
     assert_eq!(r.status, 200);
     assert!(r.text().contains("\"id\":42"), "{}", r.text());
+    // The embedded default pack stops an attack the demo prints a curl line for.
+    let r = RawConn::open(gw).roundtrip(
+        b"GET /api/products?q=1%27%20UNION%20SELECT%20username,password%20FROM%20users-- HTTP/1.1\r\nHost: demo\r\n\r\n",
+    );
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(r.text().contains("event_id"), "{}", r.text());
     let r = RawConn::open(gw).roundtrip(
         b"POST /api/orders HTTP/1.1\r\nHost: demo\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n0\r\n\r\n",
     );

@@ -293,10 +293,7 @@ impl Hub {
                 policies: p.stats.policies,
                 signatures: p.stats.signatures,
                 elapsed_ms: started.elapsed().as_millis() as u64,
-                changes: Changes {
-                    added: p.policies.iter().map(|x| x.id.clone()).collect(),
-                    ..Changes::default()
-                },
+                changes: Changes::default(),
                 errors: Vec::new(),
             });
         }
