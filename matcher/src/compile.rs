@@ -551,43 +551,101 @@ pub(crate) struct GroupDbs {
     pub per_field: Option<Database>,
 }
 
+/// One database to build: (group, which database).
+#[derive(Clone, Copy)]
+enum Job {
+    Joined(usize),
+    PerField(usize),
+    Literals(usize),
+}
+
+/// Builds every group's databases, several at once: Hyperscan compiles one
+/// database on one thread, and a pack has a handful of chains with two or
+/// three databases each, so a reload takes the longest database instead of
+/// their sum. Each job demotes patterns to prefilter mode in its own copy;
+/// the demotions are merged afterwards (a pattern Hyperscan cannot compile
+/// exactly fails the same way in every database it is in).
 fn compile_groups(
     sigs: &[Signature],
     metas: &[SigMeta],
     chains: &[Vec<Transform>],
     prefilter: &mut [bool],
 ) -> Result<Vec<GroupDbs>, CompileErrors> {
-    let mut out = Vec::with_capacity(chains.len());
-    for gi in 0..chains.len() {
-        let members: Vec<usize> = (0..sigs.len())
-            .filter(|&i| metas[i].group as usize == gi)
-            .collect();
-        let joined = compile_regex_set(
-            sigs,
-            &members,
-            |i| matches!(sigs[i].pattern, Pattern::Regex(_)) && !metas[i].edge,
-            hs::HS_FLAG_MULTILINE,
-            Mode::Block,
-            prefilter,
-        )?;
-        let per_field = compile_regex_set(
-            sigs,
-            &members,
-            |i| {
-                matches!(sigs[i].pattern, Pattern::Regex(_)) && (metas[i].edge || metas[i].anchored)
-            },
-            0,
-            Mode::Block,
-            prefilter,
-        )?;
-        let literals = compile_literal_set(sigs, &members, Mode::Block)?;
-        out.push(GroupDbs {
-            joined,
-            literals,
-            per_field,
-        });
+    let members: Vec<Vec<usize>> = (0..chains.len())
+        .map(|gi| {
+            (0..sigs.len())
+                .filter(|&i| metas[i].group as usize == gi)
+                .collect()
+        })
+        .collect();
+    let jobs: Vec<Job> = (0..chains.len())
+        .flat_map(|g| [Job::Joined(g), Job::PerField(g), Job::Literals(g)])
+        .collect();
+    let initial: Vec<bool> = prefilter.to_vec();
+    let run = |job: Job| -> (Job, Result<Option<Database>, CompileErrors>, Vec<bool>) {
+        let mut local = initial.clone();
+        let r = match job {
+            Job::Joined(g) => compile_regex_set(
+                sigs,
+                &members[g],
+                |i| matches!(sigs[i].pattern, Pattern::Regex(_)) && !metas[i].edge,
+                hs::HS_FLAG_MULTILINE,
+                Mode::Block,
+                &mut local,
+            ),
+            Job::PerField(g) => compile_regex_set(
+                sigs,
+                &members[g],
+                |i| {
+                    matches!(sigs[i].pattern, Pattern::Regex(_))
+                        && (metas[i].edge || metas[i].anchored)
+                },
+                0,
+                Mode::Block,
+                &mut local,
+            ),
+            Job::Literals(g) => compile_literal_set(sigs, &members[g], Mode::Block),
+        };
+        (job, r, local)
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(jobs.len())
+        .max(1);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results = std::sync::Mutex::new(Vec::with_capacity(jobs.len()));
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(&job) = jobs.get(k) else { break };
+                let r = run(job);
+                if let Ok(mut v) = results.lock() {
+                    v.push((k, r));
+                }
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap_or_default();
+    results.sort_by_key(|(k, _)| *k);
+    let mut out: Vec<GroupDbs> = (0..chains.len()).map(|_| GroupDbs::default()).collect();
+    let mut errors = Vec::new();
+    for (_, (job, r, local)) in results {
+        for (p, l) in prefilter.iter_mut().zip(local) {
+            *p |= l;
+        }
+        match (job, r) {
+            (_, Err(e)) => errors.extend(e.0),
+            (Job::Joined(g), Ok(db)) => out[g].joined = db,
+            (Job::PerField(g), Ok(db)) => out[g].per_field = db,
+            (Job::Literals(g), Ok(db)) => out[g].literals = db,
+        }
     }
-    Ok(out)
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(CompileErrors(errors))
+    }
 }
 
 fn compile_streams(
