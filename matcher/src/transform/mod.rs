@@ -192,9 +192,47 @@ impl Transform {
     /// transform flags `NUL_BYTE` when its result contains a NUL, except
     /// `RemoveNulls`, which flags it when it removed one.
     pub fn apply(self, input: &[u8], out: &mut Vec<u8>) -> Anomalies {
+        let mut anomalies = self.apply_raw(input, out);
+        if self != Transform::RemoveNulls && memchr(0, out).is_some() {
+            anomalies |= Anomalies::NUL_BYTE;
+        }
+        anomalies
+    }
+
+    /// Whether applying this transform to `input` could change it. `false`
+    /// is exact: the output would equal the input and report no anomaly
+    /// (besides `NUL_BYTE`, which chains check once at the end). Checking is
+    /// a byte search, much cheaper than copying; most values in API traffic
+    /// have nothing to decode, so chains skip most steps.
+    pub fn changes(self, input: &[u8]) -> bool {
+        match self {
+            Transform::UrlDecode => memchr(b'%', input).is_some(),
+            Transform::PlusToSpace => memchr(b'+', input).is_some(),
+            Transform::Lowercase => has_upper(input),
+            Transform::HtmlEntityDecode => memchr(b'&', input).is_some(),
+            Transform::JsDecode | Transform::CssDecode => memchr(b'\\', input).is_some(),
+            Transform::NormalizePath => {
+                memchr::memchr2(b'\\', b'.', input).is_some() || memchr::memmem::find(input, b"//").is_some()
+            }
+            Transform::RemoveNulls => memchr(0, input).is_some(),
+            Transform::CompressWhitespace => {
+                input.iter().any(|&b| matches!(b, b'\t' | b'\n' | b'\r' | 0x0b | 0x0c | 0xa0))
+                    || memchr::memmem::find(input, b"  ").is_some()
+            }
+            Transform::Utf8Normalize => !input.is_ascii(),
+            Transform::Base64Decode => true,
+            Transform::Trim => {
+                input.first().is_some_and(|&b| whitespace::is_ascii_space(b))
+                    || input.last().is_some_and(|&b| whitespace::is_ascii_space(b))
+            }
+        }
+    }
+
+    /// `apply` without the final NUL check (chains do it once).
+    fn apply_raw(self, input: &[u8], out: &mut Vec<u8>) -> Anomalies {
         out.clear();
         out.reserve(input.len());
-        let mut anomalies = match self {
+        let anomalies = match self {
             Transform::UrlDecode => url::decode(input, out),
             Transform::PlusToSpace => url::plus_to_space(input, out),
             Transform::Lowercase => case::lowercase(input, out),
@@ -209,9 +247,6 @@ impl Transform {
             Transform::Trim => whitespace::trim(input, out),
         };
         debug_assert!(out.len() <= input.len(), "{} grew its input", self.name());
-        if self != Transform::RemoveNulls && memchr(0, out).is_some() {
-            anomalies |= Anomalies::NUL_BYTE;
-        }
         anomalies
     }
 }
@@ -235,17 +270,62 @@ pub fn apply_chain<'a>(
     a: &'a mut Vec<u8>,
     b: &'a mut Vec<u8>,
 ) -> (&'a [u8], Anomalies) {
-    let Some((first, rest)) = chain.split_first() else {
-        return (input, Anomalies::NONE);
-    };
-    let mut anomalies = first.apply(input, a);
-    let (mut current, mut spare) = (a, b);
-    for step in rest {
-        anomalies |= step.apply(current, spare);
-        std::mem::swap(&mut current, &mut spare);
+    // Where the current value lives: steps that would not change it are
+    // skipped, so a value with nothing to decode is never copied here.
+    #[derive(PartialEq)]
+    enum At {
+        Input,
+        A,
+        B,
     }
-    let current: &'a Vec<u8> = current;
-    (current.as_slice(), anomalies)
+    if chain.is_empty() {
+        return (input, Anomalies::NONE);
+    }
+    let mut at = At::Input;
+    let mut anomalies = Anomalies::NONE;
+    let mut nul_removed = false;
+    for &step in chain {
+        let src: &[u8] = match at {
+            At::Input => input,
+            At::A => a,
+            At::B => b,
+        };
+        if !step.changes(src) {
+            continue;
+        }
+        nul_removed |= step == Transform::RemoveNulls;
+        anomalies |= match at {
+            At::Input => {
+                at = At::A;
+                step.apply_raw(input, a)
+            }
+            At::A => {
+                at = At::B;
+                step.apply_raw(a, b)
+            }
+            At::B => {
+                at = At::A;
+                step.apply_raw(b, a)
+            }
+        };
+    }
+    let out: &'a [u8] = match at {
+        At::Input => input,
+        At::A => a,
+        At::B => b,
+    };
+    if !nul_removed && memchr(0, out).is_some() {
+        anomalies |= Anomalies::NUL_BYTE;
+    }
+    (out, anomalies)
+}
+
+fn has_upper(input: &[u8]) -> bool {
+    // Chunks of 32 bytes without an early exit inside, so the inner test
+    // vectorises; the early exit between chunks keeps long values cheap.
+    input
+        .chunks(32)
+        .any(|c| c.iter().fold(false, |acc, b| acc | b.is_ascii_uppercase()))
 }
 
 #[cfg(test)]
@@ -382,6 +462,35 @@ mod tests {
                 let nul = if t == Transform::RemoveNulls { &input } else { &out };
                 prop_assert_eq!(anomalies.contains(NUL), nul.contains(&0), "{}", t);
             }
+        }
+
+        #[test]
+        fn a_step_said_not_to_change_its_input_does_not(input in hostile()) {
+            for t in Transform::ALL {
+                if !t.changes(&input) {
+                    let (out, anomalies) = run(t, &input);
+                    prop_assert_eq!(&out, &input, "{} changed `{}`", t, input.escape_ascii());
+                    prop_assert!(anomalies == NONE || anomalies == NUL, "{} reported {:?}", t, anomalies);
+                }
+            }
+        }
+
+        #[test]
+        fn chains_equal_their_steps_applied_one_by_one(input in hostile(), picks in proptest::collection::vec(0usize..12, 0..4)) {
+            let chain: Vec<Transform> = picks.iter().map(|&i| Transform::ALL[i]).collect();
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            let (got, got_anomalies) = apply_chain(&chain, &input, &mut a, &mut b);
+            let mut cur = input.clone();
+            let mut expect_anomalies = NONE;
+            for t in &chain {
+                let (next, an) = run(*t, &cur);
+                expect_anomalies |= an;
+                cur = next;
+            }
+            prop_assert_eq!(got, &cur[..]);
+            // NUL is judged once on the result (or by RemoveNulls itself).
+            let strip = |x: Anomalies| Anomalies(x.0 & !NUL.0);
+            prop_assert_eq!(strip(got_anomalies), strip(expect_anomalies));
         }
 
         #[test]

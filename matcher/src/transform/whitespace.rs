@@ -3,7 +3,7 @@
 use super::{utf8, Anomalies};
 
 /// ASCII whitespace as both transforms mean it: space, tab, LF, VT, FF, CR.
-fn is_ascii_space(b: u8) -> bool {
+pub(super) fn is_ascii_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r')
 }
 
