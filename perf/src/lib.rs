@@ -1,1 +1,4 @@
 //! Rampart benchmarks and load tools (see perf/README.md).
+
+pub mod corpus;
+pub mod rng;
