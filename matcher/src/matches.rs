@@ -51,6 +51,8 @@ pub struct Matches {
     pub body: BodyParse,
     /// Fields were skipped because a per-request limit (field count or bytes) was reached.
     pub truncated: bool,
+    /// Deepest JSON nesting seen in the body (one past the limit when it was exceeded).
+    pub json_depth: u32,
 }
 
 impl Matches {
@@ -64,6 +66,7 @@ impl Matches {
             anomalies: Anomalies::default(),
             body: BodyParse::None,
             truncated: false,
+            json_depth: 0,
         }
     }
 
@@ -80,6 +83,7 @@ impl Matches {
         self.anomalies = Anomalies::default();
         self.body = BodyParse::None;
         self.truncated = false;
+        self.json_depth = 0;
     }
 
     /// Every reported match, in scan order.

@@ -333,9 +333,18 @@ impl Scanner {
         let any = |kinds: &[FieldKind]| kinds.iter().any(|k| Self::wants(c, *k));
         let parsed = match BodyKind::from_content_type(ct) {
             BodyKind::Json if any(&[FieldKind::JsonKey, FieldKind::JsonValue]) => Some(
-                extract::json(body, &mut self.json, &mut |k, n, v| col.add(c, k, n, v))
-                    .map(|_| ())
-                    .map_err(|e| e.offset()),
+                match extract::json(body, &mut self.json, &mut |k, n, v| col.add(c, k, n, v)) {
+                    Ok(summary) => {
+                        out.json_depth = summary.max_depth as u32;
+                        Ok(())
+                    }
+                    Err(e) => {
+                        if let extract::ExtractError::TooDeep { max, .. } = e {
+                            out.json_depth = max as u32 + 1;
+                        }
+                        Err(e.offset())
+                    }
+                },
             ),
             BodyKind::Form if any(&[FieldKind::FormName, FieldKind::FormValue]) => {
                 extract::urlencoded(

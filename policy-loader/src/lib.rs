@@ -1,1 +1,43 @@
-//! Policy-pack loading and validation for Rampart. Lands with issue 4; this crate reserves the boundary.
+//! Rampart's policy packs: read from disk (or the embedded default), validate
+//! with every error at its `file:line:col`, compile with the matcher into an
+//! immutable [`CompiledPolicy`], and judge requests against it.
+//!
+//! ```text
+//! load(&LoadOptions)            -> Loaded { policy: Arc<CompiledPolicy>, warnings }
+//! Evaluator::evaluate(policy, &RequestView, &Matches, &Facts, dry_run, &mut Verdict)
+//! self_test(&policy)            -> every stored example run against its policy
+//! ```
+//!
+//! The format is documented in `docs/POLICY.md`.
+
+mod compile;
+pub mod describe;
+mod diag;
+mod eval;
+mod example;
+mod glob;
+mod lists;
+pub mod measures;
+mod model;
+mod overlay;
+mod parse;
+mod policy;
+mod source;
+mod tree;
+
+pub use compile::{load, load_files, LoadOptions, Loaded, PackSource};
+pub use diag::{Diagnostic, LoadErrors, Loc};
+pub use eval::{Evaluator, Facts, Hit, Verdict};
+pub use example::{
+    self_test, DryFacts, DryRun, DryRunner, ExampleFailure, RawRequest, SelfTest, SignatureHit,
+    EXAMPLE_CLIENT,
+};
+pub use glob::Glob;
+pub use lists::{List, ListKind};
+pub use model::*;
+pub use parse::Template;
+pub use policy::{Changes, CompiledPolicy, LoadStats};
+pub use source::PackFiles;
+
+/// Loader internals the tools need to build a sink for [`load_files`].
+pub use diag::Sink as DiagnosticSink;

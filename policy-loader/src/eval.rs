@@ -1,0 +1,457 @@
+//! The verdict engine: evaluates a compiled policy against one scanned
+//! request. Allocation-free once the per-core [`Evaluator`] is warm.
+
+use std::net::IpAddr;
+
+use rampart_matcher::{apply_chain, Anomalies, BodyParse, Matches, RequestView, Transform};
+
+use crate::measures::{Anomaly, Counter, IdentityProp, COUNTERS};
+use crate::model::{Action, Cond, Exclusion, ListKey, Mode, Policy, ValueTest};
+use crate::policy::CompiledPolicy;
+
+/// What the request carries beyond its bytes: who sent it, what the behaviour
+/// engine counted, what TLS revealed.
+#[derive(Clone, Copy, Debug)]
+pub struct Facts<'a> {
+    /// Client address (after trusted-proxy resolution).
+    pub client_ip: IpAddr,
+    /// Behaviour counters indexed by [`Counter`] id (missing entries read 0).
+    pub counters: &'a [u64],
+    /// Identity properties indexed by [`IdentityProp::index`].
+    pub identity: [Option<&'a [u8]>; 7],
+    /// TLS JA4 fingerprint.
+    pub ja4: Option<&'a [u8]>,
+    /// TLS JA3 fingerprint.
+    pub ja3: Option<&'a [u8]>,
+    /// Password carried by a login request.
+    pub password: Option<&'a [u8]>,
+    /// Declared body length (may exceed the inspected bytes).
+    pub body_len: u64,
+}
+
+impl<'a> Facts<'a> {
+    /// Facts for a client with nothing else known.
+    pub fn client(client_ip: IpAddr) -> Facts<'a> {
+        Facts {
+            client_ip,
+            counters: &[],
+            identity: [None; 7],
+            ja4: None,
+            ja3: None,
+            password: None,
+            body_len: 0,
+        }
+    }
+}
+
+/// One policy that matched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hit {
+    /// Index into [`CompiledPolicy::policies`].
+    pub policy: usize,
+    /// Matched in monitor mode (or, in a dry run, in mode off): logged, not acted on.
+    pub monitor: bool,
+}
+
+/// The outcome for one request.
+#[derive(Debug, Default)]
+pub struct Verdict {
+    /// Every matching policy, in evaluation order.
+    pub hits: Vec<Hit>,
+    /// The policy whose action decides the response, if any.
+    pub decision: Option<usize>,
+    /// An enforce `allow` policy that stopped the evaluation.
+    pub allowed_by: Option<usize>,
+    /// Sum of matching policies' scores.
+    pub score: u32,
+}
+
+impl Verdict {
+    /// The deciding action, if the request is not simply forwarded.
+    pub fn action<'p>(&self, policy: &'p CompiledPolicy) -> Option<&'p Action> {
+        self.decision.map(|i| &policy.policies[i].action)
+    }
+
+    /// Whether `policy` (by index) matched.
+    pub fn matched(&self, policy: usize) -> bool {
+        self.hits.iter().any(|h| h.policy == policy)
+    }
+}
+
+/// Per-core evaluation scratch.
+#[derive(Debug)]
+pub struct Evaluator {
+    memo: Vec<u8>,
+    path_a: Vec<u8>,
+    path_b: Vec<u8>,
+    buf: Vec<u8>,
+}
+
+/// Longest path or header value looked at (longer ones are truncated for
+/// path tests; the signatures still see them whole).
+const MAX_PATH: usize = 16 * 1024;
+
+const UNKNOWN: u8 = 0;
+const BUSY: u8 = 1;
+const NO: u8 = 2;
+const YES: u8 = 3;
+
+struct Req<'r, 'a> {
+    view: &'r RequestView<'a>,
+    matches: &'r Matches,
+    facts: &'r Facts<'r>,
+    path: &'r [u8],
+}
+
+impl Default for Evaluator {
+    fn default() -> Self {
+        Evaluator::new()
+    }
+}
+
+impl Evaluator {
+    /// Scratch for one core.
+    pub fn new() -> Evaluator {
+        Evaluator {
+            memo: Vec::new(),
+            path_a: Vec::with_capacity(MAX_PATH),
+            path_b: Vec::with_capacity(MAX_PATH),
+            buf: Vec::with_capacity(1024),
+        }
+    }
+
+    /// A verdict holder sized for `policy` (reuse it across requests).
+    pub fn new_verdict(policy: &CompiledPolicy) -> Verdict {
+        Verdict {
+            hits: Vec::with_capacity(policy.policies.len()),
+            ..Verdict::default()
+        }
+    }
+
+    /// Judges one request. With `dry_run`, every policy is evaluated whatever
+    /// its mode and `allow` does not stop the evaluation (for tests and tools).
+    pub fn evaluate(
+        &mut self,
+        policy: &CompiledPolicy,
+        view: &RequestView<'_>,
+        matches: &Matches,
+        facts: &Facts<'_>,
+        dry_run: bool,
+        out: &mut Verdict,
+    ) {
+        out.hits.clear();
+        out.decision = None;
+        out.allowed_by = None;
+        out.score = 0;
+        self.memo.clear();
+        self.memo.resize(policy.policies.len(), UNKNOWN);
+        let raw_path = view.path();
+        let raw_path = &raw_path[..raw_path.len().min(MAX_PATH)];
+        // Taken out of `self` for the evaluation (the path borrows them), put back after.
+        let (mut pa, mut pb) = (
+            std::mem::take(&mut self.path_a),
+            std::mem::take(&mut self.path_b),
+        );
+        let (path, _) = apply_chain(
+            &[Transform::UrlDecode, Transform::NormalizePath],
+            raw_path,
+            &mut pa,
+            &mut pb,
+        );
+        let req = Req {
+            view,
+            matches,
+            facts,
+            path,
+        };
+        let mut memo = std::mem::take(&mut self.memo);
+        for (i, p) in policy.policies.iter().enumerate() {
+            if p.mode == Mode::Off && !dry_run {
+                continue;
+            }
+            if !self.policy_holds(policy, i, &req, &mut memo, out.score) {
+                continue;
+            }
+            let enforce = p.mode == Mode::Enforce;
+            out.hits.push(Hit {
+                policy: i,
+                monitor: !enforce,
+            });
+            out.score = out.score.saturating_add(p.score);
+            if !enforce {
+                continue;
+            }
+            if out.decision.is_none() && p.action.terminates() {
+                out.decision = Some(i);
+            }
+            if p.action == Action::Allow && !dry_run {
+                out.allowed_by = Some(i);
+                out.decision = None;
+                break;
+            }
+        }
+        self.memo = memo;
+        self.path_a = pa;
+        self.path_b = pb;
+    }
+
+    fn policy_holds(
+        &mut self,
+        policy: &CompiledPolicy,
+        i: usize,
+        req: &Req<'_, '_>,
+        memo: &mut Vec<u8>,
+        score: u32,
+    ) -> bool {
+        match memo[i] {
+            YES => return true,
+            NO | BUSY => return false,
+            _ => {}
+        }
+        memo[i] = BUSY;
+        let p = &policy.policies[i];
+        let excluded = p
+            .exclusions
+            .iter()
+            .any(|e| e.field.is_none() && exclusion_applies(e, req));
+        let holds = !excluded && self.cond(policy, p, &p.condition, req, memo, score);
+        memo[i] = if holds { YES } else { NO };
+        holds
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn cond(
+        &mut self,
+        policy: &CompiledPolicy,
+        p: &Policy,
+        c: &Cond,
+        req: &Req<'_, '_>,
+        memo: &mut Vec<u8>,
+        score: u32,
+    ) -> bool {
+        match c {
+            Cond::All(v) => v.iter().all(|c| self.cond(policy, p, c, req, memo, score)),
+            Cond::Any(v) => v.iter().any(|c| self.cond(policy, p, c, req, memo, score)),
+            Cond::Not(c) => !self.cond(policy, p, c, req, memo, score),
+            Cond::Signature {
+                resolved, fields, ..
+            }
+            | Cond::SignatureTag {
+                resolved, fields, ..
+            } => resolved
+                .iter()
+                .any(|&s| signature_counts(p, s, fields, req)),
+            Cond::Method(m) => m.iter().any(|m| m.as_slice() == req.view.method),
+            Cond::Path(globs) => globs.iter().any(|g| g.matches(req.path, b'/')),
+            Cond::PathRegex(re) => re.is_match(req.path),
+            Cond::Route(globs) => globs.iter().any(|g| g.matches(req.path, b'/')),
+            Cond::Host(globs) => {
+                let host = req.view.header(b"host").unwrap_or_default();
+                let host = strip_port(host);
+                globs.iter().any(|g| g.matches_caseless(host, b'.'))
+            }
+            Cond::Header(name, t) => {
+                let mut any = false;
+                for (n, v) in req.view.headers {
+                    if n.eq_ignore_ascii_case(name) {
+                        any = true;
+                        if value_test(t, v) {
+                            return true;
+                        }
+                    }
+                }
+                any && matches!(t, ValueTest::Present)
+            }
+            Cond::Arg(name, t) => {
+                let q = req.view.query().unwrap_or_default();
+                q.split(|&b| b == b'&').any(|pair| {
+                    let (n, v) = split_pair(pair);
+                    n == name.as_slice() && value_test(t, v)
+                })
+            }
+            Cond::Cookie(name, t) => req
+                .view
+                .headers
+                .iter()
+                .filter(|(n, _)| n.eq_ignore_ascii_case(b"cookie"))
+                .any(|(_, v)| {
+                    v.split(|&b| b == b';').any(|pair| {
+                        let (n, val) = split_pair(trim(pair));
+                        n.eq_ignore_ascii_case(name) && value_test(t, trim(val))
+                    })
+                }),
+            Cond::List { resolved, key, .. } => {
+                let Some(list) = policy.lists.get(*resolved) else {
+                    return false;
+                };
+                match key {
+                    ListKey::ClientIp => list.contains_ip(req.facts.client_ip),
+                    ListKey::Password => req
+                        .facts
+                        .password
+                        .is_some_and(|pw| list.contains_password(pw)),
+                    ListKey::Ja4 => req
+                        .facts
+                        .ja4
+                        .is_some_and(|v| list.contains_str(v, &mut self.buf)),
+                    ListKey::Ja3 => req
+                        .facts
+                        .ja3
+                        .is_some_and(|v| list.contains_str(v, &mut self.buf)),
+                    ListKey::Header(h) => req
+                        .view
+                        .headers
+                        .iter()
+                        .filter(|(n, _)| n.eq_ignore_ascii_case(h))
+                        .any(|(_, v)| list.contains_str(trim(v), &mut self.buf)),
+                    ListKey::Arg(a) => req
+                        .view
+                        .query()
+                        .unwrap_or_default()
+                        .split(|&b| b == b'&')
+                        .any(|pair| {
+                            let (n, v) = split_pair(pair);
+                            n == a.as_slice() && list.contains_str(v, &mut self.buf)
+                        }),
+                    ListKey::Identity(prop) => {
+                        identity(req, *prop).is_some_and(|v| list.contains_str(v, &mut self.buf))
+                    }
+                }
+            }
+            Cond::Counter {
+                counter,
+                cmp,
+                value,
+                ..
+            } => cmp.test(measure(*counter, req), *value),
+            Cond::Identity(prop, t) => identity(req, *prop).is_some_and(|v| value_test(t, v)),
+            Cond::Anomaly(a) => anomaly(*a, req.matches),
+            Cond::Policy { resolved, .. } => {
+                *resolved < policy.policies.len()
+                    && self.policy_holds(policy, *resolved, req, memo, score)
+            }
+            Cond::ScoreAtLeast(n, _) => u64::from(score) >= *n,
+        }
+    }
+}
+
+fn identity<'r>(req: &'r Req<'_, '_>, prop: IdentityProp) -> Option<&'r [u8]> {
+    req.facts.identity[prop.index()]
+}
+
+fn strip_port(host: &[u8]) -> &[u8] {
+    if host.first() == Some(&b'[') {
+        return match memchr::memchr(b']', host) {
+            Some(e) => &host[..=e],
+            None => host,
+        };
+    }
+    match memchr::memrchr(b':', host) {
+        Some(i) => &host[..i],
+        None => host,
+    }
+}
+
+fn split_pair(pair: &[u8]) -> (&[u8], &[u8]) {
+    match memchr::memchr(b'=', pair) {
+        Some(i) => (&pair[..i], &pair[i + 1..]),
+        None => (pair, &[]),
+    }
+}
+
+fn trim(v: &[u8]) -> &[u8] {
+    let start = v
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(v.len());
+    let end = v
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
+    &v[start..end]
+}
+
+fn contains_caseless(hay: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty()
+        || hay
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle))
+}
+
+fn value_test(t: &ValueTest, v: &[u8]) -> bool {
+    match t {
+        ValueTest::Present => true,
+        ValueTest::Equals(x) => v.eq_ignore_ascii_case(x),
+        ValueTest::Contains(x) => contains_caseless(v, x),
+        ValueTest::Prefix(x) => v.len() >= x.len() && v[..x.len()].eq_ignore_ascii_case(x),
+        ValueTest::Matches(re) => re.is_match(v),
+    }
+}
+
+fn anomaly(a: Anomaly, m: &Matches) -> bool {
+    let bit = match a {
+        Anomaly::DoubleEncoded => Anomalies::DOUBLE_ENCODED,
+        Anomaly::InvalidEscape => Anomalies::INVALID_ESCAPE,
+        Anomaly::InvalidUtf8 => Anomalies::INVALID_UTF8,
+        Anomaly::OverlongUtf8 => Anomalies::OVERLONG_UTF8,
+        Anomaly::NulByte => Anomalies::NUL_BYTE,
+        Anomaly::BodyMalformed => return matches!(m.body, BodyParse::Malformed(_)),
+        Anomaly::FieldsTruncated => return m.truncated,
+    };
+    m.anomalies.contains(bit)
+}
+
+fn measure(c: Counter, req: &Req<'_, '_>) -> u64 {
+    let v = req.view;
+    match COUNTERS.get(c.0 as usize).copied().unwrap_or("") {
+        "request.body_bytes" => req.facts.body_len.max(v.body.len() as u64),
+        "request.header_count" => v.headers.len() as u64,
+        "request.header_bytes" => v
+            .headers
+            .iter()
+            .map(|(n, x)| (n.len() + x.len() + 4) as u64)
+            .sum(),
+        "request.arg_count" => v.query().map_or(0, |q| {
+            q.split(|&b| b == b'&').filter(|p| !p.is_empty()).count() as u64
+        }),
+        "request.path_depth" => req
+            .path
+            .split(|&b| b == b'/')
+            .filter(|s| !s.is_empty())
+            .count() as u64,
+        "request.target_bytes" => v.target.len() as u64,
+        "request.json_depth" => u64::from(req.matches.json_depth),
+        _ => req.facts.counters.get(c.0 as usize).copied().unwrap_or(0),
+    }
+}
+
+fn exclusion_applies(e: &Exclusion, req: &Req<'_, '_>) -> bool {
+    (e.paths.is_empty() || e.paths.iter().any(|g| g.matches(req.path, b'/')))
+        && (e.methods.is_empty() || e.methods.iter().any(|m| m.as_slice() == req.view.method))
+        && (e.clients.is_empty() || e.clients.iter().any(|n| n.contains(&req.facts.client_ip)))
+}
+
+/// Whether signature `s` matched somewhere that counts for policy `p`.
+fn signature_counts(
+    p: &Policy,
+    s: u32,
+    fields: &[crate::model::FieldSel],
+    req: &Req<'_, '_>,
+) -> bool {
+    let m = req.matches;
+    if !m.matched(s) {
+        return false;
+    }
+    let has_field_exclusions = p.exclusions.iter().any(|e| e.field.is_some());
+    if fields.is_empty() && !has_field_exclusions {
+        return true;
+    }
+    m.iter().filter(|x| x.signature == s).any(|x| {
+        let name = m.name(x);
+        (fields.is_empty() || fields.iter().any(|f| f.selects(x.kind, name)))
+            && !p.exclusions.iter().any(|e| {
+                e.field.as_ref().is_some_and(|f| f.selects(x.kind, name))
+                    && exclusion_applies(e, req)
+            })
+    })
+}

@@ -1,0 +1,162 @@
+//! The names policies use for numbers (behaviour counters, request measures),
+//! identity properties and evasion indicators.
+
+/// A number a `counter` condition compares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Counter(pub u16);
+
+/// Every counter name; the index is the [`Counter`] id. Names starting with
+/// `request.` are measured from the request itself; the others come from the
+/// behaviour engine (0 until it has computed them).
+pub const COUNTERS: &[&str] = &[
+    "request.body_bytes",
+    "request.header_count",
+    "request.header_bytes",
+    "request.arg_count",
+    "request.path_depth",
+    "request.target_bytes",
+    "request.json_depth",
+    "client.ip.rate_1s",
+    "client.ip.rate_10s",
+    "client.ip.rate_1m",
+    "client.ip.rate_10m",
+    "client.ip.errors_4xx_1m",
+    "client.ip.not_found_ratio_1m",
+    "client.ip.distinct_paths_1m",
+    "client.ip.auth_failures_5m",
+    "client.ip.auth_failure_ratio_5m",
+    "client.ip.distinct_users_10m",
+    "client.ip.distinct_object_ids_1m",
+    "client.ip.pagination_depth_10m",
+    "client.ip.timing_regularity_1m",
+    "client.key.rate_1m",
+    "client.token.rate_1m",
+    "client.user.rate_1m",
+    "user.auth_failures_10m",
+    "user.distinct_ips_1h",
+    "password.distinct_users_10m",
+    "route.rate_1s",
+    "route.rate_1m",
+];
+
+/// Number of request measures at the start of [`COUNTERS`].
+pub const REQUEST_MEASURES: u16 = 7;
+
+impl Counter {
+    /// Looks a name up.
+    pub fn parse(name: &str) -> Option<Counter> {
+        COUNTERS
+            .iter()
+            .position(|c| *c == name)
+            .map(|i| Counter(i as u16))
+    }
+
+    /// The counter's name.
+    pub fn name(self) -> &'static str {
+        COUNTERS.get(self.0 as usize).copied().unwrap_or("?")
+    }
+
+    /// Whether the request itself gives this number.
+    pub fn is_request_measure(self) -> bool {
+        self.0 < REQUEST_MEASURES
+    }
+}
+
+/// A client identity property.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum IdentityProp {
+    /// Client address.
+    ClientIp,
+    /// API key.
+    ApiKey,
+    /// Hashed bearer token.
+    Token,
+    /// JWT subject.
+    JwtSub,
+    /// JWT issuer.
+    JwtIss,
+    /// Session cookie.
+    Session,
+    /// Username from a login.
+    User,
+}
+
+/// Every identity property name, in [`IdentityProp`] order.
+pub const IDENTITY_PROPS: &[&str] = &[
+    "client.ip",
+    "api_key",
+    "token",
+    "jwt.sub",
+    "jwt.iss",
+    "session",
+    "user",
+];
+
+impl IdentityProp {
+    /// Looks a name up.
+    pub fn parse(name: &str) -> Option<IdentityProp> {
+        use IdentityProp::*;
+        Some(match name {
+            "client.ip" => ClientIp,
+            "api_key" => ApiKey,
+            "token" => Token,
+            "jwt.sub" => JwtSub,
+            "jwt.iss" => JwtIss,
+            "session" => Session,
+            "user" => User,
+            _ => return None,
+        })
+    }
+
+    /// Index for per-request identity arrays.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// An evasion or parsing indicator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Anomaly {
+    /// A value decoded to another escape.
+    DoubleEncoded,
+    /// A malformed escape.
+    InvalidEscape,
+    /// Invalid UTF-8.
+    InvalidUtf8,
+    /// Overlong UTF-8.
+    OverlongUtf8,
+    /// A NUL byte.
+    NulByte,
+    /// A structured body that does not parse.
+    BodyMalformed,
+    /// More fields than the scanner keeps.
+    FieldsTruncated,
+}
+
+/// Every anomaly name.
+pub const ANOMALIES: &[&str] = &[
+    "double_encoded",
+    "invalid_escape",
+    "invalid_utf8",
+    "overlong_utf8",
+    "nul_byte",
+    "body_malformed",
+    "fields_truncated",
+];
+
+impl Anomaly {
+    /// Looks a name up.
+    pub fn parse(name: &str) -> Option<Anomaly> {
+        use Anomaly::*;
+        Some(match name {
+            "double_encoded" => DoubleEncoded,
+            "invalid_escape" => InvalidEscape,
+            "invalid_utf8" => InvalidUtf8,
+            "overlong_utf8" => OverlongUtf8,
+            "nul_byte" => NulByte,
+            "body_malformed" => BodyMalformed,
+            "fields_truncated" => FieldsTruncated,
+            _ => return None,
+        })
+    }
+}
