@@ -221,7 +221,7 @@ fn main() {
 
     // Detection quality, and the warm-up pass for the allocation count.
     let (mut caught, mut false_pos) = (0, 0);
-    for ((r, h), _) in reqs.iter().zip(&refs).zip(&raws) {
+    for (r, h) in reqs.iter().zip(&refs) {
         scanner.scan_request(&r.view(h), &mut out).expect("scan");
         match (r.attack.is_some(), out.is_empty()) {
             (true, false) => caught += 1,
