@@ -1,1 +1,7 @@
 //! Rampart benchmarks and load tools (see perf/README.md).
+
+pub mod baseline;
+pub mod corpus;
+pub mod fields;
+pub mod rng;
+pub mod sigset;
