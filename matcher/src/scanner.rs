@@ -25,7 +25,7 @@ use crate::engine::{Database, EngineError, Scratch, Stream};
 use crate::extract::{self, BodyKind, JsonScratch};
 use crate::matches::{BodyParse, Matches};
 use crate::request::RequestView;
-use crate::transform::apply_chain as run_chain;
+use crate::transform::{apply_chain as run_chain, apply_chain_with, Features};
 use crate::{Anomalies, FieldKind, Matcher};
 
 /// Per-request limits that bound a scanner's memory and work.
@@ -144,9 +144,16 @@ impl Collect {
             kind,
             name: (n0 as u32, self.names.len() as u32),
         });
+        // One pass over the value tells every chain which steps can be
+        // skipped (none needed when every chain for this kind is empty).
+        let features = if groups.iter().any(|&g| !compiled.groups[g as usize].chain.is_empty()) {
+            Features::of(value)
+        } else {
+            Features::default()
+        };
         for &gi in groups {
             let g: &Group = &compiled.groups[gi as usize];
-            let (out, anomalies) = run_chain(&g.chain, value, &mut self.t1, &mut self.t2);
+            let (out, anomalies) = apply_chain_with(&g.chain, value, features, &mut self.t1, &mut self.t2);
             self.anomalies |= anomalies;
             let buf = &mut self.bufs[gi as usize];
             if buf.joined.len() + out.len() + 1 > buf.joined.capacity()

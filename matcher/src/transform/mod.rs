@@ -270,6 +270,104 @@ pub fn apply_chain<'a>(
     a: &'a mut Vec<u8>,
     b: &'a mut Vec<u8>,
 ) -> (&'a [u8], Anomalies) {
+    apply_chain_with(chain, input, Features::of(input), a, b)
+}
+
+/// What a value contains, as far as deciding which transforms could change
+/// it goes: one pass over the value answers every step of every chain, where
+/// asking each step separately would search the same bytes again and again.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Features(u16);
+
+const F_PCT: u16 = 1;
+const F_PLUS: u16 = 2;
+const F_UPPER: u16 = 4;
+const F_AMP: u16 = 8;
+const F_BSLASH: u16 = 16;
+const F_DOT: u16 = 32;
+const F_SLASH2: u16 = 64;
+const F_NUL: u16 = 128;
+const F_WS: u16 = 256;
+const F_NONASCII: u16 = 512;
+const F_EDGE_WS: u16 = 1024;
+
+/// Feature bits of single bytes.
+const CLASS: [u16; 256] = {
+    let mut t = [0u16; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = match b {
+            b'%' => F_PCT,
+            b'+' => F_PLUS,
+            b'A'..=b'Z' => F_UPPER,
+            b'&' => F_AMP,
+            b'\\' => F_BSLASH,
+            b'.' => F_DOT,
+            0 => F_NUL,
+            b'\t' | b'\n' | b'\r' | 0x0b | 0x0c => F_WS,
+            0xa0 => F_WS | F_NONASCII,
+            _ if b >= 0x80 => F_NONASCII,
+            _ => 0,
+        };
+        i += 1;
+    }
+    t
+};
+
+impl Features {
+    /// The features of `input`.
+    pub fn of(input: &[u8]) -> Features {
+        let mut bits = 0u16;
+        let mut prev = 0u8;
+        for &b in input {
+            bits |= CLASS[b as usize];
+            // Runs that matter: `//` (path) and two spaces (whitespace).
+            if b == prev && (b == b'/' || b == b' ') {
+                bits |= if b == b'/' { F_SLASH2 } else { F_WS };
+            }
+            prev = b;
+        }
+        let edge = |b: Option<&u8>| b.is_some_and(|&b| whitespace::is_ascii_space(b));
+        if edge(input.first()) || edge(input.last()) {
+            bits |= F_EDGE_WS;
+        }
+        Features(bits)
+    }
+
+    /// Whether `t` could change a value with these features (as [`Transform::changes`]).
+    pub fn changes(self, t: Transform) -> bool {
+        let need = match t {
+            Transform::UrlDecode => F_PCT,
+            Transform::PlusToSpace => F_PLUS,
+            Transform::Lowercase => F_UPPER,
+            Transform::HtmlEntityDecode => F_AMP,
+            Transform::JsDecode | Transform::CssDecode => F_BSLASH,
+            Transform::NormalizePath => F_BSLASH | F_DOT | F_SLASH2,
+            Transform::RemoveNulls => F_NUL,
+            Transform::CompressWhitespace => F_WS,
+            Transform::Utf8Normalize => F_NONASCII,
+            Transform::Base64Decode => return true,
+            Transform::Trim => F_EDGE_WS,
+        };
+        self.0 & need != 0
+    }
+
+    /// The value contains a NUL byte.
+    pub fn has_nul(self) -> bool {
+        self.0 & F_NUL != 0
+    }
+}
+
+/// [`apply_chain`] with the input's [`Features`] already known (a scanner
+/// computes them once per field for all its chains).
+pub fn apply_chain_with<'a>(
+    chain: &[Transform],
+    input: &'a [u8],
+    features: Features,
+    a: &'a mut Vec<u8>,
+    b: &'a mut Vec<u8>,
+) -> (&'a [u8], Anomalies) {
     // Where the current value lives: steps that would not change it are
     // skipped, so a value with nothing to decode is never copied here.
     #[derive(PartialEq)]
@@ -282,15 +380,11 @@ pub fn apply_chain<'a>(
         return (input, Anomalies::NONE);
     }
     let mut at = At::Input;
+    let mut features = features;
     let mut anomalies = Anomalies::NONE;
     let mut nul_removed = false;
     for &step in chain {
-        let src: &[u8] = match at {
-            At::Input => input,
-            At::A => a,
-            At::B => b,
-        };
-        if !step.changes(src) {
+        if !features.changes(step) {
             continue;
         }
         nul_removed |= step == Transform::RemoveNulls;
@@ -308,13 +402,19 @@ pub fn apply_chain<'a>(
                 step.apply_raw(b, a)
             }
         };
+        // The value changed: what it contains now decides the next steps.
+        features = Features::of(match at {
+            At::Input => input,
+            At::A => a,
+            At::B => b,
+        });
     }
     let out: &'a [u8] = match at {
         At::Input => input,
         At::A => a,
         At::B => b,
     };
-    if !nul_removed && memchr(0, out).is_some() {
+    if !nul_removed && features.has_nul() {
         anomalies |= Anomalies::NUL_BYTE;
     }
     (out, anomalies)
@@ -473,6 +573,15 @@ mod tests {
                     prop_assert!(anomalies == NONE || anomalies == NUL, "{} reported {:?}", t, anomalies);
                 }
             }
+        }
+
+        #[test]
+        fn features_answer_like_the_transforms(input in hostile()) {
+            let f = Features::of(&input);
+            for t in Transform::ALL {
+                prop_assert_eq!(f.changes(t), t.changes(&input), "{} on `{}`", t, input.escape_ascii());
+            }
+            prop_assert_eq!(f.has_nul(), input.contains(&0));
         }
 
         #[test]
