@@ -146,14 +146,18 @@ impl Collect {
         });
         // One pass over the value tells every chain which steps can be
         // skipped (none needed when every chain for this kind is empty).
-        let features = if groups.iter().any(|&g| !compiled.groups[g as usize].chain.is_empty()) {
+        let features = if groups
+            .iter()
+            .any(|&g| !compiled.groups[g as usize].chain.is_empty())
+        {
             Features::of(value)
         } else {
             Features::default()
         };
         for &gi in groups {
             let g: &Group = &compiled.groups[gi as usize];
-            let (out, anomalies) = apply_chain_with(&g.chain, value, features, &mut self.t1, &mut self.t2);
+            let (out, anomalies) =
+                apply_chain_with(&g.chain, value, features, &mut self.t1, &mut self.t2);
             self.anomalies |= anomalies;
             let buf = &mut self.bufs[gi as usize];
             if buf.joined.len() + out.len() + 1 > buf.joined.capacity()

@@ -212,17 +212,22 @@ impl Transform {
             Transform::HtmlEntityDecode => memchr(b'&', input).is_some(),
             Transform::JsDecode | Transform::CssDecode => memchr(b'\\', input).is_some(),
             Transform::NormalizePath => {
-                memchr::memchr2(b'\\', b'.', input).is_some() || memchr::memmem::find(input, b"//").is_some()
+                memchr::memchr2(b'\\', b'.', input).is_some()
+                    || memchr::memmem::find(input, b"//").is_some()
             }
             Transform::RemoveNulls => memchr(0, input).is_some(),
             Transform::CompressWhitespace => {
-                input.iter().any(|&b| matches!(b, b'\t' | b'\n' | b'\r' | 0x0b | 0x0c | 0xa0))
+                input
+                    .iter()
+                    .any(|&b| matches!(b, b'\t' | b'\n' | b'\r' | 0x0b | 0x0c | 0xa0))
                     || memchr::memmem::find(input, b"  ").is_some()
             }
             Transform::Utf8Normalize => !input.is_ascii(),
             Transform::Base64Decode => true,
             Transform::Trim => {
-                input.first().is_some_and(|&b| whitespace::is_ascii_space(b))
+                input
+                    .first()
+                    .is_some_and(|&b| whitespace::is_ascii_space(b))
                     || input.last().is_some_and(|&b| whitespace::is_ascii_space(b))
             }
         }
