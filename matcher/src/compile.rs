@@ -82,6 +82,10 @@ pub(crate) struct Group {
     pub has_edge: bool,
     /// The per-field database has anchored signatures: scan fields that contain a newline with it.
     pub has_anchored: bool,
+    /// Per field kind: `None` when some member wants every field of that
+    /// kind, else the only (lowercase) names any member wants. A SAML-only
+    /// base64 chain then decodes the `SAMLResponse` argument, not every one.
+    pub names: Vec<Option<Vec<Vec<u8>>>>,
 }
 
 /// Body signatures whose chain works byte by byte, scanned as a stream over the whole body.
@@ -435,6 +439,19 @@ impl Matcher {
         let mut groups = Vec::with_capacity(chains.len());
         for ((gi, chain), d) in chains.into_iter().enumerate().zip(dbs) {
             let members = metas.iter().filter(|m| m.group as usize == gi);
+            let mut names: Vec<Option<Vec<Vec<u8>>>> = vec![Some(Vec::new()); FieldKind::ALL.len()];
+            for m in metas.iter().filter(|m| m.group as usize == gi) {
+                for k in m.any_name.iter() {
+                    names[k as usize] = None;
+                }
+                for (k, n) in &m.named {
+                    if let Some(list) = names[*k as usize].as_mut() {
+                        if !list.contains(n) {
+                            list.push(n.clone());
+                        }
+                    }
+                }
+            }
             let mut kinds = FieldSet::default();
             let (mut has_edge, mut has_anchored) = (false, false);
             for m in members {
@@ -453,6 +470,7 @@ impl Matcher {
                 per_field: d.per_field,
                 has_edge,
                 has_anchored,
+                names,
             });
         }
         let mut kind_groups: [Vec<u16>; FieldKind::ALL.len()] = Default::default();

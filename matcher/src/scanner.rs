@@ -156,6 +156,11 @@ impl Collect {
         };
         for &gi in groups {
             let g: &Group = &compiled.groups[gi as usize];
+            if let Some(wanted) = &g.names[kind as usize] {
+                if !wanted.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+                    continue;
+                }
+            }
             let (out, anomalies) =
                 apply_chain_with(&g.chain, value, features, &mut self.t1, &mut self.t2);
             self.anomalies |= anomalies;
