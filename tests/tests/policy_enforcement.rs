@@ -383,3 +383,34 @@ fn a_pack_that_does_not_load_stops_startup_with_every_problem() {
         );
     }
 }
+
+/// A request whose body is still arriving when the policy is reloaded is
+/// judged by the policy it started under; the next request by the new one.
+#[test]
+fn a_request_in_flight_during_a_reload_finishes_under_its_policy() {
+    let up = TestUpstream::start(Behaviour::Ok);
+    let dir = tempfile::tempdir().expect("tmp");
+    write_pack(dir.path(), "\"block\"");
+    let gw = gateway(&up, dir.path(), false);
+    let body = "q=1+union+select+2&pad=xxxxxxxx";
+    let head = format!(
+        "POST /form HTTP/1.1\r\nHost: api.test\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let mut c = RawConn::open(gw.addr());
+    c.send(head.as_bytes()).expect("send head");
+    c.send(&body.as_bytes()[..5])
+        .expect("send the start of the body");
+    std::thread::sleep(Duration::from_millis(100));
+    write_pack(dir.path(), "{ block = { status = 406 } }");
+    let (status, text) = admin(&gw, "POST", "/admin/reload");
+    assert_eq!(status, 200, "{text}");
+    c.send(&body.as_bytes()[5..]).expect("send the rest");
+    assert_eq!(
+        c.read_response().expect("response").status,
+        403,
+        "judged by the policy it started under"
+    );
+    let r = RawConn::open(gw.addr()).roundtrip(&req(ATTACK));
+    assert_eq!(r.status, 406, "the next request sees the new policy");
+}

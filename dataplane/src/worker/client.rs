@@ -394,7 +394,9 @@ impl Worker {
                 return Err(503);
             }
         }
+        let generation = self.kit.as_ref().map_or(0, |k| k.generation);
         let c = &mut self.clients[slot as usize];
+        c.policy_gen = generation;
         c.orig_head = orig_head;
         c.orig_head_len = head.head_len;
         c.req_chunked = head.framing == BodyFraming::Chunked;
@@ -729,6 +731,7 @@ impl Worker {
     /// slots is cheap at per-core connection counts and needs no timer structure.
     pub(super) fn sweep(&mut self) {
         let now = self.now_ms;
+        self.retire_old_kit();
         while let Some(idx) = self.accept_paused.pop() {
             if !self.draining && idx < self.listeners.len() {
                 self.arm_accept(idx);

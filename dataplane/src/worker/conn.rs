@@ -143,6 +143,8 @@ pub struct Client {
     pub req_chunked: bool,
     /// Declared body length (Content-Length), or 0.
     pub req_declared: u64,
+    /// Generation of the policy kit the request started under.
+    pub policy_gen: u64,
 }
 
 impl Client {
@@ -193,6 +195,7 @@ impl Client {
             orig_head_len: 0,
             req_chunked: false,
             req_declared: 0,
+            policy_gen: 0,
         }
     }
 }

@@ -59,6 +59,9 @@ pub struct Worker {
     shared: Arc<Shared>,
     /// This core's policy kit (`None`: inspection off).
     kit: Option<crate::policy::CoreKit>,
+    /// The kit replaced by the last reload, kept while requests that began
+    /// under it are still collecting their body (they are judged by it).
+    old_kit: Option<crate::policy::CoreKit>,
     kits: std::sync::mpsc::Receiver<crate::policy::CoreKit>,
     retired: std::sync::mpsc::SyncSender<crate::policy::CoreKit>,
     policy_fd: RawFd,
@@ -164,6 +167,7 @@ impl Worker {
         let policy = setup.policy;
         Ok(Worker {
             kit: policy.kit,
+            old_kit: None,
             kits: policy.kits,
             retired: policy.retired,
             policy_fd: policy.wake_fd,

@@ -48,12 +48,37 @@ impl Worker {
                 "switching policy"
             );
             if let Some(old) = self.kit.replace(kit) {
+                // Requests collecting their body under the old policy finish
+                // under it; only the previous kit is kept for them (a second
+                // reload within one collection window judges by the newest).
+                if let Some(older) = self.old_kit.replace(old) {
+                    let _ = self.retired.try_send(older);
+                }
+            }
+        }
+        self.retire_old_kit();
+        self.arm_policy();
+    }
+
+    /// Frees the previous kit once no request that started under it is
+    /// still collecting its body (checked at reloads and every sweep, not per
+    /// request).
+    pub(super) fn retire_old_kit(&mut self) {
+        let Some(old) = self.old_kit.as_ref() else {
+            return;
+        };
+        let gen = old.generation;
+        let waiting = self
+            .clients
+            .iter()
+            .any(|c| c.fd >= 0 && c.orig_head.is_some() && c.policy_gen == gen);
+        if !waiting {
+            if let Some(old) = self.old_kit.take() {
                 // Freed by the hub thread, not here; if its queue is full the
                 // old kit is dropped here instead, which is only slower.
                 let _ = self.retired.try_send(old);
             }
         }
-        self.arm_policy();
     }
 
     /// Judges a request. `headers` are the request's header fields.
@@ -248,6 +273,21 @@ impl Worker {
         if self.kit.is_none() {
             return false;
         }
+        // Judged by the policy the request started under, if a reload came
+        // in between (the kits are swapped back right after).
+        let gen = self.clients[slot as usize].policy_gen;
+        let use_old = self.old_kit.as_ref().is_some_and(|k| k.generation == gen);
+        if use_old {
+            std::mem::swap(&mut self.kit, &mut self.old_kit);
+        }
+        let stopped = self.judge_collected_with_current(slot);
+        if use_old {
+            std::mem::swap(&mut self.kit, &mut self.old_kit);
+        }
+        stopped
+    }
+
+    fn judge_collected_with_current(&mut self, slot: u32) -> bool {
         let c = &mut self.clients[slot as usize];
         let (head, ib) = match (c.orig_head.take(), c.inspect.take()) {
             (Some(h), Some(ib)) => (h, ib),
