@@ -100,12 +100,21 @@ struct Cand {
 /// hostile or pathological, and the rest of it is reported as truncated.
 const MAX_CANDIDATES: usize = 4096;
 
+/// Distinct JSON keys remembered per request for de-duplication (a linear
+/// search: API objects have few distinct keys; beyond this, keys are just
+/// scanned again).
+const JSON_KEYS_REMEMBERED: usize = 64;
+
 /// Field collection state, separate from the JSON scratch so extractor
 /// callbacks can borrow both.
 struct Collect {
     bufs: Vec<GroupBuf>,
     fields: Vec<FieldRec>,
     names: Vec<u8>,
+    /// JSON keys already collected in this request (ranges in `names`, where
+    /// a key's name is the key itself). Arrays of objects repeat the same
+    /// keys; scanning a repeat would find exactly what the first scan found.
+    json_keys: Vec<(u32, u32)>,
     t1: Vec<u8>,
     t2: Vec<u8>,
     anomalies: Anomalies,
@@ -121,6 +130,7 @@ impl Collect {
         }
         self.fields.clear();
         self.names.clear();
+        self.json_keys.clear();
         self.anomalies = Anomalies::default();
         self.truncated = false;
     }
@@ -136,10 +146,25 @@ impl Collect {
             self.truncated = true;
             return;
         }
+        if kind == FieldKind::JsonKey
+            && self
+                .json_keys
+                .iter()
+                .any(|&(s, e)| &self.names[s as usize..e as usize] == value)
+        {
+            return;
+        }
         let field = self.fields.len() as u32;
         let n0 = self.names.len();
         let keep = name.len().min(self.names.capacity().saturating_sub(n0));
         self.names.extend_from_slice(&name[..keep]);
+        if kind == FieldKind::JsonKey
+            && keep == name.len()
+            && name == value
+            && self.json_keys.len() < self.json_keys.capacity()
+        {
+            self.json_keys.push((n0 as u32, self.names.len() as u32));
+        }
         self.fields.push(FieldRec {
             kind,
             name: (n0 as u32, self.names.len() as u32),
@@ -265,6 +290,7 @@ impl Scanner {
                 bufs,
                 fields: Vec::with_capacity(limits.max_fields),
                 names: Vec::with_capacity(limits.max_request_bytes),
+                json_keys: Vec::with_capacity(JSON_KEYS_REMEMBERED),
                 t1: Vec::with_capacity(limits.max_request_bytes),
                 t2: Vec::with_capacity(limits.max_request_bytes),
                 anomalies: Anomalies::default(),

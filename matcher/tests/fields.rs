@@ -175,3 +175,27 @@ fn a_field_kind_nobody_targets_is_not_extracted() {
     assert_eq!(m.body, rampart_matcher::BodyParse::None);
     assert_eq!(m.len(), 1);
 }
+
+#[test]
+fn repeated_json_keys_are_scanned_once_and_values_under_them_always() {
+    let mut s = scanner(&[
+        sig("jk", "^__proto__$", K::JsonKey),
+        sig("jv", "<script>", K::JsonValue),
+    ]);
+    let body =
+        br#"[{"q":"ok","a":1},{"q":"fine","__proto__":{"x":1}},{"q":"<script>","__proto__":2}]"#;
+    let got = Req::post("/api", "application/json", body).scan(&mut s);
+    assert_eq!(
+        got,
+        vec![
+            hit("jk", K::JsonKey, "__proto__"),
+            hit("jv", K::JsonValue, "q")
+        ]
+    );
+    // A key first seen benign and later in another object is still the same key.
+    let body = br#"[{"__proto__":1},{"b":2}]"#;
+    assert_eq!(
+        Req::post("/api", "application/json", body).scan(&mut s),
+        vec![hit("jk", K::JsonKey, "__proto__")]
+    );
+}
