@@ -222,9 +222,9 @@ fn admin(gw: &Gateway, method: &str, path: &str) -> (u16, String) {
     (r.status, r.text())
 }
 
-/// Many keep-alive clients alternate attack and benign requests while the
-/// pack is rewritten and reloaded 50 times: every request gets an answer
-/// from one of the two policies, and none fails.
+/// Clients alternate attack and benign requests while the pack is rewritten
+/// and reloaded 50 times, with a broken pack refused every tenth reload:
+/// every request gets an answer from one of the two policies, none fails.
 #[test]
 fn fifty_reloads_under_load_fail_no_request() {
     let up = TestUpstream::start(Behaviour::Ok);
@@ -279,6 +279,15 @@ fn fifty_reloads_under_load_fail_no_request() {
         let (status, body) = admin(&gw, "POST", "/admin/reload");
         assert_eq!(status, 200, "reload {i}: {body}");
         assert!(body.contains("\"ok\":true"), "{body}");
+        if i % 10 == 5 {
+            // A broken pack in the middle of the traffic: refused, and the
+            // serving policy keeps serving.
+            let broken = dir.path().join("policies/broken.toml");
+            std::fs::write(&broken, "[[policy]]\nid = \"B\"\n").expect("write broken");
+            let (status, body) = admin(&gw, "POST", "/admin/reload");
+            assert_eq!(status, 422, "broken reload {i}: {body}");
+            std::fs::remove_file(&broken).expect("remove broken");
+        }
     }
     let reload_time = started.elapsed();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
