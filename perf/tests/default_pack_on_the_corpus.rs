@@ -59,6 +59,21 @@ fn default_pack_stops_attacks_and_spares_benign_traffic() {
                 if stopped.is_some() {
                     attacks_stopped += 1;
                 } else {
+                    if std::env::var_os("SHOW_MISSED").is_some() {
+                        println!(
+                            "missed {family}: {} {} body={:?}",
+                            r.method,
+                            String::from_utf8_lossy(&r.target),
+                            String::from_utf8_lossy(&r.body[..r.body.len().min(300)])
+                        );
+                        for (n, v) in &r.headers {
+                            println!(
+                                "    {}: {}",
+                                String::from_utf8_lossy(n),
+                                String::from_utf8_lossy(&v[..v.len().min(120)])
+                            );
+                        }
+                    }
                     *missed_by_family.entry(family).or_default() += 1;
                 }
             }
