@@ -5,6 +5,8 @@
 use std::sync::Arc;
 
 use rampart_matcher::{Matches, RequestView, ScanLimits, Scanner};
+
+use crate::http::chunked::ChunkedDecoder;
 use rampart_policy_loader::{CompiledPolicy, Evaluator, Facts, Verdict};
 
 /// A core's policy and its scratch; built by the hub, used by one worker.
@@ -90,37 +92,15 @@ impl CoreKit {
     }
 }
 
-/// Copies the data of complete chunks of a chunked body prefix into `out`
-/// (capacity permitting; the prefix was already validated by the framing
-/// decoder, so a malformed size just ends the copy).
-fn dechunk(mut raw: &[u8], out: &mut Vec<u8>) {
+/// Copies the chunk data of a chunked body prefix into `out` (capacity
+/// permitting), with the same decoder the framing check used: the prefix was
+/// validated by it already, so an error here only ends the copy.
+fn dechunk(raw: &[u8], out: &mut Vec<u8>) {
     out.clear();
-    loop {
-        let Some(eol) = raw.windows(2).position(|w| w == b"\r\n") else {
-            return;
-        };
-        let size_text = raw[..eol].split(|&b| b == b';').next().unwrap_or(&[]);
-        let mut size = 0usize;
-        for &b in size_text {
-            let Some(d) = (b as char).to_digit(16) else {
-                return;
-            };
-            size = match size.checked_mul(16).and_then(|s| s.checked_add(d as usize)) {
-                Some(s) => s,
-                None => return,
-            };
-        }
-        if size == 0 {
-            return;
-        }
-        let data = &raw[eol + 2..];
-        let take = size.min(data.len()).min(out.capacity() - out.len());
-        out.extend_from_slice(&data[..take]);
-        if take < size || data.len() < size + 2 {
-            return;
-        }
-        raw = &data[size + 2..];
-    }
+    let _ = ChunkedDecoder::new().feed(raw, |data| {
+        let room = out.capacity() - out.len();
+        out.extend_from_slice(&data[..data.len().min(room)]);
+    });
 }
 
 #[cfg(test)]
