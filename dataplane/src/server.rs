@@ -75,7 +75,8 @@ fn listener(addr: SocketAddr, backlog: i32) -> io::Result<Socket> {
     Ok(s)
 }
 
-fn eventfd() -> io::Result<RawFd> {
+/// A close-on-exec eventfd (worker control, policy wake-ups).
+pub(crate) fn eventfd() -> io::Result<RawFd> {
     // SAFETY: plain eventfd(2) call; the result is checked.
     let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
     if fd < 0 {
@@ -438,7 +439,8 @@ fn signalfd() -> io::Result<RawFd> {
     }
 }
 
-/// Wakes a worker's control eventfd (the worker then drains and stops).
+/// Writes 1 to an eventfd: wakes the worker reading it (a control fd: drain
+/// and stop; a policy fd: take the new kit).
 pub(crate) fn signal_eventfd(fd: RawFd) {
     let one: u64 = 1;
     // SAFETY: writes 8 bytes from a live u64 to an eventfd we own.

@@ -138,6 +138,17 @@ struct Publisher {
     wake_fd: RawFd,
 }
 
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        if self.wake_fd >= 0 {
+            // SAFETY: the hub created this eventfd and is its last user: the
+            // hub state (and so this publisher) is dropped when the hub thread
+            // ends, after the server has joined the workers that read it.
+            unsafe { libc::close(self.wake_fd) };
+        }
+    }
+}
+
 struct HubState {
     cfg: PolicyConfig,
     limits: ScanLimits,
@@ -201,24 +212,6 @@ fn fingerprint(cfg: &PolicyConfig) -> Fingerprint {
     out
 }
 
-fn wake(fd: RawFd) {
-    let one: u64 = 1;
-    // SAFETY: writes 8 bytes from a live u64 to an eventfd owned by the server.
-    unsafe {
-        libc::write(fd, (&one as *const u64).cast(), 8);
-    }
-}
-
-fn eventfd() -> std::io::Result<RawFd> {
-    // SAFETY: plain eventfd(2); checked.
-    let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-    if fd < 0 {
-        Err(std::io::Error::last_os_error())
-    } else {
-        Ok(fd)
-    }
-}
-
 /// Why the hub could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
@@ -256,7 +249,12 @@ impl Hub {
         };
         for _ in 0..cores {
             let (tx, rx) = mpsc::sync_channel(KIT_QUEUE);
-            let fd = eventfd()?;
+            // Only a running hub wakes cores; with inspection off there is no fd.
+            let fd = if cfg.enabled {
+                crate::server::eventfd()?
+            } else {
+                -1
+            };
             let kit = match &initial {
                 Some(p) => Some(CoreKit::new(Arc::clone(p), 1, limits).map_err(HubError::Kit)?),
                 None => None,
@@ -508,7 +506,7 @@ impl HubState {
             .collect::<Result<Vec<_>, _>>()?;
         for (p, kit) in self.publishers.iter().zip(kits) {
             match p.kits.try_send(kit) {
-                Ok(()) => wake(p.wake_fd),
+                Ok(()) => crate::server::signal_eventfd(p.wake_fd),
                 Err(TrySendError::Full(_)) => {
                     // The core has not taken the last few kits: it is stuck or
                     // stopping. It picks up the newest one it has when it runs.
