@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use rampart_matcher::{apply_chain, Anomalies, BodyParse, Matches, RequestView, Transform};
 
-use crate::measures::{Anomaly, Counter, IdentityProp, COUNTERS};
+use crate::measures::{Anomaly, Counter, IdentityProp};
 use crate::model::{Action, Cond, Exclusion, ListKey, Mode, Policy, ValueTest};
 use crate::policy::CompiledPolicy;
 
@@ -289,8 +289,8 @@ impl Evaluator {
                 .filter(|(n, _)| n.eq_ignore_ascii_case(b"cookie"))
                 .any(|(_, v)| {
                     v.split(|&b| b == b';').any(|pair| {
-                        let (n, val) = split_pair(trim(pair));
-                        n.eq_ignore_ascii_case(name) && value_test(t, trim(val))
+                        let (n, val) = split_pair(pair.trim_ascii());
+                        n.eq_ignore_ascii_case(name) && value_test(t, val.trim_ascii())
                     })
                 }),
             Cond::List { resolved, key, .. } => {
@@ -316,7 +316,7 @@ impl Evaluator {
                         .headers
                         .iter()
                         .filter(|(n, _)| n.eq_ignore_ascii_case(h))
-                        .any(|(_, v)| list.contains_str(trim(v), &mut self.buf)),
+                        .any(|(_, v)| list.contains_str(v.trim_ascii(), &mut self.buf)),
                     ListKey::Arg(arg) => {
                         let (a, b, buf) = (&mut self.arg_a, &mut self.arg_b, &mut self.buf);
                         req.view
@@ -387,18 +387,6 @@ fn split_pair(pair: &[u8]) -> (&[u8], &[u8]) {
     }
 }
 
-fn trim(v: &[u8]) -> &[u8] {
-    let start = v
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(v.len());
-    let end = v
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(start, |e| e + 1);
-    &v[start..end]
-}
-
 fn contains_caseless(hay: &[u8], needle: &[u8]) -> bool {
     needle.is_empty()
         || hay
@@ -431,24 +419,24 @@ fn anomaly(a: Anomaly, m: &Matches) -> bool {
 
 fn measure(c: Counter, req: &Req<'_, '_>) -> u64 {
     let v = req.view;
-    match COUNTERS.get(c.0 as usize).copied().unwrap_or("") {
-        "request.body_bytes" => req.facts.body_len.max(v.body.len() as u64),
-        "request.header_count" => v.headers.len() as u64,
-        "request.header_bytes" => v
+    match c {
+        Counter::BODY_BYTES => req.facts.body_len.max(v.body.len() as u64),
+        Counter::HEADER_COUNT => v.headers.len() as u64,
+        Counter::HEADER_BYTES => v
             .headers
             .iter()
             .map(|(n, x)| (n.len() + x.len() + 4) as u64)
             .sum(),
-        "request.arg_count" => v.query().map_or(0, |q| {
+        Counter::ARG_COUNT => v.query().map_or(0, |q| {
             q.split(|&b| b == b'&').filter(|p| !p.is_empty()).count() as u64
         }),
-        "request.path_depth" => req
+        Counter::PATH_DEPTH => req
             .path
             .split(|&b| b == b'/')
             .filter(|s| !s.is_empty())
             .count() as u64,
-        "request.target_bytes" => v.target.len() as u64,
-        "request.json_depth" => u64::from(req.matches.json_depth),
+        Counter::TARGET_BYTES => v.target.len() as u64,
+        Counter::JSON_DEPTH => u64::from(req.matches.json_depth),
         _ => req.facts.counters.get(c.0 as usize).copied().unwrap_or(0),
     }
 }

@@ -66,7 +66,7 @@ impl RawRequest {
                 format!("header line without `:`: {}", String::from_utf8_lossy(l))
             })?;
             let name = l[..colon].to_vec();
-            let value = trim(&l[colon + 1..]).to_vec();
+            let value = l[colon + 1..].trim_ascii().to_vec();
             headers.push((name, value));
         }
         let mut body = body.to_vec();
@@ -128,18 +128,6 @@ fn split_head(t: &[u8]) -> (&[u8], &[u8]) {
         }
     }
     (t, &[])
-}
-
-fn trim(v: &[u8]) -> &[u8] {
-    let s = v
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(v.len());
-    let e = v
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(s, |e| e + 1);
-    &v[s..e]
 }
 
 /// What an example or a dry run supplies beyond the request.

@@ -43,6 +43,23 @@ pub const COUNTERS: &[&str] = &[
 pub const REQUEST_MEASURES: u16 = 7;
 
 impl Counter {
+    /// `request.body_bytes`
+    pub const BODY_BYTES: Counter = Counter(0);
+    /// `request.header_count`
+    pub const HEADER_COUNT: Counter = Counter(1);
+    /// `request.header_bytes`
+    pub const HEADER_BYTES: Counter = Counter(2);
+    /// `request.arg_count`
+    pub const ARG_COUNT: Counter = Counter(3);
+    /// `request.path_depth`
+    pub const PATH_DEPTH: Counter = Counter(4);
+    /// `request.target_bytes`
+    pub const TARGET_BYTES: Counter = Counter(5);
+    /// `request.json_depth`
+    pub const JSON_DEPTH: Counter = Counter(6);
+}
+
+impl Counter {
     /// Looks a name up.
     pub fn parse(name: &str) -> Option<Counter> {
         COUNTERS
@@ -158,5 +175,28 @@ impl Anomaly {
             "fields_truncated" => FieldsTruncated,
             _ => return None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn measure_constants_name_their_counters() {
+        let named = [
+            (Counter::BODY_BYTES, "request.body_bytes"),
+            (Counter::HEADER_COUNT, "request.header_count"),
+            (Counter::HEADER_BYTES, "request.header_bytes"),
+            (Counter::ARG_COUNT, "request.arg_count"),
+            (Counter::PATH_DEPTH, "request.path_depth"),
+            (Counter::TARGET_BYTES, "request.target_bytes"),
+            (Counter::JSON_DEPTH, "request.json_depth"),
+        ];
+        for (c, name) in named {
+            assert_eq!(c.name(), name);
+            assert!(c.is_request_measure());
+        }
+        assert_eq!(named.len(), REQUEST_MEASURES as usize);
     }
 }
