@@ -873,3 +873,23 @@ fn a_missing_pack_directory_or_a_file_instead_of_one() {
         "{e:?}"
     );
 }
+
+#[test]
+fn oversized_and_unknown_templates_are_refused() {
+    let f = Fixture::new();
+    let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(9000));
+    f.pack(
+        "p1",
+        &[
+            ("responses/huge.json", big.as_str()),
+            ("responses/page.xml", "<a/>"),
+        ],
+    );
+    assert_lines(
+        &f.errors(&["p1"], None),
+        &[
+            "p1/responses/huge.json: template is 9011 bytes; responses are written into one head-sized buffer, so at most 8192",
+            "p1/responses/page.xml: unknown template type: use .json, .html or .txt",
+        ],
+    );
+}
