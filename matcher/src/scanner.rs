@@ -215,6 +215,17 @@ impl Collect {
 /// regex copies. Not shared; create one per worker.
 pub struct Scanner {
     matcher: Matcher,
+    work: Work,
+    stream_pool: Vec<Vec<Stream>>,
+    stream_buf: Vec<u8>,
+    limits: ScanLimits,
+}
+
+/// What a scan mutates, apart from the matcher it reads: kept in its own
+/// struct so a scan can borrow the shared compiled set next to it instead of
+/// cloning its `Arc` — that would touch a reference count every core shares,
+/// twice per request.
+struct Work {
     scratch: Option<Scratch>,
     collect: Collect,
     json: JsonScratch,
@@ -222,9 +233,6 @@ pub struct Scanner {
     confirm: Vec<Option<fancy_regex::Regex>>,
     locate: Vec<Option<regex::bytes::Regex>>,
     lossy: String,
-    stream_pool: Vec<Vec<Stream>>,
-    stream_buf: Vec<u8>,
-    limits: ScanLimits,
 }
 
 impl std::fmt::Debug for Scanner {
@@ -285,23 +293,25 @@ impl Scanner {
             .collect();
         Ok(Scanner {
             matcher: matcher.clone(),
-            scratch,
-            collect: Collect {
-                bufs,
-                fields: Vec::with_capacity(limits.max_fields),
-                names: Vec::with_capacity(limits.max_request_bytes),
-                json_keys: Vec::with_capacity(JSON_KEYS_REMEMBERED),
-                t1: Vec::with_capacity(limits.max_request_bytes),
-                t2: Vec::with_capacity(limits.max_request_bytes),
-                anomalies: Anomalies::default(),
-                truncated: false,
-                limits,
+            work: Work {
+                scratch,
+                collect: Collect {
+                    bufs,
+                    fields: Vec::with_capacity(limits.max_fields),
+                    names: Vec::with_capacity(limits.max_request_bytes),
+                    json_keys: Vec::with_capacity(JSON_KEYS_REMEMBERED),
+                    t1: Vec::with_capacity(limits.max_request_bytes),
+                    t2: Vec::with_capacity(limits.max_request_bytes),
+                    anomalies: Anomalies::default(),
+                    truncated: false,
+                    limits,
+                },
+                json: JsonScratch::with_capacity(limits.max_request_bytes, limits.max_json_depth),
+                cands: Vec::with_capacity(MAX_CANDIDATES),
+                confirm,
+                locate,
+                lossy: String::with_capacity(limits.max_request_bytes * 3),
             },
-            json: JsonScratch::with_capacity(limits.max_request_bytes, limits.max_json_depth),
-            cands: Vec::with_capacity(MAX_CANDIDATES),
-            confirm,
-            locate,
-            lossy: String::with_capacity(limits.max_request_bytes * 3),
             stream_pool: c.streams.iter().map(|_| Vec::new()).collect(),
             stream_buf: Vec::with_capacity(64 * 1024),
             limits,
@@ -324,19 +334,110 @@ impl Scanner {
         req: &RequestView<'_>,
         out: &mut Matches,
     ) -> Result<(), ScanError> {
-        let compiled = Arc::clone(&self.matcher.inner);
-        let c: &Compiled = &compiled;
+        let c: &Compiled = &self.matcher.inner;
+        let w = &mut self.work;
         out.reset(c.sigs.len());
-        self.collect.clear();
-        self.collect_fields(c, req, out);
-        out.anomalies = self.collect.anomalies;
-        out.truncated = self.collect.truncated;
+        w.collect.clear();
+        w.collect_fields(c, req, out);
+        out.anomalies = w.collect.anomalies;
+        out.truncated = w.collect.truncated;
         for gi in 0..c.groups.len() {
-            self.scan_group(c, gi, out)?;
+            w.scan_group(c, gi, out)?;
         }
         Ok(())
     }
 
+    /// Starts scanning a body as a stream (for bodies longer than the
+    /// inspection buffer): feed it from its first byte with [`Scanner::feed_body`].
+    pub fn start_body(&mut self) -> Result<BodyStream, ScanError> {
+        let c: &Compiled = &self.matcher.inner;
+        let mut streams = Vec::with_capacity(c.streams.len());
+        for (si, sg) in c.streams.iter().enumerate() {
+            streams.push(match &sg.db {
+                None => None,
+                Some(db) => Some(match self.stream_pool[si].pop() {
+                    Some(s) => s,
+                    None => Stream::open(db)?,
+                }),
+            });
+        }
+        Ok(BodyStream { streams })
+    }
+
+    /// Feeds the next piece of a streamed body; matches are added to `out`
+    /// (kind `body`, offsets from the body's start).
+    pub fn feed_body(
+        &mut self,
+        body: &mut BodyStream,
+        chunk: &[u8],
+        out: &mut Matches,
+    ) -> Result<(), ScanError> {
+        // A body started under a replaced matcher keeps its streams: they
+        // hold their own database, which stays valid.
+        let c: &Compiled = &self.matcher.inner;
+        let Some(scratch) = self.work.scratch.as_mut() else {
+            return Ok(());
+        };
+        for (si, stream) in body.streams.iter_mut().enumerate() {
+            let Some(stream) = stream else { continue };
+            let Some(sg) = c.streams.get(si) else {
+                continue;
+            };
+            let base = stream.offset();
+            let (data, _) = run_chain(
+                &sg.chain,
+                chunk,
+                &mut self.stream_buf,
+                &mut self.work.collect.t2,
+            );
+            stream.scan(data, scratch, |id, end| {
+                if !out.matched(id) {
+                    let rel = (end - base) as usize;
+                    let local = &data[..rel.min(data.len())];
+                    out.push(id, FieldKind::Body, b"", local, None, local.len() as u32);
+                }
+                true
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Ends a streamed body (end-anchored patterns report here) and recycles its streams.
+    pub fn finish_body(
+        &mut self,
+        mut body: BodyStream,
+        out: &mut Matches,
+    ) -> Result<(), ScanError> {
+        let Some(scratch) = self.work.scratch.as_mut() else {
+            return Ok(());
+        };
+        for (si, stream) in body.streams.iter_mut().enumerate() {
+            let Some(mut s) = stream.take() else { continue };
+            let end = s.offset();
+            s.finish(scratch, |id, _| {
+                if !out.matched(id) {
+                    out.push(id, FieldKind::Body, b"", b"", None, end as u32);
+                }
+                true
+            })?;
+            // Streams of a replaced matcher are dropped (closed) instead of pooled.
+            if si < self.stream_pool.len()
+                && Arc::ptr_eq(
+                    s.database(),
+                    self.matcher.inner.streams[si]
+                        .db
+                        .as_ref()
+                        .unwrap_or(s.database()),
+                )
+            {
+                self.stream_pool[si].push(s);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Work {
     fn wants(c: &Compiled, kind: FieldKind) -> bool {
         !c.kind_groups[kind as usize].is_empty()
     }
@@ -565,95 +666,6 @@ impl Scanner {
         }
         Ok(())
     }
-
-    /// Starts scanning a body as a stream (for bodies longer than the
-    /// inspection buffer): feed it from its first byte with [`Scanner::feed_body`].
-    pub fn start_body(&mut self) -> Result<BodyStream, ScanError> {
-        let c = Arc::clone(&self.matcher.inner);
-        let mut streams = Vec::with_capacity(c.streams.len());
-        for (si, sg) in c.streams.iter().enumerate() {
-            streams.push(match &sg.db {
-                None => None,
-                Some(db) => Some(match self.stream_pool[si].pop() {
-                    Some(s) => s,
-                    None => Stream::open(db)?,
-                }),
-            });
-        }
-        Ok(BodyStream {
-            streams,
-            generation: Arc::as_ptr(&c) as usize,
-        })
-    }
-
-    /// Feeds the next piece of a streamed body; matches are added to `out`
-    /// (kind `body`, offsets from the body's start).
-    pub fn feed_body(
-        &mut self,
-        body: &mut BodyStream,
-        chunk: &[u8],
-        out: &mut Matches,
-    ) -> Result<(), ScanError> {
-        let c = Arc::clone(&self.matcher.inner);
-        if body.generation != Arc::as_ptr(&c) as usize {
-            // Started under another signature set (a reload happened): its
-            // streams belong to old databases; keep using them, they are valid.
-        }
-        let Some(scratch) = self.scratch.as_mut() else {
-            return Ok(());
-        };
-        for (si, stream) in body.streams.iter_mut().enumerate() {
-            let Some(stream) = stream else { continue };
-            let Some(sg) = c.streams.get(si) else {
-                continue;
-            };
-            let base = stream.offset();
-            let (data, _) = run_chain(&sg.chain, chunk, &mut self.stream_buf, &mut self.collect.t2);
-            stream.scan(data, scratch, |id, end| {
-                if !out.matched(id) {
-                    let rel = (end - base) as usize;
-                    let local = &data[..rel.min(data.len())];
-                    out.push(id, FieldKind::Body, b"", local, None, local.len() as u32);
-                }
-                true
-            })?;
-        }
-        Ok(())
-    }
-
-    /// Ends a streamed body (end-anchored patterns report here) and recycles its streams.
-    pub fn finish_body(
-        &mut self,
-        mut body: BodyStream,
-        out: &mut Matches,
-    ) -> Result<(), ScanError> {
-        let Some(scratch) = self.scratch.as_mut() else {
-            return Ok(());
-        };
-        for (si, stream) in body.streams.iter_mut().enumerate() {
-            let Some(mut s) = stream.take() else { continue };
-            let end = s.offset();
-            s.finish(scratch, |id, _| {
-                if !out.matched(id) {
-                    out.push(id, FieldKind::Body, b"", b"", None, end as u32);
-                }
-                true
-            })?;
-            // Streams of a replaced matcher are dropped (closed) instead of pooled.
-            if si < self.stream_pool.len()
-                && Arc::ptr_eq(
-                    s.database(),
-                    self.matcher.inner.streams[si]
-                        .db
-                        .as_ref()
-                        .unwrap_or(s.database()),
-                )
-            {
-                self.stream_pool[si].push(s);
-            }
-        }
-        Ok(())
-    }
 }
 
 fn push_cand(cands: &mut Vec<Cand>, cand: Cand, overflow: &mut bool) -> bool {
@@ -701,7 +713,6 @@ fn confirm(re: Option<&fancy_regex::Regex>, value: &[u8], lossy: &mut String) ->
 /// Streams of one body being scanned beyond the inspection buffer.
 pub struct BodyStream {
     streams: Vec<Option<Stream>>,
-    generation: usize,
 }
 
 impl std::fmt::Debug for BodyStream {
