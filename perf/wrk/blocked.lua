@@ -1,0 +1,33 @@
+-- Only attacks the default pack blocks
+-- (SQL injection, XSS, path traversal, command injection, a scanner's
+-- User-Agent), in turn: the latency of a local block decision. Requests are
+-- formatted once in init, so wrk's Lua costs the same for every setup.
+local H = { ["Host"] = "localhost", ["User-Agent"] = "peers-bench/1.0", ["Accept"] = "application/json" }
+local attacks = {}
+local n = 0
+
+init = function(args)
+  local paths = {
+    "/?id=1%27%20OR%20%271%27=%271",
+    "/?q=%3Cscript%3Ealert(1)%3C/script%3E",
+    "/static/..%2f..%2f..%2fetc%2fpasswd",
+    "/?host=127.0.0.1%3Bcat%20/etc/passwd",
+  }
+  for _, p in ipairs(paths) do attacks[#attacks + 1] = wrk.format("GET", p, H) end
+  local scanner = { ["Host"] = "localhost", ["User-Agent"] = "sqlmap/1.7.2#stable (https://sqlmap.org)", ["Accept"] = "*/*" }
+  attacks[#attacks + 1] = wrk.format("GET", "/", scanner)
+end
+
+request = function()
+  n = n + 1
+  return attacks[n % #attacks + 1]
+end
+
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "RESULT requests=%d duration_us=%d rps=%.2f p50_us=%d p90_us=%d p99_us=%d max_us=%d non2xx=%d err_connect=%d err_read=%d err_write=%d err_timeout=%d\n",
+    summary.requests, summary.duration, summary.requests / (summary.duration / 1e6),
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max,
+    e.status, e.connect, e.read, e.write, e.timeout))
+end
