@@ -519,8 +519,7 @@ fn policies(doc: &Node, pack: usize, out: &mut Parsed, sink: &mut Sink) {
             condition,
             action,
             escalate_ms,
-        )
-        {
+        ) {
             out.policies.push(Policy {
                 id,
                 name,

@@ -477,10 +477,7 @@ fn enforcement(cx: &mut Ctx<'_>, s: &Section<'_, '_>) -> crate::enforce::Enforce
     let deceive_max_delay = s.get("deceive_max_delay").and_then(|f| {
         let v = cx.duration(&f, true)?;
         if v > Duration::from_secs(60) {
-            cx.err(
-                f.v.span(),
-                format!("{} must be at most 60s", f.name),
-            );
+            cx.err(f.v.span(), format!("{} must be at most 60s", f.name));
             return None;
         }
         Some(v)
@@ -548,7 +545,10 @@ fn policy(cx: &mut Ctx<'_>, s: &Section<'_, '_>) -> crate::policy::PolicyConfig 
                 other => {
                     cx.err(
                         f.v.span(),
-                        format!("{}: unknown mode {other:?}; use \"enforce\" or \"monitor\"", f.name),
+                        format!(
+                            "{}: unknown mode {other:?}; use \"enforce\" or \"monitor\"",
+                            f.name
+                        ),
                     );
                     None
                 }

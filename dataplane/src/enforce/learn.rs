@@ -190,9 +190,17 @@ mod tests {
         assert!(r.has_date);
         // Not re-learned on every response.
         l.observe(0, 200, b"HTTP/1.1 200 OK\r\nServer: other\r\n\r\n", 1000);
-        assert!(l.route(0).expect("route").lines().expect("l").starts_with(b"Server: nginx"));
+        assert!(l
+            .route(0)
+            .expect("route")
+            .lines()
+            .expect("l")
+            .starts_with(b"Server: nginx"));
         l.observe(0, 200, b"HTTP/1.1 200 OK\r\nServer: other\r\n\r\n", 1000);
-        assert_eq!(l.route(0).expect("route").lines(), Some(&b"Server: other\r\n"[..]));
+        assert_eq!(
+            l.route(0).expect("route").lines(),
+            Some(&b"Server: other\r\n"[..])
+        );
         assert!(l.route(1).expect("route").lines().is_none());
     }
 

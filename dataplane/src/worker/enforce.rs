@@ -143,7 +143,8 @@ impl Enforcer {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
-        let seed = u64::from_le_bytes(seed) ^ (worker as u64).wrapping_mul(0x9E37_79B9) ^ u64::from(nanos);
+        let seed =
+            u64::from_le_bytes(seed) ^ (worker as u64).wrapping_mul(0x9E37_79B9) ^ u64::from(nanos);
         let mut rng = Rng::new(seed);
         Enforcer {
             monitor,
@@ -181,7 +182,11 @@ impl Worker {
 
     /// Before a request is scanned: a denylisted client, a client deceived
     /// on this route, or a decoy token is answered without scanning.
-    pub(super) fn pre_scan(&mut self, slot: u32, headers: &[httparse::Header<'_>]) -> Option<Early> {
+    pub(super) fn pre_scan(
+        &mut self,
+        slot: u32,
+        headers: &[httparse::Header<'_>],
+    ) -> Option<Early> {
         if self.enf.monitor {
             return None;
         }
@@ -216,7 +221,14 @@ impl Worker {
             Early::Deceive(i) => self.stop_with(slot, i, false),
             Early::Decoy => {
                 self.enf.stats.bump(Count::DecoyRefused);
-                self.send_dressed(slot, 401, "application/json", DECOY_REFUSAL, "decoy-token", &[]);
+                self.send_dressed(
+                    slot,
+                    401,
+                    "application/json",
+                    DECOY_REFUSAL,
+                    "decoy-token",
+                    &[],
+                );
             }
         }
     }
@@ -498,11 +510,10 @@ impl Worker {
                 return None;
             }
             let id = &old.policy.policies.get(m.policy as usize)?.id;
-            let i = new
-                .policy
-                .policies
-                .iter()
-                .position(|p| &p.id == id && p.mode == Mode::Enforce && p.action.terminates())?;
+            let i =
+                new.policy.policies.iter().position(|p| {
+                    &p.id == id && p.mode == Mode::Enforce && p.action.terminates()
+                })?;
             Some(Mark {
                 policy: i as u32,
                 gen: new_gen,
