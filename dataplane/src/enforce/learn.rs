@@ -2,6 +2,10 @@
 //! the stable, non-sensitive response header lines (names, case and order as
 //! the client saw them) and a histogram of the upstream's latency.
 //!
+//! Values that differ per response but whose presence is part of the route's
+//! look — a `Set-Cookie` value, an `ETag` — are kept with the value masked
+//! ([`MASK`] and its length), and a deception fills in fresh random characters.
+//!
 //! Storage is fixed per route and allocated at start; the header lines are
 //! copied only when a route has not been learned yet and then every
 //! `learn_every` successful responses (the copy costs a pass over the head).
@@ -12,6 +16,10 @@ use super::Rng;
 pub const HEADER_ROOM: usize = 1024;
 const BUCKETS: usize = 16;
 
+/// Marks a masked value in learned lines: `MASK`, then its length (1..=64).
+pub const MASK: u8 = 0;
+const MAX_MASK: usize = 64;
+
 /// Headers never imitated: per-response values, framing, connection
 /// management, and anything carrying state or identity.
 const SKIP: &[&[u8]] = &[
@@ -20,9 +28,7 @@ const SKIP: &[&[u8]] = &[
     b"transfer-encoding",
     b"connection",
     b"keep-alive",
-    b"set-cookie",
     b"x-request-id",
-    b"etag",
     b"last-modified",
     b"age",
     b"expires",
@@ -79,6 +85,22 @@ fn skipped(name: &[u8]) -> bool {
     SKIP.iter().any(|s| s.eq_ignore_ascii_case(name))
 }
 
+/// The part of a header line whose value changes per response and is masked:
+/// a cookie's value, an entity tag's opaque part.
+fn masked_part(name: &[u8], line: &[u8]) -> Option<(usize, usize)> {
+    if name.eq_ignore_ascii_case(b"set-cookie") {
+        let eq = name.len() + 1 + memchr::memchr(b'=', &line[name.len() + 1..])?;
+        let end = memchr::memchr(b';', &line[eq..]).map_or(line.len(), |i| eq + i);
+        return Some((eq + 1, end));
+    }
+    if name.eq_ignore_ascii_case(b"etag") {
+        let open = memchr::memchr(b'"', line)?;
+        let close = memchr::memrchr(b'"', line)?;
+        return (close > open).then_some((open + 1, close));
+    }
+    None
+}
+
 impl Learning {
     pub fn new(routes: usize, every: u32) -> Learning {
         Learning {
@@ -132,12 +154,28 @@ impl Learning {
             if name.eq_ignore_ascii_case(b"date") {
                 has_date = true;
             }
-            if skipped(name) || len + line.len() + 2 > HEADER_ROOM {
+            if skipped(name) || len + line.len() + 4 > HEADER_ROOM {
                 continue;
             }
-            r.lines[len..len + line.len()].copy_from_slice(line);
-            r.lines[len + line.len()..len + line.len() + 2].copy_from_slice(b"\r\n");
-            len += line.len() + 2;
+            match masked_part(name, line) {
+                Some((a, b)) if b > a => {
+                    let n = (b - a).min(MAX_MASK);
+                    let (head, tail) = (&line[..a], &line[b..]);
+                    r.lines[len..len + a].copy_from_slice(head);
+                    len += a;
+                    r.lines[len] = MASK;
+                    r.lines[len + 1] = n as u8;
+                    len += 2;
+                    r.lines[len..len + tail.len()].copy_from_slice(tail);
+                    len += tail.len();
+                }
+                _ => {
+                    r.lines[len..len + line.len()].copy_from_slice(line);
+                    len += line.len();
+                }
+            }
+            r.lines[len..len + 2].copy_from_slice(b"\r\n");
+            len += 2;
         }
         r.len = len;
         r.has_date = has_date;
@@ -173,7 +211,7 @@ impl Learning {
 mod tests {
     use super::*;
 
-    const HEAD: &[u8] = b"HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Type: application/json\r\nDate: Thu, 01 Jan 1970 00:00:00 GMT\r\nContent-Length: 11\r\nSet-Cookie: s=1\r\nX-Powered-By: Express\r\nX-Request-Id: abc\r\n\r\n";
+    const HEAD: &[u8] = b"HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Type: application/json\r\nDate: Thu, 01 Jan 1970 00:00:00 GMT\r\nContent-Length: 11\r\nSet-Cookie: s=1abc; HttpOnly\r\nX-Powered-By: Express\r\nETag: W/\"xyz\"\r\nX-Request-Id: abc\r\n\r\n";
 
     #[test]
     fn learns_stable_headers_in_order_and_skips_the_rest() {
@@ -185,7 +223,7 @@ mod tests {
         let r = l.route(0).expect("route");
         assert_eq!(
             r.lines().expect("learned"),
-            b"Server: nginx\r\nContent-Type: application/json\r\nX-Powered-By: Express\r\n"
+            b"Server: nginx\r\nContent-Type: application/json\r\nSet-Cookie: s=\0\x04; HttpOnly\r\nX-Powered-By: Express\r\nETag: W/\"\0\x03\"\r\n"
         );
         assert!(r.has_date);
         // Not re-learned on every response.

@@ -115,10 +115,15 @@ pub fn write_policy_response(r: &PolicyResponse<'_>, out: &mut [u8]) -> Option<u
 /// `Content-Type`), with `Date` (when given), `Content-Length` and the
 /// request id the gateway adds to every relayed response. No `Connection`
 /// header, as on a relayed keep-alive response; the caller closes after it.
+///
+/// A masked value in `learned` (a zero byte, then its length) is filled from
+/// `noise` (random characters; as many as the value had, at most
+/// `noise.len()`).
 pub fn write_deception(
     r: &PolicyResponse<'_>,
     learned: Option<&[u8]>,
     date: Option<&[u8]>,
+    noise: &[u8],
     out: &mut [u8],
 ) -> Option<usize> {
     let mut status_buf = [0u8; 3];
@@ -135,7 +140,15 @@ pub fn write_deception(
     o.put(reason_phrase(s).as_bytes());
     o.put(b"\r\n");
     match learned {
-        Some(lines) => o.put(lines),
+        Some(mut lines) => {
+            while let Some(i) = memchr::memchr(0, lines) {
+                o.put(&lines[..i]);
+                let n = lines.get(i + 1).map_or(0, |&n| n as usize);
+                o.put(&noise[..n.min(noise.len())]);
+                lines = lines.get(i + 2..).unwrap_or(&[]);
+            }
+            o.put(lines);
+        }
         None => {
             o.put(b"Content-Type: ");
             o.put(r.content_type.as_bytes());
@@ -205,6 +218,37 @@ mod tests {
         );
         assert!(head.contains(&format!("Content-Length: {}", body.len())));
         assert!(write_policy_response(&r, &mut [0u8; 40]).is_none());
+    }
+
+    #[test]
+    fn deceptions_wear_the_learned_headers() {
+        let r = PolicyResponse {
+            status: 200,
+            content_type: "text/plain",
+            template: br#"{"token":"{{decoy_token}}"}"#,
+            headers: &[],
+            retry_after: None,
+            request_id: b"rid1",
+            policy_id: "RP-1",
+            decoy_token: b"tok",
+        };
+        let mut buf = [0u8; 512];
+        let learned = b"Server: nginx\r\nSet-Cookie: sid=\0\x05; HttpOnly\r\n";
+        let n =
+            write_deception(&r, Some(learned), Some(b"DATE"), b"abcdefgh", &mut buf).expect("fits");
+        assert_eq!(
+            std::str::from_utf8(&buf[..n]).expect("utf8"),
+            "HTTP/1.1 200 OK\r\nServer: nginx\r\nSet-Cookie: sid=abcde; HttpOnly\r\nDate: DATE\r\nContent-Length: 15\r\nX-Request-Id: rid1\r\n\r\n{\"token\":\"tok\"}"
+        );
+        let n = write_deception(&r, None, None, b"", &mut buf).expect("fits");
+        let text = std::str::from_utf8(&buf[..n]).expect("utf8");
+        assert!(
+            text.starts_with(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 15\r\n"
+            ),
+            "{text}"
+        );
+        assert!(write_deception(&r, Some(learned), None, b"", &mut [0u8; 30]).is_none());
     }
 
     #[test]

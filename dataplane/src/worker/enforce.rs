@@ -463,7 +463,16 @@ impl Worker {
             policy_id,
             decoy_token,
         };
-        match write_deception(&r, learned, date.as_ref().map(|d| &d[..]), &mut out) {
+        // Fresh characters for the values that change per response.
+        let mut noise = [0u8; 64];
+        for chunk in noise.chunks_mut(16) {
+            let mut x = self.enf.rng.next_u64();
+            for b in chunk {
+                *b = b"0123456789abcdef"[(x & 15) as usize];
+                x >>= 4;
+            }
+        }
+        match write_deception(&r, learned, date.as_ref().map(|d| &d[..]), &noise, &mut out) {
             Some(n) => {
                 c.out_len = n;
                 // The send reads `out` from the slot, where it stays until done.
