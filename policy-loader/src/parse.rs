@@ -544,7 +544,7 @@ fn policies(doc: &Node, pack: usize, out: &mut Parsed, sink: &mut Sink) {
 /// `escalate = "10m"`: how long a client this policy stopped stays denied.
 /// Only a policy that stops requests can escalate (`action` is the parsed
 /// action, if it parsed, to say so at the right place).
-fn escalate(r: &mut Reader<'_>, n: &Node, action: Option<&Action>) -> Option<u64> {
+pub(crate) fn escalate(r: &mut Reader<'_>, n: &Node, action: Option<&Action>) -> Option<u64> {
     const LO: u64 = 1000;
     const HI: u64 = 7 * 86_400_000;
     let s = r.string(n, "`escalate`")?;

@@ -951,3 +951,50 @@ fn escalate_needs_a_duration_in_range_and_a_stopping_action() {
     let p = ok.policy(&["p1"], None);
     assert_eq!(p.policies[0].escalate_ms, Some(600_000));
 }
+
+#[test]
+fn overlay_sets_and_removes_escalation() {
+    let f = fixture_with(ONE_POLICY);
+    f.file(
+        "overlay.toml",
+        r#"
+        [[override]]
+        policy = "RP-SQLI-001"
+        escalate = "forever"
+
+        [[override]]
+        policy = "RP-RATE"
+        action = { tag = { headers = { "X-Busy" = "1" } } }
+        escalate = "5m"
+        "#,
+    );
+    assert_lines(&f.errors(&["p1"], Some("overlay.toml")), &[
+        "overlay.toml:3:12: RP-SQLI-001: `escalate` must be a duration like 30s, 10m, 1h; got `forever`",
+        "overlay.toml:8:12: RP-RATE: `escalate` needs an action that stops the request (block, rate_limit, deceive, tarpit, drop); `tag` forwards it",
+    ]);
+    f.file(
+        "overlay.toml",
+        r#"
+        [[override]]
+        policy = "RP-SQLI-001"
+        escalate = "15m"
+        "#,
+    );
+    let p = f.policy(&["p1"], Some("overlay.toml"));
+    let sqli = p
+        .policies
+        .iter()
+        .find(|p| p.id == "RP-SQLI-001")
+        .expect("policy");
+    assert_eq!(sqli.escalate_ms, Some(900_000));
+    f.file(
+        "overlay.toml",
+        r#"
+        [[override]]
+        policy_tag = "sqli"
+        escalate = "off"
+        "#,
+    );
+    let p = f.policy(&["p1"], Some("overlay.toml"));
+    assert!(p.policies.iter().all(|p| p.escalate_ms.is_none()));
+}
