@@ -451,3 +451,71 @@ fn dry_run_forwards_attacks_unchanged() {
     assert_eq!(r.status, 200);
     assert_eq!(up.request_count(), 5);
 }
+
+/// Rewrites the pack's policies and asks for a reload (SIGHUP).
+fn reload(s: &Setup, policies: &str) {
+    let dir = s._dir.path();
+    let tmp = dir.join("policies/.p.toml.tmp");
+    std::fs::write(&tmp, policies).expect("write");
+    std::fs::rename(&tmp, dir.join("policies/p.toml")).expect("rename");
+    // SAFETY: signalling the gateway process this test started.
+    unsafe {
+        libc::kill(s.gw.pid() as i32, libc::SIGHUP);
+    }
+}
+
+/// Polls `probe` until it returns true (or panics after 10 s).
+fn eventually(what: &str, mut probe: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !probe() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_reload_keeps_escalations_of_policies_that_still_exist() {
+    let s = start(
+        Behaviour::Ok,
+        &policies("\"drop\"", "\"block\"", "escalate = \"10m\""),
+        1,
+        "",
+    );
+    assert_eq!(
+        RawConn::open(s.gw.addr()).roundtrip(&get(ATTACK)).status,
+        403
+    );
+    assert_eq!(RawConn::open(s.gw.addr()).roundtrip(&get("/a")).status, 403);
+    // A reload that keeps T-SQLI (another policy changed): still denied.
+    let other = Ipv4Addr::new(127, 0, 0, 2);
+    reload(
+        &s,
+        &policies("\"drop\"", "\"block\"", "escalate = \"10m\"")
+            .replace("\"probe\"", "\"probe-2\""),
+    );
+    eventually("the first reload", || {
+        let r = RawConn::connect_from(other, s.gw.addr())
+            .expect("connect")
+            .roundtrip(&get("/probe"));
+        r.status == 200
+            && s.up
+                .requests()
+                .last()
+                .and_then(|q| q.header("x-rampart-suspect"))
+                .as_deref()
+                == Some("probe-2")
+    });
+    let r = RawConn::open(s.gw.addr()).roundtrip(&get("/a"));
+    assert_eq!(r.status, 403, "still denylisted after the reload");
+    assert!(r.text().contains("T-SQLI"), "{}", r.text());
+    // A reload without T-SQLI drops its entries.
+    let without: String = policies("\"drop\"", "\"block\"", "")
+        .split("[[policy]]")
+        .filter(|p| !p.contains("T-SQLI"))
+        .collect::<Vec<_>>()
+        .join("[[policy]]");
+    reload(&s, &without);
+    eventually("the denylist entry to go with its policy", || {
+        RawConn::open(s.gw.addr()).roundtrip(&get("/a")).status == 200
+    });
+}
