@@ -519,3 +519,27 @@ fn a_reload_keeps_escalations_of_policies_that_still_exist() {
         RawConn::open(s.gw.addr()).roundtrip(&get("/a")).status == 200
     });
 }
+
+#[test]
+fn a_drain_answers_held_clients_instead_of_waiting_for_them() {
+    let mut s = start(
+        Behaviour::Ok,
+        &policies(
+            r#"{ tarpit = { delay = "60s", then = "block" } }"#,
+            "\"block\"",
+            "",
+        ),
+        1,
+        "[timeouts]\nshutdown_grace = \"60s\"\n",
+    );
+    let mut held = RawConn::open(s.gw.addr());
+    held.send(&get("/slow")).expect("send");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!answered_yet(&held));
+    s.gw.sigterm();
+    let r = held.read_response().expect("answered when the drain began");
+    assert_eq!(r.status, 403);
+    // Well before the hold (or the grace) would have ended.
+    assert!(s.gw.wait_exit(Duration::from_secs(20)).success());
+    assert_eq!(s.up.request_count(), 0);
+}

@@ -345,7 +345,7 @@ impl Worker {
         let h = c.hold;
         if h.armed {
             c.hold.armed = false;
-            self.enf.held -= 1;
+            self.enf.held = self.enf.held.saturating_sub(1);
         }
         let old = self
             .old_kit
@@ -390,12 +390,29 @@ impl Worker {
             return;
         }
         c.hold.armed = false;
-        self.enf.held -= 1;
+        self.enf.held = self.enf.held.saturating_sub(1);
         let target = Token::new(Op::Timer, slot, c.gen).encode();
         let e = opcode::TimeoutRemove::new(target)
             .build()
             .user_data(Token::new(Op::Ignore, slot, 0).encode());
         self.push(&e);
+    }
+
+    /// Draining: every held connection gets its final answer now instead of
+    /// keeping the drain waiting for its timer.
+    pub(super) fn release_all_holds(&mut self) {
+        for i in 0..self.clients.len() {
+            let c = &self.clients[i];
+            if c.fd >= 0 && c.phase == Phase::Held && c.hold.armed {
+                let slot = i as u32;
+                let target = Token::new(Op::Timer, slot, c.gen).encode();
+                let e = opcode::TimeoutRemove::new(target)
+                    .build()
+                    .user_data(Token::new(Op::Ignore, slot, 0).encode());
+                self.push(&e);
+                self.release(slot);
+            }
+        }
     }
 
     /// Answers with a deception for policy `idx`.

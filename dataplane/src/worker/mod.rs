@@ -447,6 +447,7 @@ impl Worker {
         }
         tracing::info!(worker = self.id, in_flight = self.live_clients, "draining");
         self.close_idle_clients();
+        self.release_all_holds();
     }
 
     fn rearm_starved(&mut self) {
