@@ -543,3 +543,33 @@ fn a_drain_answers_held_clients_instead_of_waiting_for_them() {
     assert!(s.gw.wait_exit(Duration::from_secs(20)).success());
     assert_eq!(s.up.request_count(), 0);
 }
+
+#[test]
+fn deception_takes_about_as_long_as_the_upstream_does() {
+    let s = start(
+        Behaviour::Delay(400),
+        &policies("\"block\"", r#"{ deceive = { template = "decoy" } }"#, ""),
+        1,
+        "",
+    );
+    for _ in 0..3 {
+        assert_eq!(
+            RawConn::open(s.gw.addr())
+                .roundtrip(&get("/api/items"))
+                .status,
+            200
+        );
+    }
+    let t = Instant::now();
+    let r = RawConn::open(s.gw.addr()).roundtrip(&get(ATTACK));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), DECOY_JSON);
+    // Drawn from the latency bucket the upstream's answers fell in
+    // ([256 ms, 512 ms)), so never an instant answer.
+    assert!(
+        t.elapsed() >= Duration::from_millis(250),
+        "{:?}",
+        t.elapsed()
+    );
+    assert_eq!(s.up.request_count(), 3);
+}
