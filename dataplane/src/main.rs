@@ -61,6 +61,10 @@ enum Command {
         /// Inspect nothing: a plain reverse proxy.
         #[arg(long)]
         no_policy: bool,
+        /// Dry run: judge and count every request, change none (no block,
+        /// no tag headers, no escalation, no deception).
+        #[arg(long, conflicts_with = "no_policy")]
+        monitor: bool,
     },
     /// Start the demo: the gateway on 127.0.0.1:8080 in front of a small built-in API.
     Demo {
@@ -220,6 +224,7 @@ fn main() -> ExitCode {
             packs,
             overlay,
             no_policy,
+            monitor,
         } => parse_workers(&workers).and_then(|w| {
             let mut c = Config::quick(listen, &upstream, w).map_err(|d| anyhow::anyhow!("{d}"))?;
             c.admin = (!no_admin).then_some(admin);
@@ -229,6 +234,7 @@ fn main() -> ExitCode {
                 PolicyConfig {
                     packs,
                     overlay,
+                    monitor,
                     ..PolicyConfig::default()
                 }
             };

@@ -46,6 +46,8 @@ pub enum StartError {
     },
     #[error("cannot create control eventfd: {0}")]
     Control(#[source] io::Error),
+    #[error("cannot load or create the decoy secret: {0}")]
+    DecoySecret(#[source] io::Error),
     #[error("{0}")]
     Policy(#[from] crate::policy::hub::HubError),
 }
@@ -161,6 +163,9 @@ fn prepare(config: Config) -> Result<Prepared, StartError> {
         steering::attach(&group);
     }
 
+    let decoy_secret =
+        crate::enforce::load_decoy_secret(config.enforcement.decoy_secret_file.as_deref())
+            .map_err(StartError::DecoySecret)?;
     let ready = Arc::new(AtomicBool::new(false));
     let admin_addr = match config.admin {
         Some(addr) => {
@@ -184,6 +189,7 @@ fn prepare(config: Config) -> Result<Prepared, StartError> {
         pin: config.pin_workers,
         shared: Arc::new(Shared {
             router: Router::new(&config.routes),
+            decoy_secret,
             config,
         }),
         ready,

@@ -579,6 +579,20 @@ fn apply_overrides(
             if let Some(s) = o.score {
                 p.score = s;
             }
+            if let Some((e, loc)) = &o.escalate {
+                if e.is_some() && !p.action.terminates() {
+                    sink.at(
+                        loc,
+                        Some(&p.id),
+                        format!(
+                            "`escalate` needs an action that stops the request (block, rate_limit, deceive, tarpit, drop); `{}` forwards it",
+                            p.action.name()
+                        ),
+                    );
+                } else {
+                    p.escalate_ms = *e;
+                }
+            }
             if let Some((t, loc)) = &o.threshold {
                 let mut slots = Vec::new();
                 thresholds(&mut p.condition, &mut slots);

@@ -360,6 +360,9 @@ pub struct Policy {
     pub condition: Cond,
     /// What it does (after overrides).
     pub action: Action,
+    /// After stopping a client's request (enforce mode), deny that client's
+    /// next requests with the same action for this long (`escalate = "10m"`).
+    pub escalate_ms: Option<u64>,
     /// Stored example requests.
     pub examples: Vec<Example>,
     /// Overlay exclusions.

@@ -4,7 +4,7 @@
 use crate::diag::{Loc, Sink};
 use crate::glob::Glob;
 use crate::model::{Action, Exclusion, Mode};
-use crate::parse::{action, fields, mode};
+use crate::parse::{action, escalate, fields, mode};
 use crate::tree::{self, Node, Reader};
 
 /// Which policies an override applies to.
@@ -22,6 +22,8 @@ pub(crate) struct Override {
     pub action: Option<(Action, Loc)>,
     pub score: Option<u32>,
     pub threshold: Option<(u64, Loc)>,
+    /// `escalate = "10m"`, or `"off"` (`None`) to remove a pack's escalation.
+    pub escalate: Option<(Option<u64>, Loc)>,
     pub exclusions: Vec<Exclusion>,
     pub loc: Loc,
 }
@@ -33,6 +35,7 @@ const KEYS: &[&str] = &[
     "action",
     "score",
     "threshold",
+    "escalate",
     "exclude",
 ];
 const EXCLUDE_KEYS: &[&str] = &["path", "method", "client", "field"];
@@ -83,6 +86,14 @@ pub(crate) fn parse(file: &str, text: &str, sink: &mut Sink) -> Vec<Override> {
             r.int(n, "`threshold`", 0, i64::MAX)
                 .map(|v| (v as u64, n.loc.clone()))
         });
+        // Whether the (possibly overridden) action stops requests is checked
+        // where the override is applied.
+        let escalate = t.get("escalate").and_then(|n| {
+            if matches!(&n.kind, tree::Kind::Str(s) if s == "off") {
+                return Some((None, n.loc.clone()));
+            }
+            escalate(&mut r, n, None).map(|ms| (Some(ms), n.loc.clone()))
+        });
         let exclusions = t
             .get("exclude")
             .map(|n| exclusions(&mut r, n))
@@ -94,6 +105,7 @@ pub(crate) fn parse(file: &str, text: &str, sink: &mut Sink) -> Vec<Override> {
                 action,
                 score,
                 threshold,
+                escalate,
                 exclusions,
                 loc: t.loc.clone(),
             });

@@ -413,6 +413,7 @@ const POLICY_KEYS: &[&str] = &[
     "score",
     "condition",
     "action",
+    "escalate",
     "example",
 ];
 
@@ -492,6 +493,10 @@ fn policies(doc: &Node, pack: usize, out: &mut Parsed, sink: &mut Sink) {
                 None
             }
         };
+        let escalate_ms = match t.get("escalate") {
+            Some(n) => escalate(&mut r, n, action.as_ref()).map(Some),
+            None => Some(None),
+        };
         let examples = t
             .get("example")
             .map(|n| examples(&mut r, n))
@@ -504,8 +509,17 @@ fn policies(doc: &Node, pack: usize, out: &mut Parsed, sink: &mut Sink) {
             Some(score),
             Some(condition),
             Some(action),
-        ) = (id, severity, mode, priority, score, condition, action)
-        {
+            Some(escalate_ms),
+        ) = (
+            id,
+            severity,
+            mode,
+            priority,
+            score,
+            condition,
+            action,
+            escalate_ms,
+        ) {
             out.policies.push(Policy {
                 id,
                 name,
@@ -517,6 +531,7 @@ fn policies(doc: &Node, pack: usize, out: &mut Parsed, sink: &mut Sink) {
                 score: score as u32,
                 condition,
                 action,
+                escalate_ms,
                 examples,
                 exclusions: Vec::new(),
                 pack,
@@ -524,6 +539,49 @@ fn policies(doc: &Node, pack: usize, out: &mut Parsed, sink: &mut Sink) {
             });
         }
     }
+}
+
+/// `escalate = "10m"`: how long a client this policy stopped stays denied.
+/// Only a policy that stops requests can escalate (`action` is the parsed
+/// action, if it parsed, to say so at the right place).
+pub(crate) fn escalate(r: &mut Reader<'_>, n: &Node, action: Option<&Action>) -> Option<u64> {
+    const LO: u64 = 1000;
+    const HI: u64 = 7 * 86_400_000;
+    let s = r.string(n, "`escalate`")?;
+    let ms = match duration_ms(&s) {
+        Some(ms) if (LO..=HI).contains(&ms) => ms,
+        Some(_) => {
+            r.err(
+                &n.loc,
+                format!(
+                    "`escalate` must be between {} and {}, got {s}",
+                    fmt_ms(LO),
+                    fmt_ms(HI)
+                ),
+            );
+            return None;
+        }
+        None => {
+            r.err(
+                &n.loc,
+                format!("`escalate` must be a duration like 30s, 10m, 1h; got `{s}`"),
+            );
+            return None;
+        }
+    };
+    if let Some(a) = action {
+        if !a.terminates() {
+            r.err(
+                &n.loc,
+                format!(
+                    "`escalate` needs an action that stops the request (block, rate_limit, deceive, tarpit, drop); `{}` forwards it",
+                    a.name()
+                ),
+            );
+            return None;
+        }
+    }
+    Some(ms)
 }
 
 pub(crate) fn mode(r: &mut Reader<'_>, n: &Node) -> Option<Mode> {

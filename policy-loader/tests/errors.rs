@@ -106,7 +106,7 @@ fn unknown_field_in_a_policy_suggests_the_closest() {
         "#,
     );
     assert_lines(&e, &[
-        "p1/policies/a.toml:5:1: RP-A: unknown field `prority` in a [[policy]] (did you mean `priority`?); allowed: id, name, description, severity, tags, mode, priority, score, condition, action, example",
+        "p1/policies/a.toml:5:1: RP-A: unknown field `prority` in a [[policy]] (did you mean `priority`?); allowed: id, name, description, severity, tags, mode, priority, score, condition, action, escalate, example",
     ]);
 }
 
@@ -892,4 +892,109 @@ fn oversized_and_unknown_templates_are_refused() {
             "p1/responses/page.xml: unknown template type: use .json, .html or .txt",
         ],
     );
+}
+
+#[test]
+fn escalate_needs_a_duration_in_range_and_a_stopping_action() {
+    let e = errors_of(
+        r#"
+        [[policy]]
+        id = "RP-A"
+        name = "a"
+        severity = "high"
+        condition = { signature = "sqli.union-select" }
+        action = "block"
+        escalate = "soon"
+
+        [[policy]]
+        id = "RP-B"
+        name = "b"
+        severity = "high"
+        condition = { signature = "sqli.union-select" }
+        action = "block"
+        escalate = "500ms"
+
+        [[policy]]
+        id = "RP-C"
+        name = "c"
+        severity = "high"
+        condition = { signature = "xss.script-tag" }
+        action = { tag = { headers = { "X-Suspect" = "xss" } } }
+        escalate = "10m"
+
+        [[policy]]
+        id = "RP-D"
+        name = "d"
+        severity = "high"
+        condition = { signature = "xss.script-tag" }
+        action = "drop"
+        escalate = 600
+        "#,
+    );
+    assert_lines(&e, &[
+        "p1/policies/a.toml:7:12: RP-A: `escalate` must be a duration like 30s, 10m, 1h; got `soon`",
+        "p1/policies/a.toml:15:12: RP-B: `escalate` must be between 1s and 7d, got 500ms",
+        "p1/policies/a.toml:23:12: RP-C: `escalate` needs an action that stops the request (block, rate_limit, deceive, tarpit, drop); `tag` forwards it",
+        "p1/policies/a.toml:31:12: RP-D: `escalate` must be a string, found an integer",
+    ]);
+    let ok = fixture_with(
+        r#"
+        [[policy]]
+        id = "RP-A"
+        name = "a"
+        severity = "high"
+        condition = { signature = "sqli.union-select" }
+        action = "block"
+        escalate = "10m"
+        "#,
+    );
+    let p = ok.policy(&["p1"], None);
+    assert_eq!(p.policies[0].escalate_ms, Some(600_000));
+}
+
+#[test]
+fn overlay_sets_and_removes_escalation() {
+    let f = fixture_with(ONE_POLICY);
+    f.file(
+        "overlay.toml",
+        r#"
+        [[override]]
+        policy = "RP-SQLI-001"
+        escalate = "forever"
+
+        [[override]]
+        policy = "RP-RATE"
+        action = { tag = { headers = { "X-Busy" = "1" } } }
+        escalate = "5m"
+        "#,
+    );
+    assert_lines(&f.errors(&["p1"], Some("overlay.toml")), &[
+        "overlay.toml:3:12: RP-SQLI-001: `escalate` must be a duration like 30s, 10m, 1h; got `forever`",
+        "overlay.toml:8:12: RP-RATE: `escalate` needs an action that stops the request (block, rate_limit, deceive, tarpit, drop); `tag` forwards it",
+    ]);
+    f.file(
+        "overlay.toml",
+        r#"
+        [[override]]
+        policy = "RP-SQLI-001"
+        escalate = "15m"
+        "#,
+    );
+    let p = f.policy(&["p1"], Some("overlay.toml"));
+    let sqli = p
+        .policies
+        .iter()
+        .find(|p| p.id == "RP-SQLI-001")
+        .expect("policy");
+    assert_eq!(sqli.escalate_ms, Some(900_000));
+    f.file(
+        "overlay.toml",
+        r#"
+        [[override]]
+        policy_tag = "sqli"
+        escalate = "off"
+        "#,
+    );
+    let p = f.policy(&["p1"], Some("overlay.toml"));
+    assert!(p.policies.iter().all(|p| p.escalate_ms.is_none()));
 }

@@ -87,6 +87,49 @@ impl RawConn {
         Ok(c)
     }
 
+    /// Connects to `addr` (IPv4) from the local address `from` (e.g.
+    /// `127.0.0.2`, to look like another client), with [`IO_TIMEOUT`]s.
+    pub fn connect_from(from: std::net::Ipv4Addr, addr: SocketAddr) -> io::Result<RawConn> {
+        use std::os::fd::FromRawFd;
+        let SocketAddr::V4(to) = addr else {
+            return Err(invalid("connect_from: IPv4 only"));
+        };
+        let sin = |ip: std::net::Ipv4Addr, port: u16| libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: port.to_be(),
+            sin_addr: libc::in_addr {
+                s_addr: u32::from(ip).to_be(),
+            },
+            sin_zero: [0; 8],
+        };
+        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        // SAFETY: a fresh socket owned by the TcpStream built from it below (or
+        // closed on error); the address structs live across the calls.
+        unsafe {
+            let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+            if fd < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let stream = TcpStream::from_raw_fd(fd);
+            let local = sin(from, 0);
+            if libc::bind(fd, (&local as *const libc::sockaddr_in).cast(), len) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let remote = sin(*to.ip(), to.port());
+            if libc::connect(fd, (&remote as *const libc::sockaddr_in).cast(), len) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            stream.set_nodelay(true)?;
+            let mut c = RawConn {
+                stream,
+                buf: Vec::new(),
+                timeout: IO_TIMEOUT,
+            };
+            c.set_timeout(IO_TIMEOUT)?;
+            Ok(c)
+        }
+    }
+
     /// Connects or panics with a message naming `addr`.
     pub fn open(addr: SocketAddr) -> RawConn {
         RawConn::connect(addr).unwrap_or_else(|e| panic!("connect to {addr}: {e}"))

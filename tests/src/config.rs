@@ -15,6 +15,7 @@ pub struct GatewayConfig {
     limits: Vec<(String, String)>,
     fail_timeout: Option<String>,
     policy: Option<String>,
+    extra: String,
 }
 
 impl GatewayConfig {
@@ -27,6 +28,7 @@ impl GatewayConfig {
             limits: Vec::new(),
             fail_timeout: None,
             policy: None,
+            extra: String::new(),
         }
     }
 
@@ -34,6 +36,13 @@ impl GatewayConfig {
     /// Without it, policy inspection is off: these tests are about the proxy.
     pub fn policy(mut self, body: &str) -> Self {
         self.policy = Some(body.to_owned());
+        self
+    }
+
+    /// Appends raw TOML (whole tables, e.g. `[enforcement]\n...`).
+    pub fn extra(mut self, toml: &str) -> Self {
+        self.extra.push_str(toml);
+        self.extra.push('\n');
         self
     }
 
@@ -97,6 +106,8 @@ impl GatewayConfig {
             s.push_str(&format!("fail_timeout = \"{ft}\"\n"));
         }
         s.push_str("\n[[route]]\npath_prefix = \"/\"\nupstream = \"app\"\n");
+        s.push('\n');
+        s.push_str(&self.extra);
         s
     }
 }

@@ -52,7 +52,22 @@ pub enum Behaviour {
     /// Sends a `103 Early Hints` interim response (with a `Link` header), then
     /// [`Behaviour::Ok`].
     EarlyHints,
+    /// Like [`Behaviour::Ok`] with the headers of a real application stack
+    /// ([`BRANDED_HEADERS`], then `Date`, `Set-Cookie` and `ETag` that change
+    /// per response), body [`BRANDED_BODY`].
+    Branded,
 }
+
+/// The stable header lines of a [`Behaviour::Branded`] response, in order.
+pub const BRANDED_HEADERS: &[(&str, &str)] = &[
+    ("Server", "nginx/1.25.3"),
+    ("Content-Type", "application/json; charset=utf-8"),
+    ("X-Powered-By", "Express"),
+    ("Cache-Control", "no-store"),
+    ("Vary", "Origin"),
+];
+/// Body of the [`Behaviour::Branded`] response.
+pub const BRANDED_BODY: &[u8] = br#"{"status":"ok","data":[]}"#;
 
 /// One request as the upstream received it.
 #[derive(Clone, Debug, Default)]
@@ -516,6 +531,22 @@ fn serve_connection(stream: TcpStream, id: usize, shared: &Shared) -> io::Result
                     b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
                 )?;
                 return tunnel_echo(reader, writer);
+            }
+            Behaviour::Branded => {
+                let mut out = String::from("HTTP/1.1 200 OK\r\n");
+                for (k, v) in BRANDED_HEADERS {
+                    out.push_str(&format!("{k}: {v}\r\n"));
+                }
+                let n = shared.heads.load(Ordering::SeqCst);
+                out.push_str(&format!(
+                    "Date: Tue, 24 Nov 2026 10:00:00 GMT\r\nSet-Cookie: sid=s{n}; HttpOnly\r\nETag: \"e{n}\"\r\nContent-Length: {}\r\n\r\n",
+                    BRANDED_BODY.len()
+                ));
+                let mut out = out.into_bytes();
+                if !is_head {
+                    out.extend_from_slice(BRANDED_BODY);
+                }
+                writer.write_all(&out)?;
             }
             Behaviour::Delay(ms) => {
                 thread::sleep(Duration::from_millis(ms));

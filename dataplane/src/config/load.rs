@@ -39,8 +39,17 @@ const TOP_KEYS: &[&str] = &[
     "upstream",
     "route",
     "policy",
+    "enforcement",
 ];
-const POLICY_KEYS: &[&str] = &["enabled", "packs", "overlay", "cache_dir", "watch"];
+const POLICY_KEYS: &[&str] = &["enabled", "packs", "overlay", "cache_dir", "watch", "mode"];
+const ENFORCEMENT_KEYS: &[&str] = &[
+    "tarpit_max_per_core",
+    "denylist_capacity",
+    "deceive_remember",
+    "deceive_max_delay",
+    "learn_every",
+    "decoy_secret_file",
+];
 const SERVER_KEYS: &[&str] = &["workers", "pin_workers", "listen"];
 const ADMIN_KEYS: &[&str] = &["listen", "enabled"];
 const LIMITS_KEYS: &[&str] = &[
@@ -402,7 +411,7 @@ fn build(cx: &mut Ctx<'_>, doc: &DeTable<'_>) -> Config {
                 key.span(),
                 format!(
                     "unknown table `{}`; allowed tables: [server], [admin], [limits], \
-                     [timeouts], [forwarding], [io], [policy], [[upstream]], [[route]]",
+                     [timeouts], [forwarding], [io], [policy], [enforcement], [[upstream]], [[route]]",
                     key.get_ref()
                 ),
             );
@@ -433,6 +442,8 @@ fn build(cx: &mut Ctx<'_>, doc: &DeTable<'_>) -> Config {
     let routes = routes(cx, doc.get("route"), &upstreams);
     let sec_policy = Section::from_doc(cx, doc, "policy", POLICY_KEYS);
     let policy = policy(cx, &sec_policy);
+    let sec_enforcement = Section::from_doc(cx, doc, "enforcement", ENFORCEMENT_KEYS);
+    let enforcement = enforcement(cx, &sec_enforcement);
 
     Config {
         workers,
@@ -446,6 +457,46 @@ fn build(cx: &mut Ctx<'_>, doc: &DeTable<'_>) -> Config {
         upstreams: upstreams.into_iter().map(|(u, _)| u).collect(),
         routes,
         policy,
+        enforcement,
+    }
+}
+
+fn enforcement(cx: &mut Ctx<'_>, s: &Section<'_, '_>) -> crate::enforce::EnforcementConfig {
+    let d = crate::enforce::EnforcementConfig::default();
+    let int = |cx: &mut Ctx<'_>, key: &str, lo: i64, hi: i64| {
+        s.get(key)
+            .and_then(|f| cx.int_in(&f, lo, hi))
+            .and_then(|n| usize::try_from(n).ok())
+    };
+    let tarpit_max_per_core = int(cx, "tarpit_max_per_core", 0, 1_000_000);
+    let denylist_capacity = int(cx, "denylist_capacity", 8, 16_777_216);
+    let learn_every = int(cx, "learn_every", 1, 1_000_000);
+    let deceive_remember = s
+        .get("deceive_remember")
+        .and_then(|f| cx.duration(&f, true));
+    let deceive_max_delay = s.get("deceive_max_delay").and_then(|f| {
+        let v = cx.duration(&f, true)?;
+        if v > Duration::from_secs(60) {
+            cx.err(f.v.span(), format!("{} must be at most 60s", f.name));
+            return None;
+        }
+        Some(v)
+    });
+    let decoy_secret_file = s.get("decoy_secret_file").and_then(|f| {
+        let v = cx.str(&f)?;
+        if v.trim().is_empty() {
+            cx.err(f.v.span(), format!("{} must not be empty", f.name));
+            return None;
+        }
+        Some(std::path::PathBuf::from(v))
+    });
+    crate::enforce::EnforcementConfig {
+        tarpit_max_per_core: tarpit_max_per_core.unwrap_or(d.tarpit_max_per_core),
+        denylist_capacity: denylist_capacity.unwrap_or(d.denylist_capacity),
+        deceive_remember: deceive_remember.unwrap_or(d.deceive_remember),
+        deceive_max_delay: deceive_max_delay.unwrap_or(d.deceive_max_delay),
+        learn_every: learn_every.map_or(d.learn_every, |n| n as u32),
+        decoy_secret_file,
     }
 }
 
@@ -486,6 +537,23 @@ fn policy(cx: &mut Ctx<'_>, s: &Section<'_, '_>) -> crate::policy::PolicyConfig 
         overlay: path(cx, "overlay"),
         cache_dir: path(cx, "cache_dir"),
         watch: s.get("watch").and_then(|f| cx.bool(&f)).unwrap_or(d.watch),
+        monitor: s
+            .get("mode")
+            .and_then(|f| match cx.str(&f)? {
+                "enforce" => Some(false),
+                "monitor" => Some(true),
+                other => {
+                    cx.err(
+                        f.v.span(),
+                        format!(
+                            "{}: unknown mode {other:?}; use \"enforce\" or \"monitor\"",
+                            f.name
+                        ),
+                    );
+                    None
+                }
+            })
+            .unwrap_or(d.monitor),
     }
 }
 

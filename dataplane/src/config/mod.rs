@@ -39,6 +39,8 @@ pub struct Config {
     pub routes: Vec<Route>,
     /// Policy packs and reload behaviour.
     pub policy: crate::policy::PolicyConfig,
+    /// Tarpit, deception and escalation settings.
+    pub enforcement: crate::enforce::EnforcementConfig,
 }
 
 /// How many worker threads (one io_uring ring each) to run.
@@ -330,6 +332,7 @@ impl Config {
                 upstream: 0,
             }],
             policy: crate::policy::PolicyConfig::default(),
+            enforcement: crate::enforce::EnforcementConfig::default(),
         })
     }
 }

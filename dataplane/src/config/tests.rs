@@ -147,6 +147,12 @@ fn example_file_documents_every_key() {
         "host",
         "path_prefix",
         "upstream",
+        "mode",
+        "tarpit_max_per_core",
+        "denylist_capacity",
+        "deceive_remember",
+        "deceive_max_delay",
+        "learn_every",
     ];
     for key in keys {
         assert!(
@@ -837,5 +843,70 @@ fn upstream_tuning_ranges() {
         &MIN.replace("\"api\"", "\"my api\""),
         "5:8",
         "invalid upstream name",
+    );
+}
+
+#[test]
+fn enforcement_section_and_policy_mode() {
+    let c = ok(MIN);
+    assert_eq!(c.enforcement, crate::enforce::EnforcementConfig::default());
+    assert!(!c.policy.monitor);
+    let c = ok(&format!(
+        "{MIN}[policy]\nmode = \"monitor\"\n[enforcement]\ntarpit_max_per_core = 3\ndenylist_capacity = 64\ndeceive_remember = \"1m\"\ndeceive_max_delay = \"0s\"\nlearn_every = 5\ndecoy_secret_file = \"/tmp/k\"\n"
+    ));
+    assert!(c.policy.monitor);
+    let e = &c.enforcement;
+    assert_eq!(e.tarpit_max_per_core, 3);
+    assert_eq!(e.denylist_capacity, 64);
+    assert_eq!(e.deceive_remember, Duration::from_secs(60));
+    assert_eq!(e.deceive_max_delay, Duration::ZERO);
+    assert_eq!(e.learn_every, 5);
+    assert_eq!(
+        e.decoy_secret_file.as_deref(),
+        Some(std::path::Path::new("/tmp/k"))
+    );
+}
+
+#[test]
+fn enforcement_errors_have_positions() {
+    one_err(
+        &format!("{MIN}[policy]\nmode = \"dry\"\n"),
+        "8:8",
+        "policy.mode: unknown mode \"dry\"; use \"enforce\" or \"monitor\"",
+    );
+    one_err(
+        &format!("{MIN}[enforcement]\ntarpit_max_per_core = -1\n"),
+        "8:23",
+        "enforcement.tarpit_max_per_core must be between 0 and 1000000, got -1",
+    );
+    one_err(
+        &format!("{MIN}[enforcement]\ndenylist_capacity = 2\n"),
+        "8:21",
+        "enforcement.denylist_capacity must be between 8 and 16777216, got 2",
+    );
+    one_err(
+        &format!("{MIN}[enforcement]\ndeceive_max_delay = \"2m\"\n"),
+        "8:21",
+        "enforcement.deceive_max_delay must be at most 60s",
+    );
+    one_err(
+        &format!("{MIN}[enforcement]\ndeceive_remember = true\n"),
+        "8:20",
+        "enforcement.deceive_remember must be a duration",
+    );
+    one_err(
+        &format!("{MIN}[enforcement]\nlearn_every = 0\n"),
+        "8:15",
+        "enforcement.learn_every must be between 1 and 1000000, got 0",
+    );
+    one_err(
+        &format!("{MIN}[enforcement]\ndecoy_secret_file = \" \"\n"),
+        "8:21",
+        "enforcement.decoy_secret_file must not be empty",
+    );
+    one_err(
+        &format!("{MIN}[enforcement]\ntarpit = 1\n"),
+        "8:1",
+        "unknown key `tarpit` in [enforcement]",
     );
 }

@@ -21,6 +21,8 @@ pub struct PolicyResponse<'a> {
     pub request_id: &'a [u8],
     /// The deciding policy.
     pub policy_id: &'a str,
+    /// What `{{decoy_token}}` renders as (empty outside deception).
+    pub decoy_token: &'a [u8],
 }
 
 /// The value of a placeholder, or `None` to leave it as written.
@@ -79,12 +81,7 @@ pub fn write_policy_response(r: &PolicyResponse<'_>, out: &mut [u8]) -> Option<u
     status_buf[0] = b'0' + (s / 100) as u8;
     status_buf[1] = b'0' + (s / 10 % 10) as u8;
     status_buf[2] = b'0' + (s % 10) as u8;
-    // A decoy token shaped like an opaque bearer token; issue 5 tracks and refuses it.
-    let mut decoy = [0u8; 40];
-    let id_len = r.request_id.len().min(32);
-    decoy[..4].copy_from_slice(b"rpd_");
-    decoy[4..4 + id_len].copy_from_slice(&r.request_id[..id_len]);
-    let decoy = &decoy[..4 + id_len];
+    let decoy = r.decoy_token;
     let mut body_len = 0usize;
     render(r, &status_buf, decoy, |b| body_len += b.len());
     let mut o = Out::new(out);
@@ -109,6 +106,64 @@ pub fn write_policy_response(r: &PolicyResponse<'_>, out: &mut [u8]) -> Option<u
     }
     o.put(b"\r\n");
     render(r, &status_buf, decoy, |b| o.put(b));
+    o.finish()
+}
+
+/// Writes a deception: the status and body of a policy response, dressed in
+/// the header lines the upstream sends on this route (`learned`, each
+/// `Name: value\r\n`; before anything was learned, just the template's
+/// `Content-Type`), with `Date` (when given), `Content-Length` and the
+/// request id the gateway adds to every relayed response. No `Connection`
+/// header, as on a relayed keep-alive response; the caller closes after it.
+///
+/// A masked value in `learned` (a zero byte, then its length) is filled from
+/// `noise` (random characters; as many as the value had, at most
+/// `noise.len()`).
+pub fn write_deception(
+    r: &PolicyResponse<'_>,
+    learned: Option<&[u8]>,
+    date: Option<&[u8]>,
+    noise: &[u8],
+    out: &mut [u8],
+) -> Option<usize> {
+    let mut status_buf = [0u8; 3];
+    let s = r.status.clamp(100, 999);
+    status_buf[0] = b'0' + (s / 100) as u8;
+    status_buf[1] = b'0' + (s / 10 % 10) as u8;
+    status_buf[2] = b'0' + (s % 10) as u8;
+    let mut body_len = 0usize;
+    render(r, &status_buf, r.decoy_token, |b| body_len += b.len());
+    let mut o = Out::new(out);
+    o.put(b"HTTP/1.1 ");
+    o.put(&status_buf);
+    o.put(b" ");
+    o.put(reason_phrase(s).as_bytes());
+    o.put(b"\r\n");
+    match learned {
+        Some(mut lines) => {
+            while let Some(i) = memchr::memchr(0, lines) {
+                o.put(&lines[..i]);
+                let n = lines.get(i + 1).map_or(0, |&n| n as usize);
+                o.put(&noise[..n.min(noise.len())]);
+                lines = lines.get(i + 2..).unwrap_or(&[]);
+            }
+            o.put(lines);
+        }
+        None => {
+            o.put(b"Content-Type: ");
+            o.put(r.content_type.as_bytes());
+            o.put(b"\r\n");
+        }
+    }
+    if let Some(d) = date {
+        o.header(b"Date", d);
+    }
+    o.put(b"Content-Length: ");
+    o.put_u64(body_len as u64);
+    o.put(b"\r\n");
+    o.header(b"X-Request-Id", r.request_id);
+    o.put(b"\r\n");
+    render(r, &status_buf, r.decoy_token, |b| o.put(b));
     o.finish()
 }
 
@@ -148,6 +203,7 @@ mod tests {
             retry_after: Some(30),
             request_id: b"abcd",
             policy_id: "RP-1",
+            decoy_token: b"rpd_abcd",
         };
         let mut buf = [0u8; 1024];
         let n = write_policy_response(&r, &mut buf).expect("fits");
@@ -162,6 +218,37 @@ mod tests {
         );
         assert!(head.contains(&format!("Content-Length: {}", body.len())));
         assert!(write_policy_response(&r, &mut [0u8; 40]).is_none());
+    }
+
+    #[test]
+    fn deceptions_wear_the_learned_headers() {
+        let r = PolicyResponse {
+            status: 200,
+            content_type: "text/plain",
+            template: br#"{"token":"{{decoy_token}}"}"#,
+            headers: &[],
+            retry_after: None,
+            request_id: b"rid1",
+            policy_id: "RP-1",
+            decoy_token: b"tok",
+        };
+        let mut buf = [0u8; 512];
+        let learned = b"Server: nginx\r\nSet-Cookie: sid=\0\x05; HttpOnly\r\n";
+        let n =
+            write_deception(&r, Some(learned), Some(b"DATE"), b"abcdefgh", &mut buf).expect("fits");
+        assert_eq!(
+            std::str::from_utf8(&buf[..n]).expect("utf8"),
+            "HTTP/1.1 200 OK\r\nServer: nginx\r\nSet-Cookie: sid=abcde; HttpOnly\r\nDate: DATE\r\nContent-Length: 15\r\nX-Request-Id: rid1\r\n\r\n{\"token\":\"tok\"}"
+        );
+        let n = write_deception(&r, None, None, b"", &mut buf).expect("fits");
+        let text = std::str::from_utf8(&buf[..n]).expect("utf8");
+        assert!(
+            text.starts_with(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 15\r\n"
+            ),
+            "{text}"
+        );
+        assert!(write_deception(&r, Some(learned), None, b"", &mut [0u8; 30]).is_none());
     }
 
     #[test]

@@ -29,6 +29,10 @@ pub struct PolicyConfig {
     pub cache_dir: Option<PathBuf>,
     /// Reload when a pack file or the overlay changes.
     pub watch: bool,
+    /// Global dry run (`mode = "monitor"`, `--monitor`): every verdict is
+    /// computed and counted, nothing is changed (no block, no tag headers,
+    /// no escalation, no deception).
+    pub monitor: bool,
 }
 
 impl Default for PolicyConfig {
@@ -39,6 +43,7 @@ impl Default for PolicyConfig {
             overlay: None,
             cache_dir: None,
             watch: true,
+            monitor: false,
         }
     }
 }

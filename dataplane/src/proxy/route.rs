@@ -22,17 +22,33 @@ impl Router {
     /// Picks the upstream cluster index for a request. `host` is the raw Host value
     /// (any case, maybe with a port); `target` the request target. Allocation-free.
     pub fn pick(&self, host: &[u8], target: &str) -> Option<usize> {
+        self.pick_route(host, target).map(|(_, upstream)| upstream)
+    }
+
+    /// Like [`Router::pick`], also returning which route matched (an index
+    /// below [`Router::len`]; what is learned per route is kept by it).
+    pub fn pick_route(&self, host: &[u8], target: &str) -> Option<(usize, usize)> {
         let host = strip_port(host);
         let path = path_of(target);
         self.routes
             .iter()
-            .find(|r| {
+            .position(|r| {
                 r.host
                     .as_deref()
                     .is_none_or(|h| h.as_bytes().eq_ignore_ascii_case(host))
                     && path.starts_with(r.path_prefix.as_str())
             })
-            .map(|r| r.upstream)
+            .map(|i| (i, self.routes[i].upstream))
+    }
+
+    /// Number of routes.
+    pub fn len(&self) -> usize {
+        self.routes.len()
+    }
+
+    /// No routes at all.
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
     }
 }
 

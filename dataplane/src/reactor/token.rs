@@ -20,6 +20,8 @@ pub enum Op {
     Ignore = 7,
     /// The worker's control eventfd became readable.
     Control = 8,
+    /// A held connection's timer (tarpit, delayed deception) expired.
+    Timer = 9,
 }
 
 impl Op {
@@ -33,6 +35,7 @@ impl Op {
             6 => Op::UpstreamConnect,
             7 => Op::Ignore,
             8 => Op::Control,
+            9 => Op::Timer,
             _ => return None,
         })
     }
@@ -75,7 +78,13 @@ mod tests {
 
     #[test]
     fn round_trips() {
-        for op in [Op::Accept, Op::ClientRecv, Op::UpstreamSend, Op::Control] {
+        for op in [
+            Op::Accept,
+            Op::ClientRecv,
+            Op::UpstreamSend,
+            Op::Control,
+            Op::Timer,
+        ] {
             let t = Token::new(op, MAX_SLOTS - 1, u32::MAX);
             assert_eq!(Token::decode(t.encode()), Some(t));
         }

@@ -176,6 +176,12 @@ impl Worker {
                 }
             }
             Phase::Closing => {}
+            Phase::Held => {
+                if c.inbox.eof {
+                    // The held client gave up: nothing more to do for it.
+                    self.close_client(slot);
+                }
+            }
         }
     }
 
@@ -298,10 +304,10 @@ impl Worker {
         head: &RequestHead<'_, '_>,
         buf: &'static [u8],
     ) -> Result<(), u16> {
-        let cluster = self
+        let (route, cluster) = self
             .shared
             .router
-            .pick(head.host, head.target)
+            .pick_route(head.host, head.target)
             .ok_or(404u16)?;
         let max_body = self.cfg().limits.max_body_bytes;
         if let BodyFraming::Length(n) = head.framing {
@@ -425,6 +431,16 @@ impl Worker {
         c.got_response = false;
         c.head_started = false;
         c.started_us = self.now_us;
+        c.route = route;
+        if let Some(early) = self.pre_scan(slot, head.headers) {
+            // Denylisted, already deceived, or a decoy token: answered unscanned.
+            let c = &mut self.clients[slot as usize];
+            c.out = Some(out);
+            c.out_len = n;
+            self.stats.now.requests += 1;
+            self.act_early(slot, early);
+            return Ok(());
+        }
         if !collect && self.kit.is_some() {
             // Head and whole body (or none) are here: judge before anything
             // reaches the upstream.
@@ -433,7 +449,7 @@ impl Worker {
                 BodyFraming::Length(len) => len,
                 _ => part as u64,
             };
-            match self.judge(
+            let j = self.judge(
                 slot,
                 head.method.as_bytes(),
                 head.target.as_bytes(),
@@ -441,7 +457,8 @@ impl Worker {
                 &after[..part],
                 chunked,
                 body_len,
-            ) {
+            );
+            match self.dry_run(j) {
                 Judgement::Stop(i) => {
                     let c = &mut self.clients[slot as usize];
                     c.out = Some(out);
@@ -692,6 +709,7 @@ impl Worker {
     }
 
     pub(super) fn close_client(&mut self, slot: u32) {
+        self.cancel_hold(slot);
         self.drop_upstream(slot);
         let c = &mut self.clients[slot as usize];
         if c.fd < 0 {
@@ -765,6 +783,8 @@ impl Worker {
                     self.stats.now.rejected += 1;
                     self.respond_error(slot, 408);
                 }
+                // Its timer was lost: end the hold now.
+                Phase::Held => self.release(slot),
                 Phase::Body | Phase::Response | Phase::Tunnel | Phase::Closing => {
                     self.close_client(slot);
                 }

@@ -39,6 +39,9 @@ pub enum Phase {
     Tunnel,
     /// A final response of ours is being written; close afterwards.
     Closing,
+    /// Held by a policy (tarpit, delayed deception) until its timer fires;
+    /// nothing of the request goes upstream.
+    Held,
 }
 
 /// How much of a body is left.
@@ -145,6 +148,10 @@ pub struct Client {
     pub req_declared: u64,
     /// Generation of the policy kit the request started under.
     pub policy_gen: u64,
+    /// Which route the request took (what deception learns is per route).
+    pub route: usize,
+    /// The hold in progress, while `phase` is `Held`.
+    pub hold: super::enforce::Hold,
 }
 
 impl Client {
@@ -196,6 +203,8 @@ impl Client {
             req_chunked: false,
             req_declared: 0,
             policy_gen: 0,
+            route: 0,
+            hold: super::enforce::Hold::default(),
         }
     }
 }

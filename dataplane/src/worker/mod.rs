@@ -15,6 +15,7 @@
 
 mod client;
 mod conn;
+mod enforce;
 pub mod inbox;
 mod policy;
 mod stats;
@@ -44,6 +45,8 @@ use stats::Stats;
 pub struct Shared {
     pub config: Config,
     pub router: Router,
+    /// Key of decoy tokens (see `enforce::decoy`).
+    pub decoy_secret: [u8; 32],
 }
 
 /// How often deadlines are checked and metrics published.
@@ -66,6 +69,8 @@ pub struct Worker {
     retired: std::sync::mpsc::SyncSender<crate::policy::CoreKit>,
     policy_fd: RawFd,
     policy_buf: u64,
+    /// Tarpit and deception holds, escalation, decoys, dry run.
+    enf: enforce::Enforcer,
     /// Storage for the (name, value) pairs a request view borrows; see `judge`.
     pairs: Vec<(&'static [u8], &'static [u8])>,
     ring: Ring,
@@ -165,7 +170,15 @@ impl Worker {
         let clusters = cfg.upstreams.iter().map(ClusterState::new).collect();
         let timeout = cfg.timeouts.upstream_connect;
         let policy = setup.policy;
+        let enf = enforce::Enforcer::new(
+            &cfg.enforcement,
+            cfg.policy.monitor,
+            setup.shared.router.len(),
+            &setup.shared.decoy_secret,
+            setup.id,
+        );
         Ok(Worker {
+            enf,
             kit: policy.kit,
             old_kit: None,
             kits: policy.kits,
@@ -319,6 +332,7 @@ impl Worker {
                 self.last_flush = self.now_ms;
                 self.stats.active_connections = self.live_clients as u64;
                 self.stats.flush();
+                self.enf.stats.flush();
             }
             if self.draining && (self.live_clients == 0 || self.now_ms >= self.drain_deadline) {
                 self.stop = true;
@@ -326,6 +340,7 @@ impl Worker {
         }
         self.stats.active_connections = 0;
         self.stats.flush();
+        self.enf.stats.flush();
         self.close_everything();
         Ok(())
     }
@@ -344,6 +359,7 @@ impl Worker {
             Op::Control if tok.slot == 1 => self.on_signal(res),
             Op::Control if tok.slot == policy::POLICY_SLOT => self.on_policy_wake(res),
             Op::Control => self.on_control(res),
+            Op::Timer => self.on_timer(tok, res),
             Op::Ignore => {
                 if let Some(bid) = cqueue::buffer_select(flags) {
                     self.bufs.recycle(bid);
@@ -431,6 +447,7 @@ impl Worker {
         }
         tracing::info!(worker = self.id, in_flight = self.live_clients, "draining");
         self.close_idle_clients();
+        self.release_all_holds();
     }
 
     fn rearm_starved(&mut self) {

@@ -47,6 +47,7 @@ impl Worker {
                 generation = kit.generation,
                 "switching policy"
             );
+            self.remap_marks(&kit);
             if let Some(old) = self.kit.replace(kit) {
                 // Requests collecting their body under the old policy finish
                 // under it; only the previous kit is kept for them (a second
@@ -137,6 +138,9 @@ impl Worker {
         let Some(kit) = self.kit.as_ref() else {
             return len;
         };
+        if self.monitoring() {
+            return len;
+        }
         let mut len = len;
         for h in kit.verdict.hits.iter().filter(|h| !h.monitor) {
             if let Action::Tag { headers } = &kit.policy.policies[h.policy].action {
@@ -155,24 +159,21 @@ impl Worker {
     /// Carries out policy `idx`'s terminating action on the client connection.
     pub(super) fn respond_policy(&mut self, slot: u32, idx: usize) {
         self.stats.now.policy_stops += 1;
-        // Out of `self` while responding (the response borrows the template).
-        let Some(kit) = self.kit.take() else {
-            self.respond_error(slot, 403);
-            return;
-        };
-        self.respond_with(slot, &kit, idx);
-        self.kit = Some(kit);
+        // Holds, escalation and deception are decided in `enforce`.
+        self.stop_with(slot, idx, true);
     }
 
-    fn respond_with(&mut self, slot: u32, kit: &crate::policy::CoreKit, idx: usize) {
+    /// Answers with `action` (policy `idx`'s final action) now.
+    pub(super) fn respond_with(
+        &mut self,
+        slot: u32,
+        kit: &crate::policy::CoreKit,
+        idx: usize,
+        action: &Action,
+    ) {
         let client_write = Self::ms(self.cfg().timeouts.client_write);
         let policy = &kit.policy;
         let p = &policy.policies[idx];
-        let mut action = &p.action;
-        // Tarpit's delay lands with the enforcement issue; its final action applies now.
-        if let Action::Tarpit { then, .. } = action {
-            action = then;
-        }
         let (status, template, headers, retry_after): (
             u16,
             &str,
@@ -185,7 +186,10 @@ impl Worker {
                 headers,
             } => (*status, template, headers, None),
             Action::RateLimit { retry_after_s } => (429, "rate-limited", &[], Some(*retry_after_s)),
-            Action::Deceive { template, status } => (*status, template, &[], None),
+            Action::Deceive { template, status } => {
+                self.send_deception(slot, kit, idx, template, *status);
+                return;
+            }
             Action::Drop => {
                 tracing::debug!(worker = self.id, policy = %p.id, "dropping connection");
                 self.abort_client(slot);
@@ -222,6 +226,7 @@ impl Worker {
             retry_after,
             request_id: &c.request_id,
             policy_id: &p.id,
+            decoy_token: &[],
         };
         match write_policy_response(&r, &mut out) {
             Some(n) => {
@@ -323,7 +328,7 @@ impl Worker {
                     } else {
                         body_len as u64
                     };
-                    match self.judge(
+                    let j = self.judge(
                         slot,
                         method,
                         target,
@@ -331,7 +336,8 @@ impl Worker {
                         &ib[..body_len],
                         chunked,
                         total,
-                    ) {
+                    );
+                    match self.dry_run(j) {
                         Judgement::Stop(i) => Some(i),
                         Judgement::Forward => None,
                     }

@@ -378,7 +378,7 @@ impl Worker {
                     self.retry_or_fail(slot, 502, false);
                 }
             }
-            Phase::Head | Phase::Inspect | Phase::Closing => {}
+            Phase::Head | Phase::Inspect | Phase::Closing | Phase::Held => {}
         }
     }
 
@@ -504,6 +504,7 @@ impl Worker {
             self.headers = hdrs;
             match step {
                 RespStep::Sent => {
+                    self.learn_response(slot);
                     let c = &self.clients[slot as usize];
                     let (status, cl, sv) = (c.resp_status, c.cluster, c.server);
                     self.stats.response(status);
