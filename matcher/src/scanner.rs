@@ -364,9 +364,30 @@ impl Scanner {
         Ok(BodyStream { streams })
     }
 
+    /// Whether any body signature is scanned as a stream (when none is,
+    /// streaming a body finds nothing and can be skipped).
+    pub fn streams_bodies(&self) -> bool {
+        self.matcher.inner.streams.iter().any(|s| s.db.is_some())
+    }
+
     /// Feeds the next piece of a streamed body; matches are added to `out`
     /// (kind `body`, offsets from the body's start).
     pub fn feed_body(
+        &mut self,
+        body: &mut BodyStream,
+        chunk: &[u8],
+        out: &mut Matches,
+    ) -> Result<(), ScanError> {
+        // Pieces no larger than the transform buffer, so a long chunk never
+        // grows it (the streams carry state across the pieces).
+        let piece = self.stream_buf.capacity().max(1);
+        for part in chunk.chunks(piece) {
+            self.feed_piece(body, part, out)?;
+        }
+        Ok(())
+    }
+
+    fn feed_piece(
         &mut self,
         body: &mut BodyStream,
         chunk: &[u8],
@@ -392,7 +413,7 @@ impl Scanner {
             );
             stream.scan(data, scratch, |id, end| {
                 if !out.matched(id) {
-                    let rel = (end - base) as usize;
+                    let rel = end.saturating_sub(base) as usize;
                     let local = &data[..rel.min(data.len())];
                     out.push(id, FieldKind::Body, b"", local, None, local.len() as u32);
                 }
@@ -408,18 +429,9 @@ impl Scanner {
         mut body: BodyStream,
         out: &mut Matches,
     ) -> Result<(), ScanError> {
-        let Some(scratch) = self.work.scratch.as_mut() else {
-            return Ok(());
-        };
+        self.end_body(&mut body, out)?;
         for (si, stream) in body.streams.iter_mut().enumerate() {
-            let Some(mut s) = stream.take() else { continue };
-            let end = s.offset();
-            s.finish(scratch, |id, _| {
-                if !out.matched(id) {
-                    out.push(id, FieldKind::Body, b"", b"", None, end as u32);
-                }
-                true
-            })?;
+            let Some(s) = stream.take() else { continue };
             // Streams of a replaced matcher are dropped (closed) instead of pooled.
             if si < self.stream_pool.len()
                 && Arc::ptr_eq(
@@ -432,6 +444,34 @@ impl Scanner {
             {
                 self.stream_pool[si].push(s);
             }
+        }
+        Ok(())
+    }
+
+    /// Ends a streamed body in place: end-anchored patterns report, and the
+    /// streams are reset so `body` can carry the next body (a caller that
+    /// pools [`BodyStream`]s never opens or frees a stream per request).
+    pub fn end_body(&mut self, body: &mut BodyStream, out: &mut Matches) -> Result<(), ScanError> {
+        let Some(scratch) = self.work.scratch.as_mut() else {
+            return Ok(());
+        };
+        for s in body.streams.iter_mut().flatten() {
+            let end = s.offset();
+            s.finish(scratch, |id, _| {
+                if !out.matched(id) {
+                    out.push(id, FieldKind::Body, b"", b"", None, end as u32);
+                }
+                true
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Forgets what was fed to `body` without reporting anything (a body
+    /// abandoned halfway), so the next body starts clean.
+    pub fn abandon_body(&mut self, body: &mut BodyStream) -> Result<(), ScanError> {
+        for s in body.streams.iter_mut().flatten() {
+            s.reset()?;
         }
         Ok(())
     }
