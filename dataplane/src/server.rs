@@ -133,6 +133,11 @@ fn prepare(config: Config) -> Result<Prepared, StartError> {
     // uninspected traffic.
     let limits = ScanLimits {
         max_request_bytes: config.limits.max_header_bytes + config.limits.inspect_body_bytes,
+        body_streams: if config.limits.stream_inspect {
+            config.limits.stream_inspect_per_worker
+        } else {
+            0
+        },
         ..ScanLimits::default()
     };
     let (hub, policies, _hub_thread) = Hub::start(config.policy.clone(), workers, limits)?;

@@ -39,6 +39,10 @@ pub struct ScanLimits {
     pub max_matches: usize,
     /// JSON nesting depth accepted.
     pub max_json_depth: usize,
+    /// Bodies streamed at once by the scanner's owner; not used by the
+    /// scanner itself, but sizes the pool of pre-opened body streams a
+    /// per-core kit keeps (0: bodies are not streamed).
+    pub body_streams: usize,
 }
 
 impl Default for ScanLimits {
@@ -48,6 +52,7 @@ impl Default for ScanLimits {
             max_fields: 4096,
             max_matches: 256,
             max_json_depth: 64,
+            body_streams: 0,
         }
     }
 }

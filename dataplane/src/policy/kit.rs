@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use rampart_matcher::{Matches, RequestView, ScanLimits, Scanner};
+use rampart_matcher::{BodyStream, Matches, RequestView, ScanLimits, ScanError, Scanner};
 
 use crate::http::chunked::ChunkedDecoder;
 use rampart_policy_loader::{CompiledPolicy, Evaluator, Facts, Verdict};
@@ -22,6 +22,32 @@ pub struct CoreKit {
     pub verdict: Verdict,
     counters: Vec<u64>,
     dechunked: Vec<u8>,
+    /// Pre-opened body streams (bounded: `ScanLimits::body_streams`); empty
+    /// when streaming is off or no signature can be streamed.
+    bodies: Vec<Box<BodyScan>>,
+}
+
+/// One request body being scanned as a stream beyond its inspected prefix:
+/// the scanner's streams and the request's matches (the prefix's, then the
+/// stream's). Taken from a kit's pool and given back to the kit it came from.
+pub struct BodyScan {
+    body: BodyStream,
+    matches: Matches,
+    generation: u64,
+    /// Hits of the prefix verdict (counted already).
+    prefix_hits: usize,
+}
+
+impl BodyScan {
+    /// Generation of the kit this scan belongs to.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Hits already counted when the prefix was judged.
+    pub fn prefix_hits(&self) -> usize {
+        self.prefix_hits
+    }
 }
 
 impl CoreKit {
@@ -31,10 +57,25 @@ impl CoreKit {
         generation: u64,
         limits: ScanLimits,
     ) -> Result<CoreKit, String> {
-        let scanner = Scanner::new(&policy.matcher, limits).map_err(|e| e.to_string())?;
+        let mut scanner = Scanner::new(&policy.matcher, limits).map_err(|e| e.to_string())?;
         let matches = scanner.new_matches();
         let verdict = Evaluator::new_verdict(&policy);
+        let streams = if scanner.streams_bodies() {
+            limits.body_streams
+        } else {
+            0
+        };
+        let mut bodies = Vec::with_capacity(streams);
+        for _ in 0..streams {
+            bodies.push(Box::new(BodyScan {
+                body: scanner.start_body().map_err(|e| e.to_string())?,
+                matches: scanner.new_matches(),
+                generation,
+                prefix_hits: 0,
+            }));
+        }
         Ok(CoreKit {
+            bodies,
             scanner,
             matches,
             evaluator: Evaluator::new(),
@@ -89,6 +130,92 @@ impl CoreKit {
             &mut self.verdict,
         );
         Ok(())
+    }
+}
+
+impl CoreKit {
+    /// Whether long bodies are streamed under this kit (streaming is on and
+    /// some body signature can be streamed).
+    pub fn streams_bodies(&self) -> bool {
+        self.bodies.capacity() > 0
+    }
+
+    /// Starts streaming the body of the request just judged (its verdict
+    /// and matches are this kit's current ones): the prefix's matches are
+    /// kept and the prefix is fed first, so a pattern straddling the end of
+    /// the prefix is found. `None` when every body stream is in use.
+    pub fn begin_body(
+        &mut self,
+        prefix: &[u8],
+        chunked: bool,
+    ) -> Result<Option<Box<BodyScan>>, ScanError> {
+        let Some(mut scan) = self.bodies.pop() else {
+            return Ok(None);
+        };
+        scan.matches.copy_from(&self.matches);
+        scan.prefix_hits = self.verdict.hits.len();
+        // `judge` left a chunked prefix's data in `dechunked`.
+        let data = if chunked { &self.dechunked[..] } else { prefix };
+        let fed = self.scanner.feed_body(&mut scan.body, data, &mut scan.matches);
+        if let Err(e) = fed {
+            self.end_body(scan, true);
+            return Err(e);
+        }
+        Ok(Some(scan))
+    }
+
+    /// Feeds the next run of body data (de-chunked).
+    pub fn feed_body(&mut self, scan: &mut BodyScan, data: &[u8]) -> Result<(), ScanError> {
+        self.scanner
+            .feed_body(&mut scan.body, data, &mut scan.matches)
+    }
+
+    /// The body ended: finishes its scan and judges the request again with
+    /// every match (head, prefix, stream); the verdict is left in
+    /// `self.verdict`. `body_len` is the whole body's length.
+    #[allow(clippy::too_many_arguments)]
+    pub fn judge_body_end(
+        &mut self,
+        scan: &mut BodyScan,
+        method: &[u8],
+        target: &[u8],
+        headers: &[(&[u8], &[u8])],
+        client_ip: std::net::IpAddr,
+        body_len: u64,
+    ) -> Result<(), ScanError> {
+        let ended = self.scanner.end_body(&mut scan.body, &mut scan.matches);
+        let view = RequestView {
+            method,
+            target,
+            headers,
+            body: &[],
+        };
+        let mut facts = Facts::client(client_ip);
+        facts.counters = &self.counters;
+        facts.body_len = body_len;
+        self.evaluator.evaluate(
+            &self.policy,
+            &view,
+            &scan.matches,
+            &facts,
+            false,
+            &mut self.verdict,
+        );
+        ended
+    }
+
+    /// Gives a body scan back to the pool; `abandoned` when its body did not
+    /// end (the stream is reset so the next body starts clean). A scan from
+    /// another kit is dropped (only after a reload).
+    pub fn end_body(&mut self, mut scan: Box<BodyScan>, abandoned: bool) {
+        if scan.generation != self.generation || self.bodies.len() == self.bodies.capacity() {
+            return;
+        }
+        if abandoned && self.scanner.abandon_body(&mut scan.body).is_err() {
+            // A stream that cannot be reset is closed rather than reused.
+            return;
+        }
+        self.bodies.push(scan);
     }
 }
 

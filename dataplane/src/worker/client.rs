@@ -13,6 +13,7 @@ use crate::reactor::token::{Op, Token};
 
 use super::conn::{Client, Phase, Recv, Remaining};
 use super::inbox::{PAUSE_AT, RCVBUF_BUFFERS};
+use super::body_stream::BodyRun;
 use super::policy::Judgement;
 use super::{apply_recv, close_socket, set_nodelay, set_rcvbuf, RecvResult, Worker};
 
@@ -316,6 +317,12 @@ impl Worker {
         let add_forwarded = self.cfg().forwarding.add_forwarded;
         let upstream_write = Self::ms(self.cfg().timeouts.upstream_write);
         let body_read = Self::ms(self.cfg().timeouts.body_read);
+        let inspect = self.cfg().limits.inspect_body_bytes;
+        let need = match head.framing {
+            BodyFraming::None => 0,
+            BodyFraming::Length(len) => (len.min(inspect as u64)) as usize,
+            BodyFraming::Chunked => inspect,
+        };
         let mut out = self.out_pool.take().ok_or(503u16)?;
         let id = self.ids.next();
         let c = &mut self.clients[slot as usize];
@@ -342,7 +349,9 @@ impl Worker {
             BodyFraming::Length(n) => Remaining::Length(n),
             BodyFraming::Chunked => Remaining::Chunked,
         };
-        let part = match left.take(&mut c.req_chunks, after) {
+        // Judged bytes never exceed the inspected prefix; what follows it
+        // stays in the inbox for the body stream (or is forwarded).
+        let part = match left.take(&mut c.req_chunks, &after[..after.len().min(need)]) {
             Ok(p) => p,
             Err(_) => {
                 self.out_pool.give(out);
@@ -353,13 +362,10 @@ impl Worker {
             self.out_pool.give(out);
             return Err(413);
         }
-        let inspect = self.cfg().limits.inspect_body_bytes;
-        let need = match head.framing {
-            BodyFraming::None => 0,
-            BodyFraming::Length(len) => (len.min(inspect as u64)) as usize,
-            BodyFraming::Chunked => inspect,
-        };
-        let collect = part < need && left != Remaining::None;
+        // A body longer than the prefix is collected (into the buffer the
+        // stream starts from) even when the prefix arrived with the head.
+        let stream = self.cfg().limits.stream_inspect && self.kit.is_some();
+        let collect = (part < need || stream) && left != Remaining::None;
         let mut ib = None;
         if collect {
             match self.inspect_pool.take() {
@@ -585,15 +591,17 @@ impl Worker {
         if matches!(c.req_left, Remaining::None | Remaining::UntilClose) {
             return;
         }
-        let part = match c.req_left.take(&mut c.req_chunks, buf) {
-            Ok(p) => p,
-            Err(_) => {
+        let part = match self.take_streamed_body(slot, buf) {
+            BodyRun::Forward(p) => p,
+            BodyRun::Answered => return,
+            BodyRun::Malformed => {
                 self.stats.now.rejected += 1;
                 self.drop_upstream(slot);
                 self.respond_error(slot, 400);
                 return;
             }
         };
+        let c = &mut self.clients[slot as usize];
         c.req_body_bytes += part as u64;
         if c.req_body_bytes > max_body || c.req_chunks.data_bytes() > max_body {
             self.stats.now.rejected += 1;
@@ -713,6 +721,7 @@ impl Worker {
         if let Some(h) = c.orig_head.take() {
             self.asm_pool.give(h);
         }
+        self.abandon_body_stream(slot);
         self.live_clients -= 1;
         self.free_clients.push(slot);
     }

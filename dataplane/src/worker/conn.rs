@@ -55,6 +55,16 @@ impl Remaining {
     /// chunked bodies are validated on the way. Bytes past the body's end (a
     /// pipelined request, or junk after a response) are not taken.
     pub fn take(&mut self, chunks: &mut ChunkedDecoder, buf: &[u8]) -> Result<usize, ChunkError> {
+        self.take_with(chunks, buf, |_| {})
+    }
+
+    /// [`Remaining::take`], also handing the body's data (de-chunked) to `data`.
+    pub fn take_with(
+        &mut self,
+        chunks: &mut ChunkedDecoder,
+        buf: &[u8],
+        mut data: impl FnMut(&[u8]),
+    ) -> Result<usize, ChunkError> {
         match *self {
             Remaining::Length(n) => {
                 let p = (buf.len() as u64).min(n);
@@ -63,16 +73,20 @@ impl Remaining {
                 } else {
                     Remaining::None
                 };
+                data(&buf[..p as usize]);
                 Ok(p as usize)
             }
             Remaining::Chunked => {
-                let pr = chunks.feed(buf, |_| {})?;
+                let pr = chunks.feed(buf, data)?;
                 if pr.done {
                     *self = Remaining::None;
                 }
                 Ok(pr.consumed)
             }
-            Remaining::UntilClose => Ok(buf.len()),
+            Remaining::UntilClose => {
+                data(buf);
+                Ok(buf.len())
+            }
             Remaining::None => Ok(0),
         }
     }
@@ -145,6 +159,9 @@ pub struct Client {
     pub req_declared: u64,
     /// Generation of the policy kit the request started under.
     pub policy_gen: u64,
+    /// The body is being scanned as a stream beyond its inspected prefix
+    /// (see `worker/body_stream.rs`).
+    pub body_scan: Option<Box<crate::policy::BodyScan>>,
 }
 
 impl Client {
@@ -196,6 +213,7 @@ impl Client {
             req_chunked: false,
             req_declared: 0,
             policy_gen: 0,
+            body_scan: None,
         }
     }
 }

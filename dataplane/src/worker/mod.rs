@@ -13,6 +13,7 @@
 //!   request, reading and relaying the response.
 //! - [`inbox`], [`tx`]: received bytes and in-flight sends of a connection.
 
+mod body_stream;
 mod client;
 mod conn;
 pub mod inbox;
