@@ -43,6 +43,12 @@ action = "block"
 fn write_pack(dir: &Path, monitor: bool) {
     std::fs::create_dir_all(dir.join("signatures")).expect("mkdir");
     std::fs::create_dir_all(dir.join("policies")).expect("mkdir");
+    std::fs::create_dir_all(dir.join("responses")).expect("mkdir");
+    std::fs::write(
+        dir.join("responses/block.json"),
+        r#"{"blocked":true,"policy":"{{policy_id}}"}"#,
+    )
+    .expect("write");
     std::fs::write(dir.join("pack.toml"), "name = \"streams\"\nversion = \"1.0.0\"\n")
         .expect("write");
     std::fs::write(dir.join("signatures/s.toml"), SIGNATURES).expect("write");
