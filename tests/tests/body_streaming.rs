@@ -49,8 +49,11 @@ fn write_pack(dir: &Path, monitor: bool) {
         r#"{"blocked":true,"policy":"{{policy_id}}"}"#,
     )
     .expect("write");
-    std::fs::write(dir.join("pack.toml"), "name = \"streams\"\nversion = \"1.0.0\"\n")
-        .expect("write");
+    std::fs::write(
+        dir.join("pack.toml"),
+        "name = \"streams\"\nversion = \"1.0.0\"\n",
+    )
+    .expect("write");
     std::fs::write(dir.join("signatures/s.toml"), SIGNATURES).expect("write");
     std::fs::write(dir.join("policies/p.toml"), POLICIES).expect("write");
     if monitor {
@@ -73,7 +76,9 @@ fn config(up: &TestUpstream, pack: &Path) -> GatewayConfig {
 
 /// `n` bytes of benign JSON-ish filler (no pattern of the pack in it).
 fn filler(n: usize) -> Vec<u8> {
-    let words: [&[u8]; 6] = [b"alpha ", b"bravo ", b"union ", b"select ", b"delta ", b"echo "];
+    let words: [&[u8]; 6] = [
+        b"alpha ", b"bravo ", b"union ", b"select ", b"delta ", b"echo ",
+    ];
     let mut out = Vec::with_capacity(n + 8);
     let mut x: u32 = 7;
     while out.len() < n {

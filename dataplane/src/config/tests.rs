@@ -509,17 +509,17 @@ fn inspect_body_must_fit_max_body() {
 fn stream_and_response_inspection_limits() {
     one_err(
         &format!("{MIN}[limits]\nstream_inspect = \"yes\"\n"),
-        "9:18",
+        "8:18",
         "limits.stream_inspect must be a boolean",
     );
     one_err(
         &format!("{MIN}[limits]\nstream_inspect_per_worker = 0\n"),
-        "9:29",
+        "8:29",
         "between 1 and 65536",
     );
     one_err(
         &format!("{MIN}[limits]\ninspect_response_bytes = \"1GiB\"\n"),
-        "9:26",
+        "8:26",
         "inspect_response_bytes",
     );
 }

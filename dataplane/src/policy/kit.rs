@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use rampart_matcher::{BodyStream, Matches, RequestView, ScanLimits, ScanError, Scanner};
+use rampart_matcher::{BodyStream, Matches, RequestView, ScanError, ScanLimits, Scanner};
 
 use crate::http::chunked::ChunkedDecoder;
 use rampart_policy_loader::{CompiledPolicy, Evaluator, Facts, Verdict};
@@ -24,6 +24,9 @@ pub struct CoreKit {
     dechunked: Vec<u8>,
     /// Pre-opened body streams (bounded: `ScanLimits::body_streams`); empty
     /// when streaming is off or no signature can be streamed.
+    // Boxed on purpose: a scan moves into the connection slot that uses it
+    // and back, a pointer's worth instead of the whole struct.
+    #[allow(clippy::vec_box)]
     bodies: Vec<Box<BodyScan>>,
 }
 
@@ -156,7 +159,9 @@ impl CoreKit {
         scan.prefix_hits = self.verdict.hits.len();
         // `judge` left a chunked prefix's data in `dechunked`.
         let data = if chunked { &self.dechunked[..] } else { prefix };
-        let fed = self.scanner.feed_body(&mut scan.body, data, &mut scan.matches);
+        let fed = self
+            .scanner
+            .feed_body(&mut scan.body, data, &mut scan.matches);
         if let Err(e) = fed {
             self.end_body(scan, true);
             return Err(e);

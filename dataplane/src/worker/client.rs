@@ -11,9 +11,9 @@ use crate::http::rewrite::{write_upstream_request_head, ForwardContext};
 use crate::http::{Parsed, Version};
 use crate::reactor::token::{Op, Token};
 
+use super::body_stream::BodyRun;
 use super::conn::{Client, Phase, Recv, Remaining};
 use super::inbox::{PAUSE_AT, RCVBUF_BUFFERS};
-use super::body_stream::BodyRun;
 use super::policy::Judgement;
 use super::{apply_recv, close_socket, set_nodelay, set_rcvbuf, RecvResult, Worker};
 
