@@ -352,6 +352,28 @@ impl Scanner {
         Ok(())
     }
 
+    /// Scans an upstream response's body (kind `response.body`), replacing
+    /// the contents of `out`. Only signatures targeting `response.body` can
+    /// match; a body longer than the scanner's buffers is reported truncated.
+    pub fn scan_response(&mut self, body: &[u8], out: &mut Matches) -> Result<(), ScanError> {
+        let c: &Compiled = &self.matcher.inner;
+        let w = &mut self.work;
+        out.reset(c.sigs.len());
+        w.collect.clear();
+        w.collect.add(c, FieldKind::ResponseBody, b"", body);
+        out.anomalies = w.collect.anomalies;
+        out.truncated = w.collect.truncated;
+        for &gi in &c.kind_groups[FieldKind::ResponseBody as usize] {
+            w.scan_group(c, gi as usize, out)?;
+        }
+        Ok(())
+    }
+
+    /// Whether any signature targets response bodies.
+    pub fn scans_responses(&self) -> bool {
+        !self.matcher.inner.kind_groups[FieldKind::ResponseBody as usize].is_empty()
+    }
+
     /// Starts scanning a body as a stream (for bodies longer than the
     /// inspection buffer): feed it from its first byte with [`Scanner::feed_body`].
     pub fn start_body(&mut self) -> Result<BodyStream, ScanError> {

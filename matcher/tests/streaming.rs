@@ -128,3 +128,20 @@ fn chunks_longer_than_the_transform_buffer_are_fed_in_pieces() {
     assert!(copy.matched(0));
     assert_eq!(copy.len(), 1);
 }
+
+#[test]
+fn response_bodies_are_scanned_only_by_response_signatures() {
+    let mut s = scanner(&[
+        Signature::regex("pan", r"\b4[0-9]{15}\b", vec![Target::all(K::ResponseBody)]),
+        Signature::literal("req", "4111", vec![Target::all(K::Body)]),
+    ]);
+    assert!(s.scans_responses());
+    let mut m = s.new_matches();
+    s.scan_response(b"{\"card\":\"4111111111111111\"}", &mut m)
+        .expect("scan");
+    let hits: Vec<_> = m.iter().map(|x| (x.kind, x.start, x.end)).collect();
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    assert_eq!(hits[0].0, K::ResponseBody);
+    s.scan_response(b"nothing here", &mut m).expect("scan");
+    assert!(m.is_empty());
+}
