@@ -411,6 +411,7 @@ const POLICY_KEYS: &[&str] = &[
     "mode",
     "priority",
     "score",
+    "phase",
     "condition",
     "action",
     "example",
@@ -475,6 +476,24 @@ fn policies(doc: &Node, pack: usize, out: &mut Parsed, sink: &mut Sink) {
             .get("tags")
             .map(|n| r.strings(n, "`tags`").into_iter().map(|(s, _)| s).collect())
             .unwrap_or_default();
+        let phase = match t.get("phase") {
+            None => Some(PolicyPhase::Request),
+            Some(n) => match r.string(n, "`phase`").as_deref() {
+                Some("request") => Some(PolicyPhase::Request),
+                Some("response") => Some(PolicyPhase::Response),
+                Some(other) => {
+                    r.err(
+                        &n.loc,
+                        format!("unknown phase `{other}`; use request or response"),
+                    );
+                    None
+                }
+                None => None,
+            },
+        };
+        if let (Some(p), Some(n)) = (phase, t.get("condition")) {
+            crate::response_policy::check_condition(&mut r, n, p);
+        }
         let condition = match t.get("condition") {
             Some(n) => condition(&mut r, n, 0),
             None => {
@@ -492,10 +511,17 @@ fn policies(doc: &Node, pack: usize, out: &mut Parsed, sink: &mut Sink) {
                 None
             }
         };
+        let action = match (phase, action, t.get("action")) {
+            (Some(p), Some(a), Some(n)) => crate::response_policy::check_action(&mut r, n, p, a),
+            (_, a, _) => a,
+        };
         let examples = t
             .get("example")
             .map(|n| examples(&mut r, n))
             .unwrap_or_default();
+        if let Some(p) = phase {
+            crate::response_policy::check_examples(&mut r, t.get("example"), p);
+        }
         if let (
             Some(id),
             Some(severity),
@@ -504,8 +530,10 @@ fn policies(doc: &Node, pack: usize, out: &mut Parsed, sink: &mut Sink) {
             Some(score),
             Some(condition),
             Some(action),
-        ) = (id, severity, mode, priority, score, condition, action)
-        {
+            Some(phase),
+        ) = (
+            id, severity, mode, priority, score, condition, action, phase,
+        ) {
             out.policies.push(Policy {
                 id,
                 name,
@@ -515,6 +543,7 @@ fn policies(doc: &Node, pack: usize, out: &mut Parsed, sink: &mut Sink) {
                 mode,
                 priority,
                 score: score as u32,
+                phase,
                 condition,
                 action,
                 examples,
@@ -558,8 +587,15 @@ const COND_MAIN: &[&str] = &[
     "anomaly",
     "policy",
     "score_at_least",
+    "response_status",
+    "response_header",
 ];
 const VALUE_TESTS: &[&str] = &["equals", "contains", "prefix", "matches"];
+
+/// Whether `k` names a condition.
+pub(crate) fn is_condition(k: &str) -> bool {
+    COND_MAIN.contains(&k)
+}
 const CMPS: &[&str] = &["gt", "gte", "lt", "lte", "eq"];
 
 pub(crate) fn condition(r: &mut Reader<'_>, n: &Node, depth: usize) -> Option<Cond> {
@@ -612,7 +648,7 @@ pub(crate) fn condition(r: &mut Reader<'_>, n: &Node, depth: usize) -> Option<Co
     let v = t.get(main)?;
     let allowed: &[&str] = match main {
         "signature" | "signature_tag" => &["fields"],
-        "header" | "arg" | "cookie" | "identity" => VALUE_TESTS,
+        "header" | "arg" | "cookie" | "identity" | "response_header" => VALUE_TESTS,
         "list" => &["key"],
         "counter" => CMPS,
         _ => &[],
@@ -795,6 +831,14 @@ pub(crate) fn condition(r: &mut Reader<'_>, n: &Node, depth: usize) -> Option<Co
                 resolved: usize::MAX,
             }
         }
+        "response_status" => Cond::ResponseStatus(crate::response_policy::status_ranges(r, v)?),
+        "response_header" => {
+            let name = r
+                .string(v, "`response_header`")?
+                .to_ascii_lowercase()
+                .into_bytes();
+            Cond::ResponseHeader(name, value_test(r, t)?)
+        }
         "score_at_least" => Cond::ScoreAtLeast(
             r.int(v, "`score_at_least`", 1, 1_000_000)? as u64,
             v.loc.clone(),
@@ -912,6 +956,7 @@ const ACTIONS: &[&str] = &[
     "tarpit",
     "drop",
     "tag",
+    "mask",
     "allow",
     "none",
 ];
@@ -947,7 +992,7 @@ pub(crate) fn action(r: &mut Reader<'_>, n: &Node) -> Option<Action> {
         "deceive" => &["template", "status"],
         "tarpit" => &["delay", "then"],
         "tag" => &["headers"],
-        "drop" | "allow" | "none" => &[],
+        "drop" | "allow" | "none" | "mask" => &[],
         other => {
             let hint = tree::closest(other, ACTIONS)
                 .map(|c| format!(" (did you mean `{c}`?)"))
@@ -1052,6 +1097,7 @@ pub(crate) fn action(r: &mut Reader<'_>, n: &Node) -> Option<Action> {
             headers: p.get("headers").map(|h| headers(r, h)).unwrap_or_default(),
         },
         "drop" => Action::Drop,
+        "mask" => Action::Mask,
         "allow" => Action::Allow,
         _ => Action::None,
     })
@@ -1076,6 +1122,7 @@ const EXAMPLE_KEYS: &[&str] = &[
     "tls",
     "credential",
     "note",
+    "response",
 ];
 
 fn examples(r: &mut Reader<'_>, n: &Node) -> Vec<Example> {
@@ -1097,7 +1144,14 @@ fn examples(r: &mut Reader<'_>, n: &Node) -> Vec<Example> {
             }
             None => None,
         };
-        let request = r.required_string(&t, "request", "this example");
+        let response = r.optional_string(&t, "response");
+        // A response policy's example gives a response instead (checked
+        // against the policy's phase by `response_policy::check_examples`).
+        let request = if response.is_some() {
+            Some(r.optional_string(&t, "request").unwrap_or_default())
+        } else {
+            r.required_string(&t, "request", "this example")
+        };
         let client_ip = t.get("client_ip").and_then(|v| {
             let s = r.string(v, "`client_ip`")?;
             let ip = s.parse::<IpAddr>().ok();
@@ -1160,6 +1214,7 @@ fn examples(r: &mut Reader<'_>, n: &Node) -> Vec<Example> {
             out.push(Example {
                 expect_match,
                 request,
+                response,
                 client_ip,
                 counters,
                 identity,
