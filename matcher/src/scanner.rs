@@ -43,6 +43,9 @@ pub struct ScanLimits {
     /// scanner itself, but sizes the pool of pre-opened body streams a
     /// per-core kit keeps (0: bodies are not streamed).
     pub body_streams: usize,
+    /// Largest response body prefix the scanner's owner inspects (sizes its
+    /// response buffers; the scanner's own buffers must cover it too).
+    pub max_response_bytes: usize,
 }
 
 impl Default for ScanLimits {
@@ -53,6 +56,7 @@ impl Default for ScanLimits {
             max_matches: 256,
             max_json_depth: 64,
             body_streams: 0,
+            max_response_bytes: 64 * 1024,
         }
     }
 }

@@ -170,7 +170,10 @@ impl Worker {
             Phase::Body => self.forward_body(slot),
             Phase::Inspect => self.collect_inspect(slot),
             Phase::Tunnel => self.tunnel_up(slot),
-            Phase::SendingRequest | Phase::AwaitResponse | Phase::Response => {
+            Phase::SendingRequest
+            | Phase::AwaitResponse
+            | Phase::InspectResponse
+            | Phase::Response => {
                 if c.inbox.eof {
                     // The client half-closed after its request: answer, then close.
                     c.close_after = true;
@@ -722,6 +725,7 @@ impl Worker {
             self.asm_pool.give(h);
         }
         self.abandon_body_stream(slot);
+        self.release_response_buf(slot);
         self.live_clients -= 1;
         self.free_clients.push(slot);
     }
@@ -763,7 +767,7 @@ impl Worker {
                         self.respond_error(slot, 408);
                     }
                 }
-                Phase::SendingRequest | Phase::AwaitResponse => {
+                Phase::SendingRequest | Phase::AwaitResponse | Phase::InspectResponse => {
                     self.stats.now.upstream_timeouts += 1;
                     let (cl, sv) = (c.cluster, c.server);
                     self.clusters[cl].record_failure(sv, now);

@@ -33,6 +33,9 @@ pub enum Phase {
     Inspect,
     /// The request is upstream; waiting for the response head.
     AwaitResponse,
+    /// Holding the response head and collecting the first
+    /// `inspect_response_bytes` of its body for response policies.
+    InspectResponse,
     /// Relaying the response body.
     Response,
     /// After a 101: bytes flow both ways untouched.
@@ -162,6 +165,13 @@ pub struct Client {
     /// The body is being scanned as a stream beyond its inspected prefix
     /// (see `worker/body_stream.rs`).
     pub body_scan: Option<Box<crate::policy::BodyScan>>,
+    /// The response body prefix held for response policies (see
+    /// `worker/response_inspect.rs`), its length, how much to hold, and
+    /// whether it is chunk-framed.
+    pub resp_buf: Option<Box<[u8]>>,
+    pub resp_len: usize,
+    pub resp_need: usize,
+    pub resp_chunked: bool,
 }
 
 impl Client {
@@ -214,6 +224,10 @@ impl Client {
             req_declared: 0,
             policy_gen: 0,
             body_scan: None,
+            resp_buf: None,
+            resp_len: 0,
+            resp_need: 0,
+            resp_chunked: false,
         }
     }
 }

@@ -18,6 +18,7 @@ mod client;
 mod conn;
 pub mod inbox;
 mod policy;
+mod response_inspect;
 mod stats;
 mod tx;
 mod upstream;
@@ -74,6 +75,8 @@ pub struct Worker {
     asm_pool: BufPool,
     out_pool: BufPool,
     inspect_pool: BufPool,
+    /// Response body prefixes held for response policies.
+    resp_pool: BufPool,
     // Boxed on purpose: the kernel holds pointers into a slot (iovecs, msghdr,
     // buffers) while an operation is in flight, so slots must not move when the
     // vector grows.
@@ -183,6 +186,10 @@ impl Worker {
             // request gets 503 rather than the core growing without bound.
             inspect_pool: BufPool::new(
                 cfg.limits.inspect_body_bytes.max(1),
+                max_conns.min(INSPECT_BUFFERS),
+            ),
+            resp_pool: BufPool::new(
+                cfg.limits.inspect_response_bytes.max(1),
                 max_conns.min(INSPECT_BUFFERS),
             ),
             clients: Vec::new(),
