@@ -116,8 +116,8 @@ fn upstream() -> TestUpstream {
             ..canned("/gzip", 200, "application/json", PAN_JSON, 0)
         },
         canned("/binary", 200, "application/octet-stream", PAN_JSON, 0),
-        canned("/trace", 500, "application/json", TRACE, 0),
         canned("/trace-ok", 200, "application/json", TRACE, 0),
+        canned("/trace", 500, "application/json", TRACE, 0),
         canned("/sql", 200, "text/html", SQL, 0),
         canned("/large-clean", 200, "text/plain", big_clean(), 0),
         canned("/large-chunked", 200, "text/plain", big_clean(), 4000),
