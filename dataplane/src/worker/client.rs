@@ -326,6 +326,7 @@ impl Worker {
             BodyFraming::Length(len) => (len.min(inspect as u64)) as usize,
             BodyFraming::Chunked => inspect,
         };
+        let strip_accept_encoding = self.response_inspect_bytes() > 0;
         let mut out = self.out_pool.take().ok_or(503u16)?;
         let id = self.ids.next();
         let c = &mut self.clients[slot as usize];
@@ -337,6 +338,7 @@ impl Worker {
             strip_expect: head.expect_continue,
             close_upstream: false,
             add_forwarded,
+            strip_accept_encoding,
         };
         let mut n = match write_upstream_request_head(head, buf, &ctx, &mut out) {
             Ok(n) => n,
