@@ -55,7 +55,7 @@ const REQUEST: &[u8] = b"GET /alloc HTTP/1.1\r\nHost: alloc.test\r\n\r\n";
 
 /// One-thread upstream: reads into a fixed buffer, answers `RESPONSE` per request once
 /// its `Content-Length` body (if any) is in. Allocation-free once the connection is accepted.
-fn upstream(listener: TcpListener, stop: Arc<AtomicBool>) {
+fn upstream(listener: TcpListener, stop: Arc<AtomicBool>, response: &'static [u8]) {
     let mut buf = [0u8; 16 * 1024];
     while !stop.load(Ordering::Relaxed) {
         let Ok((mut s, _)) = listener.accept() else {
@@ -84,7 +84,7 @@ fn upstream(listener: TcpListener, stop: Arc<AtomicBool>) {
                     break;
                 }
                 if owe {
-                    if s.write_all(RESPONSE).is_err() {
+                    if s.write_all(response).is_err() {
                         return;
                     }
                     owe = false;
@@ -159,7 +159,7 @@ fn run_requests(s: &mut TcpStream, buf: &mut [u8], count: usize, request: &[u8])
 
 /// Allocations while serving 10,000 keep-alive `request`s after a warm-up.
 fn steady_state_allocations(policy: PolicyConfig, request: &[u8]) -> u64 {
-    steady_state_allocations_n(policy, request, 1_000, 10_000)
+    steady_state_allocations_n(policy, request, 1_000, 10_000, RESPONSE)
 }
 
 /// Allocations while serving `measured` keep-alive `request`s after `warm` of them.
@@ -168,13 +168,14 @@ fn steady_state_allocations_n(
     request: &[u8],
     warm: usize,
     measured: usize,
+    response: &'static [u8],
 ) -> u64 {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let up_listener = TcpListener::bind("127.0.0.1:0").expect("bind upstream");
     let up_addr = up_listener.local_addr().expect("upstream addr");
     let stop = Arc::new(AtomicBool::new(false));
     let stop_up = Arc::clone(&stop);
-    let up_thread = thread::spawn(move || upstream(up_listener, stop_up));
+    let up_thread = thread::spawn(move || upstream(up_listener, stop_up, response));
 
     let listen: SocketAddr = "127.0.0.1:0".parse().expect("literal addr");
     let mut config = Config::quick(listen, &format!("http://{up_addr}"), Workers::Count(1))
@@ -243,7 +244,23 @@ fn streaming_long_bodies_through_inspection_does_not_allocate() {
         i += 1;
     }
     request.truncate(body_start + 200 * 1024);
-    let delta = steady_state_allocations_n(PolicyConfig::default(), &request, 100, 400);
+    let delta = steady_state_allocations_n(PolicyConfig::default(), &request, 100, 400, RESPONSE);
     println!("allocations during 400 streamed 200 KiB bodies: {delta}");
     assert_eq!(delta, 0, "streaming bodies allocated {delta} times");
+}
+
+/// Responses judged by the default pack's response policies, with a card
+/// number masked in every one: holding, scanning and masking do not allocate.
+#[test]
+fn masking_responses_with_the_default_pack_does_not_allocate() {
+    const LEAKY: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 42\r\nContent-Type: application/json\r\n\r\n{\"card\":\"4111 1111 1111 1111\",\"ok\":true}xx";
+    let delta = steady_state_allocations_n(
+        PolicyConfig::default(),
+        b"GET /account HTTP/1.1\r\nHost: api.example.test\r\n\r\n",
+        500,
+        3_000,
+        LEAKY,
+    );
+    println!("allocations during 3,000 masked responses: {delta}");
+    assert_eq!(delta, 0, "masking allocated {delta} times");
 }

@@ -78,6 +78,9 @@ impl Worker {
             Err(e) => {
                 // The same choice as a failed prefix scan: log and go on.
                 tracing::error!(worker = self.id, error = %e, "body stream scan failed; the rest of the body is not inspected");
+                if let Some(h) = c.orig_head.take() {
+                    self.asm_pool.give(h);
+                }
                 true
             }
         }
