@@ -100,14 +100,19 @@ fn status_and_header_conditions_gate_a_block() {
             .decision
             .map(|i| p.policies[i].id.clone())
     };
-    assert_eq!(block(&mut r, 500, "application/json").as_deref(), Some("R-TRACE"));
+    assert_eq!(
+        block(&mut r, 500, "application/json").as_deref(),
+        Some("R-TRACE")
+    );
     assert_eq!(block(&mut r, 200, "application/json"), None, "status gate");
     assert_eq!(block(&mut r, 503, "text/html"), None, "header gate");
 }
 
 #[test]
 fn monitor_mode_logs_but_does_not_mask_and_phases_stay_apart() {
-    let f = fixture(Some("[[override]]\npolicy = \"R-PAN\"\nmode = \"monitor\"\n"));
+    let f = fixture(Some(
+        "[[override]]\npolicy = \"R-PAN\"\nmode = \"monitor\"\n",
+    ));
     let p = f.policy(&["p1"], Some("overlay.toml"));
     let mut r = DryRunner::new(&p).expect("runner");
     let resp = response("HTTP/1.1 200 OK\r\n\r\ncard 4111111111111111");

@@ -56,14 +56,19 @@ const PAN_JSON: &[u8] =
     br#"{"name":"Ann","card":"4111 1111 1111 1111","backup":"5500-0000-0000-0004","order":"4111111111111112"}"#;
 const PAN_MASKED: &[u8] =
     br#"{"name":"Ann","card":"*******************","backup":"*******************","order":"4111111111111112"}"#;
-const TRACE: &[u8] = b"{\"error\":\"Traceback (most recent call last):\\n  File \\\"app.py\\\", line 3\"}";
+const TRACE: &[u8] =
+    b"{\"error\":\"Traceback (most recent call last):\\n  File \\\"app.py\\\", line 3\"}";
 const SQL: &[u8] = b"<p>You have an error in your SQL syntax; check the manual near 'x'</p>";
 
 fn write_pack(dir: &Path) {
     std::fs::create_dir_all(dir.join("signatures")).expect("mkdir");
     std::fs::create_dir_all(dir.join("policies")).expect("mkdir");
     std::fs::create_dir_all(dir.join("responses")).expect("mkdir");
-    std::fs::write(dir.join("pack.toml"), "name = \"resp\"\nversion = \"1.0.0\"\n").expect("write");
+    std::fs::write(
+        dir.join("pack.toml"),
+        "name = \"resp\"\nversion = \"1.0.0\"\n",
+    )
+    .expect("write");
     std::fs::write(dir.join("signatures/s.toml"), SIGNATURES).expect("write");
     std::fs::write(dir.join("policies/p.toml"), POLICIES).expect("write");
     std::fs::write(
@@ -202,7 +207,12 @@ fn monitor_policies_compressed_and_binary_bodies_are_left_untouched() {
     assert_eq!(r.status, 200);
     let seen = up.requests();
     let last = seen.last().expect("request");
-    assert!(!last.has_header("accept-encoding"), "{} {:?}", last.target, last.headers);
+    assert!(
+        !last.has_header("accept-encoding"),
+        "{} {:?}",
+        last.target,
+        last.headers
+    );
 }
 
 #[test]
@@ -223,7 +233,11 @@ fn large_responses_pass_intact_and_only_the_prefix_is_masked() {
     // further in is beyond it (docs/OPERATIONS.md).
     let r = c.roundtrip(&get("/late"));
     let body = r.text();
-    assert!(body.starts_with("first **************** then "), "{}", &body[..40]);
+    assert!(
+        body.starts_with("first **************** then "),
+        "{}",
+        &body[..40]
+    );
     assert!(body.ends_with(" late 4111111111111111 end"));
 }
 
@@ -238,9 +252,8 @@ fn without_response_policies_responses_are_not_held() {
     )
     .expect("write");
     let gw = gateway(&up, dir.path());
-    let r = RawConn::open(gw.addr()).roundtrip(
-        b"GET /card HTTP/1.1\r\nHost: api.test\r\nAccept-Encoding: gzip\r\n\r\n",
-    );
+    let r = RawConn::open(gw.addr())
+        .roundtrip(b"GET /card HTTP/1.1\r\nHost: api.test\r\nAccept-Encoding: gzip\r\n\r\n");
     assert_eq!(r.body, PAN_JSON);
     let seen = up.requests();
     assert!(seen.last().expect("request").has_header("accept-encoding"));

@@ -303,8 +303,7 @@ impl CoreKit {
                     mask_mapped(raw, segs, s, e)
                 })
         } else {
-            self.masker
-                .mask_in_place(&self.verdict, &self.matches, raw)
+            self.masker.mask_in_place(&self.verdict, &self.matches, raw)
         };
         Ok(ResponseVerdict::Pass { masked })
     }

@@ -45,7 +45,10 @@ pub(super) fn inspectable(head: &ResponseHead<'_, '_>, request_was_head: bool) -
 /// JSON, XML, HTML, text, JavaScript, forms: where data leaks are readable.
 fn text_like(ct: &[u8]) -> bool {
     let ct = ct.trim_ascii();
-    let has = |needle: &[u8]| ct.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle));
+    let has = |needle: &[u8]| {
+        ct.windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle))
+    };
     ct.len() >= 5 && ct[..5].eq_ignore_ascii_case(b"text/")
         || has(b"json")
         || has(b"xml")

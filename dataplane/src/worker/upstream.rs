@@ -501,8 +501,8 @@ impl Worker {
                                                     c.phase = Phase::InspectResponse;
                                                     c.out_len = n;
                                                     c.resp_need = resp_need;
-                                                    c.resp_chunked = head.framing
-                                                        == ResponseFraming::Chunked;
+                                                    c.resp_chunked =
+                                                        head.framing == ResponseFraming::Chunked;
                                                     RespStep::Inspect(head.head_len, part)
                                                 } else {
                                                     c.to_client.set_head_and_body(
