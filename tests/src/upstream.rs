@@ -72,6 +72,8 @@ pub struct Canned {
     pub body: &'static [u8],
     /// 0: `Content-Length`; otherwise chunked, in chunks of this many bytes.
     pub chunk: usize,
+    /// Chunked only: pause this long after the first chunk (a slow stream).
+    pub stall_ms: u64,
 }
 
 /// One request as the upstream received it.
@@ -626,11 +628,14 @@ fn write_canned(w: &mut TcpStream, c: &Canned, is_head: bool) -> io::Result<()> 
     if is_head {
         return Ok(());
     }
-    for piece in c.body.chunks(c.chunk) {
+    for (i, piece) in c.body.chunks(c.chunk).enumerate() {
         let mut b = format!("{:x}\r\n", piece.len()).into_bytes();
         b.extend_from_slice(piece);
         b.extend_from_slice(b"\r\n");
         w.write_all(&b)?;
+        if i == 0 && c.stall_ms > 0 {
+            thread::sleep(Duration::from_millis(c.stall_ms));
+        }
     }
     w.write_all(b"0\r\n\r\n")
 }

@@ -2,7 +2,9 @@
 //! stack traces and SQL errors; the client gets them masked (same length,
 //! valid framing), blocked, or untouched, as the policies say.
 
+use std::io::Read;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use rampart_tests::upstream::fnv1a;
 use rampart_tests::{Behaviour, Canned, Gateway, GatewayConfig, RawConn, TestUpstream};
@@ -92,6 +94,7 @@ fn canned(
         headers: &[],
         body,
         chunk,
+        stall_ms: 0,
     }
 }
 
@@ -121,12 +124,23 @@ fn upstream() -> TestUpstream {
             ..canned("/gzip", 200, "application/json", PAN_JSON, 0)
         },
         canned("/binary", 200, "application/octet-stream", PAN_JSON, 0),
+        canned("/events", 200, "text/event-stream", PAN_JSON, 16),
         canned("/trace-ok", 200, "application/json", TRACE, 0),
         canned("/trace", 500, "application/json", TRACE, 0),
         canned("/sql", 200, "text/html", SQL, 0),
         canned("/large-clean", 200, "text/plain", big_clean(), 0),
         canned("/large-chunked", 200, "text/plain", big_clean(), 4000),
         canned("/late", 200, "text/plain", big_with_late_pan(), 0),
+        Canned {
+            stall_ms: 5000,
+            ..canned(
+                "/slow",
+                200,
+                "text/plain",
+                b"card 4111111111111111 sent first, the rest much later",
+                22,
+            )
+        },
     ];
     TestUpstream::start(Behaviour::Respond(Box::leak(list.into_boxed_slice())))
 }
@@ -201,6 +215,9 @@ fn monitor_policies_compressed_and_binary_bodies_are_left_untouched() {
     assert_eq!(r.body, PAN_JSON);
     let r = c.roundtrip(&get("/binary"));
     assert_eq!(r.body, PAN_JSON);
+    // Server-sent events are never held (they would stall).
+    let r = c.roundtrip(&get("/events"));
+    assert_eq!(r.body, PAN_JSON);
     // A client's Accept-Encoding is not passed on while response policies
     // are loaded, so an upstream that compresses on request answers plain.
     let r = c.roundtrip(b"GET /clean HTTP/1.1\r\nHost: api.test\r\nAccept-Encoding: gzip\r\n\r\n");
@@ -264,5 +281,40 @@ fn without_response_policies_responses_are_not_held() {
             .lines()
             .any(|l| l.starts_with("rampart_responses_inspected_total") && !l.ends_with(" 0")),
         "{text}"
+    );
+}
+
+#[test]
+fn a_slow_response_is_judged_on_what_arrived_within_the_hold_time() {
+    let up = upstream();
+    let dir = tempfile::tempdir().expect("tmp");
+    write_pack(dir.path());
+    let gw = gateway(&up, dir.path());
+    let mut c = RawConn::open(gw.addr());
+    c.send(&get("/slow")).expect("send");
+    let started = Instant::now();
+    let mut s = c.stream();
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    // The upstream stalls 5 s after its first chunk; the gateway holds the
+    // response at most 1 s, so the head and the (masked) first chunk arrive
+    // well before the stall ends.
+    while started.elapsed() < Duration::from_millis(4000) {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(_) => {}
+        }
+        if got.windows(21).any(|w| w == b"card **************** ") {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(
+        text.contains("card **************** "),
+        "the first chunk, masked, before the stall ends: {text}"
     );
 }

@@ -769,7 +769,8 @@ impl Worker {
                         self.respond_error(slot, 408);
                     }
                 }
-                Phase::SendingRequest | Phase::AwaitResponse | Phase::InspectResponse => {
+                Phase::InspectResponse => self.response_hold_expired(slot),
+                Phase::SendingRequest | Phase::AwaitResponse => {
                     self.stats.now.upstream_timeouts += 1;
                     let (cl, sv) = (c.cluster, c.server);
                     self.clusters[cl].record_failure(sv, now);

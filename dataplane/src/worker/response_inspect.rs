@@ -7,14 +7,21 @@
 //! the client, the rest of the body streaming on uninspected.
 //!
 //! Not inspected: bodies with a `Content-Encoding` (compressed bytes hide
-//! their text), non-text content types, HEAD answers and bodiless statuses.
-//! Without response policies nothing here runs and nothing is held.
+//! their text), non-text content types, event streams, HEAD answers and
+//! bodiless statuses. A prefix that has not filled within
+//! [`RESPONSE_HOLD_MS`] is judged on what has arrived, so a slowly streamed
+//! response is delayed by at most that. Without response policies nothing
+//! here runs and nothing is held.
 
 use crate::http::response::{ResponseFraming, ResponseHead};
 use crate::policy::ResponseVerdict;
 
 use super::conn::{Phase, Remaining};
 use super::Worker;
+
+/// Longest a response is held waiting for its prefix to fill (checked by
+/// the 100 ms sweep); then what has arrived is judged and sent.
+pub(super) const RESPONSE_HOLD_MS: u64 = 1000;
 
 /// Whether a response's body is held for response policies (the kit has some).
 pub(super) fn inspectable(head: &ResponseHead<'_, '_>, request_was_head: bool) -> bool {
@@ -45,6 +52,10 @@ pub(super) fn inspectable(head: &ResponseHead<'_, '_>, request_was_head: bool) -
 /// JSON, XML, HTML, text, JavaScript, forms: where data leaks are readable.
 fn text_like(ct: &[u8]) -> bool {
     let ct = ct.trim_ascii();
+    // Server-sent events never "fill" a prefix: holding them would stall them.
+    if ct.len() >= 17 && ct[..17].eq_ignore_ascii_case(b"text/event-stream") {
+        return false;
+    }
     let has = |needle: &[u8]| {
         ct.windows(needle.len())
             .any(|w| w.eq_ignore_ascii_case(needle))
@@ -90,9 +101,11 @@ impl Worker {
             return;
         };
         b[..first.len()].copy_from_slice(first);
+        let hold = RESPONSE_HOLD_MS.min(Self::ms(self.cfg().timeouts.upstream_read));
         let c = &mut self.clients[slot as usize];
         c.resp_buf = Some(b);
         c.resp_len = first.len();
+        c.deadline = self.now_ms + hold;
         self.ups[u as usize]
             .inbox
             .consume(consume, &mut self.bufs, &mut self.asm_pool);
@@ -150,6 +163,14 @@ impl Worker {
                 .inbox
                 .consume(take, &mut self.bufs, &mut self.asm_pool);
         }
+        self.judge_response(slot);
+    }
+
+    /// The hold time ran out (sweep): judge what has arrived and send it;
+    /// the rest relays uninspected under the usual read deadline.
+    pub(super) fn response_hold_expired(&mut self, slot: u32) {
+        let read_ms = Self::ms(self.cfg().timeouts.upstream_read);
+        self.clients[slot as usize].deadline = self.now_ms + read_ms;
         self.judge_response(slot);
     }
 
@@ -231,7 +252,9 @@ impl Worker {
 
     /// Sends the held head and body prefix; the rest relays as usual.
     fn release_held(&mut self, slot: u32) {
+        let read_ms = Self::ms(self.cfg().timeouts.upstream_read);
         let c = &mut self.clients[slot as usize];
+        c.deadline = self.now_ms + read_ms;
         let (Some(out), Some(b)) = (c.out.as_ref(), c.resp_buf.as_ref()) else {
             self.respond_error(slot, 500);
             return;
