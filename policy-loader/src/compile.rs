@@ -104,6 +104,7 @@ pub fn load_files(
     apply_overrides(&parsed, &mut policies, &overrides, &mut sink);
     check_cycles(&policies, &mut sink);
     crate::response_policy::check_masks(&policies, &parsed.signatures, &mut sink);
+    crate::response_policy::check_policy_refs(&policies, &mut sink);
     add_internal_signatures(&mut parsed, &policies);
     let signatures: Vec<_> = parsed
         .signatures

@@ -176,6 +176,41 @@ pub(crate) fn check_masks(
     }
 }
 
+/// `{ policy = "X" }` must name a policy of the same phase: a request is
+/// judged before its response exists, and a response after the request's
+/// verdict is gone.
+pub(crate) fn check_policy_refs(policies: &[Policy], sink: &mut Sink) {
+    fn walk(c: &crate::model::Cond, out: &mut Vec<(String, crate::diag::Loc)>) {
+        use crate::model::Cond;
+        match c {
+            Cond::All(v) | Cond::Any(v) => v.iter().for_each(|c| walk(c, out)),
+            Cond::Not(c) => walk(c, out),
+            Cond::Policy { id, .. } => out.push(id.clone()),
+            _ => {}
+        }
+    }
+    for p in policies {
+        let mut refs = Vec::new();
+        walk(&p.condition, &mut refs);
+        for (id, loc) in refs {
+            if let Some(other) = policies.iter().find(|o| o.id == id) {
+                if other.phase != p.phase {
+                    sink.at(
+                        &loc,
+                        Some(&p.id),
+                        format!(
+                            "`{id}` is a {} policy; a {} policy can only refer to {} policies",
+                            other.phase.as_str(),
+                            p.phase.as_str(),
+                            p.phase.as_str()
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// A response policy's examples give a `response`; a request policy's a `request`.
 pub(crate) fn check_examples(r: &mut Reader<'_>, n: Option<&Node>, phase: PolicyPhase) {
     let Some(Node {

@@ -1043,3 +1043,28 @@ fn an_overlay_cannot_give_a_request_policy_mask() {
         &["overlay.toml:3:10: RP-A: `mask` rewrites a response body; this policy judges requests"],
     );
 }
+
+#[test]
+fn a_policy_refers_only_to_policies_of_its_phase() {
+    let e = response_errors(
+        r#"
+        [[policy]]
+        id = "RP-RESP"
+        name = "response"
+        severity = "high"
+        phase = "response"
+        condition = { signature = "leak.pan" }
+        action = "mask"
+
+        [[policy]]
+        id = "RP-REQ"
+        name = "request referring to a response policy"
+        severity = "high"
+        condition = { policy = "RP-RESP" }
+        action = "block"
+        "#,
+    );
+    assert_lines(&e, &[
+        "p1/policies/a.toml:13:24: RP-REQ: `RP-RESP` is a response policy; a request policy can only refer to request policies",
+    ]);
+}
