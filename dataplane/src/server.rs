@@ -134,7 +134,14 @@ fn prepare(config: Config) -> Result<Prepared, StartError> {
     // startup error, reported with every problem, not a gateway that forwards
     // uninspected traffic.
     let limits = ScanLimits {
-        max_request_bytes: config.limits.max_header_bytes + config.limits.inspect_body_bytes,
+        max_request_bytes: (config.limits.max_header_bytes + config.limits.inspect_body_bytes)
+            .max(config.limits.inspect_response_bytes),
+        max_response_bytes: config.limits.inspect_response_bytes,
+        body_streams: if config.limits.stream_inspect {
+            config.limits.stream_inspect_per_worker
+        } else {
+            0
+        },
         ..ScanLimits::default()
     };
     let (hub, policies, _hub_thread) = Hub::start(config.policy.clone(), workers, limits)?;

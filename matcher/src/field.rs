@@ -48,11 +48,14 @@ pub enum FieldKind {
     XmlText,
     /// The body bytes as received (up to the inspection limit).
     Body,
+    /// The upstream response's body (its first `inspect_response_bytes`),
+    /// scanned only by response policies.
+    ResponseBody,
 }
 
 impl FieldKind {
     /// Every kind, in declaration order.
-    pub const ALL: [FieldKind; 20] = [
+    pub const ALL: [FieldKind; 21] = [
         FieldKind::Method,
         FieldKind::Target,
         FieldKind::Path,
@@ -73,6 +76,7 @@ impl FieldKind {
         FieldKind::MultipartHeader,
         FieldKind::XmlText,
         FieldKind::Body,
+        FieldKind::ResponseBody,
     ];
 
     /// The name policies use for this kind (`args.value`, `headers.value`…).
@@ -98,6 +102,7 @@ impl FieldKind {
             FieldKind::MultipartHeader => "multipart.header",
             FieldKind::XmlText => "xml.text",
             FieldKind::Body => "body",
+            FieldKind::ResponseBody => "response.body",
         }
     }
 

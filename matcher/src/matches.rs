@@ -86,6 +86,23 @@ impl Matches {
         self.json_depth = 0;
     }
 
+    /// Makes `self` an exact copy of `other` (same matcher); no allocation
+    /// when both were made by the same scanner.
+    pub fn copy_from(&mut self, other: &Matches) {
+        self.list.clear();
+        self.list.extend_from_slice(&other.list);
+        self.text.clear();
+        self.text.extend_from_slice(&other.text);
+        self.hits.clear();
+        self.hits.extend_from_slice(&other.hits);
+        self.limit = other.limit;
+        self.dropped = other.dropped;
+        self.anomalies = other.anomalies;
+        self.body = other.body;
+        self.truncated = other.truncated;
+        self.json_depth = other.json_depth;
+    }
+
     /// Every reported match, in scan order.
     pub fn iter(&self) -> impl Iterator<Item = &Match> {
         self.list.iter()

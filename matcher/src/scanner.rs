@@ -39,6 +39,13 @@ pub struct ScanLimits {
     pub max_matches: usize,
     /// JSON nesting depth accepted.
     pub max_json_depth: usize,
+    /// Bodies streamed at once by the scanner's owner; not used by the
+    /// scanner itself, but sizes the pool of pre-opened body streams a
+    /// per-core kit keeps (0: bodies are not streamed).
+    pub body_streams: usize,
+    /// Largest response body prefix the scanner's owner inspects (sizes its
+    /// response buffers; the scanner's own buffers must cover it too).
+    pub max_response_bytes: usize,
 }
 
 impl Default for ScanLimits {
@@ -48,6 +55,8 @@ impl Default for ScanLimits {
             max_fields: 4096,
             max_matches: 256,
             max_json_depth: 64,
+            body_streams: 0,
+            max_response_bytes: 64 * 1024,
         }
     }
 }
@@ -347,6 +356,28 @@ impl Scanner {
         Ok(())
     }
 
+    /// Scans an upstream response's body (kind `response.body`), replacing
+    /// the contents of `out`. Only signatures targeting `response.body` can
+    /// match; a body longer than the scanner's buffers is reported truncated.
+    pub fn scan_response(&mut self, body: &[u8], out: &mut Matches) -> Result<(), ScanError> {
+        let c: &Compiled = &self.matcher.inner;
+        let w = &mut self.work;
+        out.reset(c.sigs.len());
+        w.collect.clear();
+        w.collect.add(c, FieldKind::ResponseBody, b"", body);
+        out.anomalies = w.collect.anomalies;
+        out.truncated = w.collect.truncated;
+        for &gi in &c.kind_groups[FieldKind::ResponseBody as usize] {
+            w.scan_group(c, gi as usize, out)?;
+        }
+        Ok(())
+    }
+
+    /// Whether any signature targets response bodies.
+    pub fn scans_responses(&self) -> bool {
+        !self.matcher.inner.kind_groups[FieldKind::ResponseBody as usize].is_empty()
+    }
+
     /// Starts scanning a body as a stream (for bodies longer than the
     /// inspection buffer): feed it from its first byte with [`Scanner::feed_body`].
     pub fn start_body(&mut self) -> Result<BodyStream, ScanError> {
@@ -364,9 +395,30 @@ impl Scanner {
         Ok(BodyStream { streams })
     }
 
+    /// Whether any body signature is scanned as a stream (when none is,
+    /// streaming a body finds nothing and can be skipped).
+    pub fn streams_bodies(&self) -> bool {
+        self.matcher.inner.streams.iter().any(|s| s.db.is_some())
+    }
+
     /// Feeds the next piece of a streamed body; matches are added to `out`
     /// (kind `body`, offsets from the body's start).
     pub fn feed_body(
+        &mut self,
+        body: &mut BodyStream,
+        chunk: &[u8],
+        out: &mut Matches,
+    ) -> Result<(), ScanError> {
+        // Pieces no larger than the transform buffer, so a long chunk never
+        // grows it (the streams carry state across the pieces).
+        let piece = self.stream_buf.capacity().max(1);
+        for part in chunk.chunks(piece) {
+            self.feed_piece(body, part, out)?;
+        }
+        Ok(())
+    }
+
+    fn feed_piece(
         &mut self,
         body: &mut BodyStream,
         chunk: &[u8],
@@ -392,7 +444,7 @@ impl Scanner {
             );
             stream.scan(data, scratch, |id, end| {
                 if !out.matched(id) {
-                    let rel = (end - base) as usize;
+                    let rel = end.saturating_sub(base) as usize;
                     let local = &data[..rel.min(data.len())];
                     out.push(id, FieldKind::Body, b"", local, None, local.len() as u32);
                 }
@@ -408,18 +460,9 @@ impl Scanner {
         mut body: BodyStream,
         out: &mut Matches,
     ) -> Result<(), ScanError> {
-        let Some(scratch) = self.work.scratch.as_mut() else {
-            return Ok(());
-        };
+        self.end_body(&mut body, out)?;
         for (si, stream) in body.streams.iter_mut().enumerate() {
-            let Some(mut s) = stream.take() else { continue };
-            let end = s.offset();
-            s.finish(scratch, |id, _| {
-                if !out.matched(id) {
-                    out.push(id, FieldKind::Body, b"", b"", None, end as u32);
-                }
-                true
-            })?;
+            let Some(s) = stream.take() else { continue };
             // Streams of a replaced matcher are dropped (closed) instead of pooled.
             if si < self.stream_pool.len()
                 && Arc::ptr_eq(
@@ -432,6 +475,34 @@ impl Scanner {
             {
                 self.stream_pool[si].push(s);
             }
+        }
+        Ok(())
+    }
+
+    /// Ends a streamed body in place: end-anchored patterns report, and the
+    /// streams are reset so `body` can carry the next body (a caller that
+    /// pools [`BodyStream`]s never opens or frees a stream per request).
+    pub fn end_body(&mut self, body: &mut BodyStream, out: &mut Matches) -> Result<(), ScanError> {
+        let Some(scratch) = self.work.scratch.as_mut() else {
+            return Ok(());
+        };
+        for s in body.streams.iter_mut().flatten() {
+            let end = s.offset();
+            s.finish(scratch, |id, _| {
+                if !out.matched(id) {
+                    out.push(id, FieldKind::Body, b"", b"", None, end as u32);
+                }
+                true
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Forgets what was fed to `body` without reporting anything (a body
+    /// abandoned halfway), so the next body starts clean.
+    pub fn abandon_body(&mut self, body: &mut BodyStream) -> Result<(), ScanError> {
+        for s in body.streams.iter_mut().flatten() {
+            s.reset()?;
         }
         Ok(())
     }

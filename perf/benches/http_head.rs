@@ -49,6 +49,7 @@ fn heads(c: &mut Criterion) {
         strip_expect: false,
         close_upstream: false,
         add_forwarded: true,
+        strip_accept_encoding: false,
     };
     g.bench_function("request_parse_and_rewrite", |b| {
         b.iter(|| {

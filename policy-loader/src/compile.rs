@@ -103,6 +103,8 @@ pub fn load_files(
     resolve(&parsed, &mut policies, &mut sink);
     apply_overrides(&parsed, &mut policies, &overrides, &mut sink);
     check_cycles(&policies, &mut sink);
+    crate::response_policy::check_masks(&policies, &parsed.signatures, &mut sink);
+    crate::response_policy::check_policy_refs(&policies, &mut sink);
     add_internal_signatures(&mut parsed, &policies);
     let signatures: Vec<_> = parsed
         .signatures
@@ -574,6 +576,9 @@ fn apply_overrides(
             }
             if let Some((a, loc)) = &o.action {
                 check_templates(a, &templates, loc, &p.id, sink);
+                if let Some(msg) = crate::response_policy::action_misfit(p.phase, a) {
+                    sink.at(loc, Some(&p.id), msg);
+                }
                 p.action = a.clone();
             }
             if let Some(s) = o.score {

@@ -140,6 +140,24 @@ fn write_cond(out: &mut String, c: &Cond) {
         Cond::Anomaly(a) => write!(out, "anomaly {a:?}"),
         Cond::Policy { id, .. } => write!(out, "policy {} matched", id.0),
         Cond::ScoreAtLeast(n, _) => write!(out, "anomaly score >= {n}"),
+        Cond::ResponseStatus(ranges) => {
+            let r: Vec<String> = ranges
+                .iter()
+                .map(|(a, b)| {
+                    if a == b {
+                        a.to_string()
+                    } else {
+                        format!("{a}-{b}")
+                    }
+                })
+                .collect();
+            write!(out, "response status in [{}]", r.join(", "))
+        }
+        Cond::ResponseHeader(n, t) => {
+            let _ = write!(out, "response header {}", String::from_utf8_lossy(n));
+            test(out, t);
+            Ok(())
+        }
     };
 }
 
@@ -169,6 +187,7 @@ pub fn action(a: &Action) -> String {
             let h: Vec<String> = headers.iter().map(|(k, v)| format!("{k}: {v}")).collect();
             format!("tag ({})", h.join(", "))
         }
+        Action::Mask => "mask the matched response fragments".into(),
         Action::Allow => "allow (skip later policies)".into(),
         Action::None => "none (score only)".into(),
     }

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use rampart_matcher::{apply_chain, Anomalies, BodyParse, Matches, RequestView, Transform};
 
 use crate::measures::{Anomaly, Counter, IdentityProp};
-use crate::model::{Action, Cond, Exclusion, ListKey, Mode, Policy, ValueTest};
+use crate::model::{Action, Cond, Exclusion, ListKey, Mode, Policy, PolicyPhase, ValueTest};
 use crate::policy::CompiledPolicy;
 
 /// What the request carries beyond its bytes: who sent it, what the behaviour
@@ -98,8 +98,19 @@ const BUSY: u8 = 1;
 const NO: u8 = 2;
 const YES: u8 = 3;
 
+/// The upstream's response as response policies see it.
+#[derive(Clone, Copy, Debug)]
+pub struct ResponseView<'a> {
+    /// Status code.
+    pub status: u16,
+    /// Header fields (name, value).
+    pub headers: &'a [(&'a [u8], &'a [u8])],
+}
+
 struct Req<'r, 'a> {
     view: &'r RequestView<'a>,
+    /// Set when response policies are evaluated (and only then).
+    response: Option<&'r ResponseView<'r>>,
     matches: &'r Matches,
     facts: &'r Facts<'r>,
     path: &'r [u8],
@@ -144,12 +155,6 @@ impl Evaluator {
         dry_run: bool,
         out: &mut Verdict,
     ) {
-        out.hits.clear();
-        out.decision = None;
-        out.allowed_by = None;
-        out.score = 0;
-        self.memo.clear();
-        self.memo.resize(policy.policies.len(), UNKNOWN);
         let raw_path = view.path();
         let raw_path = &raw_path[..raw_path.len().min(MAX_PATH)];
         // Taken out of `self` for the evaluation (the path borrows them), put back after.
@@ -165,17 +170,66 @@ impl Evaluator {
         );
         let req = Req {
             view,
+            response: None,
             matches,
             facts,
             path,
             dry_run,
         };
+        self.run(policy, &req, PolicyPhase::Request, out);
+        self.path_a = pa;
+        self.path_b = pb;
+    }
+
+    /// Judges a response by the response policies (`phase = "response"`);
+    /// `matches` are the response body's. A deciding policy's action is
+    /// `block`; matching enforce `mask` policies are in `out.hits`.
+    pub fn evaluate_response(
+        &mut self,
+        policy: &CompiledPolicy,
+        response: &ResponseView<'_>,
+        matches: &Matches,
+        dry_run: bool,
+        out: &mut Verdict,
+    ) {
+        let view = RequestView {
+            method: b"",
+            target: b"",
+            headers: &[],
+            body: b"",
+        };
+        let facts = Facts::client(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+        let req = Req {
+            view: &view,
+            response: Some(response),
+            matches,
+            facts: &facts,
+            path: b"",
+            dry_run,
+        };
+        self.run(policy, &req, PolicyPhase::Response, out);
+    }
+
+    fn run(
+        &mut self,
+        policy: &CompiledPolicy,
+        req: &Req<'_, '_>,
+        phase: PolicyPhase,
+        out: &mut Verdict,
+    ) {
+        out.hits.clear();
+        out.decision = None;
+        out.allowed_by = None;
+        out.score = 0;
+        self.memo.clear();
+        self.memo.resize(policy.policies.len(), UNKNOWN);
+        let dry_run = req.dry_run;
         let mut memo = std::mem::take(&mut self.memo);
         for (i, p) in policy.policies.iter().enumerate() {
-            if p.mode == Mode::Off && !dry_run {
+            if (p.mode == Mode::Off && !dry_run) || p.phase != phase {
                 continue;
             }
-            if !self.policy_holds(policy, i, &req, &mut memo, out.score) {
+            if !self.policy_holds(policy, i, req, &mut memo, out.score) {
                 continue;
             }
             let enforce = p.mode == Mode::Enforce;
@@ -202,8 +256,6 @@ impl Evaluator {
             }
         }
         self.memo = memo;
-        self.path_a = pa;
-        self.path_b = pb;
     }
 
     fn policy_holds(
@@ -349,6 +401,21 @@ impl Evaluator {
                     && self.policy_holds(policy, *resolved, req, memo, score)
             }),
             Cond::ScoreAtLeast(n, _) => u64::from(score) >= *n,
+            Cond::ResponseStatus(ranges) => req
+                .response
+                .is_some_and(|r| ranges.iter().any(|&(lo, hi)| (lo..=hi).contains(&r.status))),
+            Cond::ResponseHeader(name, t) => req.response.is_some_and(|r| {
+                let mut any = false;
+                for (n, v) in r.headers {
+                    if n.eq_ignore_ascii_case(name) {
+                        any = true;
+                        if value_test(t, v) {
+                            return true;
+                        }
+                    }
+                }
+                any && matches!(t, ValueTest::Present)
+            }),
         }
     }
 }

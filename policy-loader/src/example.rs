@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use rampart_matcher::{FieldKind, Matches, RequestView, ScanLimits, Scanner};
 
-use crate::eval::{Evaluator, Facts, Verdict};
+use crate::eval::{Evaluator, Facts, ResponseView, Verdict};
 use crate::measures::COUNTERS;
 use crate::model::Example;
 use crate::policy::CompiledPolicy;
@@ -107,6 +107,62 @@ impl RawRequest {
             .iter()
             .map(|(n, v)| (n.as_slice(), v.as_slice()))
             .collect()
+    }
+}
+
+/// A response parsed leniently from text (a response policy's example).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawResponse {
+    /// Status code.
+    pub status: u16,
+    /// Headers in order.
+    pub headers: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    /// Parses `HTTP/1.x STATUS reason`, header lines, a blank line, a body.
+    pub fn parse(text: &[u8]) -> Result<RawResponse, String> {
+        let text = trim_leading_newlines(text);
+        let (head, body) = split_head(text);
+        let mut lines = head
+            .split(|&b| b == b'\n')
+            .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+        let first = lines.next().ok_or("empty response")?;
+        let mut parts = first.split(|&b| b == b' ').filter(|p| !p.is_empty());
+        match parts.next() {
+            Some(v) if v.starts_with(b"HTTP/1.") => {}
+            _ => return Err("a response starts with `HTTP/1.1 STATUS`".into()),
+        }
+        let status = parts
+            .next()
+            .and_then(|s| std::str::from_utf8(s).ok())
+            .and_then(|s| s.parse::<u16>().ok())
+            .filter(|s| (100..=599).contains(s))
+            .ok_or("no status (100 to 599) on the status line")?;
+        let mut headers = Vec::new();
+        for l in lines {
+            if l.is_empty() {
+                continue;
+            }
+            let colon = memchr::memchr(b':', l).ok_or_else(|| {
+                format!("header line without `:`: {}", String::from_utf8_lossy(l))
+            })?;
+            headers.push((l[..colon].to_vec(), l[colon + 1..].trim_ascii().to_vec()));
+        }
+        let mut body = body.to_vec();
+        if body.ends_with(b"\n") {
+            body.pop();
+            if body.ends_with(b"\r") {
+                body.pop();
+            }
+        }
+        Ok(RawResponse {
+            status,
+            headers,
+            body,
+        })
     }
 }
 
@@ -269,6 +325,59 @@ impl<'p> DryRunner<'p> {
     }
 }
 
+impl DryRunner<'_> {
+    /// Scans and judges one response by the response policies; `dry_run`
+    /// evaluates every policy whatever its mode. `masked` is the body as the
+    /// client would get it from the enforce `mask` policies that matched.
+    pub fn run_response(
+        &mut self,
+        resp: &RawResponse,
+        dry_run: bool,
+    ) -> Result<(DryRun, Vec<u8>), String> {
+        self.scanner
+            .scan_response(&resp.body, &mut self.matches)
+            .map_err(|e| e.to_string())?;
+        let headers: Vec<(&[u8], &[u8])> = resp
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_slice(), v.as_slice()))
+            .collect();
+        let view = ResponseView {
+            status: resp.status,
+            headers: &headers,
+        };
+        let mut verdict = Evaluator::new_verdict(self.policy);
+        self.evaluator
+            .evaluate_response(self.policy, &view, &self.matches, dry_run, &mut verdict);
+        let mut masked = resp.body.clone();
+        crate::mask::Masker::new(self.policy).mask_in_place(&verdict, &self.matches, &mut masked);
+        let m = &self.matches;
+        let signatures = m
+            .iter()
+            .map(|x| SignatureHit {
+                signature: self
+                    .policy
+                    .matcher
+                    .signature_id(x.signature)
+                    .unwrap_or("?")
+                    .to_owned(),
+                kind: x.kind,
+                name: String::from_utf8_lossy(m.name(x)).into_owned(),
+                start: x.start,
+                end: x.end,
+                fragment: String::from_utf8_lossy(m.fragment(x)).into_owned(),
+            })
+            .collect();
+        Ok((
+            DryRun {
+                verdict,
+                signatures,
+            },
+            masked,
+        ))
+    }
+}
+
 /// One example that did not behave as its policy says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExampleFailure {
@@ -304,18 +413,32 @@ pub fn self_test(policy: &CompiledPolicy) -> Result<SelfTest, String> {
         for e in &p.examples {
             out.examples += 1;
             let at = e.loc.to_string();
-            let req = match RawRequest::parse(e.request.as_bytes()) {
-                Ok(r) => r,
-                Err(msg) => {
-                    out.failures.push(ExampleFailure {
-                        policy: p.id.clone(),
-                        at,
-                        message: format!("unparsable request: {msg}"),
-                    });
-                    continue;
+            let run = if let Some(text) = &e.response {
+                match RawResponse::parse(text.as_bytes()) {
+                    Ok(r) => runner.run_response(&r, true)?.0,
+                    Err(msg) => {
+                        out.failures.push(ExampleFailure {
+                            policy: p.id.clone(),
+                            at,
+                            message: format!("unparsable response: {msg}"),
+                        });
+                        continue;
+                    }
                 }
+            } else {
+                let req = match RawRequest::parse(e.request.as_bytes()) {
+                    Ok(r) => r,
+                    Err(msg) => {
+                        out.failures.push(ExampleFailure {
+                            policy: p.id.clone(),
+                            at,
+                            message: format!("unparsable request: {msg}"),
+                        });
+                        continue;
+                    }
+                };
+                runner.run(&req, &DryFacts::from_example(e), true)?
             };
-            let run = runner.run(&req, &DryFacts::from_example(e), true)?;
             let matched = run.verdict.matched(i);
             if matched != e.expect_match {
                 let sigs: Vec<String> = run

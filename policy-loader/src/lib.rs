@@ -17,20 +17,22 @@ mod eval;
 mod example;
 mod glob;
 mod lists;
+pub mod mask;
 pub mod measures;
 mod model;
 mod overlay;
 mod parse;
 mod policy;
+mod response_policy;
 mod source;
 mod tree;
 
 pub use compile::{load, load_files, LoadOptions, Loaded, PackSource};
 pub use diag::{Diagnostic, LoadErrors, Loc};
-pub use eval::{Evaluator, Facts, Hit, Verdict};
+pub use eval::{Evaluator, Facts, Hit, ResponseView, Verdict};
 pub use example::{
-    self_test, DryFacts, DryRun, DryRunner, ExampleFailure, RawRequest, SelfTest, SignatureHit,
-    EXAMPLE_CLIENT,
+    self_test, DryFacts, DryRun, DryRunner, ExampleFailure, RawRequest, RawResponse, SelfTest,
+    SignatureHit, EXAMPLE_CLIENT,
 };
 pub use glob::Glob;
 pub use lists::{List, ListKind};

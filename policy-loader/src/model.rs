@@ -117,6 +117,9 @@ pub enum Action {
         /// Headers added to the upstream request.
         headers: Vec<(String, String)>,
     },
+    /// Response policies: replace every matched fragment of the response
+    /// body with `*` of the same length (framing stays valid).
+    Mask,
     /// Forward and skip every later policy.
     Allow,
     /// Only record (score-only policies).
@@ -145,8 +148,30 @@ impl Action {
             Action::Tarpit { .. } => "tarpit",
             Action::Drop => "drop",
             Action::Tag { .. } => "tag",
+            Action::Mask => "mask",
             Action::Allow => "allow",
             Action::None => "none",
+        }
+    }
+}
+
+/// When a policy is evaluated.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum PolicyPhase {
+    /// On the request, before it is forwarded (the default).
+    #[default]
+    Request,
+    /// On the upstream's response head and body prefix, before it is sent
+    /// to the client.
+    Response,
+}
+
+impl PolicyPhase {
+    /// The pack spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PolicyPhase::Request => "request",
+            PolicyPhase::Response => "response",
         }
     }
 }
@@ -310,6 +335,11 @@ pub enum Cond {
     },
     /// The anomaly score of the other policies reached a threshold.
     ScoreAtLeast(u64, Loc),
+    /// Response policies: the upstream's status is in one of these
+    /// inclusive ranges.
+    ResponseStatus(Vec<(u16, u16)>),
+    /// Response policies: a response header test.
+    ResponseHeader(Vec<u8>, ValueTest),
 }
 
 /// One example request stored with a policy.
@@ -317,8 +347,11 @@ pub enum Cond {
 pub struct Example {
     /// Whether the policy must match it.
     pub expect_match: bool,
-    /// The raw HTTP/1.1 request.
+    /// The raw HTTP/1.1 request (empty for a response policy's example).
     pub request: String,
+    /// A response policy's example: the raw HTTP/1.1 response (status line,
+    /// headers, body).
+    pub response: Option<String>,
     /// Client address (default 203.0.113.10).
     pub client_ip: Option<IpAddr>,
     /// Behaviour counters as the engine would see them.
@@ -356,6 +389,8 @@ pub struct Policy {
     pub priority: i64,
     /// Added to the anomaly score on a match.
     pub score: u32,
+    /// Request or response.
+    pub phase: PolicyPhase,
     /// When it matches.
     pub condition: Cond,
     /// What it does (after overrides).

@@ -411,6 +411,7 @@ const POLICY_KEYS: &[&str] = &[
     "mode",
     "priority",
     "score",
+    "phase",
     "condition",
     "action",
     "escalate",
@@ -476,6 +477,24 @@ fn policies(doc: &Node, pack: usize, out: &mut Parsed, sink: &mut Sink) {
             .get("tags")
             .map(|n| r.strings(n, "`tags`").into_iter().map(|(s, _)| s).collect())
             .unwrap_or_default();
+        let phase = match t.get("phase") {
+            None => Some(PolicyPhase::Request),
+            Some(n) => match r.string(n, "`phase`").as_deref() {
+                Some("request") => Some(PolicyPhase::Request),
+                Some("response") => Some(PolicyPhase::Response),
+                Some(other) => {
+                    r.err(
+                        &n.loc,
+                        format!("unknown phase `{other}`; use request or response"),
+                    );
+                    None
+                }
+                None => None,
+            },
+        };
+        if let (Some(p), Some(n)) = (phase, t.get("condition")) {
+            crate::response_policy::check_condition(&mut r, n, p);
+        }
         let condition = match t.get("condition") {
             Some(n) => condition(&mut r, n, 0),
             None => {
@@ -493,6 +512,10 @@ fn policies(doc: &Node, pack: usize, out: &mut Parsed, sink: &mut Sink) {
                 None
             }
         };
+        let action = match (phase, action, t.get("action")) {
+            (Some(p), Some(a), Some(n)) => crate::response_policy::check_action(&mut r, n, p, a),
+            (_, a, _) => a,
+        };
         let escalate_ms = match t.get("escalate") {
             Some(n) => escalate(&mut r, n, action.as_ref()).map(Some),
             None => Some(None),
@@ -501,6 +524,9 @@ fn policies(doc: &Node, pack: usize, out: &mut Parsed, sink: &mut Sink) {
             .get("example")
             .map(|n| examples(&mut r, n))
             .unwrap_or_default();
+        if let Some(p) = phase {
+            crate::response_policy::check_examples(&mut r, t.get("example"), p);
+        }
         if let (
             Some(id),
             Some(severity),
@@ -510,6 +536,7 @@ fn policies(doc: &Node, pack: usize, out: &mut Parsed, sink: &mut Sink) {
             Some(condition),
             Some(action),
             Some(escalate_ms),
+            Some(phase),
         ) = (
             id,
             severity,
@@ -519,6 +546,7 @@ fn policies(doc: &Node, pack: usize, out: &mut Parsed, sink: &mut Sink) {
             condition,
             action,
             escalate_ms,
+            phase,
         ) {
             out.policies.push(Policy {
                 id,
@@ -529,6 +557,7 @@ fn policies(doc: &Node, pack: usize, out: &mut Parsed, sink: &mut Sink) {
                 mode,
                 priority,
                 score: score as u32,
+                phase,
                 condition,
                 action,
                 escalate_ms,
@@ -616,8 +645,15 @@ const COND_MAIN: &[&str] = &[
     "anomaly",
     "policy",
     "score_at_least",
+    "response_status",
+    "response_header",
 ];
 const VALUE_TESTS: &[&str] = &["equals", "contains", "prefix", "matches"];
+
+/// Whether `k` names a condition.
+pub(crate) fn is_condition(k: &str) -> bool {
+    COND_MAIN.contains(&k)
+}
 const CMPS: &[&str] = &["gt", "gte", "lt", "lte", "eq"];
 
 pub(crate) fn condition(r: &mut Reader<'_>, n: &Node, depth: usize) -> Option<Cond> {
@@ -670,7 +706,7 @@ pub(crate) fn condition(r: &mut Reader<'_>, n: &Node, depth: usize) -> Option<Co
     let v = t.get(main)?;
     let allowed: &[&str] = match main {
         "signature" | "signature_tag" => &["fields"],
-        "header" | "arg" | "cookie" | "identity" => VALUE_TESTS,
+        "header" | "arg" | "cookie" | "identity" | "response_header" => VALUE_TESTS,
         "list" => &["key"],
         "counter" => CMPS,
         _ => &[],
@@ -853,6 +889,14 @@ pub(crate) fn condition(r: &mut Reader<'_>, n: &Node, depth: usize) -> Option<Co
                 resolved: usize::MAX,
             }
         }
+        "response_status" => Cond::ResponseStatus(crate::response_policy::status_ranges(r, v)?),
+        "response_header" => {
+            let name = r
+                .string(v, "`response_header`")?
+                .to_ascii_lowercase()
+                .into_bytes();
+            Cond::ResponseHeader(name, value_test(r, t)?)
+        }
         "score_at_least" => Cond::ScoreAtLeast(
             r.int(v, "`score_at_least`", 1, 1_000_000)? as u64,
             v.loc.clone(),
@@ -970,6 +1014,7 @@ const ACTIONS: &[&str] = &[
     "tarpit",
     "drop",
     "tag",
+    "mask",
     "allow",
     "none",
 ];
@@ -1005,7 +1050,7 @@ pub(crate) fn action(r: &mut Reader<'_>, n: &Node) -> Option<Action> {
         "deceive" => &["template", "status"],
         "tarpit" => &["delay", "then"],
         "tag" => &["headers"],
-        "drop" | "allow" | "none" => &[],
+        "drop" | "allow" | "none" | "mask" => &[],
         other => {
             let hint = tree::closest(other, ACTIONS)
                 .map(|c| format!(" (did you mean `{c}`?)"))
@@ -1110,6 +1155,7 @@ pub(crate) fn action(r: &mut Reader<'_>, n: &Node) -> Option<Action> {
             headers: p.get("headers").map(|h| headers(r, h)).unwrap_or_default(),
         },
         "drop" => Action::Drop,
+        "mask" => Action::Mask,
         "allow" => Action::Allow,
         _ => Action::None,
     })
@@ -1134,6 +1180,7 @@ const EXAMPLE_KEYS: &[&str] = &[
     "tls",
     "credential",
     "note",
+    "response",
 ];
 
 fn examples(r: &mut Reader<'_>, n: &Node) -> Vec<Example> {
@@ -1155,7 +1202,14 @@ fn examples(r: &mut Reader<'_>, n: &Node) -> Vec<Example> {
             }
             None => None,
         };
-        let request = r.required_string(&t, "request", "this example");
+        let response = r.optional_string(&t, "response");
+        // A response policy's example gives a response instead (checked
+        // against the policy's phase by `response_policy::check_examples`).
+        let request = if response.is_some() {
+            Some(r.optional_string(&t, "request").unwrap_or_default())
+        } else {
+            r.required_string(&t, "request", "this example")
+        };
         let client_ip = t.get("client_ip").and_then(|v| {
             let s = r.string(v, "`client_ip`")?;
             let ip = s.parse::<IpAddr>().ok();
@@ -1218,6 +1272,7 @@ fn examples(r: &mut Reader<'_>, n: &Node) -> Vec<Example> {
             out.push(Example {
                 expect_match,
                 request,
+                response,
                 client_ip,
                 counters,
                 identity,

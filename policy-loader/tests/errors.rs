@@ -106,7 +106,7 @@ fn unknown_field_in_a_policy_suggests_the_closest() {
         "#,
     );
     assert_lines(&e, &[
-        "p1/policies/a.toml:5:1: RP-A: unknown field `prority` in a [[policy]] (did you mean `priority`?); allowed: id, name, description, severity, tags, mode, priority, score, condition, action, escalate, example",
+        "p1/policies/a.toml:5:1: RP-A: unknown field `prority` in a [[policy]] (did you mean `priority`?); allowed: id, name, description, severity, tags, mode, priority, score, phase, condition, action, escalate, example",
     ]);
 }
 
@@ -330,7 +330,7 @@ fn bad_regex_is_reported_together_with_other_errors() {
         ],
     );
     assert_lines(&f.errors(&["p1"], None), &[
-        "p1/policies/a.toml:6:10: RP-A: unknown action `blok` (did you mean `block`?); actions: block, rate_limit, deceive, tarpit, drop, tag, allow, none",
+        "p1/policies/a.toml:6:10: RP-A: unknown action `blok` (did you mean `block`?); actions: block, rate_limit, deceive, tarpit, drop, tag, mask, allow, none",
         "p1/signatures/core.toml:1:1: bad.regex: invalid pattern: Missing close parenthesis for group started at index 5.",
     ]);
 }
@@ -997,4 +997,179 @@ fn overlay_sets_and_removes_escalation() {
     );
     let p = f.policy(&["p1"], Some("overlay.toml"));
     assert!(p.policies.iter().all(|p| p.escalate_ms.is_none()));
+}
+
+/// A signature on response bodies for the response-policy errors below.
+const RESP_SIGS: &str = r#"
+    [[signature]]
+    id = "leak.pan"
+    pattern = '\b4[0-9]{15}\b'
+    fields = ["response.body"]
+    tags = ["luhn"]
+
+    [[signature]]
+    id = "leak.bad-twin"
+    pattern = '(?<=x)secret'
+    fields = ["response.body"]
+"#;
+
+fn response_errors(policies: &str) -> Vec<String> {
+    let f = Fixture::new();
+    f.pack(
+        "p1",
+        &[
+            ("signatures/core.toml", SIGS),
+            ("signatures/resp.toml", RESP_SIGS),
+            ("policies/a.toml", policies),
+        ],
+    );
+    f.errors(&["p1"], None)
+}
+
+#[test]
+fn response_policies_misused() {
+    let e = response_errors(
+        r#"
+        [[policy]]
+        id = "RP-PHASE"
+        name = "unknown phase"
+        severity = "high"
+        phase = "reply"
+        condition = { signature = "leak.pan" }
+        action = "mask"
+
+        [[policy]]
+        id = "RP-REQ-STATUS"
+        name = "response test on a request policy"
+        severity = "high"
+        condition = { all = [{ response_status = "5xx" }, { signature = "sqli.union-select" }] }
+        action = "mask"
+
+        [[policy]]
+        id = "RP-RESP-PATH"
+        name = "request test on a response policy"
+        severity = "high"
+        phase = "response"
+        condition = { any = [{ path = "/admin" }, { signature = "leak.pan" }] }
+        action = "rate_limit"
+
+        [[policy]]
+        id = "RP-RESP-STATUS"
+        name = "bad status ranges"
+        severity = "high"
+        phase = "response"
+        condition = { response_status = ["6xx", 200, "300-200", 42] }
+        action = "block"
+        "#,
+    );
+    assert_lines(&e, &[
+        "p1/policies/a.toml:5:9: RP-PHASE: unknown phase `reply`; use request or response",
+        "p1/policies/a.toml:13:24: RP-REQ-STATUS: `response_status` tests the upstream's response; it needs phase = \"response\"",
+        "p1/policies/a.toml:14:10: RP-REQ-STATUS: `mask` rewrites a response body; it needs phase = \"response\"",
+        "p1/policies/a.toml:21:24: RP-RESP-PATH: `path` tests the request; a response policy can test all, any, not, signature, signature_tag, response_status, response_header",
+        "p1/policies/a.toml:22:10: RP-RESP-PATH: a response policy's action is mask, block or none, not `rate_limit`",
+        "p1/policies/a.toml:29:34: RP-RESP-STATUS: `6xx` is not a status range; write 404, \"500-599\" or \"5xx\" (100 to 599)",
+        "p1/policies/a.toml:29:46: RP-RESP-STATUS: `300-200` is not a status range; write 404, \"500-599\" or \"5xx\" (100 to 599)",
+        "p1/policies/a.toml:29:57: RP-RESP-STATUS: a `response_status` must be between 100 and 599, got 42",
+    ]);
+}
+
+#[test]
+fn response_examples_and_mask_signatures() {
+    let e = response_errors(
+        r#"
+        [[policy]]
+        id = "RP-MASK"
+        name = "mask needs signatures with a regex twin"
+        severity = "high"
+        phase = "response"
+        condition = { any = [{ signature = "leak.bad-twin" }, { response_status = 500 }] }
+        action = "mask"
+
+        [[policy.example]]
+        expect = "match"
+        request = "GET / HTTP/1.1"
+
+        [[policy]]
+        id = "RP-NOSIG"
+        name = "mask without signatures"
+        severity = "high"
+        phase = "response"
+        condition = { response_header = "content-type", contains = "json" }
+        action = "mask"
+
+        [[policy]]
+        id = "RP-REQ-EX"
+        name = "a request policy with a response example"
+        severity = "high"
+        condition = { signature = "sqli.union-select" }
+        action = "block"
+
+        [[policy.example]]
+        expect = "match"
+        response = "HTTP/1.1 200 OK"
+        "#,
+    );
+    assert_lines(&e, &[
+        "p1/policies/a.toml:1:1: RP-MASK: signature `leak.bad-twin` cannot locate fragments to mask (its pattern is not valid `regex` syntax: error: look-around, including look-ahead and look-behind, is not supported)",
+        "p1/policies/a.toml:9:1: RP-MASK: an example of a response policy needs a `response` (the raw HTTP response)",
+        "p1/policies/a.toml:11:11: RP-MASK: a response policy sees only the response; drop the example's `request`",
+        "p1/policies/a.toml:13:1: RP-NOSIG: a `mask` policy needs a signature condition: its matches are what is masked",
+        "p1/policies/a.toml:30:12: RP-REQ-EX: `response` examples are for phase = \"response\" policies; give a `request`",
+    ]);
+}
+
+#[test]
+fn an_overlay_cannot_give_a_request_policy_mask() {
+    let f = Fixture::new();
+    f.pack(
+        "p1",
+        &[
+            ("signatures/core.toml", SIGS),
+            (
+                "policies/a.toml",
+                r#"
+                [[policy]]
+                id = "RP-A"
+                name = "a"
+                severity = "high"
+                condition = { signature = "sqli.union-select" }
+                action = "block"
+                "#,
+            ),
+        ],
+    );
+    f.file(
+        "overlay.toml",
+        "[[override]]\npolicy = \"RP-A\"\naction = \"mask\"\n",
+    );
+    assert_lines(
+        &f.errors(&["p1"], Some("overlay.toml")),
+        &["overlay.toml:3:10: RP-A: `mask` rewrites a response body; this policy judges requests"],
+    );
+}
+
+#[test]
+fn a_policy_refers_only_to_policies_of_its_phase() {
+    let e = response_errors(
+        r#"
+        [[policy]]
+        id = "RP-RESP"
+        name = "response"
+        severity = "high"
+        phase = "response"
+        condition = { signature = "leak.pan" }
+        action = "mask"
+
+        [[policy]]
+        id = "RP-REQ"
+        name = "request referring to a response policy"
+        severity = "high"
+        condition = { policy = "RP-RESP" }
+        action = "block"
+        "#,
+    );
+    assert_lines(&e, &[
+        "p1/policies/a.toml:13:24: RP-REQ: `RP-RESP` is a response policy; a request policy can only refer to request policies",
+    ]);
 }

@@ -64,6 +64,12 @@ impl GatewayConfig {
         self
     }
 
+    /// Sets `limits.KEY = VALUE` with VALUE as TOML text (`true`, `"64KiB"`).
+    pub fn limit_toml(mut self, key: &str, value: &str) -> Self {
+        self.limits.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
     /// Sets the upstream's `fail_timeout` (how long a failed server is avoided).
     pub fn fail_timeout(mut self, value: &str) -> Self {
         self.fail_timeout = Some(value.to_owned());

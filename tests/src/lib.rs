@@ -14,7 +14,7 @@ pub mod upstream;
 pub use client::{RawConn, Response};
 pub use config::GatewayConfig;
 pub use gateway::Gateway;
-pub use upstream::{dead_addr, Behaviour, RecordedRequest, TestUpstream};
+pub use upstream::{dead_addr, Behaviour, Canned, RecordedRequest, TestUpstream};
 
 #[cfg(test)]
 mod selftest;

@@ -56,6 +56,28 @@ pub enum Behaviour {
     /// ([`BRANDED_HEADERS`], then `Date`, `Set-Cookie` and `ETag` that change
     /// per response), body [`BRANDED_BODY`].
     Branded,
+    /// Answers the first [`Canned`] response whose `path` the request target
+    /// starts with; [`Behaviour::Ok`] when none does.
+    Respond(&'static [Canned]),
+}
+
+/// A fixed response for [`Behaviour::Respond`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Canned {
+    /// Request targets starting with this get the response.
+    pub path: &'static str,
+    /// Status code.
+    pub status: u16,
+    /// `Content-Type`.
+    pub content_type: &'static str,
+    /// Extra header lines (`Name: value`), e.g. a `Content-Encoding`.
+    pub headers: &'static [&'static str],
+    /// The body.
+    pub body: &'static [u8],
+    /// 0: `Content-Length`; otherwise chunked, in chunks of this many bytes.
+    pub chunk: usize,
+    /// Chunked only: pause this long after the first chunk (a slow stream).
+    pub stall_ms: u64,
 }
 
 /// The stable header lines of a [`Behaviour::Branded`] response, in order.
@@ -510,6 +532,7 @@ fn serve_connection(stream: TcpStream, id: usize, shared: &Shared) -> io::Result
             shared.behaviour == Behaviour::Upgrade && head.has_token("Connection", "upgrade");
         let echo = echo_json(&head);
         let received = acc.len;
+        let req_target = head.target.clone();
         shared.lock().requests.push(RecordedRequest {
             method: head.method,
             target: head.target,
@@ -591,6 +614,12 @@ fn serve_connection(stream: TcpStream, id: usize, shared: &Shared) -> io::Result
                 )?;
                 write_fixed(&mut writer, OK_BODY, is_head)?;
             }
+            Behaviour::Respond(list) => {
+                match list.iter().find(|c| req_target.starts_with(c.path)) {
+                    Some(c) => write_canned(&mut writer, c, is_head)?,
+                    None => write_fixed(&mut writer, OK_BODY, is_head)?,
+                }
+            }
         }
     }
     Ok(())
@@ -606,6 +635,40 @@ fn write_fixed(w: &mut TcpStream, body: &[u8], is_head: bool) -> io::Result<()> 
         out.extend_from_slice(body);
     }
     w.write_all(&out)
+}
+
+fn write_canned(w: &mut TcpStream, c: &Canned, is_head: bool) -> io::Result<()> {
+    let mut out = format!(
+        "HTTP/1.1 {} X\r\nContent-Type: {}\r\n",
+        c.status, c.content_type
+    );
+    for h in c.headers {
+        out.push_str(h);
+        out.push_str("\r\n");
+    }
+    if c.chunk == 0 {
+        out.push_str(&format!("Content-Length: {}\r\n\r\n", c.body.len()));
+        let mut out = out.into_bytes();
+        if !is_head {
+            out.extend_from_slice(c.body);
+        }
+        return w.write_all(&out);
+    }
+    out.push_str("Transfer-Encoding: chunked\r\n\r\n");
+    w.write_all(out.as_bytes())?;
+    if is_head {
+        return Ok(());
+    }
+    for (i, piece) in c.body.chunks(c.chunk).enumerate() {
+        let mut b = format!("{:x}\r\n", piece.len()).into_bytes();
+        b.extend_from_slice(piece);
+        b.extend_from_slice(b"\r\n");
+        w.write_all(&b)?;
+        if i == 0 && c.stall_ms > 0 {
+            thread::sleep(Duration::from_millis(c.stall_ms));
+        }
+    }
+    w.write_all(b"0\r\n\r\n")
 }
 
 fn tunnel_echo(reader: BufReader<TcpStream>, mut writer: TcpStream) -> io::Result<()> {

@@ -53,9 +53,9 @@ const RESPONSE: &[u8] =
     b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok";
 const REQUEST: &[u8] = b"GET /alloc HTTP/1.1\r\nHost: alloc.test\r\n\r\n";
 
-/// One-thread upstream: reads into a fixed buffer, answers `RESPONSE` per request head
-/// (GETs only, no bodies). Allocation-free once the connection is accepted.
-fn upstream(listener: TcpListener, stop: Arc<AtomicBool>) {
+/// One-thread upstream: reads into a fixed buffer, answers `RESPONSE` per request once
+/// its `Content-Length` body (if any) is in. Allocation-free once the connection is accepted.
+fn upstream(listener: TcpListener, stop: Arc<AtomicBool>, response: &'static [u8]) {
     let mut buf = [0u8; 16 * 1024];
     while !stop.load(Ordering::Relaxed) {
         let Ok((mut s, _)) = listener.accept() else {
@@ -65,19 +65,38 @@ fn upstream(listener: TcpListener, stop: Arc<AtomicBool>) {
             return;
         }
         let mut len = 0usize;
+        // Body bytes of the current request still to skip; its answer is
+        // owed once they are in (answering earlier would be an early response).
+        let mut skip = 0usize;
+        let mut owe = false;
         loop {
             let n = match s.read(&mut buf[len..]) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
             len += n;
-            // Answer each complete head; keep the remainder.
             let mut start = 0;
-            while let Some(end) = find(&buf[start..len], b"\r\n\r\n") {
-                if s.write_all(RESPONSE).is_err() {
+            loop {
+                let t = skip.min(len - start);
+                start += t;
+                skip -= t;
+                if skip > 0 {
                     break;
                 }
-                start += end + 4;
+                if owe {
+                    if s.write_all(response).is_err() {
+                        return;
+                    }
+                    owe = false;
+                }
+                match find(&buf[start..len], b"\r\n\r\n") {
+                    Some(end) => {
+                        skip = content_length(&buf[start..start + end + 2]).unwrap_or(0);
+                        owe = true;
+                        start += end + 4;
+                    }
+                    None => break,
+                }
             }
             buf.copy_within(start..len, 0);
             len -= start;
@@ -113,7 +132,7 @@ fn content_length(head: &[u8]) -> Option<usize> {
     seen.then_some(n)
 }
 
-/// Sends `count` GETs one at a time on `s`, reading each full response into `buf`.
+/// Sends `count` requests one at a time on `s`, reading each full response into `buf`.
 fn run_requests(s: &mut TcpStream, buf: &mut [u8], count: usize, request: &[u8]) {
     for i in 0..count {
         s.write_all(request).expect("write request");
@@ -140,12 +159,23 @@ fn run_requests(s: &mut TcpStream, buf: &mut [u8], count: usize, request: &[u8])
 
 /// Allocations while serving 10,000 keep-alive `request`s after a warm-up.
 fn steady_state_allocations(policy: PolicyConfig, request: &[u8]) -> u64 {
+    steady_state_allocations_n(policy, request, 1_000, 10_000, RESPONSE)
+}
+
+/// Allocations while serving `measured` keep-alive `request`s after `warm` of them.
+fn steady_state_allocations_n(
+    policy: PolicyConfig,
+    request: &[u8],
+    warm: usize,
+    measured: usize,
+    response: &'static [u8],
+) -> u64 {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let up_listener = TcpListener::bind("127.0.0.1:0").expect("bind upstream");
     let up_addr = up_listener.local_addr().expect("upstream addr");
     let stop = Arc::new(AtomicBool::new(false));
     let stop_up = Arc::clone(&stop);
-    let up_thread = thread::spawn(move || upstream(up_listener, stop_up));
+    let up_thread = thread::spawn(move || upstream(up_listener, stop_up, response));
 
     let listen: SocketAddr = "127.0.0.1:0".parse().expect("literal addr");
     let mut config = Config::quick(listen, &format!("http://{up_addr}"), Workers::Count(1))
@@ -165,9 +195,9 @@ fn steady_state_allocations(policy: PolicyConfig, request: &[u8]) -> u64 {
     client.set_nodelay(true).expect("nodelay");
     let mut buf = [0u8; 16 * 1024];
 
-    run_requests(&mut client, &mut buf, 1_000, request);
+    run_requests(&mut client, &mut buf, warm, request);
     let before = ALLOCS.load(Ordering::SeqCst);
-    run_requests(&mut client, &mut buf, 10_000, request);
+    run_requests(&mut client, &mut buf, measured, request);
     let after = ALLOCS.load(Ordering::SeqCst);
 
     drop(client);
@@ -195,4 +225,42 @@ fn judging_requests_with_the_default_pack_does_not_allocate() {
     let delta = steady_state_allocations(PolicyConfig::default(), request);
     println!("allocations during 10,000 judged keep-alive GETs: {delta}");
     assert_eq!(delta, 0, "judging allocated {delta} times");
+}
+
+/// Bodies longer than the inspected prefix are streamed through the scanner
+/// (pooled streams, copied matches, a second verdict): no allocation either.
+#[test]
+fn streaming_long_bodies_through_inspection_does_not_allocate() {
+    let mut request = format!(
+        "POST /upload HTTP/1.1\r\nHost: api.example.test\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n",
+        200 * 1024
+    )
+    .into_bytes();
+    let words = [&b"lorem "[..], b"ipsum ", b"dolor ", b"sit ", b"amet "];
+    let mut i = 0;
+    let body_start = request.len();
+    while request.len() - body_start < 200 * 1024 {
+        request.extend_from_slice(words[i % words.len()]);
+        i += 1;
+    }
+    request.truncate(body_start + 200 * 1024);
+    let delta = steady_state_allocations_n(PolicyConfig::default(), &request, 100, 400, RESPONSE);
+    println!("allocations during 400 streamed 200 KiB bodies: {delta}");
+    assert_eq!(delta, 0, "streaming bodies allocated {delta} times");
+}
+
+/// Responses judged by the default pack's response policies, with a card
+/// number masked in every one: holding, scanning and masking do not allocate.
+#[test]
+fn masking_responses_with_the_default_pack_does_not_allocate() {
+    const LEAKY: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 42\r\nContent-Type: application/json\r\n\r\n{\"card\":\"4111 1111 1111 1111\",\"ok\":true}xx";
+    let delta = steady_state_allocations_n(
+        PolicyConfig::default(),
+        b"GET /account HTTP/1.1\r\nHost: api.example.test\r\n\r\n",
+        500,
+        3_000,
+        LEAKY,
+    );
+    println!("allocations during 3,000 masked responses: {delta}");
+    assert_eq!(delta, 0, "masking allocated {delta} times");
 }

@@ -372,6 +372,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if !p.description.is_empty() {
                 println!("  about:     {}", p.description);
             }
+            if p.phase != rampart_policy_loader::PolicyPhase::Request {
+                println!("  phase:     {}", p.phase.as_str());
+            }
             println!("  condition: {}", describe::condition(&p.condition));
             println!("  action:    {}", describe::action(&p.action));
             for e in &p.exclusions {

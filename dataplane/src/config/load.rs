@@ -59,6 +59,9 @@ const LIMITS_KEYS: &[&str] = &[
     "max_body_bytes",
     "inspect_body_bytes",
     "max_connections_per_worker",
+    "stream_inspect",
+    "stream_inspect_per_worker",
+    "inspect_response_bytes",
 ];
 const TIMEOUTS_KEYS: &[&str] = &[
     "header_read",
@@ -663,6 +666,20 @@ fn limits(cx: &mut Ctx<'_>, s: &Section<'_, '_>) -> Limits {
     let target = size(cx, "max_target_bytes", 1, MIB);
     let body = size(cx, "max_body_bytes", 0, u64::MAX);
     let inspect = size(cx, "inspect_body_bytes", 0, u64::MAX);
+    let stream_inspect = s
+        .get("stream_inspect")
+        .and_then(|f| cx.bool(&f))
+        .unwrap_or(d.stream_inspect);
+    let stream_inspect_per_worker = int(
+        cx,
+        "stream_inspect_per_worker",
+        1,
+        1 << 16,
+        d.stream_inspect_per_worker,
+    );
+    let inspect_response_bytes = size(cx, "inspect_response_bytes", 0, 16 * MIB)
+        .and_then(|(n, _)| n)
+        .map_or(d.inspect_response_bytes, |n| n as usize);
     let max_headers = int(cx, "max_headers", 1, 1000, d.max_headers);
     let max_connections_per_worker = int(
         cx,
@@ -747,6 +764,9 @@ fn limits(cx: &mut Ctx<'_>, s: &Section<'_, '_>) -> Limits {
             d.inspect_body_bytes,
         ),
         max_connections_per_worker,
+        stream_inspect,
+        stream_inspect_per_worker,
+        inspect_response_bytes,
     }
 }
 

@@ -75,6 +75,15 @@ pub struct Limits {
     pub max_body_bytes: u64,
     pub inspect_body_bytes: usize,
     pub max_connections_per_worker: usize,
+    /// Scan request bodies beyond `inspect_body_bytes` as a stream and decide
+    /// before the body's last bytes reach the upstream (off: the rest of the
+    /// body is forwarded uninspected).
+    pub stream_inspect: bool,
+    /// Bodies streamed through inspection at once per worker (pre-opened
+    /// scanner streams); a further long body is answered 503.
+    pub stream_inspect_per_worker: usize,
+    /// How much of a text-like response body response policies inspect.
+    pub inspect_response_bytes: usize,
 }
 
 impl Default for Limits {
@@ -86,6 +95,9 @@ impl Default for Limits {
             max_body_bytes: 1 << 30,
             inspect_body_bytes: 128 * 1024,
             max_connections_per_worker: 16_384,
+            stream_inspect: true,
+            stream_inspect_per_worker: 256,
+            inspect_response_bytes: 64 * 1024,
         }
     }
 }

@@ -64,6 +64,9 @@ fn minimal_config_gets_defaults() {
     assert_eq!(c.limits.max_body_bytes, 1 << 30);
     assert_eq!(c.limits.inspect_body_bytes, 128 * 1024);
     assert_eq!(c.limits.max_connections_per_worker, 16384);
+    assert!(c.limits.stream_inspect);
+    assert_eq!(c.limits.stream_inspect_per_worker, 256);
+    assert_eq!(c.limits.inspect_response_bytes, 64 * 1024);
     assert_eq!(c.timeouts.header_read, Duration::from_secs(10));
     assert_eq!(c.timeouts.idle_keepalive, Duration::from_secs(60));
     assert_eq!(c.timeouts.upstream_connect, Duration::from_secs(2));
@@ -178,6 +181,9 @@ max_target_bytes = 4096
 max_body_bytes = "10MB"
 inspect_body_bytes = "1MiB"
 max_connections_per_worker = 100
+stream_inspect = false
+stream_inspect_per_worker = 8
+inspect_response_bytes = "16KiB"
 [timeouts]
 header_read = "500ms"
 idle_keepalive = "2m"
@@ -219,6 +225,9 @@ upstream = "a"
     assert_eq!(c.limits.max_body_bytes, 10_000_000);
     assert_eq!(c.limits.inspect_body_bytes, 1 << 20);
     assert_eq!(c.limits.max_connections_per_worker, 100);
+    assert!(!c.limits.stream_inspect);
+    assert_eq!(c.limits.stream_inspect_per_worker, 8);
+    assert_eq!(c.limits.inspect_response_bytes, 16 * 1024);
     assert_eq!(c.timeouts.header_read, Duration::from_millis(500));
     assert_eq!(c.timeouts.idle_keepalive, Duration::from_secs(120));
     assert_eq!(c.timeouts.body_read, Duration::from_millis(1500));
@@ -499,6 +508,25 @@ fn inspect_body_must_fit_max_body() {
         &format!("{MIN}[limits]\nmax_body_bytes = \"64KiB\"\ninspect_body_bytes = \"128KiB\"\n"),
         "9:22",
         "limits.inspect_body_bytes (128KiB) must not exceed limits.max_body_bytes (64KiB)",
+    );
+}
+
+#[test]
+fn stream_and_response_inspection_limits() {
+    one_err(
+        &format!("{MIN}[limits]\nstream_inspect = \"yes\"\n"),
+        "8:18",
+        "limits.stream_inspect must be a boolean",
+    );
+    one_err(
+        &format!("{MIN}[limits]\nstream_inspect_per_worker = 0\n"),
+        "8:29",
+        "between 1 and 65536",
+    );
+    one_err(
+        &format!("{MIN}[limits]\ninspect_response_bytes = \"1GiB\"\n"),
+        "8:26",
+        "inspect_response_bytes",
     );
 }
 

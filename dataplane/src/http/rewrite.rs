@@ -23,6 +23,10 @@ pub struct ForwardContext<'a> {
     pub close_upstream: bool,
     /// Add our RFC 7239 `Forwarded` element (config `forwarding.add_forwarded`).
     pub add_forwarded: bool,
+    /// Response policies read response bodies: drop `Accept-Encoding` so the
+    /// upstream answers uncompressed (a client asking for gzip must not hide
+    /// a leak from them).
+    pub strip_accept_encoding: bool,
 }
 
 #[derive(Debug, thiserror::Error, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +123,9 @@ pub fn write_upstream_request_head(
             continue;
         }
         if ctx.strip_expect && name.eq_ignore_ascii_case("expect") {
+            continue;
+        }
+        if ctx.strip_accept_encoding && name.eq_ignore_ascii_case("accept-encoding") {
             continue;
         }
         if is_forwarding_header(name) {
@@ -298,6 +305,7 @@ mod tests {
             trust_incoming: false,
             strip_expect: false,
             close_upstream: false,
+            strip_accept_encoding: false,
         }
     }
 
@@ -349,6 +357,15 @@ mod tests {
              Forwarded: for=192.0.2.7;proto=https\r\nX-Request-Id: 0123456789abcdef\r\n\
              Connection: close\r\n\r\n"
         );
+    }
+
+    #[test]
+    fn accept_encoding_is_dropped_only_when_asked() {
+        let raw = b"GET / HTTP/1.1\r\nHost: api\r\nAccept-Encoding: gzip, br\r\n\r\n";
+        let mut c = ctx(V4);
+        assert!(up(raw, &c).contains("Accept-Encoding: gzip, br\r\n"));
+        c.strip_accept_encoding = true;
+        assert!(!up(raw, &c).to_ascii_lowercase().contains("accept-encoding"));
     }
 
     #[test]

@@ -7,7 +7,15 @@ use std::sync::Arc;
 use rampart_matcher::{Matches, RequestView, ScanLimits, Scanner};
 
 use crate::http::chunked::ChunkedDecoder;
-use rampart_policy_loader::{CompiledPolicy, Evaluator, Facts, Verdict};
+use rampart_policy_loader::mask::Masker;
+use rampart_policy_loader::{CompiledPolicy, Evaluator, Facts, Mode, PolicyPhase, Verdict};
+
+mod body_scan;
+mod response;
+
+pub use body_scan::BodyScan;
+pub use response::ResponseVerdict;
+use response::RESPONSE_SEGMENTS;
 
 /// A core's policy and its scratch; built by the hub, used by one worker.
 pub struct CoreKit {
@@ -22,6 +30,19 @@ pub struct CoreKit {
     pub verdict: Verdict,
     counters: Vec<u64>,
     dechunked: Vec<u8>,
+    /// Pre-opened body streams (bounded: `ScanLimits::body_streams`); empty
+    /// when streaming is off or no signature can be streamed.
+    // Boxed on purpose: a scan moves into the connection slot that uses it
+    // and back, a pointer's worth instead of the whole struct.
+    #[allow(clippy::vec_box)]
+    bodies: Vec<Box<BodyScan>>,
+    /// Some response policy is not off: responses are inspected.
+    responses: bool,
+    masker: Masker,
+    /// A chunked response prefix's data, and where each run of it sits in
+    /// the raw bytes (raw offset, data offset, length) for masking.
+    resp_data: Vec<u8>,
+    resp_segs: Vec<(u32, u32, u32)>,
 }
 
 impl CoreKit {
@@ -31,10 +52,35 @@ impl CoreKit {
         generation: u64,
         limits: ScanLimits,
     ) -> Result<CoreKit, String> {
-        let scanner = Scanner::new(&policy.matcher, limits).map_err(|e| e.to_string())?;
+        let mut scanner = Scanner::new(&policy.matcher, limits).map_err(|e| e.to_string())?;
         let matches = scanner.new_matches();
         let verdict = Evaluator::new_verdict(&policy);
+        let streams = if scanner.streams_bodies() {
+            limits.body_streams
+        } else {
+            0
+        };
+        let mut bodies = Vec::with_capacity(streams);
+        for _ in 0..streams {
+            bodies.push(Box::new(
+                BodyScan::open(&mut scanner, generation).map_err(|e| e.to_string())?,
+            ));
+        }
+        let responses = policy
+            .policies
+            .iter()
+            .any(|p| p.phase == PolicyPhase::Response && p.mode != Mode::Off);
+        let masker = Masker::new(&policy);
         Ok(CoreKit {
+            bodies,
+            responses,
+            masker,
+            resp_data: Vec::with_capacity(if responses {
+                limits.max_response_bytes
+            } else {
+                0
+            }),
+            resp_segs: Vec::with_capacity(if responses { RESPONSE_SEGMENTS } else { 0 }),
             scanner,
             matches,
             evaluator: Evaluator::new(),

@@ -13,7 +13,7 @@ mod kit;
 
 use std::path::PathBuf;
 
-pub use kit::CoreKit;
+pub use kit::{BodyScan, CoreKit, ResponseVerdict};
 
 /// Policy settings from the config file or the command line.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -11,6 +11,7 @@ use crate::http::rewrite::{write_upstream_request_head, ForwardContext};
 use crate::http::{Parsed, Version};
 use crate::reactor::token::{Op, Token};
 
+use super::body_stream::BodyRun;
 use super::conn::{Client, Phase, Recv, Remaining};
 use super::inbox::{PAUSE_AT, RCVBUF_BUFFERS};
 use super::policy::Judgement;
@@ -169,7 +170,10 @@ impl Worker {
             Phase::Body => self.forward_body(slot),
             Phase::Inspect => self.collect_inspect(slot),
             Phase::Tunnel => self.tunnel_up(slot),
-            Phase::SendingRequest | Phase::AwaitResponse | Phase::Response => {
+            Phase::SendingRequest
+            | Phase::AwaitResponse
+            | Phase::InspectResponse
+            | Phase::Response => {
                 if c.inbox.eof {
                     // The client half-closed after its request: answer, then close.
                     c.close_after = true;
@@ -322,6 +326,13 @@ impl Worker {
         let add_forwarded = self.cfg().forwarding.add_forwarded;
         let upstream_write = Self::ms(self.cfg().timeouts.upstream_write);
         let body_read = Self::ms(self.cfg().timeouts.body_read);
+        let inspect = self.cfg().limits.inspect_body_bytes;
+        let need = match head.framing {
+            BodyFraming::None => 0,
+            BodyFraming::Length(len) => (len.min(inspect as u64)) as usize,
+            BodyFraming::Chunked => inspect,
+        };
+        let strip_accept_encoding = self.response_inspect_bytes() > 0;
         let mut out = self.out_pool.take().ok_or(503u16)?;
         let id = self.ids.next();
         let c = &mut self.clients[slot as usize];
@@ -333,6 +344,7 @@ impl Worker {
             strip_expect: head.expect_continue,
             close_upstream: false,
             add_forwarded,
+            strip_accept_encoding,
         };
         let mut n = match write_upstream_request_head(head, buf, &ctx, &mut out) {
             Ok(n) => n,
@@ -348,7 +360,9 @@ impl Worker {
             BodyFraming::Length(n) => Remaining::Length(n),
             BodyFraming::Chunked => Remaining::Chunked,
         };
-        let part = match left.take(&mut c.req_chunks, after) {
+        // Judged bytes never exceed the inspected prefix; what follows it
+        // stays in the inbox for the body stream (or is forwarded).
+        let part = match left.take(&mut c.req_chunks, &after[..after.len().min(need)]) {
             Ok(p) => p,
             Err(_) => {
                 self.out_pool.give(out);
@@ -359,13 +373,10 @@ impl Worker {
             self.out_pool.give(out);
             return Err(413);
         }
-        let inspect = self.cfg().limits.inspect_body_bytes;
-        let need = match head.framing {
-            BodyFraming::None => 0,
-            BodyFraming::Length(len) => (len.min(inspect as u64)) as usize,
-            BodyFraming::Chunked => inspect,
-        };
-        let collect = part < need && left != Remaining::None;
+        // A body longer than the prefix is collected (into the buffer the
+        // stream starts from) even when the prefix arrived with the head.
+        let stream = self.cfg().limits.stream_inspect && self.kit.is_some();
+        let collect = (part < need || stream) && left != Remaining::None;
         let mut ib = None;
         if collect {
             match self.inspect_pool.take() {
@@ -602,15 +613,17 @@ impl Worker {
         if matches!(c.req_left, Remaining::None | Remaining::UntilClose) {
             return;
         }
-        let part = match c.req_left.take(&mut c.req_chunks, buf) {
-            Ok(p) => p,
-            Err(_) => {
+        let part = match self.take_streamed_body(slot, buf) {
+            BodyRun::Forward(p) => p,
+            BodyRun::Answered => return,
+            BodyRun::Malformed => {
                 self.stats.now.rejected += 1;
                 self.drop_upstream(slot);
                 self.respond_error(slot, 400);
                 return;
             }
         };
+        let c = &mut self.clients[slot as usize];
         c.req_body_bytes += part as u64;
         if c.req_body_bytes > max_body || c.req_chunks.data_bytes() > max_body {
             self.stats.now.rejected += 1;
@@ -731,6 +744,8 @@ impl Worker {
         if let Some(h) = c.orig_head.take() {
             self.asm_pool.give(h);
         }
+        self.abandon_body_stream(slot);
+        self.release_response_buf(slot);
         self.live_clients -= 1;
         self.free_clients.push(slot);
     }
@@ -772,6 +787,7 @@ impl Worker {
                         self.respond_error(slot, 408);
                     }
                 }
+                Phase::InspectResponse => self.response_hold_expired(slot),
                 Phase::SendingRequest | Phase::AwaitResponse => {
                     self.stats.now.upstream_timeouts += 1;
                     let (cl, sv) = (c.cluster, c.server);

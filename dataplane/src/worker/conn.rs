@@ -33,6 +33,9 @@ pub enum Phase {
     Inspect,
     /// The request is upstream; waiting for the response head.
     AwaitResponse,
+    /// Holding the response head and collecting the first
+    /// `inspect_response_bytes` of its body for response policies.
+    InspectResponse,
     /// Relaying the response body.
     Response,
     /// After a 101: bytes flow both ways untouched.
@@ -58,6 +61,16 @@ impl Remaining {
     /// chunked bodies are validated on the way. Bytes past the body's end (a
     /// pipelined request, or junk after a response) are not taken.
     pub fn take(&mut self, chunks: &mut ChunkedDecoder, buf: &[u8]) -> Result<usize, ChunkError> {
+        self.take_with(chunks, buf, |_| {})
+    }
+
+    /// [`Remaining::take`], also handing the body's data (de-chunked) to `data`.
+    pub fn take_with(
+        &mut self,
+        chunks: &mut ChunkedDecoder,
+        buf: &[u8],
+        mut data: impl FnMut(&[u8]),
+    ) -> Result<usize, ChunkError> {
         match *self {
             Remaining::Length(n) => {
                 let p = (buf.len() as u64).min(n);
@@ -66,16 +79,20 @@ impl Remaining {
                 } else {
                     Remaining::None
                 };
+                data(&buf[..p as usize]);
                 Ok(p as usize)
             }
             Remaining::Chunked => {
-                let pr = chunks.feed(buf, |_| {})?;
+                let pr = chunks.feed(buf, data)?;
                 if pr.done {
                     *self = Remaining::None;
                 }
                 Ok(pr.consumed)
             }
-            Remaining::UntilClose => Ok(buf.len()),
+            Remaining::UntilClose => {
+                data(buf);
+                Ok(buf.len())
+            }
             Remaining::None => Ok(0),
         }
     }
@@ -152,6 +169,16 @@ pub struct Client {
     pub route: usize,
     /// The hold in progress, while `phase` is `Held`.
     pub hold: super::enforce::Hold,
+    /// The body is being scanned as a stream beyond its inspected prefix
+    /// (see `worker/body_stream.rs`).
+    pub body_scan: Option<Box<crate::policy::BodyScan>>,
+    /// The response body prefix held for response policies (see
+    /// `worker/response_inspect.rs`), its length, how much to hold, and
+    /// whether it is chunk-framed.
+    pub resp_buf: Option<Box<[u8]>>,
+    pub resp_len: usize,
+    pub resp_need: usize,
+    pub resp_chunked: bool,
 }
 
 impl Client {
@@ -205,6 +232,11 @@ impl Client {
             policy_gen: 0,
             route: 0,
             hold: super::enforce::Hold::default(),
+            body_scan: None,
+            resp_buf: None,
+            resp_len: 0,
+            resp_need: 0,
+            resp_chunked: false,
         }
     }
 }

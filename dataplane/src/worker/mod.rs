@@ -13,11 +13,13 @@
 //!   request, reading and relaying the response.
 //! - [`inbox`], [`tx`]: received bytes and in-flight sends of a connection.
 
+mod body_stream;
 mod client;
 mod conn;
 mod enforce;
 pub mod inbox;
 mod policy;
+mod response_inspect;
 mod stats;
 mod tx;
 mod upstream;
@@ -78,6 +80,8 @@ pub struct Worker {
     asm_pool: BufPool,
     out_pool: BufPool,
     inspect_pool: BufPool,
+    /// Response body prefixes held for response policies.
+    resp_pool: BufPool,
     // Boxed on purpose: the kernel holds pointers into a slot (iovecs, msghdr,
     // buffers) while an operation is in flight, so slots must not move when the
     // vector grows.
@@ -195,6 +199,10 @@ impl Worker {
             // request gets 503 rather than the core growing without bound.
             inspect_pool: BufPool::new(
                 cfg.limits.inspect_body_bytes.max(1),
+                max_conns.min(INSPECT_BUFFERS),
+            ),
+            resp_pool: BufPool::new(
+                cfg.limits.inspect_response_bytes.max(1),
                 max_conns.min(INSPECT_BUFFERS),
             ),
             clients: Vec::new(),

@@ -350,11 +350,20 @@ impl Worker {
             *h = httparse::EMPTY_HEADER;
         }
         self.headers = hdrs;
-        self.asm_pool.give(head);
         self.clients[slot as usize].inspect = Some(ib);
         if let Some(i) = stop {
+            self.asm_pool.give(head);
             self.respond_policy(slot, i);
             return true;
+        }
+        if self.wants_body_stream(slot) {
+            // The head is judged again when the streamed body ends.
+            self.clients[slot as usize].orig_head = Some(head);
+            if !self.begin_body_stream(slot) {
+                return true;
+            }
+        } else {
+            self.asm_pool.give(head);
         }
         let c = &mut self.clients[slot as usize];
         if let Some(mut out) = c.out.take() {

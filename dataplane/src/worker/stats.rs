@@ -27,6 +27,12 @@ pub struct Counts {
     pub policy_hits: u64,
     /// Requests a policy stopped (answered, dropped).
     pub policy_stops: u64,
+    /// Request bodies scanned as a stream beyond the inspected prefix.
+    pub body_streams: u64,
+    /// Long bodies refused (503) because every body stream was in use.
+    pub body_streams_exhausted: u64,
+    /// Responses whose body prefix response policies inspected.
+    pub responses_inspected: u64,
 }
 
 pub struct Stats {
@@ -51,6 +57,9 @@ struct Handles {
     active: Gauge,
     policy_hits: Counter,
     policy_stops: Counter,
+    body_streams: Counter,
+    body_streams_exhausted: Counter,
+    responses_inspected: Counter,
 }
 
 impl Stats {
@@ -84,6 +93,9 @@ impl Stats {
                 active: metrics::gauge!("rampart_active_connections", "worker" => w),
                 policy_hits: metrics::counter!("rampart_policy_hits_total"),
                 policy_stops: metrics::counter!("rampart_policy_stops_total"),
+                body_streams: metrics::counter!("rampart_body_streams_total"),
+                body_streams_exhausted: metrics::counter!("rampart_body_streams_exhausted_total"),
+                responses_inspected: metrics::counter!("rampart_responses_inspected_total"),
             },
         }
     }
@@ -124,6 +136,11 @@ impl Stats {
         h.bytes_out.increment(n.bytes_out - f.bytes_out);
         h.policy_hits.increment(n.policy_hits - f.policy_hits);
         h.policy_stops.increment(n.policy_stops - f.policy_stops);
+        h.body_streams.increment(n.body_streams - f.body_streams);
+        h.body_streams_exhausted
+            .increment(n.body_streams_exhausted - f.body_streams_exhausted);
+        h.responses_inspected
+            .increment(n.responses_inspected - f.responses_inspected);
         // Prometheus buckets are cumulative.
         let mut cum_now = 0;
         let mut cum_then = 0;
@@ -149,5 +166,8 @@ impl Stats {
         f.lat_sum_us = n.lat_sum_us;
         f.policy_hits = n.policy_hits;
         f.policy_stops = n.policy_stops;
+        f.body_streams = n.body_streams;
+        f.body_streams_exhausted = n.body_streams_exhausted;
+        f.responses_inspected = n.responses_inspected;
     }
 }

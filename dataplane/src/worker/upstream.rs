@@ -17,6 +17,9 @@ use super::{apply_recv, close_socket, set_nodelay, set_rcvbuf, RecvResult, Worke
 
 enum RespStep {
     Sent,
+    /// Head parsed and rewritten; its body prefix is held for response
+    /// policies: (head length, body bytes that came with it).
+    Inspect(usize, usize),
     Partial,
     Relay1xx(usize),
     Fail(u16),
@@ -368,6 +371,7 @@ impl Worker {
         };
         match c.phase {
             Phase::AwaitResponse => self.response_head(slot, u),
+            Phase::InspectResponse => self.collect_response(slot, u),
             Phase::Response | Phase::Tunnel => self.relay_response(slot, u),
             Phase::SendingRequest | Phase::Body => {
                 let up = &self.ups[u as usize];
@@ -397,6 +401,7 @@ impl Worker {
     fn response_head(&mut self, slot: u32, u: u32) {
         loop {
             let max_header = self.cfg().limits.max_header_bytes;
+            let resp_need = self.response_inspect_bytes();
             let read_ms = self.cfg().timeouts.upstream_read.as_millis() as u64;
             let draining = self.draining;
             let now = self.now_ms;
@@ -450,7 +455,17 @@ impl Worker {
                                 ) {
                                     Err(_) => RespStep::Fail(502),
                                     Ok(n) => {
+                                        let inspect = resp_need > 0
+                                            && super::response_inspect::inspectable(
+                                                &head, c.is_head,
+                                            );
                                         let after = &buf[head.head_len..];
+                                        // A held prefix never exceeds what is inspected.
+                                        let after = if inspect {
+                                            &after[..after.len().min(resp_need)]
+                                        } else {
+                                            after
+                                        };
                                         c.resp_chunks = ChunkedDecoder::new();
                                         let mut left = if head.switching_protocols {
                                             Remaining::UntilClose
@@ -482,13 +497,22 @@ impl Worker {
                                                     Phase::Response
                                                 };
                                                 c.deadline = now + read_ms;
-                                                c.to_client.set_head_and_body(
-                                                    out,
-                                                    n,
-                                                    &after[..part],
-                                                    head.head_len + part,
-                                                );
-                                                RespStep::Sent
+                                                if inspect {
+                                                    c.phase = Phase::InspectResponse;
+                                                    c.out_len = n;
+                                                    c.resp_need = resp_need;
+                                                    c.resp_chunked =
+                                                        head.framing == ResponseFraming::Chunked;
+                                                    RespStep::Inspect(head.head_len, part)
+                                                } else {
+                                                    c.to_client.set_head_and_body(
+                                                        out,
+                                                        n,
+                                                        &after[..part],
+                                                        head.head_len + part,
+                                                    );
+                                                    RespStep::Sent
+                                                }
                                             }
                                         }
                                     }
@@ -509,7 +533,17 @@ impl Worker {
                     let (status, cl, sv) = (c.resp_status, c.cluster, c.server);
                     self.stats.response(status);
                     self.clusters[cl].record_success(sv);
+                    self.response_status_known(slot, status);
                     self.submit_client_tx(slot);
+                    return;
+                }
+                RespStep::Inspect(head_len, part) => {
+                    let c = &self.clients[slot as usize];
+                    let (status, cl, sv) = (c.resp_status, c.cluster, c.server);
+                    self.stats.response(status);
+                    self.clusters[cl].record_success(sv);
+                    self.response_status_known(slot, status);
+                    self.hold_response(slot, u, &buf[head_len..head_len + part], head_len + part);
                     return;
                 }
                 RespStep::Relay1xx(len) => {
@@ -642,6 +676,8 @@ impl Worker {
         if let Some(ib) = c.inspect.take() {
             self.inspect_pool.give(ib);
         }
+        self.release_response_buf(slot);
+        let c = &mut self.clients[slot as usize];
         if c.close_after || self.draining {
             self.close_client(slot);
             return;
