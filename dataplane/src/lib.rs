@@ -17,6 +17,7 @@
 pub mod admin;
 pub mod config;
 pub mod demo;
+pub mod events;
 pub mod http;
 pub mod policy;
 pub mod proxy;
