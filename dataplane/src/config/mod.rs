@@ -39,6 +39,8 @@ pub struct Config {
     pub routes: Vec<Route>,
     /// Policy packs and reload behaviour.
     pub policy: crate::policy::PolicyConfig,
+    /// The security event log.
+    pub events: crate::events::EventsConfig,
 }
 
 /// How many worker threads (one io_uring ring each) to run.
@@ -276,6 +278,9 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
     config.policy.packs = config.policy.packs.iter().map(rel).collect();
     config.policy.overlay = config.policy.overlay.as_ref().map(rel);
     config.policy.cache_dir = config.policy.cache_dir.as_ref().map(rel);
+    if let crate::events::SinkKind::File(p) = &config.events.sink {
+        config.events.sink = crate::events::SinkKind::File(rel(p));
+    }
     Ok(config)
 }
 
@@ -330,6 +335,7 @@ impl Config {
                 upstream: 0,
             }],
             policy: crate::policy::PolicyConfig::default(),
+            events: crate::events::EventsConfig::default(),
         })
     }
 }
