@@ -61,6 +61,9 @@ enum Command {
         /// Inspect nothing: a plain reverse proxy.
         #[arg(long)]
         no_policy: bool,
+        /// Where security events go: a file path, or `-` for stdout (the default).
+        #[arg(long, value_name = "PATH|-", conflicts_with = "no_policy")]
+        events: Option<PathBuf>,
     },
     /// Start the demo: the gateway on 127.0.0.1:8080 in front of a small built-in API.
     Demo {
@@ -113,6 +116,7 @@ fn block_signals() {
         libc::sigaddset(&mut set, libc::SIGTERM);
         libc::sigaddset(&mut set, libc::SIGINT);
         libc::sigaddset(&mut set, libc::SIGHUP);
+        libc::sigaddset(&mut set, libc::SIGUSR1);
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
     }
 }
@@ -173,6 +177,12 @@ fn main() -> ExitCode {
                 Ok(c) => {
                     // The packs are part of the config: a config whose packs do
                     // not load would not start.
+                    if c.policy.enabled && c.events.enabled {
+                        if let Err(e) = c.events.check_sink() {
+                            eprintln!("{}: [events] {e}", config.display());
+                            return ExitCode::from(1);
+                        }
+                    }
                     let policy = if c.policy.enabled {
                         match rampart_policy_loader::load(&c.policy.load_options()) {
                             Ok(l) => format!(
@@ -220,6 +230,7 @@ fn main() -> ExitCode {
             packs,
             overlay,
             no_policy,
+            events,
         } => parse_workers(&workers).and_then(|w| {
             let mut c = Config::quick(listen, &upstream, w).map_err(|d| anyhow::anyhow!("{d}"))?;
             c.admin = (!no_admin).then_some(admin);
@@ -232,6 +243,9 @@ fn main() -> ExitCode {
                     ..PolicyConfig::default()
                 }
             };
+            if let Some(p) = events.filter(|p| p.as_os_str() != "-") {
+                c.events.sink = rampart_dataplane::events::SinkKind::File(p);
+            }
             serve(c, |_, _| {})
         }),
         Command::Demo { listen, api, admin } => demo(listen, api, admin),

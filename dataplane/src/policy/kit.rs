@@ -20,6 +20,8 @@ pub struct CoreKit {
     evaluator: Evaluator,
     /// The last request's verdict.
     pub verdict: Verdict,
+    /// Per-policy verdict counters of this core (flushed with its stats).
+    pub metrics: super::metrics::PolicyMetrics,
     counters: Vec<u64>,
     dechunked: Vec<u8>,
 }
@@ -35,6 +37,7 @@ impl CoreKit {
         let matches = scanner.new_matches();
         let verdict = Evaluator::new_verdict(&policy);
         Ok(CoreKit {
+            metrics: super::metrics::PolicyMetrics::new(&policy),
             scanner,
             matches,
             evaluator: Evaluator::new(),
@@ -44,6 +47,16 @@ impl CoreKit {
             policy,
             generation,
         })
+    }
+
+    /// The last request's scan results (for the event log).
+    pub fn matches(&self) -> &Matches {
+        &self.matches
+    }
+
+    /// Behaviour counters as the last request's evaluation saw them.
+    pub fn counters(&self) -> &[u64] {
+        &self.counters
     }
 
     /// Judges one request; the verdict is left in `self.verdict`.

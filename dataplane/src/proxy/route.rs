@@ -22,17 +22,19 @@ impl Router {
     /// Picks the upstream cluster index for a request. `host` is the raw Host value
     /// (any case, maybe with a port); `target` the request target. Allocation-free.
     pub fn pick(&self, host: &[u8], target: &str) -> Option<usize> {
+        self.pick_route(host, target).map(|r| r.upstream)
+    }
+
+    /// The route [`Router::pick`] chooses (for the event log). Allocation-free.
+    pub fn pick_route(&self, host: &[u8], target: &str) -> Option<&Route> {
         let host = strip_port(host);
         let path = path_of(target);
-        self.routes
-            .iter()
-            .find(|r| {
-                r.host
-                    .as_deref()
-                    .is_none_or(|h| h.as_bytes().eq_ignore_ascii_case(host))
-                    && path.starts_with(r.path_prefix.as_str())
-            })
-            .map(|r| r.upstream)
+        self.routes.iter().find(|r| {
+            r.host
+                .as_deref()
+                .is_none_or(|h| h.as_bytes().eq_ignore_ascii_case(host))
+                && path.starts_with(r.path_prefix.as_str())
+        })
     }
 }
 

@@ -15,6 +15,7 @@
 
 mod client;
 mod conn;
+mod events;
 pub mod inbox;
 mod policy;
 mod stats;
@@ -66,6 +67,8 @@ pub struct Worker {
     retired: std::sync::mpsc::SyncSender<crate::policy::CoreKit>,
     policy_fd: RawFd,
     policy_buf: u64,
+    /// This core's end of the security event log (`None`: not logging).
+    events: Option<crate::events::CoreEvents>,
     /// Storage for the (name, value) pairs a request view borrows; see `judge`.
     pairs: Vec<(&'static [u8], &'static [u8])>,
     ring: Ring,
@@ -123,6 +126,7 @@ pub struct WorkerSetup {
     pub control_fd: RawFd,
     pub signals: Option<SignalDuty>,
     pub policy: crate::policy::hub::CorePolicy,
+    pub events: Option<crate::events::CoreEvents>,
 }
 
 /// Turns process signals into a drain of every worker, from inside one ring: no
@@ -172,6 +176,7 @@ impl Worker {
             retired: policy.retired,
             policy_fd: policy.wake_fd,
             policy_buf: 0,
+            events: setup.events,
             pairs: Vec::with_capacity(cfg.limits.max_headers),
             id: setup.id,
             ring,
@@ -318,14 +323,14 @@ impl Worker {
             if self.now_ms - self.last_flush >= FLUSH_EVERY_MS {
                 self.last_flush = self.now_ms;
                 self.stats.active_connections = self.live_clients as u64;
-                self.stats.flush();
+                self.flush_stats();
             }
             if self.draining && (self.live_clients == 0 || self.now_ms >= self.drain_deadline) {
                 self.stop = true;
             }
         }
         self.stats.active_connections = 0;
-        self.stats.flush();
+        self.flush_stats();
         self.close_everything();
         Ok(())
     }
@@ -381,6 +386,11 @@ impl Worker {
             self.signal_buf[3],
         ]);
         self.arm_signals();
+        if signo == libc::SIGUSR1 as u32 {
+            crate::events::request_reopen();
+            tracing::info!("SIGUSR1: reopening the event log");
+            return;
+        }
         if signo == libc::SIGHUP as u32 {
             let queued = self
                 .signals

@@ -41,6 +41,8 @@ impl Worker {
         if res < 0 && res != -libc::EINTR && res != -libc::EAGAIN {
             tracing::error!(worker = self.id, error = res, "policy eventfd read failed");
         }
+        // Counts of a kit about to be replaced are published first.
+        self.flush_stats();
         while let Ok(kit) = self.kits.try_recv() {
             tracing::debug!(
                 worker = self.id,
@@ -73,7 +75,8 @@ impl Worker {
             .iter()
             .any(|c| c.fd >= 0 && c.orig_head.is_some() && c.policy_gen == gen);
         if !waiting {
-            if let Some(old) = self.old_kit.take() {
+            if let Some(mut old) = self.old_kit.take() {
+                old.metrics.flush();
                 // Freed by the hub thread, not here; if its queue is full the
                 // old kit is dropped here instead, which is only slower.
                 let _ = self.retired.try_send(old);
@@ -115,8 +118,18 @@ impl Worker {
                     .take(p.capacity())
                     .map(|h| (h.name.as_bytes(), h.value)),
             );
+            let t0 = std::time::Instant::now();
             if let Err(e) = kit.judge(method, target, p, body, chunked, peer, body_len) {
                 tracing::error!(worker = self.id, error = %e, "policy scan failed; forwarding the request");
+            }
+            self.stats.inspection(t0.elapsed());
+            kit.metrics.count(&kit.verdict);
+            if let Some(ev) = self.events.as_mut() {
+                let (action, enforced) = super::events::decided_action(kit);
+                let c = &self.clients[slot as usize];
+                super::events::emit(
+                    ev, kit, &self.shared, c, method, target, p, body_len, action, enforced,
+                );
             }
             p.clear();
         }

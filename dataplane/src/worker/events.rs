@@ -1,0 +1,102 @@
+//! The worker's side of the security event log and policy metrics: the hook
+//! `judge` calls once a request is judged, and the stats flush that also
+//! publishes the kit's per-policy counters and the events the ring dropped.
+
+use std::time::SystemTime;
+
+use rampart_policy_loader::Action;
+
+use super::conn::Client;
+use super::{Shared, Worker};
+use crate::events::{CoreEvents, Event};
+use crate::policy::CoreKit;
+
+/// What the gateway does with the request just judged, and whether that is
+/// an enforced decision (false: forwarded, monitor hits only or none).
+pub(super) fn decided_action(kit: &CoreKit) -> (&'static str, bool) {
+    let v = &kit.verdict;
+    let pols = &kit.policy.policies;
+    if let Some(p) = v.decision.and_then(|i| pols.get(i)) {
+        return (p.action.name(), true);
+    }
+    if v.allowed_by.is_some() {
+        return ("allow", true);
+    }
+    let tagged = v.hits.iter().any(|h| {
+        !h.monitor
+            && pols
+                .get(h.policy)
+                .is_some_and(|p| matches!(p.action, Action::Tag { .. }))
+    });
+    if tagged {
+        ("tag", true)
+    } else {
+        ("allow", false)
+    }
+}
+
+/// Logs the judged request when it had policy hits or is sampled. Fields of
+/// the worker are passed apart so the kit can stay borrowed.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn emit(
+    events: &mut CoreEvents,
+    kit: &CoreKit,
+    shared: &Shared,
+    client: &Client,
+    method: &[u8],
+    target: &[u8],
+    headers: &[(&[u8], &[u8])],
+    body_len: u64,
+    action: &str,
+    enforced: bool,
+) {
+    if !events.wants(!kit.verdict.hits.is_empty()) {
+        return;
+    }
+    let host = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(b"host"))
+        .map_or(&b""[..], |(_, v)| v);
+    let route = shared
+        .router
+        .pick_route(host, std::str::from_utf8(target).unwrap_or("/"))
+        .map_or("", |r| r.path_prefix.as_str());
+    let upstream = shared
+        .config
+        .upstreams
+        .get(client.cluster)
+        .map_or("", |u| u.name.as_str());
+    events.emit(&Event {
+        id: &client.request_id,
+        time: SystemTime::now(),
+        client: client.peer,
+        route,
+        upstream,
+        method,
+        target,
+        headers,
+        body_len,
+        action,
+        enforced,
+        policy: &kit.policy,
+        verdict: &kit.verdict,
+        matches: kit.matches(),
+        counters: kit.counters(),
+    });
+}
+
+impl Worker {
+    /// Publishes this core's counters (stats, policy verdicts, dropped events).
+    pub(super) fn flush_stats(&mut self) {
+        if let Some(e) = &self.events {
+            self.stats.now.events_dropped = e.dropped;
+        }
+        if let Some(k) = self.kit.as_mut() {
+            k.metrics.flush();
+        }
+        if let Some(k) = self.old_kit.as_mut() {
+            k.metrics.flush();
+        }
+        self.stats.flush();
+    }
+}
