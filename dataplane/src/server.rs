@@ -146,12 +146,14 @@ fn prepare(config: Config) -> Result<Prepared, StartError> {
     // The recorder goes first: kits (built by the hub) and the event writer
     // bind their counters to it when they are created.
     let metrics = match config.admin {
-        Some(addr) => Some(crate::admin::install_metrics_recorder().map_err(|e| {
-            StartError::Admin {
-                addr,
-                source: io::Error::other(e.to_string()),
-            }
-        })?),
+        Some(addr) => {
+            Some(
+                crate::admin::install_metrics_recorder().map_err(|e| StartError::Admin {
+                    addr,
+                    source: io::Error::other(e.to_string()),
+                })?,
+            )
+        }
         None => None,
     };
     let (hub, policies, _hub_thread) = Hub::start(config.policy.clone(), workers, limits)?;

@@ -15,6 +15,7 @@ pub struct GatewayConfig {
     limits: Vec<(String, String)>,
     fail_timeout: Option<String>,
     policy: Option<String>,
+    events: Option<String>,
 }
 
 impl GatewayConfig {
@@ -27,6 +28,7 @@ impl GatewayConfig {
             limits: Vec::new(),
             fail_timeout: None,
             policy: None,
+            events: None,
         }
     }
 
@@ -34,6 +36,12 @@ impl GatewayConfig {
     /// Without it, policy inspection is off: these tests are about the proxy.
     pub fn policy(mut self, body: &str) -> Self {
         self.policy = Some(body.to_owned());
+        self
+    }
+
+    /// Sets the body of the `[events]` table (e.g. `path = "/tmp/e.log"`).
+    pub fn events(mut self, body: &str) -> Self {
+        self.events = Some(body.to_owned());
         self
     }
 
@@ -70,6 +78,11 @@ impl GatewayConfig {
         s.push_str("[policy]\n");
         s.push_str(self.policy.as_deref().unwrap_or("enabled = false"));
         s.push_str("\n\n");
+        if let Some(e) = &self.events {
+            s.push_str("[events]\n");
+            s.push_str(e);
+            s.push_str("\n\n");
+        }
         if !self.timeouts.is_empty() {
             s.push_str("[timeouts]\n");
             for (k, v) in &self.timeouts {

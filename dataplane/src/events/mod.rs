@@ -194,7 +194,10 @@ impl EventLog {
             },
         )
         .map_err(|e| match &cfg.sink {
-            SinkKind::File(p) => io::Error::new(e.kind(), format!("cannot open event log {}: {e}", p.display())),
+            SinkKind::File(p) => io::Error::new(
+                e.kind(),
+                format!("cannot open event log {}: {e}", p.display()),
+            ),
             SinkKind::Stdout => e,
         })?;
         let redact = Arc::new(Redactor::new(&cfg.redact));

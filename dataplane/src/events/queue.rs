@@ -68,10 +68,13 @@ mod tests {
         assert!(!tx.push(b"efghij\n"), "7 bytes do not fit in the 5 left");
         assert!(tx.push(b"efg\n"));
         let mut got = Vec::new();
-        assert_eq!(rx.drain(|a, b| {
-            got.extend_from_slice(a);
-            got.extend_from_slice(b);
-        }), 9);
+        assert_eq!(
+            rx.drain(|a, b| {
+                got.extend_from_slice(a);
+                got.extend_from_slice(b);
+            }),
+            9
+        );
         assert_eq!(got, b"abcd\nefg\n");
         // Wraps around the end of the ring.
         assert!(tx.push(b"hijklmn\n"));

@@ -13,7 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rampart_matcher::{FieldKind, Match, Matches};
 use rampart_policy_loader::measures::{Counter, COUNTERS, REQUEST_MEASURES};
-use rampart_policy_loader::{Cond, CompiledPolicy, Verdict};
+use rampart_policy_loader::{CompiledPolicy, Cond, Verdict};
 
 use super::redact::{Redactor, REDACTED};
 
@@ -106,7 +106,10 @@ impl Out<'_> {
         while !s.is_empty() {
             let (valid, bad) = match std::str::from_utf8(s) {
                 Ok(v) => (v.len(), 0),
-                Err(e) => (e.valid_up_to(), e.error_len().unwrap_or(s.len() - e.valid_up_to())),
+                Err(e) => (
+                    e.valid_up_to(),
+                    e.error_len().unwrap_or(s.len() - e.valid_up_to()),
+                ),
             };
             self.esc_utf8(&s[..valid]);
             for &b in &s[valid..valid + bad] {
@@ -150,7 +153,13 @@ impl Out<'_> {
     /// A byte that is not UTF-8, as the visible text `\xNN`.
     fn hex_byte(&mut self, b: u8) {
         const HEX: &[u8; 16] = b"0123456789abcdef";
-        self.raw(&[b'\\', b'\\', b'x', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
+        self.raw(&[
+            b'\\',
+            b'\\',
+            b'x',
+            HEX[(b >> 4) as usize],
+            HEX[(b & 15) as usize],
+        ]);
     }
 
     /// Escaped content cut to `max` bytes (at a character boundary), with
@@ -307,7 +316,8 @@ pub fn format(ev: &Event<'_>, redact: &Redactor, buf: &mut Vec<u8>) -> bool {
         write_match(&mut o, ev, m, redact);
     }
     o.raw(b"],");
-    let omitted = ev.matches.len().saturating_sub(MATCHES_MAX) as u64 + u64::from(ev.matches.dropped());
+    let omitted =
+        ev.matches.len().saturating_sub(MATCHES_MAX) as u64 + u64::from(ev.matches.dropped());
     if omitted > 0 {
         o.key("matches_omitted");
         o.num(omitted);
@@ -327,7 +337,9 @@ fn cap_name(s: &str) -> &[u8] {
 fn write_match(o: &mut Out<'_>, ev: &Event<'_>, m: &Match, redact: &Redactor) {
     o.raw(b"{");
     o.key("signature");
-    o.str(cap_name(ev.policy.matcher.signature_id(m.signature).unwrap_or("?")));
+    o.str(cap_name(
+        ev.policy.matcher.signature_id(m.signature).unwrap_or("?"),
+    ));
     o.raw(b",");
     o.key("field");
     o.str(m.kind.as_str().as_bytes());
@@ -470,9 +482,9 @@ fn counter_value(ev: &Event<'_>, i: usize) -> u64 {
             .iter()
             .map(|(n, v)| (n.len() + v.len() + 4) as u64)
             .sum(),
-        Counter::ARG_COUNT => ev.target[path_end..]
-            .get(1..)
-            .map_or(0, |q| q.split(|&b| b == b'&').filter(|p| !p.is_empty()).count() as u64),
+        Counter::ARG_COUNT => ev.target[path_end..].get(1..).map_or(0, |q| {
+            q.split(|&b| b == b'&').filter(|p| !p.is_empty()).count() as u64
+        }),
         Counter::PATH_DEPTH => ev.target[..path_end]
             .split(|&b| b == b'/')
             .filter(|s| !s.is_empty())

@@ -124,7 +124,9 @@ impl Redactor {
     pub fn fragment(&self, frag: &[u8], cut: bool, mut out: impl FnMut(&[u8])) {
         let mut i = 0;
         if cut {
-            match frag.iter().position(|&b| is_delim(b)) {
+            // Skip to the next pair (`&`, `,`, `;`…), not just the next
+            // token: a cut-off `…ssword":"VALUE"` must lose VALUE too.
+            match frag.iter().position(|&b| is_pair_sep(b)) {
                 Some(p) if p > 0 => {
                     out("…".as_bytes());
                     i = p;
@@ -204,11 +206,10 @@ fn is_word(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.'
 }
 
-fn is_delim(b: u8) -> bool {
-    matches!(
-        b,
-        b'&' | b';' | b',' | b'"' | b'\'' | b' ' | b'{' | b'}' | b'\r' | b'\n' | b'?'
-    )
+/// Bytes that end a name/value pair in query strings, forms, JSON, cookies
+/// and header lists.
+fn is_pair_sep(b: u8) -> bool {
+    matches!(b, b'&' | b';' | b',' | b'{' | b'}' | b'\r' | b'\n' | b'?')
 }
 
 #[cfg(test)]
@@ -270,6 +271,8 @@ mod tests {
         // Cut in the middle of a value: the leading piece is not shown.
         let s = collect(|o| r.fragment(b"CRETVALUE&q=union select", true, |b| o(b)));
         assert_eq!(s, "…&q=union select");
+        let s = collect(|o| r.fragment(br#"ssword":"S3CRET","q":"1 union select"#, true, |b| o(b)));
+        assert_eq!(s, r#"…,"q":"1 union select"#);
         let s = collect(|o| r.fragment(b"CRETVALUE", true, |b| o(b)));
         assert_eq!(s, "…");
     }

@@ -241,7 +241,10 @@ mod tests {
         s.write_lines(b"b\n").unwrap();
         s.reopen().unwrap();
         s.write_lines(b"c\n").unwrap();
-        assert_eq!(std::fs::read_to_string(dir.path().join("old")).unwrap(), "a\nb\n");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("old")).unwrap(),
+            "a\nb\n"
+        );
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "c\n");
     }
 

@@ -65,7 +65,13 @@ impl Writer {
                 let cap = buf.capacity();
                 let pending = self.rxs[i].pending();
                 if pending > 0 && buf.len() + pending > cap {
-                    Self::write_out(&mut self.sink, &mut self.buf, &mut outage, &self.written, &self.lost);
+                    Self::write_out(
+                        &mut self.sink,
+                        &mut self.buf,
+                        &mut outage,
+                        &self.written,
+                        &self.lost,
+                    );
                 }
                 let buf = &mut self.buf;
                 got += self.rxs[i].drain(|a, b| {
@@ -73,7 +79,13 @@ impl Writer {
                     buf.extend_from_slice(b);
                 });
             }
-            Self::write_out(&mut self.sink, &mut self.buf, &mut outage, &self.written, &self.lost);
+            Self::write_out(
+                &mut self.sink,
+                &mut self.buf,
+                &mut outage,
+                &self.written,
+                &self.lost,
+            );
             if stopping {
                 // Workers have stopped before the writer is told to: the
                 // rings were drained for the last time above.
@@ -144,7 +156,9 @@ impl Writer {
 }
 
 fn log_outage(o: &mut Outage, now: Instant, e: &io::Error) {
-    if o.logged_at.is_none_or(|t| now.duration_since(t) >= LOG_EVERY) {
+    if o.logged_at
+        .is_none_or(|t| now.duration_since(t) >= LOG_EVERY)
+    {
         o.logged_at = Some(now);
         tracing::error!(error = %e, lost = o.lost, "cannot write the event log; counting events as lost until it works again");
     }

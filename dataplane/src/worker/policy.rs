@@ -128,7 +128,16 @@ impl Worker {
                 let (action, enforced) = super::events::decided_action(kit);
                 let c = &self.clients[slot as usize];
                 super::events::emit(
-                    ev, kit, &self.shared, c, method, target, p, body_len, action, enforced,
+                    ev,
+                    kit,
+                    &self.shared,
+                    c,
+                    method,
+                    target,
+                    p,
+                    body_len,
+                    action,
+                    enforced,
                 );
             }
             p.clear();
