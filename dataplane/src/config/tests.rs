@@ -147,6 +147,14 @@ fn example_file_documents_every_key() {
         "host",
         "path_prefix",
         "upstream",
+        "sink",
+        "path",
+        "rotate_bytes",
+        "rotate_every",
+        "keep",
+        "queue_bytes",
+        "sample_allowed",
+        "redact",
     ];
     for key in keys {
         assert!(
