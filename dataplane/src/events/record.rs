@@ -594,6 +594,71 @@ mod tests {
         assert_eq!(buf.capacity(), cap);
     }
 
+    /// A whole event from the embedded default pack judging a real request.
+    #[test]
+    fn a_whole_event_is_one_valid_json_line_without_secrets() {
+        let cfg = crate::policy::PolicyConfig::default();
+        let loaded = rampart_policy_loader::load(&cfg.load_options()).expect("default pack");
+        let mut kit =
+            crate::policy::CoreKit::new(loaded.policy, 1, rampart_matcher::ScanLimits::default())
+                .expect("kit");
+        let mut target = b"/search?q=1%27%20UNION%20SELECT%20username,password%20FROM%20users--&password=SECRETPW1&x=\xff\"".to_vec();
+        target.extend(std::iter::repeat_n(b'a', 2000));
+        let headers: Vec<(&[u8], &[u8])> = vec![
+            (b"Host", b"api.test"),
+            (b"Authorization", b"Bearer SECRETAUTH2"),
+            (b"Cookie", b"sid=SECRETCOOKIE3"),
+        ];
+        let ip: IpAddr = "2001:db8::1".parse().unwrap();
+        kit.judge(b"GET", &target, &headers, b"", false, ip, 0)
+            .expect("judge");
+        assert!(!kit.verdict.hits.is_empty(), "the default pack matches");
+        let ev = Event {
+            id: b"0123456789abcdef",
+            time: UNIX_EPOCH,
+            client: ip,
+            route: "/",
+            upstream: "app",
+            method: b"GET",
+            target: &target,
+            headers: &headers,
+            body_len: 0,
+            action: "block",
+            enforced: true,
+            policy: &kit.policy,
+            verdict: &kit.verdict,
+            matches: kit.matches(),
+            counters: kit.counters(),
+        };
+        let mut buf = Vec::with_capacity(EVENT_BUF);
+        assert!(format(&ev, &Redactor::new(&[]), &mut buf));
+        assert_eq!(
+            buf.capacity(),
+            EVENT_BUF,
+            "formatting never grows the buffer"
+        );
+        assert_eq!(buf.last(), Some(&b'\n'));
+        assert_eq!(buf.iter().filter(|&&b| b == b'\n').count(), 1, "one line");
+        let text = std::str::from_utf8(&buf).expect("UTF-8");
+        for s in ["SECRETPW1", "SECRETAUTH2", "SECRETCOOKIE3"] {
+            assert!(!text.contains(s), "{s} leaked: {text}");
+        }
+        let v: serde_json::Value = serde_json::from_str(text).expect("valid JSON");
+        assert_eq!(v["time"], "1970-01-01T00:00:00.000Z");
+        assert_eq!(v["client"]["ip"], "2001:db8::1");
+        let path = v["path"].as_str().unwrap();
+        assert!(path.contains("&password=[redacted]&x=\\xff\""), "{path}");
+        assert!(path.ends_with('…'), "cut at {PATH_MAX} bytes: {path}");
+        assert!(path.len() < PATH_MAX + 16);
+        assert!(!v["matches"].as_array().unwrap().is_empty());
+        for m in v["matches"].as_array().unwrap() {
+            assert!(
+                m["fragment"].as_str().unwrap().len() <= FRAGMENT_MAX + 3,
+                "{m}"
+            );
+        }
+    }
+
     #[test]
     fn timestamps_are_utc_rfc3339() {
         let mut buf = Vec::with_capacity(64);
