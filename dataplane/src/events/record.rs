@@ -457,10 +457,8 @@ fn cond_counters(c: &Cond, seen: &mut u128) {
     match c {
         Cond::All(v) | Cond::Any(v) => v.iter().for_each(|c| cond_counters(c, seen)),
         Cond::Not(c) => cond_counters(c, seen),
-        Cond::Counter { counter, .. } => {
-            if (counter.0 as usize) < 128 {
-                *seen |= 1u128 << counter.0;
-            }
+        Cond::Counter { counter, .. } if (counter.0 as usize) < 128 => {
+            *seen |= 1u128 << counter.0;
         }
         _ => {}
     }
