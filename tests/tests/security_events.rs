@@ -27,6 +27,14 @@ priority = 10
 score = 7
 condition = { all = [{ signature = "sqli.union" }, { counter = "request.target_bytes", gte = 1 }] }
 action = "block"
+
+[[policy]]
+id = "T-HEALTH"
+name = "health checks"
+severity = "info"
+priority = 1
+condition = { path = "/health" }
+action = "allow"
 "#;
 
 fn write_pack(dir: &Path) {
@@ -356,6 +364,9 @@ fn allowed_requests_are_logged_only_when_sampled() {
                 .status,
             200
         );
+        // Matched only by an `allow` policy: not an event either.
+        let r = RawConn::open(s.gw.addr()).roundtrip(&attack("/health"));
+        assert_eq!(r.status, 200);
     }
     assert_eq!(
         RawConn::open(s.gw.addr()).roundtrip(&attack(ATTACK)).status,

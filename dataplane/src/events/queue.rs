@@ -46,6 +46,11 @@ impl Rx {
         }
     }
 
+    /// Size of the ring.
+    pub fn capacity(&self) -> usize {
+        self.0.buffer().capacity()
+    }
+
     /// Bytes queued.
     pub fn pending(&self) -> usize {
         self.0.slots()

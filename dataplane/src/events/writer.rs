@@ -61,10 +61,11 @@ impl Writer {
             }
             let mut got = 0;
             for i in 0..self.rxs.len() {
-                let buf = &mut self.buf;
-                let cap = buf.capacity();
-                let pending = self.rxs[i].pending();
-                if pending > 0 && buf.len() + pending > cap {
+                // Room for a whole ring first: a drain takes everything
+                // queued at that moment (whole lines), which can be up to the
+                // ring's capacity, and the buffer must not grow.
+                let room = self.buf.capacity() - self.buf.len();
+                if self.rxs[i].pending() > 0 && room < self.rxs[i].capacity() {
                     Self::write_out(
                         &mut self.sink,
                         &mut self.buf,

@@ -50,7 +50,14 @@ pub(super) fn emit(
     action: &str,
     enforced: bool,
 ) {
-    if !events.wants(!kit.verdict.hits.is_empty()) {
+    // Hits of `allow` policies alone (an allowlisted health check, say) are
+    // not security events; any other hit is.
+    let pols = &kit.policy.policies;
+    let notable = kit.verdict.hits.iter().any(|h| {
+        pols.get(h.policy)
+            .is_some_and(|p| !matches!(p.action, Action::Allow))
+    });
+    if !events.wants(notable) {
         return;
     }
     let host = headers
