@@ -383,9 +383,10 @@ impl Server {
 
     /// Runs the gateway in this process until SIGTERM/SIGINT has drained it.
     ///
-    /// Worker 0 runs on the calling thread and owns a signalfd for SIGTERM and
-    /// SIGINT (the caller must have blocked both before any thread was spawned):
-    /// a signal arrives as a completion on its ring, and it passes the drain on to
+    /// Worker 0 runs on the calling thread and owns a signalfd for SIGTERM,
+    /// SIGINT, SIGHUP (policy reload) and SIGUSR1 (reopen the event log); the
+    /// caller must have blocked all four before any thread was spawned. A
+    /// signal arrives as a completion on its ring, and it passes the drain on to
     /// the other workers' eventfds. `on_ready` runs once every worker is up.
     pub fn run(
         config: Config,

@@ -450,6 +450,25 @@ fn size_rotation_loses_and_splits_no_line() {
 }
 
 #[test]
+fn events_queued_at_shutdown_are_written() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let log = dir.path().join("events.log");
+    let mut s = setup(&file_events(&log.display().to_string()), false);
+    let mut ids = HashSet::new();
+    for i in 0..30 {
+        let r = RawConn::open(s.gw.addr()).roundtrip(&attack(&format!("{ATTACK}&n={i}")));
+        ids.insert(r.header("x-request-id").expect("id"));
+    }
+    s.gw.sigterm();
+    assert!(s.gw.wait_exit(Duration::from_secs(10)).success());
+    let seen: HashSet<String> = lines(&log)
+        .iter()
+        .map(|e| e["event_id"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(seen, ids);
+}
+
+#[test]
 fn sigusr1_reopens_the_log_after_a_rename() {
     let dir = tempfile::tempdir().expect("tmp");
     let log = dir.path().join("events.log");

@@ -227,6 +227,30 @@ mod tests {
     }
 
     #[test]
+    fn age_rotation_only_rotates_a_file_with_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.log");
+        let rot = Rotation {
+            bytes: 0,
+            every: Some(Duration::from_millis(30)),
+            keep: 3,
+        };
+        let mut s = Sink::open(&SinkKind::File(path.clone()), rot).unwrap();
+        std::thread::sleep(Duration::from_millis(40));
+        assert!(!s.rotation_due(), "an empty file is not rotated");
+        s.write_lines(b"one\n").unwrap();
+        assert!(s.rotation_due());
+        s.rotate().unwrap();
+        assert!(!s.rotation_due(), "the new file starts a new period");
+        s.write_lines(b"two\n").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(numbered(&path, 1)).unwrap(),
+            "one\n"
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "two\n");
+    }
+
+    #[test]
     fn reopen_follows_a_rename() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("e.log");
