@@ -21,6 +21,8 @@ use super::redact::{Redactor, REDACTED};
 pub const PATH_MAX: usize = 1024;
 /// Longest logged fragment (bytes, before escaping).
 pub const FRAGMENT_MAX: usize = 64;
+/// Longest `X-Forwarded-For` logged.
+const FORWARDED_MAX: usize = 256;
 /// Longest policy id/name/field name logged.
 const NAME_MAX: usize = 128;
 /// Policies listed per event (the rest are counted in `policies_omitted`).
@@ -37,6 +39,8 @@ pub struct Event<'a> {
     pub id: &'a [u8],
     pub time: SystemTime,
     pub client: IpAddr,
+    /// `X-Forwarded-For` as received, when the peer is a trusted proxy.
+    pub forwarded_for: Option<&'a [u8]>,
     /// Path prefix of the route that matched.
     pub route: &'a str,
     /// Upstream cluster of that route.
@@ -211,7 +215,15 @@ pub fn format(ev: &Event<'_>, redact: &Redactor, buf: &mut Vec<u8>) -> bool {
     o.raw(b"\"");
     // IpAddr's Display formats on the stack; `Out` never grows the buffer.
     let _ = std::fmt::Write::write_fmt(&mut o, format_args!("{}", ev.client));
-    o.raw(b"\"},");
+    o.raw(b"\"");
+    if let Some(xff) = ev.forwarded_for {
+        o.raw(b",");
+        o.key("forwarded_for");
+        o.raw(b"\"");
+        o.esc_capped(xff, FORWARDED_MAX);
+        o.raw(b"\"");
+    }
+    o.raw(b"},");
     o.key("route");
     o.str(ev.route.as_bytes());
     o.raw(b",");
@@ -615,6 +627,7 @@ mod tests {
             id: b"0123456789abcdef",
             time: UNIX_EPOCH,
             client: ip,
+            forwarded_for: Some(b"198.51.100.7, 10.0.0.2"),
             route: "/",
             upstream: "app",
             method: b"GET",
@@ -644,6 +657,7 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(text).expect("valid JSON");
         assert_eq!(v["time"], "1970-01-01T00:00:00.000Z");
         assert_eq!(v["client"]["ip"], "2001:db8::1");
+        assert_eq!(v["client"]["forwarded_for"], "198.51.100.7, 10.0.0.2");
         let path = v["path"].as_str().unwrap();
         assert!(path.contains("&password=[redacted]&x=\\xff\""), "{path}");
         assert!(path.ends_with('…'), "cut at {PATH_MAX} bytes: {path}");

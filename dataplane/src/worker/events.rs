@@ -68,6 +68,22 @@ pub(super) fn emit(
         .router
         .pick_route(host, std::str::from_utf8(target).unwrap_or("/"))
         .map_or("", |r| r.path_prefix.as_str());
+    // Behind a trusted proxy the peer is the proxy: the client it reports
+    // is worth having in the event (as received, not interpreted).
+    let trusted = shared
+        .config
+        .forwarding
+        .trusted_proxies
+        .iter()
+        .any(|n| n.contains(&client.peer));
+    let forwarded_for = trusted
+        .then(|| {
+            headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(b"x-forwarded-for"))
+                .map(|(_, v)| *v)
+        })
+        .flatten();
     let upstream = shared
         .config
         .upstreams
@@ -77,6 +93,7 @@ pub(super) fn emit(
         id: &client.request_id,
         time: SystemTime::now(),
         client: client.peer,
+        forwarded_for,
         route,
         upstream,
         method,
