@@ -145,7 +145,13 @@ fn serve(
         after_start(listen, admin);
     })
     .context("cannot start the gateway")?;
-    println!("rampart: stopped");
+    // Bounded: events may share stdout, and a stdout nobody reads must not
+    // keep the process from exiting.
+    let _ = std::io::stdout().flush();
+    let _ = rampart_dataplane::events::sink::write_stdout(
+        b"rampart: stopped\n",
+        std::time::Duration::from_secs(1),
+    );
     Ok(())
 }
 

@@ -640,3 +640,86 @@ fn a_full_disk_loses_events_then_recovers() {
         5.0,
     );
 }
+
+/// Events to a stdout nobody reads: the pipe fills, the writer blocks on
+/// it, the cores' queues fill and drop (counted) — requests are still
+/// answered, and shutdown does not hang on the stuck writer.
+#[test]
+fn a_stuck_stdout_costs_events_not_traffic_or_shutdown() {
+    use std::io::BufRead;
+    let up = TestUpstream::start(Behaviour::Ok);
+    let pack = tempfile::tempdir().expect("tmp");
+    write_pack(pack.path());
+    let cfg = GatewayConfig::new(up.addr())
+        .policy(&format!(
+            "packs = [{:?}]",
+            pack.path().display().to_string()
+        ))
+        .events("sink = \"stdout\"\nqueue_bytes = \"128KiB\"")
+        .render();
+    let cfg_path = pack.path().join("rampart.toml");
+    std::fs::write(&cfg_path, cfg).expect("write config");
+    let mut child = std::process::Command::new(rampart_tests::gateway::rampart_bin())
+        .arg("run")
+        .arg("--config")
+        .arg(&cfg_path)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn rampart");
+    let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let (mut gw, mut admin) = (None, None);
+    let mut line = String::new();
+    while admin.is_none() {
+        line.clear();
+        assert!(
+            out.read_line(&mut line).expect("read stdout") > 0,
+            "rampart exited"
+        );
+        if let Some(a) = line.trim().strip_prefix("rampart: listening on ") {
+            gw = a.parse::<std::net::SocketAddr>().ok();
+        }
+        if let Some(a) = line.trim().strip_prefix("rampart: admin listening on ") {
+            admin = a.parse::<std::net::SocketAddr>().ok();
+        }
+    }
+    let (gw, admin) = (gw.expect("gateway address"), admin.expect("admin address"));
+    // From here on nobody reads stdout (`out` stays open).
+    for i in 0..800 {
+        let r = RawConn::open(gw).roundtrip(&attack(&format!("{ATTACK}&n={i}")));
+        assert_eq!(r.status, 403, "request {i}");
+    }
+    assert_eq!(RawConn::open(gw).roundtrip(&attack("/fine")).status, 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = get(admin, "/metrics").expect("metrics").text();
+        // Lost at the core (ring full) or at the writer (sink timed out).
+        let dropped: f64 = text
+            .lines()
+            .filter(|l| l.starts_with("rampart_events_total{outcome=\"dropped_"))
+            .filter_map(|l| l.rsplit(' ').next())
+            .filter_map(|v| v.parse::<f64>().ok())
+            .sum();
+        if dropped > 0.0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no event was dropped:\n{text}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let pid = libc::pid_t::try_from(child.id()).expect("pid");
+    // SAFETY: kill(2) on the child we spawned and have not reaped.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            assert!(status.success(), "{status:?}");
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("shutdown hung on the stuck event writer");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(out);
+}

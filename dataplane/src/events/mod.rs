@@ -246,8 +246,21 @@ impl EventLog {
 
     fn finish(&mut self) {
         self.stop.store(true, Ordering::Release);
-        if let Some(t) = self.thread.take() {
+        let Some(t) = self.thread.take() else {
+            return;
+        };
+        // A sink can block (stdout piped to a reader that stopped reading):
+        // shutdown waits a bounded time for the last events, then leaves.
+        let deadline = std::time::Instant::now() + STOP_WAIT;
+        while !t.is_finished() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if t.is_finished() {
             let _ = t.join();
+        } else {
+            tracing::warn!(
+                "the event log writer is stuck on its sink; events still queued are lost"
+            );
         }
     }
 }
@@ -257,6 +270,9 @@ impl Drop for EventLog {
         self.finish();
     }
 }
+
+/// How long stopping waits for the writer to write out what is queued.
+const STOP_WAIT: Duration = Duration::from_secs(5);
 
 /// `rampart_events_total{outcome}`.
 pub const EVENTS_TOTAL: &str = "rampart_events_total";

@@ -113,11 +113,7 @@ impl Sink {
     /// were written before it and the error; nothing partial is left behind.
     pub fn write_lines(&mut self, mut buf: &[u8]) -> Result<(), (usize, io::Error)> {
         if matches!(self.kind, SinkKind::Stdout) {
-            let mut out = io::stdout().lock();
-            return out
-                .write_all(buf)
-                .and_then(|()| out.flush())
-                .map_err(|e| (0, e));
+            return write_stdout(buf, STDOUT_WAIT);
         }
         let mut done = 0;
         while !buf.is_empty() {
@@ -172,6 +168,58 @@ impl Sink {
             }
         }
     }
+}
+
+/// How long the stdout sink waits for room in a pipe before it counts the
+/// batch as lost (and tries again a second later).
+const STDOUT_WAIT: Duration = Duration::from_secs(1);
+
+/// Writes `buf` to standard output (fd 1, not through std's locked buffer),
+/// waiting at most `wait` each time for room: a stdout piped to a reader
+/// that stopped reading makes this fail instead of blocking the writer (or a
+/// shutdown) for ever. On failure returns how many bytes went out.
+pub fn write_stdout(buf: &[u8], wait: Duration) -> Result<(), (usize, io::Error)> {
+    // PIPE_BUF: a pipe that polls writable takes this much without blocking.
+    const CHUNK: usize = 4096;
+    let wait_ms = wait.as_millis().min(i32::MAX as u128) as i32;
+    let mut done = 0;
+    while done < buf.len() {
+        let mut pfd = libc::pollfd {
+            fd: 1,
+            events: libc::POLLOUT,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd on the stack; the timeout bounds the wait.
+        let r = unsafe { libc::poll(&mut pfd, 1, wait_ms) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err((done, e));
+        }
+        if r == 0 {
+            return Err((
+                done,
+                io::Error::new(io::ErrorKind::TimedOut, "standard output is not being read"),
+            ));
+        }
+        let n = (buf.len() - done).min(CHUNK);
+        // SAFETY: writes at most `n` bytes from inside `buf` to fd 1.
+        let w = unsafe { libc::write(1, buf[done..].as_ptr().cast(), n) };
+        if w < 0 {
+            let e = io::Error::last_os_error();
+            if matches!(
+                e.kind(),
+                io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock
+            ) {
+                continue;
+            }
+            return Err((done, e));
+        }
+        done += w as usize;
+    }
+    Ok(())
 }
 
 fn remove_if_present(p: &Path) -> io::Result<()> {
