@@ -927,3 +927,15 @@ fn bad_events_values_are_reported_where_they_are() {
         "events.sink is \"stdout\"",
     );
 }
+
+#[test]
+fn event_log_path_is_relative_to_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rampart.toml");
+    std::fs::write(&file, format!("{MIN}\n[events]\npath = \"logs/e.log\"\n")).unwrap();
+    let c = load_file(&file).unwrap();
+    assert_eq!(
+        c.events.sink,
+        crate::events::SinkKind::File(dir.path().join("logs/e.log"))
+    );
+}
