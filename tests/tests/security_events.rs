@@ -723,3 +723,37 @@ fn a_stuck_stdout_costs_events_not_traffic_or_shutdown() {
     }
     drop(out);
 }
+
+/// `rampart proxy --events PATH`; `-` is stdout.
+#[test]
+fn the_proxy_command_logs_events_where_told() {
+    let up = TestUpstream::start(Behaviour::Ok);
+    let dir = tempfile::tempdir().expect("tmp");
+    let pack = dir.path().join("pack");
+    write_pack(&pack);
+    let pack = pack.display().to_string();
+    let log = dir.path().join("proxy-events.log");
+    let path = log.display().to_string();
+    let gw = Gateway::proxy_with_policy(up.addr(), &["--pack", &pack, "--events", &path]);
+    let attack = attack(ATTACK);
+    let r = RawConn::open(gw.addr()).roundtrip(&attack);
+    assert_eq!(r.status, 403);
+    let ev = &wait_lines(&log, 1)[0];
+    assert_eq!(ev["event_id"].as_str(), r.header("x-request-id").as_deref());
+    assert_eq!(ev["action"], "block");
+    assert!(!gw.stdout().contains("\"event_id\""), "not on stdout too");
+
+    let gw = Gateway::proxy_with_policy(up.addr(), &["--pack", &pack, "--events", "-"]);
+    let r = RawConn::open(gw.addr()).roundtrip(&attack);
+    assert_eq!(r.status, 403);
+    let id = r.header("x-request-id").expect("id");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !gw.stdout().contains(&format!("{{\"event_id\":\"{id}\"")) {
+        assert!(
+            Instant::now() < deadline,
+            "no event on stdout:\n{}",
+            gw.stdout()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
