@@ -2,11 +2,12 @@
 //! `judge` calls once a request is judged, and the stats flush that also
 //! publishes the kit's per-policy counters and the events the ring dropped.
 
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use rampart_policy_loader::Action;
 
 use super::conn::Client;
+use super::stats::Stats;
 use super::{Shared, Worker};
 use crate::events::{CoreEvents, Event};
 use crate::policy::CoreKit;
@@ -35,21 +36,53 @@ pub(super) fn decided_action(kit: &CoreKit) -> (&'static str, bool) {
     }
 }
 
-/// Logs the judged request when it had policy hits or is sampled. Fields of
-/// the worker are passed apart so the kit can stay borrowed.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn emit(
+/// The request `judge` just judged.
+pub(super) struct Judged<'a> {
+    pub client: &'a Client,
+    pub method: &'a [u8],
+    pub target: &'a [u8],
+    pub headers: &'a [(&'a [u8], &'a [u8])],
+    pub body_len: u64,
+    /// When judging began (for the inspection-time histogram).
+    pub started: Instant,
+}
+
+/// Everything done once a request is judged: inspection time, per-policy
+/// counters, and the event (when it had hits or is sampled). `action` and
+/// `enforced` are what the gateway does with it. Fields of the worker are
+/// passed apart so the kit can stay borrowed.
+pub(super) fn record(
+    kit: &mut CoreKit,
+    req: &Judged<'_>,
+    action: &str,
+    enforced: bool,
+    stats: &mut Stats,
+    events: Option<&mut CoreEvents>,
+    shared: &Shared,
+) {
+    stats.inspection(req.started.elapsed());
+    kit.metrics.count(&kit.verdict);
+    if let Some(events) = events {
+        emit(events, kit, shared, req, action, enforced);
+    }
+}
+
+/// Logs the judged request when it had policy hits or is sampled.
+fn emit(
     events: &mut CoreEvents,
     kit: &CoreKit,
     shared: &Shared,
-    client: &Client,
-    method: &[u8],
-    target: &[u8],
-    headers: &[(&[u8], &[u8])],
-    body_len: u64,
+    req: &Judged<'_>,
     action: &str,
     enforced: bool,
 ) {
+    let (client, method, target, headers, body_len) = (
+        req.client,
+        req.method,
+        req.target,
+        req.headers,
+        req.body_len,
+    );
     // Hits of `allow` policies alone (an allowlisted health check, say) are
     // not security events; any other hit is.
     let pols = &kit.policy.policies;

@@ -122,24 +122,25 @@ impl Worker {
             if let Err(e) = kit.judge(method, target, p, body, chunked, peer, body_len) {
                 tracing::error!(worker = self.id, error = %e, "policy scan failed; forwarding the request");
             }
-            self.stats.inspection(t0.elapsed());
-            kit.metrics.count(&kit.verdict);
-            if let Some(ev) = self.events.as_mut() {
-                let (action, enforced) = super::events::decided_action(kit);
-                let c = &self.clients[slot as usize];
-                super::events::emit(
-                    ev,
-                    kit,
-                    &self.shared,
-                    c,
-                    method,
-                    target,
-                    p,
-                    body_len,
-                    action,
-                    enforced,
-                );
-            }
+            // The event log and policy metrics: one hook, told what was decided.
+            let (action, enforced) = super::events::decided_action(kit);
+            let req = super::events::Judged {
+                client: &self.clients[slot as usize],
+                method,
+                target,
+                headers: p,
+                body_len,
+                started: t0,
+            };
+            super::events::record(
+                kit,
+                &req,
+                action,
+                enforced,
+                &mut self.stats,
+                self.events.as_mut(),
+                &self.shared,
+            );
             p.clear();
         }
         self.pairs = pairs;
