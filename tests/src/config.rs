@@ -1,7 +1,7 @@
 //! `GatewayConfig`: builds the TOML text of a `rampart run` config for tests.
 //!
 //! Every test config goes through here, so the schema lives in one place: `[server]`
-//! (workers, listen), `[admin]`, `[timeouts]`, `[limits]`, `[[upstream]]` with `servers`
+//! (workers, listen), `[admin]`, `[timeouts]`, `[limits]`, `[events]`, `[[upstream]]` with `servers`
 //! and `fail_timeout`, `[[route]]` — as in `dataplane/etc/rampart.example.toml`.
 
 use std::net::SocketAddr;

@@ -148,7 +148,6 @@ fn example_file_documents_every_key() {
         "path_prefix",
         "upstream",
         "sink",
-        "path",
         "rotate_bytes",
         "rotate_every",
         "keep",
