@@ -66,6 +66,26 @@ pub fn latency_bucket_index(seconds: f64) -> usize {
         .unwrap_or(LATENCY_BUCKETS_SECONDS.len())
 }
 
+/// Time spent judging one request (scan + evaluation), histogram buckets.
+pub const INSPECTION_DURATION_BUCKET: &str = "rampart_inspection_duration_seconds_bucket";
+/// Number of inspection-time samples.
+pub const INSPECTION_DURATION_COUNT: &str = "rampart_inspection_duration_seconds_count";
+/// Sum of inspection times in seconds, per worker (gauge, like the latency sum).
+pub const INSPECTION_DURATION_SUM: &str = "rampart_inspection_duration_seconds_sum";
+
+/// Upper bounds (seconds) of the inspection-time buckets: 10 µs .. 100 ms
+/// (a default-pack scan of a small request is tens of µs).
+pub const INSPECTION_BUCKETS_SECONDS: [f64; 13] = [
+    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+    0.1,
+];
+
+/// The `le` labels of [`INSPECTION_BUCKETS_SECONDS`], then `+Inf`.
+pub const INSPECTION_BUCKET_LABELS: [&str; 14] = [
+    "0.00001", "0.000025", "0.00005", "0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005",
+    "0.01", "0.025", "0.05", "0.1", "+Inf",
+];
+
 /// Errors from setting up the admin side.
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -116,6 +136,27 @@ pub fn describe_metrics() {
     describe_counter!(
         REQUEST_DURATION_COUNT,
         "Number of request duration samples."
+    );
+    describe_counter!(
+        INSPECTION_DURATION_BUCKET,
+        "Policy inspection time per request, histogram buckets (cumulative, le in seconds)."
+    );
+    describe_counter!(
+        INSPECTION_DURATION_COUNT,
+        "Number of requests inspected by policy."
+    );
+    describe_gauge!(
+        INSPECTION_DURATION_SUM,
+        Unit::Seconds,
+        "Sum of policy inspection times in seconds, per worker."
+    );
+    describe_counter!(
+        crate::events::EVENTS_TOTAL,
+        "Security events by outcome: written, dropped_queue_full, dropped_sink_error."
+    );
+    describe_counter!(
+        crate::events::POLICY_VERDICTS_TOTAL,
+        "Requests each policy matched, by policy id, its action and its mode."
     );
     describe_counter!(
         REQUEST_DURATION_SUM,

@@ -18,6 +18,7 @@ pub mod admin;
 pub mod config;
 pub mod demo;
 pub mod enforce;
+pub mod events;
 pub mod http;
 pub mod policy;
 pub mod proxy;

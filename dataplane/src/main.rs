@@ -65,6 +65,9 @@ enum Command {
         /// no tag headers, no escalation, no deception).
         #[arg(long, conflicts_with = "no_policy")]
         monitor: bool,
+        /// Where security events go: a file path, or `-` for stdout (the default).
+        #[arg(long, value_name = "PATH|-", conflicts_with = "no_policy")]
+        events: Option<PathBuf>,
     },
     /// Start the demo: the gateway on 127.0.0.1:8080 in front of a small built-in API.
     Demo {
@@ -117,6 +120,7 @@ fn block_signals() {
         libc::sigaddset(&mut set, libc::SIGTERM);
         libc::sigaddset(&mut set, libc::SIGINT);
         libc::sigaddset(&mut set, libc::SIGHUP);
+        libc::sigaddset(&mut set, libc::SIGUSR1);
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
     }
 }
@@ -145,7 +149,13 @@ fn serve(
         after_start(listen, admin);
     })
     .context("cannot start the gateway")?;
-    println!("rampart: stopped");
+    // Bounded: events may share stdout, and a stdout nobody reads must not
+    // keep the process from exiting.
+    let _ = std::io::stdout().flush();
+    let _ = rampart_dataplane::events::sink::write_stdout(
+        b"rampart: stopped\n",
+        std::time::Duration::from_secs(1),
+    );
     Ok(())
 }
 
@@ -177,6 +187,12 @@ fn main() -> ExitCode {
                 Ok(c) => {
                     // The packs are part of the config: a config whose packs do
                     // not load would not start.
+                    if c.policy.enabled && c.events.enabled {
+                        if let Err(e) = c.events.check_sink() {
+                            eprintln!("{}: [events] {e}", config.display());
+                            return ExitCode::from(1);
+                        }
+                    }
                     let policy = if c.policy.enabled {
                         match rampart_policy_loader::load(&c.policy.load_options()) {
                             Ok(l) => format!(
@@ -225,6 +241,7 @@ fn main() -> ExitCode {
             overlay,
             no_policy,
             monitor,
+            events,
         } => parse_workers(&workers).and_then(|w| {
             let mut c = Config::quick(listen, &upstream, w).map_err(|d| anyhow::anyhow!("{d}"))?;
             c.admin = (!no_admin).then_some(admin);
@@ -238,6 +255,9 @@ fn main() -> ExitCode {
                     ..PolicyConfig::default()
                 }
             };
+            if let Some(p) = events.filter(|p| p.as_os_str() != "-") {
+                c.events.sink = rampart_dataplane::events::SinkKind::File(p);
+            }
             serve(c, |_, _| {})
         }),
         Command::Demo { listen, api, admin } => demo(listen, api, admin),

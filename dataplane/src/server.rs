@@ -19,6 +19,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use rampart_matcher::ScanLimits;
 
 use crate::config::Config;
+use crate::events::{CoreEvents, EventLog};
 use crate::policy::hub::{CorePolicy, Hub};
 use crate::proxy::route::Router;
 use crate::steering;
@@ -50,6 +51,8 @@ pub enum StartError {
     DecoySecret(#[source] io::Error),
     #[error("{0}")]
     Policy(#[from] crate::policy::hub::HubError),
+    #[error("cannot start the event log: {0}")]
+    Events(#[source] io::Error),
 }
 
 pub struct Server;
@@ -64,6 +67,7 @@ pub struct RunningServer {
     grace: Duration,
     ready: Arc<AtomicBool>,
     hub: Hub,
+    events: Option<EventLog>,
 }
 
 fn listener(addr: SocketAddr, backlog: i32) -> io::Result<Socket> {
@@ -126,6 +130,10 @@ struct Prepared {
     hub: Hub,
     /// One per worker, taken as each starts.
     policies: Vec<Option<CorePolicy>>,
+    /// The event log writer (`None`: inspection or events off).
+    events: Option<EventLog>,
+    /// Each worker's end of the event log, taken as each starts.
+    core_events: Vec<Option<CoreEvents>>,
 }
 
 fn prepare(config: Config) -> Result<Prepared, StartError> {
@@ -144,7 +152,26 @@ fn prepare(config: Config) -> Result<Prepared, StartError> {
         },
         ..ScanLimits::default()
     };
+    // The recorder goes first: kits (built by the hub) and the event writer
+    // bind their counters to it when they are created.
+    let metrics = match config.admin {
+        Some(addr) => {
+            Some(
+                crate::admin::install_metrics_recorder().map_err(|e| StartError::Admin {
+                    addr,
+                    source: io::Error::other(e.to_string()),
+                })?,
+            )
+        }
+        None => None,
+    };
     let (hub, policies, _hub_thread) = Hub::start(config.policy.clone(), workers, limits)?;
+    let (events, core_events) = if config.policy.enabled && config.events.enabled {
+        let (log, cores) = EventLog::start(&config.events, workers).map_err(StartError::Events)?;
+        (Some(log), cores.into_iter().map(Some).collect())
+    } else {
+        (None, (0..workers).map(|_| None).collect())
+    };
     // Resolve port 0 once so every worker's socket joins the same group.
     let mut per_worker: Vec<Vec<Socket>> = (0..workers).map(|_| Vec::new()).collect();
     let mut listen_addrs = Vec::new();
@@ -176,13 +203,8 @@ fn prepare(config: Config) -> Result<Prepared, StartError> {
     let ready = Arc::new(AtomicBool::new(false));
     let admin_addr = match config.admin {
         Some(addr) => {
-            let handle =
-                crate::admin::install_metrics_recorder().map_err(|e| StartError::Admin {
-                    addr,
-                    source: io::Error::other(e.to_string()),
-                })?;
             let (bound, _) =
-                crate::admin::spawn_admin(addr, Some(handle), ready.clone(), Some(hub.clone()))
+                crate::admin::spawn_admin(addr, metrics, ready.clone(), Some(hub.clone()))
                     .map_err(|source| StartError::Admin { addr, source })?;
             Some(bound)
         }
@@ -203,6 +225,8 @@ fn prepare(config: Config) -> Result<Prepared, StartError> {
         cpus: allowed_cpus(),
         hub,
         policies: policies.into_iter().map(Some).collect(),
+        events,
+        core_events,
     })
 }
 
@@ -223,6 +247,7 @@ fn spawn_worker(
         worker: id,
         source: io::Error::other("no policy slot"),
     })?;
+    let events = prep.core_events[id].take();
     std::thread::Builder::new()
         .name(format!("rampart-w{id}"))
         .spawn(move || {
@@ -236,6 +261,7 @@ fn spawn_worker(
                 control_fd: control,
                 signals: None,
                 policy,
+                events,
             }) {
                 Ok(w) => w,
                 Err(e) => {
@@ -335,7 +361,9 @@ fn join_workers_watching(
             // SAFETY: reads at most 128 bytes into a live buffer of that size.
             let n = unsafe { libc::read(signal_fd, info.as_mut_ptr().cast(), info.len()) };
             let signo = u32::from_ne_bytes([info[0], info[1], info[2], info[3]]);
-            if n > 0 && signo != libc::SIGHUP as u32 {
+            if n > 0 && signo == libc::SIGUSR1 as u32 {
+                crate::events::request_reopen();
+            } else if n > 0 && signo != libc::SIGHUP as u32 {
                 tracing::warn!("second signal: stopping without waiting for the drain");
                 for &fd in peers {
                     signal_eventfd(fd);
@@ -355,6 +383,7 @@ impl Server {
         let workers = spawn_workers(&mut prep, 0, &controls)?;
         prep.ready.store(true, Ordering::Release);
         Ok(RunningServer {
+            events: prep.events.take(),
             listen_addrs: prep.listen_addrs,
             admin_addr: prep.admin_addr,
             workers,
@@ -367,9 +396,10 @@ impl Server {
 
     /// Runs the gateway in this process until SIGTERM/SIGINT has drained it.
     ///
-    /// Worker 0 runs on the calling thread and owns a signalfd for SIGTERM and
-    /// SIGINT (the caller must have blocked both before any thread was spawned):
-    /// a signal arrives as a completion on its ring, and it passes the drain on to
+    /// Worker 0 runs on the calling thread and owns a signalfd for SIGTERM,
+    /// SIGINT, SIGHUP (policy reload) and SIGUSR1 (reopen the event log); the
+    /// caller must have blocked all four before any thread was spawned. A
+    /// signal arrives as a completion on its ring, and it passes the drain on to
     /// the other workers' eventfds. `on_ready` runs once every worker is up.
     pub fn run(
         config: Config,
@@ -391,6 +421,7 @@ impl Server {
         let worker0 = Worker::new(WorkerSetup {
             id: 0,
             policy: policy0,
+            events: prep.core_events[0].take(),
             shared: prep.shared.clone(),
             listeners: sockets.into_iter().map(IntoRawFd::into_raw_fd).collect(),
             control_fd: controls[0],
@@ -424,6 +455,10 @@ impl Server {
         // still be draining. Keep listening for a second signal meanwhile, which
         // tells them to stop at once.
         join_workers_watching(others, prep.grace, signal_fd, &controls[1..]);
+        // Every core has stopped: what they queued is written out now.
+        if let Some(ev) = prep.events.take() {
+            ev.stop();
+        }
         prep.hub.stop();
         for c in controls {
             // SAFETY: our eventfds; every worker that reads them has stopped.
@@ -435,7 +470,7 @@ impl Server {
     }
 }
 
-/// A signalfd for SIGTERM, SIGINT and SIGHUP (which the caller has blocked).
+/// A signalfd for SIGTERM, SIGINT, SIGHUP and SIGUSR1 (which the caller has blocked).
 fn signalfd() -> io::Result<RawFd> {
     // SAFETY: sigset manipulation on a local set, then signalfd(2); checked.
     unsafe {
@@ -444,6 +479,7 @@ fn signalfd() -> io::Result<RawFd> {
         libc::sigaddset(&mut set, libc::SIGTERM);
         libc::sigaddset(&mut set, libc::SIGINT);
         libc::sigaddset(&mut set, libc::SIGHUP);
+        libc::sigaddset(&mut set, libc::SIGUSR1);
         let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC);
         if fd < 0 {
             return Err(io::Error::last_os_error());
@@ -484,6 +520,9 @@ impl RunningServer {
             signal_eventfd(c);
         }
         join_workers(self.workers, self.grace);
+        if let Some(ev) = self.events {
+            ev.stop();
+        }
         self.hub.stop();
         for c in self.controls {
             // SAFETY: our eventfds; the workers that read them have stopped.

@@ -1,7 +1,7 @@
 //! `GatewayConfig`: builds the TOML text of a `rampart run` config for tests.
 //!
 //! Every test config goes through here, so the schema lives in one place: `[server]`
-//! (workers, listen), `[admin]`, `[timeouts]`, `[limits]`, `[[upstream]]` with `servers`
+//! (workers, listen), `[admin]`, `[timeouts]`, `[limits]`, `[events]`, `[[upstream]]` with `servers`
 //! and `fail_timeout`, `[[route]]` — as in `dataplane/etc/rampart.example.toml`.
 
 use std::net::SocketAddr;
@@ -15,6 +15,7 @@ pub struct GatewayConfig {
     limits: Vec<(String, String)>,
     fail_timeout: Option<String>,
     policy: Option<String>,
+    events: Option<String>,
     extra: String,
 }
 
@@ -27,6 +28,7 @@ impl GatewayConfig {
             timeouts: Vec::new(),
             limits: Vec::new(),
             fail_timeout: None,
+            events: None,
             policy: None,
             extra: String::new(),
         }
@@ -43,6 +45,12 @@ impl GatewayConfig {
     pub fn extra(mut self, toml: &str) -> Self {
         self.extra.push_str(toml);
         self.extra.push('\n');
+        self
+    }
+
+    /// Sets the body of the `[events]` table (e.g. `path = "/tmp/e.log"`).
+    pub fn events(mut self, body: &str) -> Self {
+        self.events = Some(body.to_owned());
         self
     }
 
@@ -85,6 +93,11 @@ impl GatewayConfig {
         s.push_str("[policy]\n");
         s.push_str(self.policy.as_deref().unwrap_or("enabled = false"));
         s.push_str("\n\n");
+        if let Some(e) = &self.events {
+            s.push_str("[events]\n");
+            s.push_str(e);
+            s.push_str("\n\n");
+        }
         if !self.timeouts.is_empty() {
             s.push_str("[timeouts]\n");
             for (k, v) in &self.timeouts {

@@ -14,6 +14,7 @@ use std::thread;
 use std::time::Duration;
 
 use rampart_dataplane::config::{Config, Workers};
+use rampart_dataplane::events::{EventsConfig, SinkKind};
 use rampart_dataplane::policy::PolicyConfig;
 /// The allocation counter is process-wide: the tests take turns.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -157,14 +158,82 @@ fn run_requests(s: &mut TcpStream, buf: &mut [u8], count: usize, request: &[u8])
     }
 }
 
+/// Sends `count` requests that the gateway answers and closes (a policy
+/// block), each on a new connection, reading each answer to EOF into `buf`.
+fn run_blocked(gw: SocketAddr, buf: &mut [u8], count: usize, request: &[u8]) {
+    for i in 0..count {
+        let mut s = TcpStream::connect(gw).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("read timeout");
+        s.write_all(request).expect("write request");
+        let mut len = 0usize;
+        loop {
+            match s.read(&mut buf[len..]) {
+                Ok(0) => break,
+                Ok(n) => len += n,
+                Err(e) => panic!("request {i}: {e}"),
+            }
+        }
+        assert!(
+            buf[..len].starts_with(b"HTTP/1.1 403"),
+            "request {i}: not a 403"
+        );
+    }
+}
+
+/// How the measured requests are sent.
+#[derive(Clone, Copy, PartialEq)]
+enum Traffic {
+    /// Keep-alive requests that are forwarded.
+    KeepAlive,
+    /// Requests a policy blocks (one connection each).
+    Blocked,
+}
+
 /// Allocations while serving 10,000 keep-alive `request`s after a warm-up.
 fn steady_state_allocations(policy: PolicyConfig, request: &[u8]) -> u64 {
-    steady_state_allocations_n(policy, request, 1_000, 10_000, RESPONSE)
+    steady_state_allocations_with(policy, None, Traffic::KeepAlive, request)
+}
+
+/// Like [`steady_state_allocations`], with an event log config and a kind of traffic.
+fn steady_state_allocations_with(
+    policy: PolicyConfig,
+    events: Option<EventsConfig>,
+    traffic: Traffic,
+    request: &[u8],
+) -> u64 {
+    let measured = if traffic == Traffic::Blocked {
+        3_000
+    } else {
+        10_000
+    };
+    measure(policy, events, traffic, request, 1_000, measured, RESPONSE)
 }
 
 /// Allocations while serving `measured` keep-alive `request`s after `warm` of them.
 fn steady_state_allocations_n(
     policy: PolicyConfig,
+    request: &[u8],
+    warm: usize,
+    measured: usize,
+    response: &'static [u8],
+) -> u64 {
+    measure(
+        policy,
+        None,
+        Traffic::KeepAlive,
+        request,
+        warm,
+        measured,
+        response,
+    )
+}
+
+/// Allocations while serving `measured` `request`s after `warm` of them.
+fn measure(
+    policy: PolicyConfig,
+    events: Option<EventsConfig>,
+    traffic: Traffic,
     request: &[u8],
     warm: usize,
     measured: usize,
@@ -182,6 +251,9 @@ fn steady_state_allocations_n(
         .expect("quick config");
     config.admin = None;
     config.policy = policy;
+    if let Some(e) = events {
+        config.events = e;
+    }
     let server = Server::start(config).expect("start the dataplane in-process");
     let gw = server.listen_addrs()[0];
 
@@ -195,10 +267,17 @@ fn steady_state_allocations_n(
     client.set_nodelay(true).expect("nodelay");
     let mut buf = [0u8; 16 * 1024];
 
-    run_requests(&mut client, &mut buf, warm, request);
-    let before = ALLOCS.load(Ordering::SeqCst);
-    run_requests(&mut client, &mut buf, measured, request);
-    let after = ALLOCS.load(Ordering::SeqCst);
+    let (before, after) = if traffic == Traffic::Blocked {
+        run_blocked(gw, &mut buf, warm, request);
+        let before = ALLOCS.load(Ordering::SeqCst);
+        run_blocked(gw, &mut buf, measured, request);
+        (before, ALLOCS.load(Ordering::SeqCst))
+    } else {
+        run_requests(&mut client, &mut buf, warm, request);
+        let before = ALLOCS.load(Ordering::SeqCst);
+        run_requests(&mut client, &mut buf, measured, request);
+        (before, ALLOCS.load(Ordering::SeqCst))
+    };
 
     drop(client);
     server.shutdown();
@@ -263,4 +342,59 @@ fn masking_responses_with_the_default_pack_does_not_allocate() {
     );
     println!("allocations during 3,000 masked responses: {delta}");
     assert_eq!(delta, 0, "masking allocated {delta} times");
+}
+
+/// An event log in a temporary directory (events to stdout would land in the
+/// test output), logging every allowed request too when `sample_all`.
+fn file_events(dir: &std::path::Path, sample_all: bool) -> EventsConfig {
+    EventsConfig {
+        sink: SinkKind::File(dir.join("events.log")),
+        sample_allowed: if sample_all { 1.0 } else { 0.0 },
+        ..EventsConfig::default()
+    }
+}
+
+/// Every judged request formats an event and queues it for the writer
+/// (sampling allowed requests at 100%): the core's side stays allocation-free,
+/// and so does the writer's once its buffers exist.
+#[test]
+fn logging_every_request_does_not_allocate() {
+    let request = b"GET /api/v1/orders/1234/items?page=2&sort=desc&q=blue+shoes&token=abc HTTP/1.1\r\nHost: api.example.test\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0\r\nAccept: application/json\r\n\r\n";
+    let dir = tempfile::tempdir().expect("tmp");
+    let delta = steady_state_allocations_with(
+        PolicyConfig::default(),
+        Some(file_events(dir.path(), true)),
+        Traffic::KeepAlive,
+        request,
+    );
+    println!("allocations during 10,000 logged keep-alive GETs: {delta}");
+    assert_eq!(delta, 0, "logging allocated {delta} times");
+    let log = std::fs::read_to_string(dir.path().join("events.log")).expect("event log");
+    assert!(
+        log.lines().count() >= 11_000,
+        "{} events",
+        log.lines().count()
+    );
+}
+
+/// Attacks blocked by the default pack and logged, each on its own
+/// connection (a block closes it).
+#[test]
+fn blocking_and_logging_attacks_does_not_allocate() {
+    let request = b"GET /search?q=1%27%20UNION%20SELECT%20username,password%20FROM%20users-- HTTP/1.1\r\nHost: api.example.test\r\nUser-Agent: Mozilla/5.0\r\n\r\n";
+    let dir = tempfile::tempdir().expect("tmp");
+    let delta = steady_state_allocations_with(
+        PolicyConfig::default(),
+        Some(file_events(dir.path(), false)),
+        Traffic::Blocked,
+        request,
+    );
+    println!("allocations during 3,000 blocked and logged attacks: {delta}");
+    assert_eq!(delta, 0, "blocking and logging allocated {delta} times");
+    let log = std::fs::read_to_string(dir.path().join("events.log")).expect("event log");
+    assert!(
+        log.lines().count() >= 4_000,
+        "{} events",
+        log.lines().count()
+    );
 }

@@ -162,3 +162,41 @@ fn directory_as_config_is_a_clear_error() {
     );
     assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
 }
+
+#[test]
+fn an_event_log_that_cannot_be_created_is_refused_by_check_and_run() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let missing = dir.path().join("no-such-dir").join("events.log");
+    let cfg = GatewayConfig::new(dead_addr())
+        .policy("enabled = true")
+        .events(&format!("path = {:?}", missing.display().to_string()))
+        .render();
+    let path = write(dir.path(), "events.toml", &cfg);
+    for cmd in ["check", "run"] {
+        let out = run_to_exit(&[cmd, "--config", &path], CLI_TIMEOUT);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{cmd}: {:?}\n{}",
+            out.status,
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains("cannot create event log")
+                && out.stderr.contains("no-such-dir")
+                && out.stderr.contains("does not exist"),
+            "{cmd} stderr:\n{}",
+            out.stderr
+        );
+    }
+    // A writable directory is fine (the file is created at start, not by check).
+    let ok = dir.path().join("events.log");
+    let cfg = GatewayConfig::new(dead_addr())
+        .policy("enabled = true")
+        .events(&format!("path = {:?}", ok.display().to_string()))
+        .render();
+    let path = write(dir.path(), "ok.toml", &cfg);
+    let out = run_to_exit(&["check", "--config", &path], CLI_TIMEOUT);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(!ok.exists(), "check does not create the log");
+}

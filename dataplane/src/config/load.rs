@@ -40,6 +40,18 @@ const TOP_KEYS: &[&str] = &[
     "route",
     "policy",
     "enforcement",
+    "events",
+];
+const EVENTS_KEYS: &[&str] = &[
+    "enabled",
+    "sink",
+    "path",
+    "rotate_bytes",
+    "rotate_every",
+    "keep",
+    "queue_bytes",
+    "sample_allowed",
+    "redact",
 ];
 const POLICY_KEYS: &[&str] = &["enabled", "packs", "overlay", "cache_dir", "watch", "mode"];
 const ENFORCEMENT_KEYS: &[&str] = &[
@@ -414,7 +426,7 @@ fn build(cx: &mut Ctx<'_>, doc: &DeTable<'_>) -> Config {
                 key.span(),
                 format!(
                     "unknown table `{}`; allowed tables: [server], [admin], [limits], \
-                     [timeouts], [forwarding], [io], [policy], [enforcement], [[upstream]], [[route]]",
+                     [timeouts], [forwarding], [io], [policy], [enforcement], [events], [[upstream]], [[route]]",
                     key.get_ref()
                 ),
             );
@@ -445,6 +457,8 @@ fn build(cx: &mut Ctx<'_>, doc: &DeTable<'_>) -> Config {
     let routes = routes(cx, doc.get("route"), &upstreams);
     let sec_policy = Section::from_doc(cx, doc, "policy", POLICY_KEYS);
     let policy = policy(cx, &sec_policy);
+    let sec_events = Section::from_doc(cx, doc, "events", EVENTS_KEYS);
+    let events = events(cx, &sec_events);
     let sec_enforcement = Section::from_doc(cx, doc, "enforcement", ENFORCEMENT_KEYS);
     let enforcement = enforcement(cx, &sec_enforcement);
 
@@ -461,6 +475,144 @@ fn build(cx: &mut Ctx<'_>, doc: &DeTable<'_>) -> Config {
         routes,
         policy,
         enforcement,
+        events,
+    }
+}
+
+fn events(cx: &mut Ctx<'_>, s: &Section<'_, '_>) -> crate::events::EventsConfig {
+    use crate::events::{EventsConfig, SinkKind};
+    let d = EventsConfig::default();
+    let path = s.get("path").and_then(|f| {
+        let v = cx.str(&f)?;
+        if v.trim().is_empty() {
+            cx.err(f.v.span(), format!("{} must not be empty", f.name));
+            return None;
+        }
+        Some(std::path::PathBuf::from(v))
+    });
+    let sink = match s.get("sink") {
+        None => path.clone().map_or(SinkKind::Stdout, SinkKind::File),
+        Some(f) => match cx.str(&f) {
+            Some("stdout") => SinkKind::Stdout,
+            Some("file") => match &path {
+                Some(p) => SinkKind::File(p.clone()),
+                None => {
+                    if s.get("path").is_none() {
+                        cx.err(
+                            f.v.span(),
+                            "events.sink = \"file\" needs events.path (the log file)",
+                        );
+                    }
+                    SinkKind::Stdout
+                }
+            },
+            Some(other) => {
+                cx.err(
+                    f.v.span(),
+                    format!("events.sink must be \"file\" or \"stdout\", got {other:?}"),
+                );
+                SinkKind::Stdout
+            }
+            None => SinkKind::Stdout,
+        },
+    };
+    if let (SinkKind::Stdout, Some(f)) = (&sink, s.get("path")) {
+        if s.get("sink").and_then(|f| f.v.get_ref().as_str()) == Some("stdout") {
+            cx.err(
+                f.v.span(),
+                "events.path is set but events.sink is \"stdout\"; remove one of them",
+            );
+        }
+    }
+    let sample_allowed = match s.get("sample_allowed") {
+        None => d.sample_allowed,
+        Some(f) => {
+            let v = match f.v.get_ref() {
+                DeValue::Float(x) => x.as_str().replace('_', "").parse::<f64>().ok(),
+                DeValue::Integer(_) => cx.integer_value(&f).map(|n| n as f64),
+                _ => {
+                    cx.type_err(&f, "a number between 0.0 and 1.0");
+                    None
+                }
+            };
+            match v {
+                Some(x) if (0.0..=1.0).contains(&x) => x,
+                Some(x) => {
+                    cx.err(
+                        f.v.span(),
+                        format!("events.sample_allowed must be between 0.0 and 1.0, got {x}"),
+                    );
+                    d.sample_allowed
+                }
+                None => d.sample_allowed,
+            }
+        }
+    };
+    let mut redact = Vec::new();
+    if let Some(f) = s.get("redact") {
+        if let Some(items) = cx.array(&f, "an array of field names like [\"ssn\", \"pin\"]") {
+            for v in items.iter() {
+                let item = Field {
+                    name: "events.redact".to_owned(),
+                    v,
+                };
+                if let Some(n) = cx.str(&item) {
+                    if n.trim().is_empty() {
+                        cx.err(v.span(), "events.redact: names must not be empty");
+                    } else {
+                        redact.push(n.to_owned());
+                    }
+                }
+            }
+        }
+    }
+    EventsConfig {
+        enabled: s
+            .get("enabled")
+            .and_then(|f| cx.bool(&f))
+            .unwrap_or(d.enabled),
+        sink,
+        rotate_bytes: s
+            .get("rotate_bytes")
+            .and_then(|f| {
+                let n = cx.size(&f)?;
+                if n != 0 && n < 4 * KIB {
+                    cx.err(
+                        f.v.span(),
+                        format!(
+                            "events.rotate_bytes must be 0 (never) or at least 4KiB, got {}",
+                            format_size(n)
+                        ),
+                    );
+                    return None;
+                }
+                Some(n)
+            })
+            .unwrap_or(d.rotate_bytes),
+        rotate_every: s
+            .get("rotate_every")
+            .and_then(|f| {
+                let v = cx.duration(&f, true)?;
+                if !v.is_zero() && v < Duration::from_secs(1) {
+                    cx.err(
+                        f.v.span(),
+                        "events.rotate_every must be 0 (never) or at least 1s",
+                    );
+                    return None;
+                }
+                Some((!v.is_zero()).then_some(v))
+            })
+            .unwrap_or(d.rotate_every),
+        keep: s
+            .get("keep")
+            .and_then(|f| cx.int_in(&f, 0, 1000))
+            .map_or(d.keep, |n| n as u32),
+        queue_bytes: s
+            .get("queue_bytes")
+            .and_then(|f| cx.size_in(&f, 128 * KIB, 1024 * MIB))
+            .map_or(d.queue_bytes, |n| n as usize),
+        sample_allowed,
+        redact,
     }
 }
 

@@ -41,6 +41,8 @@ pub struct Config {
     pub policy: crate::policy::PolicyConfig,
     /// Tarpit, deception and escalation settings.
     pub enforcement: crate::enforce::EnforcementConfig,
+    /// The security event log.
+    pub events: crate::events::EventsConfig,
 }
 
 /// How many worker threads (one io_uring ring each) to run.
@@ -290,6 +292,9 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
     config.policy.packs = config.policy.packs.iter().map(rel).collect();
     config.policy.overlay = config.policy.overlay.as_ref().map(rel);
     config.policy.cache_dir = config.policy.cache_dir.as_ref().map(rel);
+    if let crate::events::SinkKind::File(p) = &config.events.sink {
+        config.events.sink = crate::events::SinkKind::File(rel(p));
+    }
     Ok(config)
 }
 
@@ -345,6 +350,7 @@ impl Config {
             }],
             policy: crate::policy::PolicyConfig::default(),
             enforcement: crate::enforce::EnforcementConfig::default(),
+            events: crate::events::EventsConfig::default(),
         })
     }
 }

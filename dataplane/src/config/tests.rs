@@ -147,6 +147,13 @@ fn example_file_documents_every_key() {
         "max_fails",
         "fail_timeout",
         "retry_idempotent",
+        "sink",
+        "rotate_bytes",
+        "rotate_every",
+        "keep",
+        "queue_bytes",
+        "sample_allowed",
+        "redact",
         "host",
         "path_prefix",
         "upstream",
@@ -936,5 +943,97 @@ fn enforcement_errors_have_positions() {
         &format!("{MIN}[enforcement]\ntarpit = 1\n"),
         "8:1",
         "unknown key `tarpit` in [enforcement]",
+    );
+}
+
+#[test]
+fn events_default_to_stdout() {
+    let c = ok(MIN);
+    let e = &c.events;
+    assert!(e.enabled);
+    assert_eq!(e.sink, crate::events::SinkKind::Stdout);
+    assert_eq!(e.sample_allowed, 0.0);
+    assert_eq!(e.keep, 5);
+}
+
+#[test]
+fn events_section_is_read() {
+    let c = ok(&format!(
+        "{MIN}\n[events]\nsink = \"file\"\npath = \"/var/log/rampart/events.log\"\n\
+         rotate_bytes = \"10MiB\"\nrotate_every = \"1h\"\nkeep = 3\nqueue_bytes = \"256KiB\"\n\
+         sample_allowed = 0.25\nredact = [\"ssn\", \"pin\"]\n"
+    ));
+    let e = &c.events;
+    assert_eq!(
+        e.sink,
+        crate::events::SinkKind::File("/var/log/rampart/events.log".into())
+    );
+    assert_eq!(e.rotate_bytes, 10 << 20);
+    assert_eq!(e.rotate_every, Some(Duration::from_secs(3600)));
+    assert_eq!(e.keep, 3);
+    assert_eq!(e.queue_bytes, 256 << 10);
+    assert_eq!(e.sample_allowed, 0.25);
+    assert_eq!(e.redact, vec!["ssn".to_owned(), "pin".to_owned()]);
+    // A path alone means a file sink; integers are accepted for the sample.
+    let c = ok(&format!(
+        "{MIN}\n[events]\npath = \"e.log\"\nsample_allowed = 1\n"
+    ));
+    assert_eq!(c.events.sink, crate::events::SinkKind::File("e.log".into()));
+    assert_eq!(c.events.sample_allowed, 1.0);
+    let c = ok(&format!(
+        "{MIN}\n[events]\nenabled = false\nrotate_every = 0\n"
+    ));
+    assert!(!c.events.enabled);
+    assert_eq!(c.events.rotate_every, None);
+}
+
+#[test]
+fn bad_events_values_are_reported_where_they_are() {
+    // MIN has 6 lines, a blank line, then [events] on line 8.
+    let at = |line: &str| format!("{MIN}\n[events]\n{line}\n");
+    one_err(
+        &at("sink = \"syslog\""),
+        "9:8",
+        "events.sink must be \"file\" or \"stdout\"",
+    );
+    one_err(&at("sink = \"file\""), "9:8", "needs events.path");
+    one_err(
+        &at("sample_allowed = 1.5"),
+        "9:18",
+        "between 0.0 and 1.0, got 1.5",
+    );
+    one_err(&at("sample_allowed = \"half\""), "9:18", "must be a number");
+    one_err(&at("rotate_bytes = 100"), "9:16", "at least 4KiB");
+    one_err(&at("rotate_every = \"10ms\""), "9:16", "at least 1s");
+    one_err(&at("keep = -1"), "9:8", "between 0 and 1000");
+    one_err(
+        &at("queue_bytes = \"1KiB\""),
+        "9:15",
+        "queue_bytes must be between",
+    );
+    one_err(&at("path = \"\""), "9:8", "must not be empty");
+    one_err(
+        &at("redact = \"password\""),
+        "9:10",
+        "an array of field names",
+    );
+    one_err(&at("redact = [\"\"]"), "9:11", "names must not be empty");
+    one_err(&at("rotate = 1"), "9:1", "unknown key `rotate` in [events]");
+    one_err(
+        &format!("{MIN}\n[events]\nsink = \"stdout\"\npath = \"x.log\"\n"),
+        "10:8",
+        "events.sink is \"stdout\"",
+    );
+}
+
+#[test]
+fn event_log_path_is_relative_to_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rampart.toml");
+    std::fs::write(&file, format!("{MIN}\n[events]\npath = \"logs/e.log\"\n")).unwrap();
+    let c = load_file(&file).unwrap();
+    assert_eq!(
+        c.events.sink,
+        crate::events::SinkKind::File(dir.path().join("logs/e.log"))
     );
 }

@@ -28,6 +28,8 @@ pub struct CoreKit {
     evaluator: Evaluator,
     /// The last request's verdict.
     pub verdict: Verdict,
+    /// Per-policy verdict counters of this core (flushed with its stats).
+    pub metrics: super::metrics::PolicyMetrics,
     counters: Vec<u64>,
     dechunked: Vec<u8>,
     /// Pre-opened body streams (bounded: `ScanLimits::body_streams`); empty
@@ -81,6 +83,7 @@ impl CoreKit {
                 0
             }),
             resp_segs: Vec::with_capacity(if responses { RESPONSE_SEGMENTS } else { 0 }),
+            metrics: super::metrics::PolicyMetrics::new(&policy),
             scanner,
             matches,
             evaluator: Evaluator::new(),
@@ -90,6 +93,16 @@ impl CoreKit {
             policy,
             generation,
         })
+    }
+
+    /// The last request's scan results (for the event log).
+    pub fn matches(&self) -> &Matches {
+        &self.matches
+    }
+
+    /// Behaviour counters as the last request's evaluation saw them.
+    pub fn counters(&self) -> &[u64] {
+        &self.counters
     }
 
     /// Judges one request; the verdict is left in `self.verdict`.

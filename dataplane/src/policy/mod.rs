@@ -10,6 +10,7 @@
 
 pub mod hub;
 mod kit;
+pub mod metrics;
 
 use std::path::PathBuf;
 

@@ -41,6 +41,11 @@ impl Router {
             .map(|i| (i, self.routes[i].upstream))
     }
 
+    /// Route `i` (as numbered by [`Router::pick_route`]).
+    pub fn route(&self, i: usize) -> Option<&Route> {
+        self.routes.get(i)
+    }
+
     /// Number of routes.
     pub fn len(&self) -> usize {
         self.routes.len()

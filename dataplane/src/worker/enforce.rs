@@ -162,6 +162,13 @@ impl Enforcer {
     }
 }
 
+impl Enforcer {
+    /// The global dry run is on (nothing is enforced).
+    pub(super) fn monitoring_only(&self) -> bool {
+        self.monitor
+    }
+}
+
 impl Worker {
     /// The global dry run: a stop is counted as "would stop" and the request
     /// goes on untouched.

@@ -17,6 +17,7 @@ mod body_stream;
 mod client;
 mod conn;
 mod enforce;
+mod events;
 pub mod inbox;
 mod policy;
 mod response_inspect;
@@ -73,6 +74,8 @@ pub struct Worker {
     policy_buf: u64,
     /// Tarpit and deception holds, escalation, decoys, dry run.
     enf: enforce::Enforcer,
+    /// This core's end of the security event log (`None`: not logging).
+    events: Option<crate::events::CoreEvents>,
     /// Storage for the (name, value) pairs a request view borrows; see `judge`.
     pairs: Vec<(&'static [u8], &'static [u8])>,
     ring: Ring,
@@ -132,6 +135,7 @@ pub struct WorkerSetup {
     pub control_fd: RawFd,
     pub signals: Option<SignalDuty>,
     pub policy: crate::policy::hub::CorePolicy,
+    pub events: Option<crate::events::CoreEvents>,
 }
 
 /// Turns process signals into a drain of every worker, from inside one ring: no
@@ -189,6 +193,7 @@ impl Worker {
             retired: policy.retired,
             policy_fd: policy.wake_fd,
             policy_buf: 0,
+            events: setup.events,
             pairs: Vec::with_capacity(cfg.limits.max_headers),
             id: setup.id,
             ring,
@@ -339,16 +344,14 @@ impl Worker {
             if self.now_ms - self.last_flush >= FLUSH_EVERY_MS {
                 self.last_flush = self.now_ms;
                 self.stats.active_connections = self.live_clients as u64;
-                self.stats.flush();
-                self.enf.stats.flush();
+                self.flush_stats();
             }
             if self.draining && (self.live_clients == 0 || self.now_ms >= self.drain_deadline) {
                 self.stop = true;
             }
         }
         self.stats.active_connections = 0;
-        self.stats.flush();
-        self.enf.stats.flush();
+        self.flush_stats();
         self.close_everything();
         Ok(())
     }
@@ -405,6 +408,11 @@ impl Worker {
             self.signal_buf[3],
         ]);
         self.arm_signals();
+        if signo == libc::SIGUSR1 as u32 {
+            crate::events::request_reopen();
+            tracing::info!("SIGUSR1: reopening the event log");
+            return;
+        }
         if signo == libc::SIGHUP as u32 {
             let queued = self
                 .signals

@@ -41,6 +41,8 @@ impl Worker {
         if res < 0 && res != -libc::EINTR && res != -libc::EAGAIN {
             tracing::error!(worker = self.id, error = res, "policy eventfd read failed");
         }
+        // Counts of a kit about to be replaced are published first.
+        self.flush_stats();
         while let Ok(kit) = self.kits.try_recv() {
             tracing::debug!(
                 worker = self.id,
@@ -74,7 +76,8 @@ impl Worker {
             .iter()
             .any(|c| c.fd >= 0 && c.orig_head.is_some() && c.policy_gen == gen);
         if !waiting {
-            if let Some(old) = self.old_kit.take() {
+            if let Some(mut old) = self.old_kit.take() {
+                old.metrics.flush();
                 // Freed by the hub thread, not here; if its queue is full the
                 // old kit is dropped here instead, which is only slower.
                 let _ = self.retired.try_send(old);
@@ -116,9 +119,32 @@ impl Worker {
                     .take(p.capacity())
                     .map(|h| (h.name.as_bytes(), h.value)),
             );
+            let t0 = std::time::Instant::now();
             if let Err(e) = kit.judge(method, target, p, body, chunked, peer, body_len) {
                 tracing::error!(worker = self.id, error = %e, "policy scan failed; forwarding the request");
             }
+            // The event log and policy metrics: one hook, told what was decided.
+            let (action, enforced) = super::events::decided_action(kit);
+            // In the global dry run nothing is enforced: the event says what
+            // would have been done.
+            let enforced = enforced && !self.enf.monitoring_only();
+            let req = super::events::Judged {
+                client: &self.clients[slot as usize],
+                method,
+                target,
+                headers: p,
+                body_len,
+                started: t0,
+            };
+            super::events::record(
+                kit,
+                &req,
+                action,
+                enforced,
+                &mut self.stats,
+                self.events.as_mut(),
+                &self.shared,
+            );
             p.clear();
         }
         self.pairs = pairs;

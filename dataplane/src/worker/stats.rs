@@ -6,9 +6,10 @@
 
 use metrics::{Counter, Gauge};
 
-use crate::admin::LATENCY_BUCKETS_SECONDS;
+use crate::admin::{INSPECTION_BUCKETS_SECONDS, INSPECTION_BUCKET_LABELS, LATENCY_BUCKETS_SECONDS};
 
 const NB: usize = LATENCY_BUCKETS_SECONDS.len();
+const NI: usize = INSPECTION_BUCKETS_SECONDS.len();
 
 #[derive(Default)]
 pub struct Counts {
@@ -33,6 +34,12 @@ pub struct Counts {
     pub body_streams_exhausted: u64,
     /// Responses whose body prefix response policies inspected.
     pub responses_inspected: u64,
+    /// Time spent judging requests: per-bucket counts (not cumulative), count, sum.
+    pub insp_buckets: [u64; NI],
+    pub insp_count: u64,
+    pub insp_sum_ns: u64,
+    /// Events the core's ring had no room for.
+    pub events_dropped: u64,
 }
 
 pub struct Stats {
@@ -60,6 +67,10 @@ struct Handles {
     body_streams: Counter,
     body_streams_exhausted: Counter,
     responses_inspected: Counter,
+    insp: Vec<Counter>,
+    insp_count: Counter,
+    insp_sum: Gauge,
+    events_dropped: Counter,
 }
 
 impl Stats {
@@ -90,7 +101,17 @@ impl Stats {
                 lat,
                 lat_count: metrics::counter!("rampart_request_duration_seconds_count"),
                 lat_sum: metrics::gauge!("rampart_request_duration_seconds_sum", "worker" => w.clone()),
-                active: metrics::gauge!("rampart_active_connections", "worker" => w),
+                active: metrics::gauge!("rampart_active_connections", "worker" => w.clone()),
+                insp: INSPECTION_BUCKET_LABELS
+                    .iter()
+                    .map(|le| metrics::counter!(crate::admin::INSPECTION_DURATION_BUCKET, "le" => *le))
+                    .collect(),
+                insp_count: metrics::counter!(crate::admin::INSPECTION_DURATION_COUNT),
+                insp_sum: metrics::gauge!(crate::admin::INSPECTION_DURATION_SUM, "worker" => w),
+                events_dropped: metrics::counter!(
+                    crate::events::EVENTS_TOTAL,
+                    "outcome" => "dropped_queue_full"
+                ),
                 policy_hits: metrics::counter!("rampart_policy_hits_total"),
                 policy_stops: metrics::counter!("rampart_policy_stops_total"),
                 body_streams: metrics::counter!("rampart_body_streams_total"),
@@ -116,6 +137,17 @@ impl Stats {
         }
         self.now.lat_count += 1;
         self.now.lat_sum_us += us;
+    }
+
+    /// Counts one request's inspection time.
+    pub fn inspection(&mut self, d: std::time::Duration) {
+        let ns = d.as_nanos().min(u128::from(u64::MAX)) as u64;
+        let secs = ns as f64 / 1e9;
+        if let Some(i) = INSPECTION_BUCKETS_SECONDS.iter().position(|&le| secs <= le) {
+            self.now.insp_buckets[i] += 1;
+        }
+        self.now.insp_count += 1;
+        self.now.insp_sum_ns += ns;
     }
 
     /// Adds what changed since the last flush to the shared registry.
@@ -153,6 +185,17 @@ impl Stats {
         h.lat_count.increment(n.lat_count - f.lat_count);
         h.lat_sum.set(n.lat_sum_us as f64 / 1e6);
         h.active.set(self.active_connections as f64);
+        let (mut cum_now, mut cum_then) = (0, 0);
+        for i in 0..NI {
+            cum_now += n.insp_buckets[i];
+            cum_then += f.insp_buckets[i];
+            h.insp[i].increment(cum_now - cum_then);
+        }
+        h.insp[NI].increment(n.insp_count - f.insp_count);
+        h.insp_count.increment(n.insp_count - f.insp_count);
+        h.insp_sum.set(n.insp_sum_ns as f64 / 1e9);
+        h.events_dropped
+            .increment(n.events_dropped - f.events_dropped);
         f.requests = n.requests;
         f.responses = n.responses;
         f.rejected = n.rejected;
@@ -169,5 +212,9 @@ impl Stats {
         f.body_streams = n.body_streams;
         f.body_streams_exhausted = n.body_streams_exhausted;
         f.responses_inspected = n.responses_inspected;
+        f.insp_buckets = n.insp_buckets;
+        f.insp_count = n.insp_count;
+        f.insp_sum_ns = n.insp_sum_ns;
+        f.events_dropped = n.events_dropped;
     }
 }

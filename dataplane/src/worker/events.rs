@@ -1,0 +1,161 @@
+//! The worker's side of the security event log and policy metrics: the hook
+//! `judge` calls once a request is judged, and the stats flush that also
+//! publishes the kit's per-policy counters and the events the ring dropped.
+
+use std::time::{Instant, SystemTime};
+
+use rampart_policy_loader::Action;
+
+use super::conn::Client;
+use super::stats::Stats;
+use super::{Shared, Worker};
+use crate::events::{CoreEvents, Event};
+use crate::policy::CoreKit;
+
+/// What the gateway does with the request just judged, and whether that is
+/// an enforced decision (false: forwarded, monitor hits only or none).
+pub(super) fn decided_action(kit: &CoreKit) -> (&'static str, bool) {
+    let v = &kit.verdict;
+    let pols = &kit.policy.policies;
+    if let Some(p) = v.decision.and_then(|i| pols.get(i)) {
+        return (p.action.name(), true);
+    }
+    if v.allowed_by.is_some() {
+        return ("allow", true);
+    }
+    let tagged = v.hits.iter().any(|h| {
+        !h.monitor
+            && pols
+                .get(h.policy)
+                .is_some_and(|p| matches!(p.action, Action::Tag { .. }))
+    });
+    if tagged {
+        ("tag", true)
+    } else {
+        ("allow", false)
+    }
+}
+
+/// The request `judge` just judged.
+pub(super) struct Judged<'a> {
+    pub client: &'a Client,
+    pub method: &'a [u8],
+    pub target: &'a [u8],
+    pub headers: &'a [(&'a [u8], &'a [u8])],
+    pub body_len: u64,
+    /// When judging began (for the inspection-time histogram).
+    pub started: Instant,
+}
+
+/// Everything done once a request is judged: inspection time, per-policy
+/// counters, and the event (when it had hits or is sampled). `action` and
+/// `enforced` are what the gateway does with it. Fields of the worker are
+/// passed apart so the kit can stay borrowed.
+pub(super) fn record(
+    kit: &mut CoreKit,
+    req: &Judged<'_>,
+    action: &str,
+    enforced: bool,
+    stats: &mut Stats,
+    events: Option<&mut CoreEvents>,
+    shared: &Shared,
+) {
+    stats.inspection(req.started.elapsed());
+    kit.metrics.count(&kit.verdict);
+    if let Some(events) = events {
+        emit(events, kit, shared, req, action, enforced);
+    }
+}
+
+/// Logs the judged request when it had policy hits or is sampled.
+fn emit(
+    events: &mut CoreEvents,
+    kit: &CoreKit,
+    shared: &Shared,
+    req: &Judged<'_>,
+    action: &str,
+    enforced: bool,
+) {
+    let (client, method, target, headers, body_len) = (
+        req.client,
+        req.method,
+        req.target,
+        req.headers,
+        req.body_len,
+    );
+    // Hits of `allow` policies alone (an allowlisted health check, say) are
+    // not security events; any other hit is.
+    let pols = &kit.policy.policies;
+    let notable = kit.verdict.hits.iter().any(|h| {
+        pols.get(h.policy)
+            .is_some_and(|p| !matches!(p.action, Action::Allow))
+    });
+    if !events.wants(notable) {
+        return;
+    }
+    let host = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(b"host"))
+        .map_or(&b""[..], |(_, v)| v);
+    let route = shared
+        .router
+        .pick_route(host, std::str::from_utf8(target).unwrap_or("/"))
+        .and_then(|(i, _)| shared.router.route(i))
+        .map_or("", |r| r.path_prefix.as_str());
+    // Behind a trusted proxy the peer is the proxy: the client it reports
+    // is worth having in the event (as received, not interpreted).
+    let trusted = shared
+        .config
+        .forwarding
+        .trusted_proxies
+        .iter()
+        .any(|n| n.contains(&client.peer));
+    let forwarded_for = trusted
+        .then(|| {
+            headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(b"x-forwarded-for"))
+                .map(|(_, v)| *v)
+        })
+        .flatten();
+    let upstream = shared
+        .config
+        .upstreams
+        .get(client.cluster)
+        .map_or("", |u| u.name.as_str());
+    events.emit(&Event {
+        id: &client.request_id,
+        time: SystemTime::now(),
+        client: client.peer,
+        forwarded_for,
+        route,
+        upstream,
+        method,
+        target,
+        headers,
+        body_len,
+        action,
+        enforced,
+        policy: &kit.policy,
+        verdict: &kit.verdict,
+        matches: kit.matches(),
+        counters: kit.counters(),
+    });
+}
+
+impl Worker {
+    /// Publishes this core's counters (stats, policy verdicts, dropped events).
+    pub(super) fn flush_stats(&mut self) {
+        if let Some(e) = &self.events {
+            self.stats.now.events_dropped = e.dropped;
+        }
+        if let Some(k) = self.kit.as_mut() {
+            k.metrics.flush();
+        }
+        if let Some(k) = self.old_kit.as_mut() {
+            k.metrics.flush();
+        }
+        self.stats.flush();
+        self.enf.stats.flush();
+    }
+}
