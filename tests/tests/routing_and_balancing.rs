@@ -12,7 +12,7 @@ fn request(host: &str, path: &str) -> Vec<u8> {
 
 fn config(workers: u32, body: &str) -> String {
     format!(
-        "[server]\nworkers = {workers}\nlisten = [\"127.0.0.1:0\"]\n\n[admin]\nlisten = \"127.0.0.1:0\"\n\n{body}"
+        "[server]\nworkers = {workers}\nlisten = [\"127.0.0.1:0\"]\n\n[admin]\nlisten = \"127.0.0.1:0\"\n\n[policy]\nenabled = false\n\n{body}"
     )
 }
 
