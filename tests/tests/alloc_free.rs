@@ -133,8 +133,15 @@ fn content_length(head: &[u8]) -> Option<usize> {
     seen.then_some(n)
 }
 
-/// Sends `count` requests one at a time on `s`, reading each full response into `buf`.
-fn run_requests(s: &mut TcpStream, buf: &mut [u8], count: usize, request: &[u8]) {
+/// Sends `count` requests one at a time on `s`, reading each full response
+/// (which must start with `status_line`) into `buf`.
+fn run_requests_expecting(
+    s: &mut TcpStream,
+    buf: &mut [u8],
+    count: usize,
+    request: &[u8],
+    status_line: &[u8],
+) {
     for i in 0..count {
         s.write_all(request).expect("write request");
         let mut len = 0usize;
@@ -143,7 +150,11 @@ fn run_requests(s: &mut TcpStream, buf: &mut [u8], count: usize, request: &[u8])
             assert!(n > 0, "gateway closed the connection at request {i}");
             len += n;
             if let Some(end) = find(&buf[..len], b"\r\n\r\n") {
-                assert!(buf.starts_with(b"HTTP/1.1 200"), "request {i}: not a 200");
+                assert!(
+                    buf.starts_with(status_line),
+                    "request {i}: not {}",
+                    String::from_utf8_lossy(status_line)
+                );
                 let cl = content_length(&buf[..end + 2]).expect("response has Content-Length");
                 let total = end + 4 + cl;
                 while len < total {
@@ -158,35 +169,12 @@ fn run_requests(s: &mut TcpStream, buf: &mut [u8], count: usize, request: &[u8])
     }
 }
 
-/// Sends `count` requests that the gateway answers and closes (a policy
-/// block), each on a new connection, reading each answer to EOF into `buf`.
-fn run_blocked(gw: SocketAddr, buf: &mut [u8], count: usize, request: &[u8]) {
-    for i in 0..count {
-        let mut s = TcpStream::connect(gw).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(5)))
-            .expect("read timeout");
-        s.write_all(request).expect("write request");
-        let mut len = 0usize;
-        loop {
-            match s.read(&mut buf[len..]) {
-                Ok(0) => break,
-                Ok(n) => len += n,
-                Err(e) => panic!("request {i}: {e}"),
-            }
-        }
-        assert!(
-            buf[..len].starts_with(b"HTTP/1.1 403"),
-            "request {i}: not a 403"
-        );
-    }
-}
-
 /// How the measured requests are sent.
 #[derive(Clone, Copy, PartialEq)]
 enum Traffic {
     /// Keep-alive requests that are forwarded.
     KeepAlive,
-    /// Requests a policy blocks (one connection each).
+    /// Requests a policy blocks (answered on the same keep-alive connection).
     Blocked,
 }
 
@@ -267,17 +255,15 @@ fn measure(
     client.set_nodelay(true).expect("nodelay");
     let mut buf = [0u8; 16 * 1024];
 
-    let (before, after) = if traffic == Traffic::Blocked {
-        run_blocked(gw, &mut buf, warm, request);
-        let before = ALLOCS.load(Ordering::SeqCst);
-        run_blocked(gw, &mut buf, measured, request);
-        (before, ALLOCS.load(Ordering::SeqCst))
+    let status: &[u8] = if traffic == Traffic::Blocked {
+        b"HTTP/1.1 403"
     } else {
-        run_requests(&mut client, &mut buf, warm, request);
-        let before = ALLOCS.load(Ordering::SeqCst);
-        run_requests(&mut client, &mut buf, measured, request);
-        (before, ALLOCS.load(Ordering::SeqCst))
+        b"HTTP/1.1 200"
     };
+    run_requests_expecting(&mut client, &mut buf, warm, request, status);
+    let before = ALLOCS.load(Ordering::SeqCst);
+    run_requests_expecting(&mut client, &mut buf, measured, request, status);
+    let after = ALLOCS.load(Ordering::SeqCst);
 
     drop(client);
     server.shutdown();

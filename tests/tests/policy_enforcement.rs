@@ -107,14 +107,17 @@ fn an_attack_is_stopped_and_never_reaches_the_upstream() {
     let dir = tempfile::tempdir().expect("tmp");
     write_pack(dir.path(), "\"block\"");
     let gw = gateway(&up, dir.path(), false);
-    let r = RawConn::open(gw.addr()).roundtrip(&req(ATTACK));
+    let mut conn = RawConn::open(gw.addr());
+    let r = conn.roundtrip(&req(ATTACK));
     assert_eq!(r.status, 403);
     let body = r.text();
     assert!(body.contains("\"policy\":\"T-SQLI\""), "{body}");
     let id = r.header("x-request-id").expect("request id");
     assert!(body.contains(&id), "the event id is the request id: {body}");
-    assert_eq!(r.header("connection").as_deref(), Some("close"));
-    let ok = RawConn::open(gw.addr()).roundtrip(&req("/search?q=union+station"));
+    // The request was read whole: the connection carries on, like after
+    // any response.
+    assert_eq!(r.header("connection"), None);
+    let ok = conn.roundtrip(&req("/search?q=union+station"));
     assert_eq!(ok.status, 200);
     assert_eq!(
         up.request_count(),
@@ -422,4 +425,61 @@ fn a_request_in_flight_during_a_reload_finishes_under_its_policy() {
     );
     let r = RawConn::open(gw.addr()).roundtrip(&req(ATTACK));
     assert_eq!(r.status, 406, "the next request sees the new policy");
+}
+
+/// After a policy's answer the connection serves the next request when the
+/// blocked one was read whole: pipelined requests behind an attack are
+/// answered in order, an attack in a body that came whole too, and nothing
+/// of the blocked requests reaches the upstream. With `close_after_stop` the
+/// gateway closes instead.
+#[test]
+fn a_blocked_request_read_whole_leaves_the_connection_usable() {
+    let up = TestUpstream::start(Behaviour::Ok);
+    let dir = tempfile::tempdir().expect("tmp");
+    write_pack(dir.path(), "\"block\"");
+    let gw = gateway(&up, dir.path(), false);
+    let mut conn = RawConn::open(gw.addr());
+    let mut pipelined = req(ATTACK);
+    pipelined.extend_from_slice(&req("/first"));
+    pipelined.extend_from_slice(&req(ATTACK));
+    pipelined.extend_from_slice(&req("/second"));
+    conn.send(&pipelined).expect("send");
+    let statuses: Vec<u16> = (0..4)
+        .map(|_| conn.read_response().expect("response").status)
+        .collect();
+    assert_eq!(statuses, [403, 200, 403, 200]);
+    let body = "q=1 UNION SELECT password";
+    let post = format!(
+        "POST /search HTTP/1.1\r\nHost: api.test\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    assert_eq!(conn.roundtrip(post.as_bytes()).status, 403);
+    assert_eq!(conn.roundtrip(&req("/third")).status, 200);
+    assert_eq!(
+        up.request_count(),
+        3,
+        "only the benign requests went upstream"
+    );
+    // HTTP/1.0 and `Connection: close` clients are answered and closed.
+    let mut conn = RawConn::open(gw.addr());
+    let r = conn.roundtrip(
+        format!("GET {ATTACK} HTTP/1.1\r\nHost: api.test\r\nConnection: close\r\n\r\n").as_bytes(),
+    );
+    assert_eq!(r.status, 403);
+    assert_eq!(r.header("connection").as_deref(), Some("close"));
+    assert!(conn.is_closed());
+    drop(gw);
+
+    let cfg = GatewayConfig::new(up.addr())
+        .policy(&format!(
+            "packs = [{:?}]\nwatch = false",
+            dir.path().display().to_string()
+        ))
+        .extra("[enforcement]\nclose_after_stop = true");
+    let gw = Gateway::run_config(&cfg.render());
+    let mut conn = RawConn::open(gw.addr());
+    let r = conn.roundtrip(&req(ATTACK));
+    assert_eq!(r.status, 403);
+    assert_eq!(r.header("connection").as_deref(), Some("close"));
+    assert!(conn.is_closed(), "close_after_stop closes after the answer");
 }

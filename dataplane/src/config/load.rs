@@ -61,6 +61,7 @@ const ENFORCEMENT_KEYS: &[&str] = &[
     "deceive_max_delay",
     "learn_every",
     "decoy_secret_file",
+    "close_after_stop",
 ];
 const SERVER_KEYS: &[&str] = &["workers", "pin_workers", "listen"];
 const ADMIN_KEYS: &[&str] = &["listen", "enabled"];
@@ -645,7 +646,9 @@ fn enforcement(cx: &mut Ctx<'_>, s: &Section<'_, '_>) -> crate::enforce::Enforce
         }
         Some(std::path::PathBuf::from(v))
     });
+    let close_after_stop = s.get("close_after_stop").and_then(|f| cx.bool(&f));
     crate::enforce::EnforcementConfig {
+        close_after_stop: close_after_stop.unwrap_or(d.close_after_stop),
         tarpit_max_per_core: tarpit_max_per_core.unwrap_or(d.tarpit_max_per_core),
         denylist_capacity: denylist_capacity.unwrap_or(d.denylist_capacity),
         deceive_remember: deceive_remember.unwrap_or(d.deceive_remember),

@@ -887,7 +887,7 @@ fn enforcement_section_and_policy_mode() {
     assert_eq!(c.enforcement, crate::enforce::EnforcementConfig::default());
     assert!(!c.policy.monitor);
     let c = ok(&format!(
-        "{MIN}[policy]\nmode = \"monitor\"\n[enforcement]\ntarpit_max_per_core = 3\ndenylist_capacity = 64\ndeceive_remember = \"1m\"\ndeceive_max_delay = \"0s\"\nlearn_every = 5\ndecoy_secret_file = \"/tmp/k\"\n"
+        "{MIN}[policy]\nmode = \"monitor\"\n[enforcement]\ntarpit_max_per_core = 3\ndenylist_capacity = 64\ndeceive_remember = \"1m\"\ndeceive_max_delay = \"0s\"\nlearn_every = 5\ndecoy_secret_file = \"/tmp/k\"\nclose_after_stop = true\n"
     ));
     assert!(c.policy.monitor);
     let e = &c.enforcement;
@@ -896,6 +896,7 @@ fn enforcement_section_and_policy_mode() {
     assert_eq!(e.deceive_remember, Duration::from_secs(60));
     assert_eq!(e.deceive_max_delay, Duration::ZERO);
     assert_eq!(e.learn_every, 5);
+    assert!(e.close_after_stop);
     assert_eq!(
         e.decoy_secret_file.as_deref(),
         Some(std::path::Path::new("/tmp/k"))

@@ -29,6 +29,9 @@ pub struct EnforcementConfig {
     /// Key file for decoy tokens (created with a fresh key when missing);
     /// without it the key is new at every start.
     pub decoy_secret_file: Option<PathBuf>,
+    /// Close the client connection after a policy's answer even when the
+    /// request was read whole (default: keep it, as for any response).
+    pub close_after_stop: bool,
 }
 
 impl Default for EnforcementConfig {
@@ -40,6 +43,7 @@ impl Default for EnforcementConfig {
             deceive_max_delay: Duration::from_secs(2),
             learn_every: 100,
             decoy_secret_file: None,
+            close_after_stop: false,
         }
     }
 }

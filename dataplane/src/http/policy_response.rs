@@ -23,6 +23,8 @@ pub struct PolicyResponse<'a> {
     pub policy_id: &'a str,
     /// What `{{decoy_token}}` renders as (empty outside deception).
     pub decoy_token: &'a [u8],
+    /// The connection closes after this response (`Connection: close`).
+    pub close: bool,
 }
 
 /// The value of a placeholder, or `None` to leave it as written.
@@ -73,8 +75,8 @@ fn render(r: &PolicyResponse<'_>, status: &[u8], decoy: &[u8], mut emit: impl Fn
     }
 }
 
-/// Writes the whole response (always `Connection: close`) and returns its
-/// length, or `None` if it does not fit in `out`.
+/// Writes the whole response (with `Connection: close` when `r.close`) and
+/// returns its length, or `None` if it does not fit in `out`.
 pub fn write_policy_response(r: &PolicyResponse<'_>, out: &mut [u8]) -> Option<usize> {
     let mut status_buf = [0u8; 3];
     let s = r.status.clamp(100, 999);
@@ -93,7 +95,10 @@ pub fn write_policy_response(r: &PolicyResponse<'_>, out: &mut [u8]) -> Option<u
     o.put(r.content_type.as_bytes());
     o.put(b"\r\nContent-Length: ");
     o.put_u64(body_len as u64);
-    o.put(b"\r\nConnection: close\r\nCache-Control: no-store\r\nX-Request-Id: ");
+    if r.close {
+        o.put(b"\r\nConnection: close");
+    }
+    o.put(b"\r\nCache-Control: no-store\r\nX-Request-Id: ");
     o.put(r.request_id);
     o.put(b"\r\n");
     if let Some(secs) = r.retry_after {
@@ -204,6 +209,7 @@ mod tests {
             request_id: b"abcd",
             policy_id: "RP-1",
             decoy_token: b"rpd_abcd",
+            close: true,
         };
         let mut buf = [0u8; 1024];
         let n = write_policy_response(&r, &mut buf).expect("fits");
@@ -231,6 +237,7 @@ mod tests {
             request_id: b"rid1",
             policy_id: "RP-1",
             decoy_token: b"tok",
+            close: false,
         };
         let mut buf = [0u8; 512];
         let learned = b"Server: nginx\r\nSet-Cookie: sid=\0\x05; HttpOnly\r\n";

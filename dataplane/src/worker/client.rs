@@ -251,10 +251,17 @@ impl Worker {
             self.headers = hdrs;
             match step {
                 Step::Started => {
+                    // The request's bytes (head and the body that came with
+                    // it) go once the head no longer borrows them: before
+                    // collecting the body prefix, or when the gateway
+                    // answered the request itself and may read the next one.
                     let c = &mut self.clients[slot as usize];
-                    if c.phase == Phase::Inspect {
-                        let n = std::mem::take(&mut c.inspect_consume);
+                    let n = std::mem::take(&mut c.inspect_consume);
+                    // (A connection the answer closed released its inbox already.)
+                    if n > 0 && c.fd >= 0 {
                         c.inbox.consume(n, &mut self.bufs, &mut self.asm_pool);
+                    }
+                    if c.phase == Phase::Inspect {
                         self.collect_inspect(slot);
                     }
                     return;
@@ -443,11 +450,14 @@ impl Worker {
         c.head_started = false;
         c.started_us = self.now_us;
         c.route = route;
+        // Consumed by `try_request` right after this when answered here.
+        c.read_whole = c.req_left == Remaining::None;
         if let Some(early) = self.pre_scan(slot, head.headers) {
             // Denylisted, already deceived, or a decoy token: answered unscanned.
             let c = &mut self.clients[slot as usize];
             c.out = Some(out);
             c.out_len = n;
+            c.inspect_consume = head.head_len + part;
             self.stats.now.requests += 1;
             self.act_early(slot, early);
             return Ok(());
@@ -474,6 +484,7 @@ impl Worker {
                     let c = &mut self.clients[slot as usize];
                     c.out = Some(out);
                     c.out_len = n;
+                    c.inspect_consume = head.head_len + part;
                     self.stats.now.requests += 1;
                     self.respond_policy(slot, i);
                     return Ok(());

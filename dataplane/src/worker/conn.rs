@@ -165,6 +165,11 @@ pub struct Client {
     pub req_declared: u64,
     /// Generation of the policy kit the request started under.
     pub policy_gen: u64,
+    /// Every byte of the current request has been read and consumed, so a
+    /// local answer (a policy's) may leave the connection open for the next
+    /// request. Set only where that is known; a streamed body's withheld
+    /// tail, for one, leaves it false and the connection closes.
+    pub read_whole: bool,
     /// Which route the request took (what deception learns is per route).
     pub route: usize,
     /// The hold in progress, while `phase` is `Held`.
@@ -230,6 +235,7 @@ impl Client {
             req_chunked: false,
             req_declared: 0,
             policy_gen: 0,
+            read_whole: false,
             route: 0,
             hold: super::enforce::Hold::default(),
             body_scan: None,

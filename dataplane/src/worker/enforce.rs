@@ -473,6 +473,7 @@ impl Worker {
             self.respond_error(slot, status);
             return;
         };
+        let keep = self.keeps_connection(slot);
         let c = &mut self.clients[slot as usize];
         let shape = self.enf.learning.route(c.route);
         let learned = shape.and_then(|s| s.lines());
@@ -486,6 +487,7 @@ impl Worker {
             request_id: &c.request_id,
             policy_id,
             decoy_token,
+            close: !keep,
         };
         // Fresh characters for the values that change per response.
         let mut noise = [0u8; 64];
@@ -502,8 +504,8 @@ impl Worker {
                 // The send reads `out` from the slot, where it stays until done.
                 c.to_client.set(&out[..n], &[], 0);
                 c.out = Some(out);
-                c.phase = Phase::Closing;
                 c.deadline = self.now_ms + client_write;
+                self.after_local_answer(slot, keep);
                 self.stats.response(status);
                 self.submit_client_tx(slot);
             }

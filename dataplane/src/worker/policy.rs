@@ -243,6 +243,7 @@ impl Worker {
             self.respond_error(slot, status);
             return;
         };
+        let keep = self.keeps_connection(slot);
         let c = &mut self.clients[slot as usize];
         let r = PolicyResponse {
             status,
@@ -253,6 +254,7 @@ impl Worker {
             request_id: &c.request_id,
             policy_id: &p.id,
             decoy_token: &[],
+            close: !keep,
         };
         match write_policy_response(&r, &mut out) {
             Some(n) => {
@@ -261,8 +263,8 @@ impl Worker {
                 // until the send completes or the connection closes.
                 c.to_client.set(&out[..n], &[], 0);
                 c.out = Some(out);
-                c.phase = Phase::Closing;
                 c.deadline = self.now_ms + client_write;
+                self.after_local_answer(slot, keep);
                 self.stats.response(status);
                 self.submit_client_tx(slot);
             }
@@ -271,6 +273,36 @@ impl Worker {
                 tracing::warn!(worker = self.id, policy = %p.id, "policy response does not fit; answering with a plain 403");
                 self.respond_error(slot, 403);
             }
+        }
+    }
+
+    /// Whether the connection can stay open after the gateway answers the
+    /// current request itself: the request was read whole (nothing of it is
+    /// left to skip), the client speaks keep-alive HTTP/1.1, no body stream
+    /// is still open, and the operator did not ask for a close after stops.
+    pub(super) fn keeps_connection(&self, slot: u32) -> bool {
+        let c = &self.clients[slot as usize];
+        !self.draining
+            && !self.cfg().enforcement.close_after_stop
+            && c.read_whole
+            && c.keep_alive
+            && c.version == crate::http::Version::Http11
+            && c.req_left == super::conn::Remaining::None
+            && c.body_scan.is_none()
+            && !c.inbox.eof
+    }
+
+    /// Sets what happens once the gateway's own answer is written: with
+    /// `keep`, the exchange finishes like a relayed one (the next pipelined or
+    /// keep-alive request is read); otherwise the connection closes.
+    pub(super) fn after_local_answer(&mut self, slot: u32, keep: bool) {
+        let c = &mut self.clients[slot as usize];
+        if keep {
+            c.phase = Phase::Response;
+            c.resp_left = super::conn::Remaining::None;
+            c.close_after = false;
+        } else {
+            c.phase = Phase::Closing;
         }
     }
 
@@ -379,6 +411,10 @@ impl Worker {
         self.clients[slot as usize].inspect = Some(ib);
         if let Some(i) = stop {
             self.asm_pool.give(head);
+            // The prefix was consumed as it was collected: if it is the whole
+            // body, the connection can carry on after the answer.
+            let c = &mut self.clients[slot as usize];
+            c.read_whole = c.req_left == super::conn::Remaining::None;
             self.respond_policy(slot, i);
             return true;
         }
