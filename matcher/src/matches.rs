@@ -86,6 +86,12 @@ impl Matches {
         self.json_depth = 0;
     }
 
+    /// Empties the list as if nothing had matched (for a request answered
+    /// without a scan); no allocation.
+    pub fn clear(&mut self) {
+        self.reset(self.hits.len() * 64);
+    }
+
     /// Makes `self` an exact copy of `other` (same matcher); no allocation
     /// when both were made by the same scanner.
     pub fn copy_from(&mut self, other: &Matches) {

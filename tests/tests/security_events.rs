@@ -757,3 +757,51 @@ fn the_proxy_command_logs_events_where_told() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Requests answered without a scan are security events too: an escalated
+/// client's next request names the policy that put it on the denylist.
+#[test]
+fn a_denylisted_request_is_logged_with_the_policy_that_escalated() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let log = dir.path().join("events.log");
+    let up = TestUpstream::start(Behaviour::Ok);
+    let pack = tempfile::tempdir().expect("tmp");
+    write_pack(pack.path());
+    std::fs::write(
+        pack.path().join("policies/p.toml"),
+        POLICIES.replacen(
+            "action = \"block\"\n",
+            "action = \"block\"\nescalate = \"1m\"\n",
+            1,
+        ),
+    )
+    .expect("write");
+    let cfg = GatewayConfig::new(up.addr())
+        .policy(&format!(
+            "packs = [{:?}]",
+            pack.path().display().to_string()
+        ))
+        .events(&file_events(&log.display().to_string()));
+    let gw = Gateway::run_config(&cfg.render());
+    let mut conn = RawConn::open(gw.addr());
+    assert_eq!(conn.roundtrip(&attack(ATTACK)).status, 403);
+    let r = conn.roundtrip(&attack("/search?q=shoes"));
+    assert_eq!(r.status, 403, "denylisted");
+    assert_eq!(up.request_count(), 0);
+    let evs = wait_lines(&log, 2);
+    let ev = &evs[1];
+    assert_eq!(ev["action"], "denylisted", "{ev}");
+    assert_eq!(ev["enforced"], true);
+    assert_eq!(ev["path"], "/search?q=shoes");
+    assert_eq!(ev["decided_by"], "T-SQLI");
+    assert_eq!(ev["policies"][0]["id"], "T-SQLI");
+    assert_eq!(
+        ev["matches"].as_array().map_or(0, Vec::len),
+        0,
+        "not scanned, so no matches (not the previous request's): {ev}"
+    );
+    assert_eq!(
+        ev["event_id"],
+        r.header("x-request-id").expect("id").as_str()
+    );
+}

@@ -95,6 +95,25 @@ impl CoreKit {
         })
     }
 
+    /// Records a request answered without a scan (an escalated client, a
+    /// decoy token): no matches, and `policy` as the only hit and decision.
+    /// What the event log then reads is about this request, not the last one
+    /// scanned.
+    pub fn unscanned(&mut self, policy: Option<usize>) {
+        self.matches.clear();
+        let v = &mut self.verdict;
+        v.hits.clear();
+        if let Some(i) = policy {
+            v.hits.push(rampart_policy_loader::Hit {
+                policy: i,
+                monitor: false,
+            });
+        }
+        v.decision = policy;
+        v.allowed_by = None;
+        v.score = 0;
+    }
+
     /// The last request's scan results (for the event log).
     pub fn matches(&self) -> &Matches {
         &self.matches

@@ -459,6 +459,7 @@ impl Worker {
             c.out_len = n;
             c.inspect_consume = head.head_len + part;
             self.stats.now.requests += 1;
+            self.log_early(slot, head, &early);
             self.act_early(slot, early);
             return Ok(());
         }

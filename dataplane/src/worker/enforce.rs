@@ -217,6 +217,67 @@ impl Worker {
         decoy.then_some(Early::Decoy)
     }
 
+    /// Logs a request [`Worker::pre_scan`] picked out, as the event log does
+    /// for judged ones: the policy that put the client on the denylist (or
+    /// deceived it) is the hit; a decoy token has none.
+    pub(super) fn log_early(
+        &mut self,
+        slot: u32,
+        head: &crate::http::request::RequestHead<'_, '_>,
+        early: &Early,
+    ) {
+        let (policy, action) = match *early {
+            Early::Deny(i) => (Some(i), "denylisted"),
+            Early::Deceive(i) => (Some(i), "deceive"),
+            Early::Decoy => (None, "decoy_refused"),
+        };
+        let Some(kit) = self.kit.as_mut() else {
+            return;
+        };
+        kit.unscanned(policy);
+        let body_len = match head.framing {
+            crate::http::request::BodyFraming::Length(n) => n,
+            _ => 0,
+        };
+        let mut pairs = std::mem::take(&mut self.pairs);
+        {
+            // SAFETY: as in `judge`: the vector lends storage for this block
+            // only, and is cleared before it is put back.
+            let p: &mut Vec<(&[u8], &[u8])> = unsafe {
+                std::mem::transmute::<
+                    &mut Vec<(&'static [u8], &'static [u8])>,
+                    &mut Vec<(&[u8], &[u8])>,
+                >(&mut pairs)
+            };
+            p.clear();
+            p.extend(
+                head.headers
+                    .iter()
+                    .take(p.capacity())
+                    .map(|h| (h.name.as_bytes(), h.value)),
+            );
+            let req = super::events::Judged {
+                client: &self.clients[slot as usize],
+                method: head.method.as_bytes(),
+                target: head.target.as_bytes(),
+                headers: p,
+                body_len,
+                started: None,
+            };
+            super::events::record(
+                kit,
+                &req,
+                action,
+                true,
+                &mut self.stats,
+                self.events.as_mut(),
+                &self.shared,
+            );
+            p.clear();
+        }
+        self.pairs = pairs;
+    }
+
     /// Answers a request [`Worker::pre_scan`] picked out.
     pub(super) fn act_early(&mut self, slot: u32, early: Early) {
         self.stats.now.policy_stops += 1;

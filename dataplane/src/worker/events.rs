@@ -43,8 +43,9 @@ pub(super) struct Judged<'a> {
     pub target: &'a [u8],
     pub headers: &'a [(&'a [u8], &'a [u8])],
     pub body_len: u64,
-    /// When judging began (for the inspection-time histogram).
-    pub started: Instant,
+    /// When judging began (for the inspection-time histogram); `None` for a
+    /// request answered without a scan.
+    pub started: Option<Instant>,
 }
 
 /// Everything done once a request is judged: inspection time, per-policy
@@ -60,7 +61,9 @@ pub(super) fn record(
     events: Option<&mut CoreEvents>,
     shared: &Shared,
 ) {
-    stats.inspection(req.started.elapsed());
+    if let Some(t) = req.started {
+        stats.inspection(t.elapsed());
+    }
     kit.metrics.count(&kit.verdict);
     if let Some(events) = events {
         emit(events, kit, shared, req, action, enforced);
@@ -86,10 +89,11 @@ fn emit(
     // Hits of `allow` policies alone (an allowlisted health check, say) are
     // not security events; any other hit is.
     let pols = &kit.policy.policies;
-    let notable = kit.verdict.hits.iter().any(|h| {
-        pols.get(h.policy)
-            .is_some_and(|p| !matches!(p.action, Action::Allow))
-    });
+    let notable = (enforced && action != "allow")
+        || kit.verdict.hits.iter().any(|h| {
+            pols.get(h.policy)
+                .is_some_and(|p| !matches!(p.action, Action::Allow))
+        });
     if !events.wants(notable) {
         return;
     }

@@ -134,7 +134,7 @@ impl Worker {
                 target,
                 headers: p,
                 body_len,
-                started: t0,
+                started: Some(t0),
             };
             super::events::record(
                 kit,
