@@ -29,8 +29,9 @@ fn two(out: &mut [u8], v: u64) {
     out[1] = b'0' + (v % 10) as u8;
 }
 
-/// Days since 1970-01-01 to (year, month, day) (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
+/// Days since 1970-01-01 to (year, month, day) (Howard Hinnant's algorithm);
+/// also the event log's timestamps.
+pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);

@@ -509,7 +509,8 @@ fn counter_value(ev: &Event<'_>, i: usize) -> u64 {
 fn timestamp(o: &mut Out<'_>, t: SystemTime) {
     let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = d.as_secs();
-    let (y, m, day) = civil_from_days((secs / 86_400) as i64);
+    let (y, m, day) = crate::enforce::date::civil_from_days((secs / 86_400) as i64);
+    let (m, day) = (u64::from(m), u64::from(day));
     let rem = secs % 86_400;
     let two = |o: &mut Out<'_>, n: u64| o.raw(&[b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8]);
     o.num(y as u64);
@@ -531,20 +532,6 @@ fn timestamp(o: &mut Out<'_>, t: SystemTime) {
         b'0' + (ms % 10) as u8,
         b'Z',
     ]);
-}
-
-/// Days since 1970-01-01 to (year, month, day): Howard Hinnant's algorithm.
-fn civil_from_days(z: i64) -> (i64, u64, u64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u64;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u64;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 #[cfg(test)]

@@ -241,23 +241,7 @@ impl Worker {
     /// for the rest), and the connection is never pooled.
     pub(super) fn reset_upstream(&mut self, slot: u32) {
         if let Some(u) = self.clients[slot as usize].upstream {
-            let fd = self.ups[u as usize].fd;
-            if fd >= 0 {
-                let linger = libc::linger {
-                    l_onoff: 1,
-                    l_linger: 0,
-                };
-                // SAFETY: setsockopt on our own socket with a correctly sized linger struct.
-                unsafe {
-                    libc::setsockopt(
-                        fd,
-                        libc::SOL_SOCKET,
-                        libc::SO_LINGER,
-                        (&linger as *const libc::linger).cast(),
-                        std::mem::size_of::<libc::linger>() as u32,
-                    );
-                }
-            }
+            super::reset_on_close(self.ups[u as usize].fd);
         }
         self.drop_upstream(slot);
     }

@@ -239,25 +239,13 @@ impl Worker {
             crate::http::request::BodyFraming::Length(n) => n,
             _ => 0,
         };
-        let mut pairs = std::mem::take(&mut self.pairs);
-        {
-            // SAFETY: as in `judge`: the vector lends storage for this block
-            // only, and is cleared before it is put back.
-            let p: &mut Vec<(&[u8], &[u8])> = unsafe {
-                std::mem::transmute::<
-                    &mut Vec<(&'static [u8], &'static [u8])>,
-                    &mut Vec<(&[u8], &[u8])>,
-                >(&mut pairs)
+        let pairs = head.headers.iter().map(|h| (h.name.as_bytes(), h.value));
+        self.with_pairs(pairs, |w, p| {
+            let Some(kit) = w.kit.as_mut() else {
+                return;
             };
-            p.clear();
-            p.extend(
-                head.headers
-                    .iter()
-                    .take(p.capacity())
-                    .map(|h| (h.name.as_bytes(), h.value)),
-            );
             let req = super::events::Judged {
-                client: &self.clients[slot as usize],
+                client: &w.clients[slot as usize],
                 method: head.method.as_bytes(),
                 target: head.target.as_bytes(),
                 headers: p,
@@ -269,13 +257,11 @@ impl Worker {
                 &req,
                 action,
                 true,
-                &mut self.stats,
-                self.events.as_mut(),
-                &self.shared,
+                &mut w.stats,
+                w.events.as_mut(),
+                &w.shared,
             );
-            p.clear();
-        }
-        self.pairs = pairs;
+        });
     }
 
     /// Answers a request [`Worker::pre_scan`] picked out.

@@ -580,6 +580,29 @@ fn set_rcvbuf(fd: RawFd, bytes: usize) {
     }
 }
 
+/// Makes closing `fd` send a TCP reset instead of a FIN (linger 0): for a
+/// `drop`, and for an upstream that must not take a cut request for a
+/// whole one. A negative fd is ignored.
+fn reset_on_close(fd: RawFd) {
+    if fd < 0 {
+        return;
+    }
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: setsockopt on our own socket with a correctly sized linger struct.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as u32,
+        );
+    }
+}
+
 /// Sets a socket option on a raw fd, ignoring failure (best effort tuning).
 fn set_nodelay(fd: RawFd) {
     let one: libc::c_int = 1;

@@ -85,6 +85,33 @@ impl Worker {
         }
     }
 
+    /// Lends `f` the worker's storage for (name, value) pairs, filled from
+    /// `pairs` (up to its capacity, `limits.max_headers`): a request view
+    /// borrows its headers this way without allocating.
+    pub(super) fn with_pairs<'h, R>(
+        &mut self,
+        pairs: impl Iterator<Item = (&'h [u8], &'h [u8])>,
+        f: impl FnOnce(&mut Self, &[(&'h [u8], &'h [u8])]) -> R,
+    ) -> R {
+        let mut storage = std::mem::take(&mut self.pairs);
+        // SAFETY: the vector only lends its capacity for this call: entries
+        // borrow bytes that outlive it ('h), and it is cleared before it is
+        // put back, so no 'static-typed reference outlives what it points to.
+        let p: &mut Vec<(&'h [u8], &'h [u8])> = unsafe {
+            std::mem::transmute::<
+                &mut Vec<(&'static [u8], &'static [u8])>,
+                &mut Vec<(&'h [u8], &'h [u8])>,
+            >(&mut storage)
+        };
+        p.clear();
+        let room = p.capacity();
+        p.extend(pairs.take(room));
+        let r = f(self, p);
+        p.clear();
+        self.pairs = storage;
+        r
+    }
+
     /// Judges a request. `headers` are the request's header fields.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn judge(
@@ -97,39 +124,26 @@ impl Worker {
         chunked: bool,
         body_len: u64,
     ) -> Judgement {
-        let Some(kit) = self.kit.as_mut() else {
+        if self.kit.is_none() {
             return Judgement::Forward;
-        };
+        }
         let peer = self.clients[slot as usize].peer;
-        let mut pairs = std::mem::take(&mut self.pairs);
-        {
-            // SAFETY: `pairs` only lends storage for this call. Entries borrow
-            // `headers` for the duration of `judge` and are cleared before the
-            // vector is put back, so no 'static-typed reference outlives its bytes.
-            let p: &mut Vec<(&[u8], &[u8])> = unsafe {
-                std::mem::transmute::<
-                    &mut Vec<(&'static [u8], &'static [u8])>,
-                    &mut Vec<(&[u8], &[u8])>,
-                >(&mut pairs)
+        let pairs = headers.iter().map(|h| (h.name.as_bytes(), h.value));
+        self.with_pairs(pairs, |w, p| {
+            let Some(kit) = w.kit.as_mut() else {
+                return;
             };
-            p.clear();
-            p.extend(
-                headers
-                    .iter()
-                    .take(p.capacity())
-                    .map(|h| (h.name.as_bytes(), h.value)),
-            );
             let t0 = std::time::Instant::now();
             if let Err(e) = kit.judge(method, target, p, body, chunked, peer, body_len) {
-                tracing::error!(worker = self.id, error = %e, "policy scan failed; forwarding the request");
+                tracing::error!(worker = w.id, error = %e, "policy scan failed; forwarding the request");
             }
             // The event log and policy metrics: one hook, told what was decided.
             let (action, enforced) = super::events::decided_action(kit);
             // In the global dry run nothing is enforced: the event says what
             // would have been done.
-            let enforced = enforced && !self.enf.monitoring_only();
+            let enforced = enforced && !w.enf.monitoring_only();
             let req = super::events::Judged {
-                client: &self.clients[slot as usize],
+                client: &w.clients[slot as usize],
                 method,
                 target,
                 headers: p,
@@ -141,13 +155,14 @@ impl Worker {
                 &req,
                 action,
                 enforced,
-                &mut self.stats,
-                self.events.as_mut(),
-                &self.shared,
+                &mut w.stats,
+                w.events.as_mut(),
+                &w.shared,
             );
-            p.clear();
-        }
-        self.pairs = pairs;
+        });
+        let Some(kit) = self.kit.as_ref() else {
+            return Judgement::Forward;
+        };
         let v = &kit.verdict;
         if !v.hits.is_empty() {
             self.stats.now.policy_hits += v.hits.len() as u64;
@@ -308,23 +323,7 @@ impl Worker {
 
     /// Closes the client connection with a TCP reset (the `drop` action).
     pub(super) fn abort_client(&mut self, slot: u32) {
-        let fd = self.clients[slot as usize].fd;
-        if fd >= 0 {
-            let linger = libc::linger {
-                l_onoff: 1,
-                l_linger: 0,
-            };
-            // SAFETY: setsockopt on our own socket with a correctly sized linger struct.
-            unsafe {
-                libc::setsockopt(
-                    fd,
-                    libc::SOL_SOCKET,
-                    libc::SO_LINGER,
-                    (&linger as *const libc::linger).cast(),
-                    std::mem::size_of::<libc::linger>() as u32,
-                );
-            }
-        }
+        super::reset_on_close(self.clients[slot as usize].fd);
         self.close_client(slot);
     }
 }
