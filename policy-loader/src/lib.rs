@@ -16,6 +16,7 @@ mod diag;
 mod eval;
 mod example;
 mod glob;
+mod head_only;
 mod lists;
 pub mod mask;
 pub mod measures;

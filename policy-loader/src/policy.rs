@@ -69,6 +69,8 @@ pub struct CompiledPolicy {
     pub stats: LoadStats,
     version: String,
     fingerprints: HashMap<String, u64>,
+    /// Per policy: a verdict it decides on the head alone is final.
+    head_final: Vec<bool>,
 }
 
 impl CompiledPolicy {
@@ -101,7 +103,9 @@ impl CompiledPolicy {
             .iter()
             .map(|p| (p.id.clone(), fingerprint(p, &signatures)))
             .collect();
+        let head_final = crate::head_only::decided_by_head(&policies, &signatures);
         CompiledPolicy {
+            head_final,
             packs,
             policies,
             signatures,
@@ -122,6 +126,13 @@ impl CompiledPolicy {
     /// The policy called `id`, with its index in evaluation order.
     pub fn policy(&self, id: &str) -> Option<(usize, &Policy)> {
         self.policies.iter().enumerate().find(|(_, p)| p.id == id)
+    }
+
+    /// Whether a verdict decided by policy `i` from the request head alone
+    /// (no body yet) is final: no enforce policy evaluated up to it can see
+    /// the body, so reading the body could not change the answer.
+    pub fn decided_by_head(&self, i: usize) -> bool {
+        self.head_final.get(i).copied().unwrap_or(false)
     }
 
     /// The template called `name`.

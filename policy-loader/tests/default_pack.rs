@@ -59,3 +59,30 @@ fn the_pack_on_disk_is_the_embedded_one() {
     assert!(disk.policy.changes_since(&embedded.policy).is_empty());
     assert_eq!(disk.policy.policies.len(), embedded.policy.policies.len());
 }
+
+/// Which verdicts of the default pack the gateway may give on the head alone
+/// (printed: how far into the evaluation order head-only verdicts are final).
+#[test]
+fn head_final_verdicts_of_the_default_pack() {
+    let p = load(&LoadOptions {
+        packs: vec![PackSource::EmbeddedDefault],
+        ..LoadOptions::default()
+    })
+    .expect("loads")
+    .policy;
+    let finals: Vec<&str> = (0..p.policies.len())
+        .filter(|&i| p.decided_by_head(i))
+        .map(|i| p.policies[i].id.as_str())
+        .collect();
+    println!(
+        "head-final: {} of {}: {finals:?}",
+        finals.len(),
+        p.policies.len()
+    );
+    // Attacks in the target and in headers stop a request before its body
+    // is read: the scanner User-Agent and path traversal policies at least.
+    for id in ["RP-TOOL-001", "RP-PT-001", "RP-SQLI-001", "RP-XSS-001"] {
+        let (i, _) = p.policy(id).unwrap_or_else(|| panic!("{id} exists"));
+        assert!(p.decided_by_head(i), "{id} decides on the head");
+    }
+}

@@ -1227,3 +1227,60 @@ fn example_requests_get_a_content_length_when_their_body_has_none() {
         ["RP-CL"]
     );
 }
+
+/// Which stops are final on the head alone: positive matches only add up
+/// (a query-argument match holds whatever the body says), a `not` around a
+/// body-reading match could flip, and a body-reading `allow` earlier in the
+/// order could save the request.
+#[test]
+fn head_final_stops() {
+    let (_f, p) = compile(
+        r#"
+        [[policy]]
+        id = "RP-POS"
+        name = "positive match, may be in the body too"
+        severity = "high"
+        priority = 10
+        condition = { signature = "sqli.union-select" }
+        action = "block"
+
+        [[policy]]
+        id = "RP-NEG"
+        name = "unless the body has a script tag"
+        severity = "high"
+        priority = 20
+        condition = { all = [{ path = "/admin*" }, { not = { signature = "xss.script-tag" } }] }
+        action = "block"
+
+        [[policy]]
+        id = "RP-NEG-HEAD"
+        name = "not, on head fields only"
+        severity = "high"
+        priority = 30
+        condition = { all = [{ path = "/x*" }, { not = { signature = "xss.script-tag", fields = ["args.value"] } }] }
+        action = "block"
+
+        [[policy]]
+        id = "RP-ALLOW"
+        name = "allow by a body match"
+        severity = "info"
+        priority = 40
+        condition = { signature = "xss.script-tag", fields = ["json.value"] }
+        action = "allow"
+
+        [[policy]]
+        id = "RP-AFTER"
+        name = "after a body-reading allow"
+        severity = "high"
+        priority = 50
+        condition = { path = "/late" }
+        action = "block"
+        "#,
+        &[],
+    );
+    let fin = |id: &str| p.decided_by_head(p.policy(id).expect("policy").0);
+    assert!(fin("RP-POS"));
+    assert!(!fin("RP-NEG"), "a body match could unmatch it");
+    assert!(fin("RP-NEG-HEAD"));
+    assert!(!fin("RP-AFTER"), "the allow before it could match the body");
+}

@@ -483,3 +483,51 @@ fn a_blocked_request_read_whole_leaves_the_connection_usable() {
     assert_eq!(r.header("connection").as_deref(), Some("close"));
     assert!(conn.is_closed(), "close_after_stop closes after the answer");
 }
+
+/// An attack in the head of a request whose body is still to come is
+/// answered at once, without reading the body (nor sending 100 Continue);
+/// when an earlier `allow` policy looks at the body, the gateway waits for
+/// the body instead, since that policy could let the request through.
+#[test]
+fn an_attack_in_the_head_is_answered_before_the_body() {
+    let up = TestUpstream::start(Behaviour::Ok);
+    let dir = tempfile::tempdir().expect("tmp");
+    write_pack(dir.path(), "\"block\"");
+    let gw = gateway(&up, dir.path(), false);
+    let head = "POST /upload?q=1%20UNION%20SELECT%20password HTTP/1.1\r\nHost: api.test\r\nContent-Type: text/plain\r\nContent-Length: 1000000\r\nExpect: 100-continue\r\n\r\n";
+    let mut conn = RawConn::open(gw.addr());
+    conn.set_timeout(Duration::from_secs(5)).expect("timeout");
+    conn.send(head.as_bytes()).expect("send head");
+    let r = conn.read_response().expect("answered without the body");
+    assert_eq!(r.status, 403, "not a 100 Continue: the body is not wanted");
+    assert_eq!(r.header("connection").as_deref(), Some("close"));
+    assert!(conn.is_closed(), "the unread body is not waited for");
+    assert_eq!(up.request_count(), 0);
+
+    // An allow policy ahead of it that reads the body: the head alone is
+    // not enough to stop the request.
+    let allow = r#"
+[[policy]]
+id = "T-ALLOW-BODY"
+name = "trusted uploads carry a marker in the body"
+severity = "info"
+priority = 1
+condition = { signature = "sqli.union", fields = ["body"] }
+action = "allow"
+"#;
+    std::fs::write(dir.path().join("policies/allow.toml"), allow).expect("write");
+    let gw = gateway(&up, dir.path(), false);
+    let head = "POST /upload?q=1%20UNION%20SELECT%20password HTTP/1.1\r\nHost: api.test\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\n";
+    let mut conn = RawConn::open(gw.addr());
+    conn.set_timeout(Duration::from_millis(500))
+        .expect("timeout");
+    conn.send(head.as_bytes()).expect("send head");
+    assert!(
+        conn.read_response().is_err(),
+        "no answer before the body: an allow policy could still match it"
+    );
+    conn.set_timeout(Duration::from_secs(5)).expect("timeout");
+    conn.send(b"hello").expect("send body");
+    assert_eq!(conn.read_response().expect("answer").status, 403);
+    assert_eq!(up.request_count(), 0);
+}

@@ -463,6 +463,29 @@ impl Worker {
             self.act_early(slot, early);
             return Ok(());
         }
+        if collect {
+            // The body is still to come: an attack in the head that no body
+            // could excuse is answered now, without reading (or asking for,
+            // with 100-continue) the body.
+            let declared = match head.framing {
+                BodyFraming::Length(len) => len,
+                _ => 0,
+            };
+            if let Some(i) = self.judge_head(
+                slot,
+                head.method.as_bytes(),
+                head.target.as_bytes(),
+                head.headers,
+                declared,
+            ) {
+                let c = &mut self.clients[slot as usize];
+                c.out = Some(out);
+                c.out_len = n;
+                self.stats.now.requests += 1;
+                self.respond_policy(slot, i);
+                return Ok(());
+            }
+        }
         if !collect && self.kit.is_some() {
             // Head and whole body (or none) are here: judge before anything
             // reaches the upstream.

@@ -173,6 +173,58 @@ impl Worker {
         }
     }
 
+    /// Judges a request on its head before its body is read: `Some(i)` when
+    /// policy `i` stops it whatever the body holds (see
+    /// `CompiledPolicy::decided_by_head`), and the event is logged; `None`
+    /// otherwise, and the request is judged whole once its body prefix is in
+    /// (nothing is logged or counted twice). The dry run never answers early.
+    pub(super) fn judge_head(
+        &mut self,
+        slot: u32,
+        method: &[u8],
+        target: &[u8],
+        headers: &[httparse::Header<'_>],
+        declared_len: u64,
+    ) -> Option<usize> {
+        if self.kit.is_none() || self.enf.monitoring_only() {
+            return None;
+        }
+        let peer = self.clients[slot as usize].peer;
+        let pairs = headers.iter().map(|h| (h.name.as_bytes(), h.value));
+        self.with_pairs(pairs, |w, p| {
+            let kit = w.kit.as_mut()?;
+            let t0 = std::time::Instant::now();
+            if let Err(e) = kit.judge(method, target, p, &[], false, peer, declared_len) {
+                tracing::error!(worker = w.id, error = %e, "policy scan failed");
+                return None;
+            }
+            let stop = kit
+                .verdict
+                .decision
+                .filter(|&i| kit.policy.decided_by_head(i))?;
+            let (action, enforced) = super::events::decided_action(kit);
+            let req = super::events::Judged {
+                client: &w.clients[slot as usize],
+                method,
+                target,
+                headers: p,
+                body_len: declared_len,
+                started: Some(t0),
+            };
+            super::events::record(
+                kit,
+                &req,
+                action,
+                enforced,
+                &mut w.stats,
+                w.events.as_mut(),
+                &w.shared,
+            );
+            w.stats.now.policy_hits += kit.verdict.hits.len() as u64;
+            Some(stop)
+        })
+    }
+
     /// Adds the headers of every matching enforce `tag` policy to the upstream
     /// head in `out[..len]`; returns the new length.
     pub(super) fn tag_head(&self, out: &mut [u8], len: usize) -> usize {
