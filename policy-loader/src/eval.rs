@@ -5,6 +5,7 @@ use std::net::IpAddr;
 
 use rampart_matcher::{apply_chain, Anomalies, BodyParse, Matches, RequestView, Transform};
 
+use crate::gate::RequestFacts;
 use crate::measures::{Anomaly, Counter, IdentityProp};
 use crate::model::{Action, Cond, Exclusion, ListKey, Mode, Policy, ValueTest};
 use crate::policy::CompiledPolicy;
@@ -87,6 +88,8 @@ pub struct Evaluator {
     buf: Vec<u8>,
     arg_a: Vec<u8>,
     arg_b: Vec<u8>,
+    /// Policies to look at (a bitset), from the gates.
+    candidates: Vec<u64>,
 }
 
 /// Longest path or header value looked at (longer ones are truncated for
@@ -104,6 +107,10 @@ struct Req<'r, 'a> {
     facts: &'r Facts<'r>,
     path: &'r [u8],
     dry_run: bool,
+    /// The policy's gates can be trusted (computed for these policies).
+    gated: bool,
+    /// What the gates read besides the matches.
+    gate_facts: RequestFacts,
 }
 
 impl Default for Evaluator {
@@ -122,6 +129,7 @@ impl Evaluator {
             buf: Vec::with_capacity(1024),
             arg_a: Vec::with_capacity(1024),
             arg_b: Vec::with_capacity(1024),
+            candidates: Vec::new(),
         }
     }
 
@@ -163,47 +171,87 @@ impl Evaluator {
             &mut pa,
             &mut pb,
         );
+        let gates = policy.gates();
+        let gated = gates.covers(policy.policies.len());
         let req = Req {
             view,
             matches,
             facts,
             path,
             dry_run,
+            gated,
+            gate_facts: gates.facts(view.method, view.headers),
         };
         let mut memo = std::mem::take(&mut self.memo);
-        for (i, p) in policy.policies.iter().enumerate() {
-            if p.mode == Mode::Off && !dry_run {
-                continue;
+        if gated {
+            // Only policies a gate leaves open can hold: the others are
+            // looked at only if an open one refers to them.
+            let mut cands = std::mem::take(&mut self.candidates);
+            gates.candidates(matches, &mut cands);
+            'all: for (w, &bits) in cands.iter().enumerate() {
+                let mut left = bits;
+                while left != 0 {
+                    let i = w * 64 + left.trailing_zeros() as usize;
+                    left &= left - 1;
+                    if self.consider(policy, i, &req, &mut memo, out) {
+                        break 'all;
+                    }
+                }
             }
-            if !self.policy_holds(policy, i, &req, &mut memo, out.score) {
-                continue;
-            }
-            let enforce = p.mode == Mode::Enforce;
-            out.hits.push(Hit {
-                policy: i,
-                monitor: !enforce,
-            });
-            // A monitor policy is being tried out: it must not tip an enforce
-            // score threshold into acting (dry runs count everything).
-            if enforce || dry_run {
-                out.score = out.score.saturating_add(p.score);
-            }
-            if !enforce {
-                continue;
-            }
-            if out.decision.is_none() && p.action.terminates() {
-                out.decision = Some(i);
-            }
-            if p.action == Action::Allow && !dry_run {
-                // Stops the later policies; an earlier terminating policy
-                // has already decided and keeps its decision.
-                out.allowed_by = Some(i);
-                break;
+            self.candidates = cands;
+        } else {
+            for i in 0..policy.policies.len() {
+                if self.consider(policy, i, &req, &mut memo, out) {
+                    break;
+                }
             }
         }
         self.memo = memo;
         self.path_a = pa;
         self.path_b = pb;
+    }
+
+    /// Evaluates policy `i` in evaluation order and records it if it holds;
+    /// `true` when an enforce `allow` stops the evaluation.
+    fn consider(
+        &mut self,
+        policy: &CompiledPolicy,
+        i: usize,
+        req: &Req<'_, '_>,
+        memo: &mut Vec<u8>,
+        out: &mut Verdict,
+    ) -> bool {
+        let p = &policy.policies[i];
+        let dry_run = req.dry_run;
+        if p.mode == Mode::Off && !dry_run {
+            return false;
+        }
+        if !self.policy_holds(policy, i, req, memo, out.score) {
+            return false;
+        }
+        let enforce = p.mode == Mode::Enforce;
+        out.hits.push(Hit {
+            policy: i,
+            monitor: !enforce,
+        });
+        // A monitor policy is being tried out: it must not tip an enforce
+        // score threshold into acting (dry runs count everything).
+        if enforce || dry_run {
+            out.score = out.score.saturating_add(p.score);
+        }
+        if !enforce {
+            return false;
+        }
+        if out.decision.is_none() && p.action.terminates() {
+            out.decision = Some(i);
+        }
+        if p.action == Action::Allow && !dry_run {
+            // Stops the later policies; an earlier terminating policy
+            // has already decided and keeps its decision.
+            out.allowed_by = Some(i);
+            return true;
+        }
+        false
     }
 
     fn policy_holds(
@@ -218,6 +266,10 @@ impl Evaluator {
             YES => return true,
             NO | BUSY => return false,
             _ => {}
+        }
+        if req.gated && !policy.gates().open(i, req.matches, req.gate_facts) {
+            memo[i] = NO;
+            return false;
         }
         memo[i] = BUSY;
         let p = &policy.policies[i];

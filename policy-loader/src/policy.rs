@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use rampart_matcher::Matcher;
 
+use crate::gate::Gates;
 use crate::lists::List;
 use crate::model::{Cond, PackInfo, Policy, SignatureInfo};
 use crate::parse::Template;
@@ -69,6 +70,7 @@ pub struct CompiledPolicy {
     pub stats: LoadStats,
     version: String,
     fingerprints: HashMap<String, u64>,
+    gates: Gates,
 }
 
 impl CompiledPolicy {
@@ -101,7 +103,9 @@ impl CompiledPolicy {
             .iter()
             .map(|p| (p.id.clone(), fingerprint(p, &signatures)))
             .collect();
+        let gates = Gates::of(&policies, signatures.len());
         CompiledPolicy {
+            gates,
             packs,
             policies,
             signatures,
@@ -112,6 +116,11 @@ impl CompiledPolicy {
             version,
             fingerprints,
         }
+    }
+
+    /// Which policies can hold given the matched signatures.
+    pub(crate) fn gates(&self) -> &Gates {
+        &self.gates
     }
 
     /// `pack@version+… (content hash)`: changes whenever any pack file changes.
