@@ -90,6 +90,8 @@ pub struct Evaluator {
     arg_b: Vec<u8>,
     /// Policies to look at (a bitset), from the gates.
     candidates: Vec<u64>,
+    /// Use the policy's gates (tests turn them off to compare).
+    use_gates: bool,
 }
 
 /// Longest path or header value looked at (longer ones are truncated for
@@ -110,7 +112,7 @@ struct Req<'r, 'a> {
     /// The policy's gates can be trusted (computed for these policies).
     gated: bool,
     /// What the gates read besides the matches.
-    gate_facts: RequestFacts,
+    gate_facts: RequestFacts<'r>,
 }
 
 impl Default for Evaluator {
@@ -130,6 +132,7 @@ impl Evaluator {
             arg_a: Vec::with_capacity(1024),
             arg_b: Vec::with_capacity(1024),
             candidates: Vec::new(),
+            use_gates: true,
         }
     }
 
@@ -172,7 +175,7 @@ impl Evaluator {
             &mut pb,
         );
         let gates = policy.gates();
-        let gated = gates.covers(policy.policies.len());
+        let gated = self.use_gates && gates.covers(policy.policies.len());
         let req = Req {
             view,
             matches,
@@ -180,14 +183,14 @@ impl Evaluator {
             path,
             dry_run,
             gated,
-            gate_facts: gates.facts(view.method, view.headers),
+            gate_facts: gates.facts(view.method, view.headers, facts.counters),
         };
         let mut memo = std::mem::take(&mut self.memo);
         if gated {
             // Only policies a gate leaves open can hold: the others are
             // looked at only if an open one refers to them.
             let mut cands = std::mem::take(&mut self.candidates);
-            gates.candidates(matches, &mut cands);
+            gates.candidates(matches, req.gate_facts, &mut cands);
             'all: for (w, &bits) in cands.iter().enumerate() {
                 let mut left = bits;
                 while left != 0 {
@@ -522,4 +525,65 @@ fn signature_counts(
                     && exclusion_applies(e, req)
             })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::example::{DryFacts, RawRequest};
+    use crate::{load, LoadOptions, PackSource};
+    use rampart_matcher::{ScanLimits, Scanner};
+
+    /// Gates only skip policies that cannot hold: on every example of the
+    /// default pack (attacks and benign requests, with their facts), the
+    /// gated evaluation gives exactly the verdict of evaluating every policy.
+    #[test]
+    fn gates_never_change_a_verdict() {
+        let p = load(&LoadOptions {
+            packs: vec![PackSource::EmbeddedDefault],
+            ..LoadOptions::default()
+        })
+        .expect("default pack")
+        .policy;
+        let mut scanner = Scanner::new(&p.matcher, ScanLimits::default()).expect("scanner");
+        let mut matches = scanner.new_matches();
+        let (mut gated, mut full) = (Evaluator::new(), Evaluator::new());
+        full.use_gates = false;
+        let (mut a, mut b) = (Evaluator::new_verdict(&p), Evaluator::new_verdict(&p));
+        let mut checked = 0;
+        for e in p.policies.iter().flat_map(|x| &x.examples) {
+            let req = RawRequest::parse(e.request.as_bytes()).expect("example parses");
+            let facts = DryFacts::from_example(e);
+            let headers = req.header_pairs();
+            let view = RequestView {
+                method: &req.method,
+                target: &req.target,
+                headers: &headers,
+                body: &req.body,
+            };
+            scanner.scan_request(&view, &mut matches).expect("scan");
+            let f = Facts {
+                client_ip: facts.client_ip.unwrap_or(IpAddr::from([203, 0, 113, 10])),
+                counters: &facts.counters,
+                identity: std::array::from_fn(|i| facts.identity[i].as_deref()),
+                ja4: facts.ja4.as_deref(),
+                ja3: facts.ja3.as_deref(),
+                password: facts.password.as_deref(),
+                body_len: req.body.len() as u64,
+            };
+            for dry_run in [false, true] {
+                gated.evaluate(&p, &view, &matches, &f, dry_run, &mut a);
+                full.evaluate(&p, &view, &matches, &f, dry_run, &mut b);
+                assert_eq!(a.hits, b.hits, "{}", e.request);
+                assert_eq!(
+                    (a.decision, a.allowed_by, a.score),
+                    (b.decision, b.allowed_by, b.score),
+                    "{}",
+                    e.request
+                );
+            }
+            checked += 1;
+        }
+        assert!(checked > 800, "only {checked} examples");
+    }
 }

@@ -1,6 +1,6 @@
 //! Which policies can hold at all, given a few facts about a request that
 //! cost next to nothing to establish: which signatures matched, which of the
-//! headers the pack tests are present, and the method.
+//! headers the pack tests are present, the method, and behaviour counters.
 //!
 //! Most of a pack's policies are "signature X (or Y) matched, and …" or
 //! "header H is present and …": on a benign request none of them can hold,
@@ -14,7 +14,8 @@
 
 use rampart_matcher::Matches;
 
-use crate::model::{Cond, ListKey, Policy};
+use crate::measures::{Counter, REQUEST_MEASURES};
+use crate::model::{Cmp, Cond, ListKey, Policy};
 
 /// One fact a gate can require.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -25,13 +26,17 @@ enum Atom {
     Header(u8),
     /// The method is this one (index into [`Gates::methods`]).
     Method(u8),
+    /// A behaviour counter comparison holds (index into [`Gates::counters`]).
+    Counter(u16),
 }
 
 /// The facts of one request the gates are read against.
 #[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct RequestFacts {
+pub(crate) struct RequestFacts<'a> {
     headers: u64,
     methods: u64,
+    /// Behaviour counters by id (missing entries read 0).
+    counters: &'a [u64],
 }
 
 /// The gates of a pack's policies, computed once when it is loaded.
@@ -41,14 +46,20 @@ pub(crate) struct Gates {
     gates: Vec<Vec<Vec<Atom>>>,
     /// Words of a policy bitset.
     words: usize,
-    /// Policies with no signature-only gate (bitset).
+    /// Policies whose first gate is not of one kind of atom (bitset): always looked at.
     ungated: Vec<u64>,
     /// Per signature: the policies whose first gate names it (bitset, `words` each).
     by_sig: Vec<u64>,
+    /// Per header: the policies whose first gate names it (bitset, `words` each).
+    by_header: Vec<u64>,
+    /// Per method: the policies whose first gate names it (bitset, `words` each).
+    by_method: Vec<u64>,
     /// Lowercase header names tested by gates (at most 64).
     headers: Vec<Vec<u8>>,
     /// Methods tested by gates (at most 64).
     methods: Vec<Vec<u8>>,
+    /// Behaviour counter comparisons tested by gates.
+    counters: Vec<(Counter, Cmp, u64)>,
 }
 
 /// Interns `name` into `names` (at most 64 entries); `None` when full.
@@ -67,34 +78,42 @@ impl Gates {
     pub(crate) fn of(policies: &[Policy], signatures: usize) -> Gates {
         let mut headers = Vec::new();
         let mut methods = Vec::new();
+        let mut counters = Vec::new();
         let gates: Vec<Vec<Vec<Atom>>> = policies
             .iter()
             .map(|p| {
-                let mut g = gate(&p.condition, &mut headers, &mut methods);
+                let mut g = gate(&p.condition, &mut headers, &mut methods, &mut counters);
                 for d in &mut g {
                     d.sort_unstable();
                     d.dedup();
                 }
-                // Signature-only disjunctions first: they decide candidacy.
-                g.sort_by_key(|d| !d.iter().all(|a| matches!(a, Atom::Sig(_))));
+                // The most selective disjunction first: it decides candidacy.
+                g.sort_by_key(|d| rank(d));
                 g
             })
             .collect();
         let words = policies.len().div_ceil(64);
         let mut ungated = vec![0u64; words];
         let mut by_sig = vec![0u64; words * signatures];
+        let mut by_header = vec![0u64; words * headers.len()];
+        let mut by_method = vec![0u64; words * methods.len()];
         for (i, g) in gates.iter().enumerate() {
+            let bit = 1u64 << (i % 64);
             match g.first() {
-                Some(d) if d.iter().all(|a| matches!(a, Atom::Sig(_))) => {
+                Some(d) if rank(d) < 3 => {
                     for a in d {
-                        if let Atom::Sig(s) = a {
-                            if let Some(w) = by_sig.get_mut(*s as usize * words + i / 64) {
-                                *w |= 1 << (i % 64);
-                            }
+                        let (set, at) = match *a {
+                            Atom::Sig(s) => (&mut by_sig, s as usize),
+                            Atom::Header(h) => (&mut by_header, h as usize),
+                            Atom::Method(m) => (&mut by_method, m as usize),
+                            Atom::Counter(_) => continue,
+                        };
+                        if let Some(w) = set.get_mut(at * words + i / 64) {
+                            *w |= bit;
                         }
                     }
                 }
-                _ => ungated[i / 64] |= 1 << (i % 64),
+                _ => ungated[i / 64] |= bit,
             }
         }
         Gates {
@@ -102,8 +121,11 @@ impl Gates {
             words,
             ungated,
             by_sig,
+            by_header,
+            by_method,
             headers,
             methods,
+            counters,
         }
     }
 
@@ -114,8 +136,16 @@ impl Gates {
     }
 
     /// The facts of a request with this method and these headers.
-    pub(crate) fn facts(&self, method: &[u8], headers: &[(&[u8], &[u8])]) -> RequestFacts {
-        let mut f = RequestFacts::default();
+    pub(crate) fn facts<'a>(
+        &self,
+        method: &[u8],
+        headers: &[(&[u8], &[u8])],
+        counters: &'a [u64],
+    ) -> RequestFacts<'a> {
+        let mut f = RequestFacts {
+            counters,
+            ..RequestFacts::default()
+        };
         for (i, m) in self.methods.iter().enumerate() {
             if m.as_slice() == method {
                 f.methods |= 1 << i;
@@ -135,25 +165,39 @@ impl Gates {
 
     /// Fills `out` with the policies that may hold given the matched
     /// signatures (their other gates still to be checked with [`Gates::open`]).
-    pub(crate) fn candidates(&self, matches: &Matches, out: &mut Vec<u64>) {
+    pub(crate) fn candidates(
+        &self,
+        matches: &Matches,
+        facts: RequestFacts<'_>,
+        out: &mut Vec<u64>,
+    ) {
         out.clear();
         out.extend_from_slice(&self.ungated);
-        if matches.is_empty() {
-            return;
-        }
-        for s in matches.signatures() {
-            let at = s as usize * self.words;
-            if let Some(set) = self.by_sig.get(at..at + self.words) {
+        let words = self.words;
+        let mut add = |sets: &[u64], at: usize| {
+            if let Some(set) = sets.get(at * words..(at + 1) * words) {
                 for (o, w) in out.iter_mut().zip(set) {
                     *o |= w;
                 }
+            }
+        };
+        for (bits, sets) in [(facts.headers, &self.by_header), (facts.methods, &self.by_method)] {
+            let mut left = bits;
+            while left != 0 {
+                add(sets, left.trailing_zeros() as usize);
+                left &= left - 1;
+            }
+        }
+        if !matches.is_empty() {
+            for s in matches.signatures() {
+                add(&self.by_sig, s as usize);
             }
         }
     }
 
     /// Whether policy `i` may hold (`false` is exact: it cannot).
     #[inline]
-    pub(crate) fn open(&self, i: usize, matches: &Matches, facts: RequestFacts) -> bool {
+    pub(crate) fn open(&self, i: usize, matches: &Matches, facts: RequestFacts<'_>) -> bool {
         let Some(g) = self.gates.get(i) else {
             return true;
         };
@@ -162,14 +206,37 @@ impl Gates {
                 Atom::Sig(s) => matches.matched(s),
                 Atom::Header(h) => facts.headers & (1 << h) != 0,
                 Atom::Method(m) => facts.methods & (1 << m) != 0,
+                Atom::Counter(k) => self.counters.get(k as usize).is_none_or(|&(c, cmp, v)| {
+                    cmp.test(facts.counters.get(c.0 as usize).copied().unwrap_or(0), v)
+                }),
             })
         })
     }
 }
 
+/// How selective a disjunction is, best first: signatures only (they rarely
+/// match), headers only, methods only, anything else (3).
+fn rank(d: &[Atom]) -> u8 {
+    let all = |f: fn(&Atom) -> bool| d.iter().all(f);
+    if all(|a| matches!(a, Atom::Sig(_))) {
+        0
+    } else if all(|a| matches!(a, Atom::Header(_))) {
+        1
+    } else if all(|a| matches!(a, Atom::Method(_))) {
+        2
+    } else {
+        3
+    }
+}
+
 /// Necessary conditions for `c` to hold: every returned disjunction must
 /// have a true atom. Empty when nothing cheap is necessary.
-fn gate(c: &Cond, headers: &mut Vec<Vec<u8>>, methods: &mut Vec<Vec<u8>>) -> Vec<Vec<Atom>> {
+fn gate(
+    c: &Cond,
+    headers: &mut Vec<Vec<u8>>,
+    methods: &mut Vec<Vec<u8>>,
+    counters: &mut Vec<(Counter, Cmp, u64)>,
+) -> Vec<Vec<Atom>> {
     match c {
         Cond::Signature { resolved, .. } | Cond::SignatureTag { resolved, .. } => {
             vec![resolved.iter().map(|&s| Atom::Sig(s)).collect()]
@@ -198,16 +265,33 @@ fn gate(c: &Cond, headers: &mut Vec<Vec<u8>>, methods: &mut Vec<Vec<u8>>) -> Vec
             }
             vec![d]
         }
+        // A behaviour counter (not a measure of the request itself, which
+        // the evaluator computes) is read as the evaluator reads it.
+        Cond::Counter {
+            counter, cmp, value, ..
+        } if counter.0 >= REQUEST_MEASURES && counters.len() < usize::from(u16::MAX) => {
+            let k = match counters.iter().position(|x| *x == (*counter, *cmp, *value)) {
+                Some(k) => k,
+                None => {
+                    counters.push((*counter, *cmp, *value));
+                    counters.len() - 1
+                }
+            };
+            vec![vec![Atom::Counter(k as u16)]]
+        }
         // Every part must hold: every part's gates are necessary.
-        Cond::All(v) => v.iter().flat_map(|c| gate(c, headers, methods)).collect(),
+        Cond::All(v) => v
+            .iter()
+            .flat_map(|c| gate(c, headers, methods, counters))
+            .collect(),
         // One part must hold: one disjunction of the union of one gate per
         // part (the first: signature-only when there is one), if every part
         // has a gate.
         Cond::Any(v) => {
             let mut all = Vec::new();
             for c in v {
-                let mut g = gate(c, headers, methods);
-                g.sort_by_key(|d| !d.iter().all(|a| matches!(a, Atom::Sig(_))));
+                let mut g = gate(c, headers, methods, counters);
+                g.sort_by_key(|d| rank(d));
                 match g.into_iter().next() {
                     Some(d) => all.extend(d),
                     None => return Vec::new(),
