@@ -871,10 +871,9 @@ fn compile_regex_set_with(
                 if let Some(lit) = at.and_then(|x| x.checked_sub(chosen.len())) {
                     // A literal: nothing to retry.
                     return Err(CompileErrors(vec![match escaped.get(lit) {
-                        Some(&(_, _, i)) => err(
-                            &sigs[i as usize],
-                            Problem::InvalidPattern(e.to_string()),
-                        ),
+                        Some(&(_, _, i)) => {
+                            err(&sigs[i as usize], Problem::InvalidPattern(e.to_string()))
+                        }
                         None => e.into(),
                     }]));
                 }

@@ -181,7 +181,10 @@ impl Gates {
                 }
             }
         };
-        for (bits, sets) in [(facts.headers, &self.by_header), (facts.methods, &self.by_method)] {
+        for (bits, sets) in [
+            (facts.headers, &self.by_header),
+            (facts.methods, &self.by_method),
+        ] {
             let mut left = bits;
             while left != 0 {
                 add(sets, left.trailing_zeros() as usize);
@@ -268,7 +271,10 @@ fn gate(
         // A behaviour counter (not a measure of the request itself, which
         // the evaluator computes) is read as the evaluator reads it.
         Cond::Counter {
-            counter, cmp, value, ..
+            counter,
+            cmp,
+            value,
+            ..
         } if counter.0 >= REQUEST_MEASURES && counters.len() < usize::from(u16::MAX) => {
             let k = match counters.iter().position(|x| *x == (*counter, *cmp, *value)) {
                 Some(k) => k,
