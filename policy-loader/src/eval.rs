@@ -183,7 +183,7 @@ impl Evaluator {
             path,
             dry_run,
             gated,
-            gate_facts: gates.facts(view.method, view.headers, facts.counters),
+            gate_facts: gates.facts(view.method, view.headers, facts.counters, matches),
         };
         let mut memo = std::mem::take(&mut self.memo);
         if gated {
@@ -459,7 +459,7 @@ fn value_test(t: &ValueTest, v: &[u8]) -> bool {
     }
 }
 
-fn anomaly(a: Anomaly, m: &Matches) -> bool {
+pub(crate) fn anomaly(a: Anomaly, m: &Matches) -> bool {
     let bit = match a {
         Anomaly::DoubleEncoded => Anomalies::DOUBLE_ENCODED,
         Anomaly::InvalidEscape => Anomalies::INVALID_ESCAPE,

@@ -1,6 +1,7 @@
 //! Which policies can hold at all, given a few facts about a request that
 //! cost next to nothing to establish: which signatures matched, which of the
-//! headers the pack tests are present, the method, and behaviour counters.
+//! headers the pack tests are present, the method, behaviour counters and
+//! evasion anomalies.
 //!
 //! Most of a pack's policies are "signature X (or Y) matched, and …" or
 //! "header H is present and …": on a benign request none of them can hold,
@@ -14,7 +15,8 @@
 
 use rampart_matcher::Matches;
 
-use crate::measures::{Counter, REQUEST_MEASURES};
+use crate::eval::anomaly;
+use crate::measures::{Anomaly, Counter, REQUEST_MEASURES};
 use crate::model::{Cmp, Cond, ListKey, Policy};
 
 /// One fact a gate can require.
@@ -28,13 +30,28 @@ enum Atom {
     Method(u8),
     /// A behaviour counter comparison holds (index into [`Gates::counters`]).
     Counter(u16),
+    /// The anomaly was seen (its position in [`ANOMALY_KINDS`]).
+    Anomaly(u8),
 }
+
+/// Every anomaly a condition can test, in bit order.
+const ANOMALY_KINDS: [Anomaly; 7] = [
+    Anomaly::DoubleEncoded,
+    Anomaly::InvalidEscape,
+    Anomaly::InvalidUtf8,
+    Anomaly::OverlongUtf8,
+    Anomaly::NulByte,
+    Anomaly::BodyMalformed,
+    Anomaly::FieldsTruncated,
+];
 
 /// The facts of one request the gates are read against.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct RequestFacts<'a> {
     headers: u64,
     methods: u64,
+    /// Anomalies seen, one bit per [`ANOMALY_KINDS`] entry.
+    anomalies: u8,
     /// Behaviour counters by id (missing entries read 0).
     counters: &'a [u64],
 }
@@ -106,7 +123,7 @@ impl Gates {
                             Atom::Sig(s) => (&mut by_sig, s as usize),
                             Atom::Header(h) => (&mut by_header, h as usize),
                             Atom::Method(m) => (&mut by_method, m as usize),
-                            Atom::Counter(_) => continue,
+                            Atom::Counter(_) | Atom::Anomaly(_) => continue,
                         };
                         if let Some(w) = set.get_mut(at * words + i / 64) {
                             *w |= bit;
@@ -141,11 +158,17 @@ impl Gates {
         method: &[u8],
         headers: &[(&[u8], &[u8])],
         counters: &'a [u64],
+        matches: &Matches,
     ) -> RequestFacts<'a> {
         let mut f = RequestFacts {
             counters,
             ..RequestFacts::default()
         };
+        for (i, a) in ANOMALY_KINDS.into_iter().enumerate() {
+            if anomaly(a, matches) {
+                f.anomalies |= 1 << i;
+            }
+        }
         for (i, m) in self.methods.iter().enumerate() {
             if m.as_slice() == method {
                 f.methods |= 1 << i;
@@ -212,6 +235,7 @@ impl Gates {
                 Atom::Counter(k) => self.counters.get(k as usize).is_none_or(|&(c, cmp, v)| {
                     cmp.test(facts.counters.get(c.0 as usize).copied().unwrap_or(0), v)
                 }),
+                Atom::Anomaly(b) => facts.anomalies & (1 << b) != 0,
             })
         })
     }
@@ -285,6 +309,10 @@ fn gate(
             };
             vec![vec![Atom::Counter(k as u16)]]
         }
+        Cond::Anomaly(a) => match ANOMALY_KINDS.iter().position(|k| k == a) {
+            Some(b) => vec![vec![Atom::Anomaly(b as u8)]],
+            None => Vec::new(),
+        },
         // Every part must hold: every part's gates are necessary.
         Cond::All(v) => v
             .iter()
