@@ -19,7 +19,7 @@ use crate::error::CompileErrors;
 use crate::signature::{Pattern, Signature};
 use crate::Matcher;
 
-const MAGIC: &[u8; 8] = b"RMPTHS01";
+const MAGIC: &[u8; 8] = b"RMPTHS02";
 
 /// Outcome of [`Matcher::compile_cached`] besides the matcher.
 #[derive(Debug, Clone, Default)]

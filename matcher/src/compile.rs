@@ -2,12 +2,13 @@
 //!
 //! Signatures are grouped by transform chain: a request's fields go through
 //! each chain once and are scanned once per group, whatever the number of
-//! signatures. Each group has up to three databases:
+//! signatures. Each group has up to two databases:
 //!
-//! - `joined`: regex signatures, compiled with `^`/`$` in line mode, scanned
-//!   over all of the group's fields joined by `\n` in one call;
-//! - `literals`: literal and literal-list signatures (Hyperscan's literal API),
-//!   scanned over the same joined buffer;
+//! - `joined`: regex signatures, compiled with `^`/`$` in line mode, and
+//!   literal and literal-list signatures (escaped, as regexes), scanned over
+//!   all of the group's fields joined by `\n` in one call (one call rather
+//!   than a second one with Hyperscan's literal API: the literals then cost
+//!   neither a call's fixed work nor a second pass over the bytes);
 //! - `per_field`: signatures whose meaning depends on field edges (anchors,
 //!   `\A`/`\z`), with their original flags, scanned field by field only where
 //!   the joined scan could be wrong.
@@ -76,6 +77,7 @@ pub(crate) struct Group {
     pub chain: Vec<Transform>,
     pub kinds: FieldSet,
     pub joined: Option<Database>,
+    /// Not built any more (the literals are in `joined`); kept `None`.
     pub literals: Option<Database>,
     pub per_field: Option<Database>,
     /// The per-field database has edge-assertion signatures: scan every field with it.
@@ -574,7 +576,6 @@ pub(crate) struct GroupDbs {
 enum Job {
     Joined(usize),
     PerField(usize),
-    Literals(usize),
 }
 
 /// Builds every group's databases, several at once: Hyperscan compiles one
@@ -597,19 +598,22 @@ fn compile_groups(
         })
         .collect();
     let jobs: Vec<Job> = (0..chains.len())
-        .flat_map(|g| [Job::Joined(g), Job::PerField(g), Job::Literals(g)])
+        .flat_map(|g| [Job::Joined(g), Job::PerField(g)])
         .collect();
     let initial: Vec<bool> = prefilter.to_vec();
     let run = |job: Job| -> (Job, Result<Option<Database>, CompileErrors>, Vec<bool>) {
         let mut local = initial.clone();
         let r = match job {
-            Job::Joined(g) => compile_regex_set(
+            // Literals join the regexes (escaped): one Hyperscan call per
+            // group instead of two, and each byte is read once per group.
+            Job::Joined(g) => compile_regex_set_with(
                 sigs,
                 &members[g],
                 |i| matches!(sigs[i].pattern, Pattern::Regex(_)) && !metas[i].edge,
                 hs::HS_FLAG_MULTILINE,
                 Mode::Block,
                 &mut local,
+                true,
             ),
             Job::PerField(g) => compile_regex_set(
                 sigs,
@@ -622,7 +626,6 @@ fn compile_groups(
                 Mode::Block,
                 &mut local,
             ),
-            Job::Literals(g) => compile_literal_set(sigs, &members[g], Mode::Block),
         };
         (job, r, local)
     };
@@ -656,7 +659,6 @@ fn compile_groups(
             (_, Err(e)) => errors.extend(e.0),
             (Job::Joined(g), Ok(db)) => out[g].joined = db,
             (Job::PerField(g), Ok(db)) => out[g].per_field = db,
-            (Job::Literals(g), Ok(db)) => out[g].literals = db,
         }
     }
     if errors.is_empty() {
@@ -803,8 +805,35 @@ fn compile_regex_set(
     mode: Mode,
     prefilter: &mut [bool],
 ) -> Result<Option<Database>, CompileErrors> {
+    compile_regex_set_with(sigs, members, select, extra_flags, mode, prefilter, false)
+}
+
+/// [`compile_regex_set`], with the members' literal signatures added as
+/// escaped regexes when `with_literals`.
+fn compile_regex_set_with(
+    sigs: &[Signature],
+    members: &[usize],
+    select: impl Fn(usize) -> bool,
+    extra_flags: u32,
+    mode: Mode,
+    prefilter: &mut [bool],
+    with_literals: bool,
+) -> Result<Option<Database>, CompileErrors> {
     let chosen: Vec<usize> = members.iter().copied().filter(|&i| select(i)).collect();
-    if chosen.is_empty() {
+    let mut escaped: Vec<(Vec<u8>, u32, u32)> = Vec::new();
+    if with_literals {
+        for &i in members {
+            let flags = if sigs[i].flags.caseless {
+                hs::HS_FLAG_CASELESS
+            } else {
+                0
+            };
+            for part in literal_parts(&sigs[i]) {
+                escaped.push((escape_literal(part), flags, i as u32));
+            }
+        }
+    }
+    if chosen.is_empty() && escaped.is_empty() {
         return Ok(None);
     }
     let mut attempts = 0;
@@ -826,17 +855,29 @@ fn compile_regex_set(
                     id: i as u32,
                 }
             })
+            .chain(escaped.iter().map(|(e, f, id)| PatternSpec {
+                expr: e,
+                flags: *f,
+                id: *id,
+            }))
             .collect();
         match Database::compile(&specs, mode) {
             Ok(db) => return Ok(Some(db)),
             Err(e) => {
-                let failing = match &e {
-                    crate::engine::EngineError::Compile { index: Some(x), .. } => {
-                        chosen.get(*x).copied()
-                    }
+                let at = match &e {
+                    crate::engine::EngineError::Compile { index: Some(x), .. } => Some(*x),
                     _ => None,
                 };
-                let Some(i) = failing else {
+                if let Some(lit) = at.and_then(|x| x.checked_sub(chosen.len())) {
+                    // A literal: nothing to retry.
+                    return Err(CompileErrors(vec![match escaped.get(lit) {
+                        Some(&(_, _, i)) => {
+                            err(&sigs[i as usize], Problem::InvalidPattern(e.to_string()))
+                        }
+                        None => e.into(),
+                    }]));
+                }
+                let Some(i) = at.and_then(|x| chosen.get(x).copied()) else {
                     return Err(CompileErrors(vec![e.into()]));
                 };
                 let sig = &sigs[i];

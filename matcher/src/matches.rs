@@ -133,10 +133,17 @@ impl Matches {
 
     /// Indexes of every signature that matched.
     pub fn signatures(&self) -> impl Iterator<Item = u32> + '_ {
-        self.hits.iter().enumerate().flat_map(|(w, bits)| {
-            (0..64)
-                .filter(move |b| bits & (1u64 << b) != 0)
-                .map(move |b| (w * 64 + b) as u32)
+        // Set bits only (most words are zero): the evaluator asks on every request.
+        self.hits.iter().enumerate().flat_map(|(w, &bits)| {
+            let mut left = bits;
+            std::iter::from_fn(move || {
+                if left == 0 {
+                    return None;
+                }
+                let b = left.trailing_zeros();
+                left &= left - 1;
+                Some(w as u32 * 64 + b)
+            })
         })
     }
 

@@ -696,7 +696,13 @@ impl Work {
             let end = match cand.check {
                 Check::None => Some(cand.end),
                 Check::Rescan => {
-                    let db = if meta.literal { &g.literals } else { &g.joined };
+                    // Literals are in the joined database (see `compile`),
+                    // unless a cached set from before put them apart.
+                    let db = if meta.literal && g.literals.is_some() {
+                        &g.literals
+                    } else {
+                        &g.joined
+                    };
                     let mut found = None;
                     if let Some(db) = db {
                         db.scan(value, scratch, |id, end| {

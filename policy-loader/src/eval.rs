@@ -5,6 +5,7 @@ use std::net::IpAddr;
 
 use rampart_matcher::{apply_chain, Anomalies, BodyParse, Matches, RequestView, Transform};
 
+use crate::gate::RequestFacts;
 use crate::measures::{Anomaly, Counter, IdentityProp};
 use crate::model::{Action, Cond, Exclusion, ListKey, Mode, Policy, PolicyPhase, ValueTest};
 use crate::policy::CompiledPolicy;
@@ -87,6 +88,10 @@ pub struct Evaluator {
     buf: Vec<u8>,
     arg_a: Vec<u8>,
     arg_b: Vec<u8>,
+    /// Policies to look at (a bitset), from the gates.
+    candidates: Vec<u64>,
+    /// Use the policy's gates (tests turn them off to compare).
+    use_gates: bool,
 }
 
 /// Longest path or header value looked at (longer ones are truncated for
@@ -115,6 +120,10 @@ struct Req<'r, 'a> {
     facts: &'r Facts<'r>,
     path: &'r [u8],
     dry_run: bool,
+    /// The policy's gates can be trusted (computed for these policies).
+    gated: bool,
+    /// What the gates read besides the matches.
+    gate_facts: RequestFacts<'r>,
 }
 
 impl Default for Evaluator {
@@ -133,6 +142,8 @@ impl Evaluator {
             buf: Vec::with_capacity(1024),
             arg_a: Vec::with_capacity(1024),
             arg_b: Vec::with_capacity(1024),
+            candidates: Vec::new(),
+            use_gates: true,
         }
     }
 
@@ -168,6 +179,8 @@ impl Evaluator {
             &mut pa,
             &mut pb,
         );
+        let gates = policy.gates();
+        let gated = self.use_gates && gates.covers(policy.policies.len());
         let req = Req {
             view,
             response: None,
@@ -175,6 +188,8 @@ impl Evaluator {
             facts,
             path,
             dry_run,
+            gated,
+            gate_facts: gates.facts(view.method, view.headers, facts.counters, matches),
         };
         self.run(policy, &req, PolicyPhase::Request, out);
         self.path_a = pa;
@@ -206,6 +221,10 @@ impl Evaluator {
             facts: &facts,
             path: b"",
             dry_run,
+            // Gates index request facts; the few response policies are
+            // walked in full.
+            gated: false,
+            gate_facts: RequestFacts::default(),
         };
         self.run(policy, &req, PolicyPhase::Response, out);
     }
@@ -223,39 +242,77 @@ impl Evaluator {
         out.score = 0;
         self.memo.clear();
         self.memo.resize(policy.policies.len(), UNKNOWN);
-        let dry_run = req.dry_run;
         let mut memo = std::mem::take(&mut self.memo);
-        for (i, p) in policy.policies.iter().enumerate() {
-            if (p.mode == Mode::Off && !dry_run) || p.phase != phase {
-                continue;
+        if req.gated {
+            // Only policies a gate leaves open can hold: the others are
+            // looked at only if an open one refers to them.
+            let mut cands = std::mem::take(&mut self.candidates);
+            policy
+                .gates()
+                .candidates(req.matches, req.gate_facts, &mut cands);
+            'all: for (w, &bits) in cands.iter().enumerate() {
+                let mut left = bits;
+                while left != 0 {
+                    let i = w * 64 + left.trailing_zeros() as usize;
+                    left &= left - 1;
+                    if self.consider(policy, i, req, phase, &mut memo, out) {
+                        break 'all;
+                    }
+                }
             }
-            if !self.policy_holds(policy, i, req, &mut memo, out.score) {
-                continue;
-            }
-            let enforce = p.mode == Mode::Enforce;
-            out.hits.push(Hit {
-                policy: i,
-                monitor: !enforce,
-            });
-            // A monitor policy is being tried out: it must not tip an enforce
-            // score threshold into acting (dry runs count everything).
-            if enforce || dry_run {
-                out.score = out.score.saturating_add(p.score);
-            }
-            if !enforce {
-                continue;
-            }
-            if out.decision.is_none() && p.action.terminates() {
-                out.decision = Some(i);
-            }
-            if p.action == Action::Allow && !dry_run {
-                // Stops the later policies; an earlier terminating policy
-                // has already decided and keeps its decision.
-                out.allowed_by = Some(i);
-                break;
+            self.candidates = cands;
+        } else {
+            for i in 0..policy.policies.len() {
+                if self.consider(policy, i, req, phase, &mut memo, out) {
+                    break;
+                }
             }
         }
         self.memo = memo;
+    }
+
+    /// Evaluates policy `i` in evaluation order and records it if it holds;
+    /// `true` when an enforce `allow` stops the evaluation.
+    fn consider(
+        &mut self,
+        policy: &CompiledPolicy,
+        i: usize,
+        req: &Req<'_, '_>,
+        phase: PolicyPhase,
+        memo: &mut Vec<u8>,
+        out: &mut Verdict,
+    ) -> bool {
+        let p = &policy.policies[i];
+        let dry_run = req.dry_run;
+        if (p.mode == Mode::Off && !dry_run) || p.phase != phase {
+            return false;
+        }
+        if !self.policy_holds(policy, i, req, memo, out.score) {
+            return false;
+        }
+        let enforce = p.mode == Mode::Enforce;
+        out.hits.push(Hit {
+            policy: i,
+            monitor: !enforce,
+        });
+        // A monitor policy is being tried out: it must not tip an enforce
+        // score threshold into acting (dry runs count everything).
+        if enforce || dry_run {
+            out.score = out.score.saturating_add(p.score);
+        }
+        if !enforce {
+            return false;
+        }
+        if out.decision.is_none() && p.action.terminates() {
+            out.decision = Some(i);
+        }
+        if p.action == Action::Allow && !dry_run {
+            // Stops the later policies; an earlier terminating policy
+            // has already decided and keeps its decision.
+            out.allowed_by = Some(i);
+            return true;
+        }
+        false
     }
 
     fn policy_holds(
@@ -270,6 +327,10 @@ impl Evaluator {
             YES => return true,
             NO | BUSY => return false,
             _ => {}
+        }
+        if req.gated && !policy.gates().open(i, req.matches, req.gate_facts) {
+            memo[i] = NO;
+            return false;
         }
         memo[i] = BUSY;
         let p = &policy.policies[i];
@@ -471,7 +532,7 @@ fn value_test(t: &ValueTest, v: &[u8]) -> bool {
     }
 }
 
-fn anomaly(a: Anomaly, m: &Matches) -> bool {
+pub(crate) fn anomaly(a: Anomaly, m: &Matches) -> bool {
     let bit = match a {
         Anomaly::DoubleEncoded => Anomalies::DOUBLE_ENCODED,
         Anomaly::InvalidEscape => Anomalies::INVALID_ESCAPE,
@@ -537,4 +598,65 @@ fn signature_counts(
                     && exclusion_applies(e, req)
             })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::example::{DryFacts, RawRequest};
+    use crate::{load, LoadOptions, PackSource};
+    use rampart_matcher::{ScanLimits, Scanner};
+
+    /// Gates only skip policies that cannot hold: on every example of the
+    /// default pack (attacks and benign requests, with their facts), the
+    /// gated evaluation gives exactly the verdict of evaluating every policy.
+    #[test]
+    fn gates_never_change_a_verdict() {
+        let p = load(&LoadOptions {
+            packs: vec![PackSource::EmbeddedDefault],
+            ..LoadOptions::default()
+        })
+        .expect("default pack")
+        .policy;
+        let mut scanner = Scanner::new(&p.matcher, ScanLimits::default()).expect("scanner");
+        let mut matches = scanner.new_matches();
+        let (mut gated, mut full) = (Evaluator::new(), Evaluator::new());
+        full.use_gates = false;
+        let (mut a, mut b) = (Evaluator::new_verdict(&p), Evaluator::new_verdict(&p));
+        let mut checked = 0;
+        for e in p.policies.iter().flat_map(|x| &x.examples) {
+            let req = RawRequest::parse(e.request.as_bytes()).expect("example parses");
+            let facts = DryFacts::from_example(e);
+            let headers = req.header_pairs();
+            let view = RequestView {
+                method: &req.method,
+                target: &req.target,
+                headers: &headers,
+                body: &req.body,
+            };
+            scanner.scan_request(&view, &mut matches).expect("scan");
+            let f = Facts {
+                client_ip: facts.client_ip.unwrap_or(IpAddr::from([203, 0, 113, 10])),
+                counters: &facts.counters,
+                identity: std::array::from_fn(|i| facts.identity[i].as_deref()),
+                ja4: facts.ja4.as_deref(),
+                ja3: facts.ja3.as_deref(),
+                password: facts.password.as_deref(),
+                body_len: req.body.len() as u64,
+            };
+            for dry_run in [false, true] {
+                gated.evaluate(&p, &view, &matches, &f, dry_run, &mut a);
+                full.evaluate(&p, &view, &matches, &f, dry_run, &mut b);
+                assert_eq!(a.hits, b.hits, "{}", e.request);
+                assert_eq!(
+                    (a.decision, a.allowed_by, a.score),
+                    (b.decision, b.allowed_by, b.score),
+                    "{}",
+                    e.request
+                );
+            }
+            checked += 1;
+        }
+        assert!(checked > 800, "only {checked} examples");
+    }
 }

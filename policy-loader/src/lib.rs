@@ -15,6 +15,7 @@ pub mod describe;
 mod diag;
 mod eval;
 mod example;
+mod gate;
 mod glob;
 mod head_only;
 mod lists;

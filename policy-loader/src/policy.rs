@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use rampart_matcher::Matcher;
 
+use crate::gate::Gates;
 use crate::lists::List;
 use crate::model::{Cond, PackInfo, Policy, SignatureInfo};
 use crate::parse::Template;
@@ -71,6 +72,7 @@ pub struct CompiledPolicy {
     fingerprints: HashMap<String, u64>,
     /// Per policy: a verdict it decides on the head alone is final.
     head_final: Vec<bool>,
+    gates: Gates,
 }
 
 impl CompiledPolicy {
@@ -104,8 +106,10 @@ impl CompiledPolicy {
             .map(|p| (p.id.clone(), fingerprint(p, &signatures)))
             .collect();
         let head_final = crate::head_only::decided_by_head(&policies, &signatures);
+        let gates = Gates::of(&policies, signatures.len());
         CompiledPolicy {
             head_final,
+            gates,
             packs,
             policies,
             signatures,
@@ -116,6 +120,11 @@ impl CompiledPolicy {
             version,
             fingerprints,
         }
+    }
+
+    /// Which policies can hold given the matched signatures.
+    pub(crate) fn gates(&self) -> &Gates {
+        &self.gates
     }
 
     /// `pack@version+… (content hash)`: changes whenever any pack file changes.

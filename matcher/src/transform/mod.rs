@@ -264,15 +264,18 @@ const F_PLUS: u16 = 2;
 const F_UPPER: u16 = 4;
 const F_AMP: u16 = 8;
 const F_BSLASH: u16 = 16;
+/// A segment starts with `.` (the value does, or has `/.`): a `.` or `..`
+/// segment may be there. Dots inside a segment (`1.5`, `a.json`) are not.
 const F_DOT: u16 = 32;
 const F_SLASH2: u16 = 64;
 const F_NUL: u16 = 128;
 const F_WS: u16 = 256;
 const F_NONASCII: u16 = 512;
 const F_EDGE_WS: u16 = 1024;
-/// Interim bits: a `/` or a space is present (runs are then searched for).
+/// Interim bits: a `/`, a space or a `.` is present (runs are then searched for).
 const F_SLASH: u16 = 2048;
 const F_SPACE: u16 = 4096;
+const F_ANYDOT: u16 = 8192;
 
 /// Feature bits of single bytes.
 const CLASS: [u16; 256] = {
@@ -286,7 +289,7 @@ const CLASS: [u16; 256] = {
             b'A'..=b'Z' => F_UPPER,
             b'&' => F_AMP,
             b'\\' => F_BSLASH,
-            b'.' => F_DOT,
+            b'.' => F_ANYDOT,
             b'/' => F_SLASH,
             b' ' => F_SPACE,
             0 => F_NUL,
@@ -313,11 +316,17 @@ impl Features {
         if bits & F_SPACE != 0 && memchr::memmem::find(input, b"  ").is_some() {
             bits |= F_WS;
         }
+        if bits & F_ANYDOT != 0
+            && (input.first() == Some(&b'.')
+                || (bits & F_SLASH != 0 && memchr::memmem::find(input, b"/.").is_some()))
+        {
+            bits |= F_DOT;
+        }
         let edge = |b: Option<&u8>| b.is_some_and(|&b| whitespace::is_ascii_space(b));
         if edge(input.first()) || edge(input.last()) {
             bits |= F_EDGE_WS;
         }
-        Features(bits & !(F_SLASH | F_SPACE))
+        Features(bits & !(F_SLASH | F_SPACE | F_ANYDOT))
     }
 
     /// Whether `t` could change a value with these features (as [`Transform::changes`]).
@@ -372,7 +381,7 @@ pub fn apply_chain_with<'a>(
     // token held (often binary): NULs and bad UTF-8 there say nothing about
     // evasion, so they are not reported.
     let mut binary = false;
-    for &step in chain {
+    for (k, &step) in chain.iter().enumerate() {
         if !features.changes(step) {
             continue;
         }
@@ -408,12 +417,21 @@ pub fn apply_chain_with<'a>(
             At::B => b.len(),
         };
         binary |= step == Transform::Base64Decode && out_len != src_len;
-        // The value changed: what it contains now decides the next steps.
-        features = Features::of(match at {
+        let now: &[u8] = match at {
             At::Input => input,
             At::A => a,
             At::B => b,
-        });
+        };
+        // The value changed: what it contains now decides the next steps.
+        // Lowercasing changes no feature but the upper case; after the last
+        // step only the NUL check below still reads the features.
+        features = if step == Transform::Lowercase {
+            Features(features.0 & !F_UPPER)
+        } else if k + 1 == chain.len() {
+            Features(if memchr(0, now).is_some() { F_NUL } else { 0 })
+        } else {
+            Features::of(now)
+        };
     }
     let out: &'a [u8] = match at {
         At::Input => input,

@@ -1,0 +1,66 @@
+//! Judges the peers kit's two benign requests (wrk's `get.lua` GET and
+//! `post.lua` 2 KiB JSON POST) through the embedded default pack with a
+//! dataplane `CoreKit`, `N` times each, without any I/O. Run it under
+//! callgrind with two values of `N`: the difference over the difference in
+//! requests is the instructions the pack adds per request.
+//!
+//! ```sh
+//! cargo build --release -p rampart-perf --example pack_judge
+//! valgrind --tool=callgrind target/release/examples/pack_judge get 2000
+//! ```
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use rampart_dataplane::policy::CoreKit;
+use rampart_matcher::ScanLimits;
+use rampart_policy_loader::{load, LoadOptions, PackSource};
+
+/// The body wrk's `post.lua` sends (2,070 bytes).
+const POST_BODY: &str = include_str!("pack_judge_body.json");
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let load_kind = args.next().unwrap_or_else(|| "get".into());
+    let n: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(1000);
+    let policy = load(&LoadOptions {
+        packs: vec![PackSource::EmbeddedDefault],
+        ..LoadOptions::default()
+    })
+    .expect("default pack loads")
+    .policy;
+    let limits = ScanLimits {
+        max_request_bytes: 16 * 1024 + 128 * 1024,
+        ..ScanLimits::default()
+    };
+    let mut kit = CoreKit::new(policy, 1, limits).expect("kit");
+    let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let body = POST_BODY.trim_end().as_bytes();
+    let len = body.len().to_string();
+    let get: Vec<(&[u8], &[u8])> = vec![
+        (b"Host", b"localhost"),
+        (b"User-Agent", b"peers-bench/1.0"),
+        (b"Accept", b"application/json"),
+    ];
+    let post: Vec<(&[u8], &[u8])> = vec![
+        (b"Host", b"localhost"),
+        (b"User-Agent", b"peers-bench/1.0"),
+        (b"Accept", b"application/json"),
+        (b"Content-Type", b"application/json"),
+        (b"Content-Length", len.as_bytes()),
+    ];
+    for _ in 0..n {
+        match load_kind.as_str() {
+            "get" => kit.judge(b"GET", b"/", &get, b"", false, ip, 0),
+            _ => kit.judge(b"POST", b"/", &post, body, false, ip, body.len() as u64),
+        }
+        .expect("judged");
+        assert!(kit.verdict.decision.is_none(), "benign request stopped");
+    }
+    let hits: Vec<&str> = kit
+        .verdict
+        .hits
+        .iter()
+        .map(|h| kit.policy.policies[h.policy].id.as_str())
+        .collect();
+    println!("{load_kind}: {n} requests judged, policies matched: {hits:?}");
+}
