@@ -495,8 +495,7 @@ impl Worker {
         self.send_dressed(slot, status, content_type, body, &p.id, &token[..token_len]);
     }
 
-    /// Writes a response dressed in the route's learned upstream headers,
-    /// then closes.
+    /// Writes a response dressed in the route's learned upstream headers.
     fn send_dressed(
         &mut self,
         slot: u32,
@@ -506,21 +505,9 @@ impl Worker {
         policy_id: &str,
         decoy_token: &[u8],
     ) {
-        let client_write = Self::ms(self.cfg().timeouts.client_write);
-        self.drop_upstream(slot);
-        let c = &mut self.clients[slot as usize];
-        if c.fd < 0 {
-            return;
-        }
-        if c.to_client.inflight {
-            self.close_client(slot);
-            return;
-        }
-        let Some(mut out) = c.out.take().or_else(|| self.out_pool.take()) else {
-            self.respond_error(slot, status);
+        let Some((mut out, keep)) = self.local_answer_buffer(slot, status) else {
             return;
         };
-        let keep = self.keeps_connection(slot);
         let c = &mut self.clients[slot as usize];
         let shape = self.enf.learning.route(c.route);
         let learned = shape.and_then(|s| s.lines());
@@ -546,16 +533,7 @@ impl Worker {
             }
         }
         match write_deception(&r, learned, date.as_ref().map(|d| &d[..]), &noise, &mut out) {
-            Some(n) => {
-                c.out_len = n;
-                // The send reads `out` from the slot, where it stays until done.
-                c.to_client.set(&out[..n], &[], 0);
-                c.out = Some(out);
-                c.deadline = self.now_ms + client_write;
-                self.after_local_answer(slot, keep);
-                self.stats.response(status);
-                self.submit_client_tx(slot);
-            }
+            Some(n) => self.send_local_answer(slot, out, n, status, keep),
             None => {
                 self.out_pool.give(out);
                 tracing::warn!(worker = self.id, policy = %policy_id, "deception does not fit; answering with a plain 403");

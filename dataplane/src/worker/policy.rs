@@ -264,7 +264,6 @@ impl Worker {
         idx: usize,
         action: &Action,
     ) {
-        let client_write = Self::ms(self.cfg().timeouts.client_write);
         let policy = &kit.policy;
         let p = &policy.policies[idx];
         let (status, template, headers, retry_after): (
@@ -297,20 +296,9 @@ impl Worker {
                 br#"{"error":"request blocked","event_id":"{{event_id}}"}"#,
             ),
         };
-        self.drop_upstream(slot);
-        let c = &mut self.clients[slot as usize];
-        if c.fd < 0 {
-            return;
-        }
-        if c.to_client.inflight {
-            self.close_client(slot);
-            return;
-        }
-        let Some(mut out) = c.out.take().or_else(|| self.out_pool.take()) else {
-            self.respond_error(slot, status);
+        let Some((mut out, keep)) = self.local_answer_buffer(slot, status) else {
             return;
         };
-        let keep = self.keeps_connection(slot);
         let c = &mut self.clients[slot as usize];
         let r = PolicyResponse {
             status,
@@ -324,17 +312,7 @@ impl Worker {
             close: !keep,
         };
         match write_policy_response(&r, &mut out) {
-            Some(n) => {
-                c.out_len = n;
-                // The send reads `out` from the connection slot, where it stays
-                // until the send completes or the connection closes.
-                c.to_client.set(&out[..n], &[], 0);
-                c.out = Some(out);
-                c.deadline = self.now_ms + client_write;
-                self.after_local_answer(slot, keep);
-                self.stats.response(status);
-                self.submit_client_tx(slot);
-            }
+            Some(n) => self.send_local_answer(slot, out, n, status, keep),
             None => {
                 self.out_pool.give(out);
                 tracing::warn!(worker = self.id, policy = %p.id, "policy response does not fit; answering with a plain 403");
@@ -357,6 +335,54 @@ impl Worker {
             && c.req_left == super::conn::Remaining::None
             && c.body_scan.is_none()
             && !c.inbox.eof
+    }
+
+    /// The buffer for the gateway's own answer to the current request (the
+    /// upstream side is dropped first) and whether the connection stays open
+    /// after it; `None` when the answer cannot be written (the connection is
+    /// gone, closed now, or answered with a canned error instead).
+    pub(super) fn local_answer_buffer(
+        &mut self,
+        slot: u32,
+        status: u16,
+    ) -> Option<(Box<[u8]>, bool)> {
+        self.drop_upstream(slot);
+        let c = &mut self.clients[slot as usize];
+        if c.fd < 0 {
+            return None;
+        }
+        if c.to_client.inflight {
+            self.close_client(slot);
+            return None;
+        }
+        let Some(out) = c.out.take().or_else(|| self.out_pool.take()) else {
+            self.respond_error(slot, status);
+            return None;
+        };
+        Some((out, self.keeps_connection(slot)))
+    }
+
+    /// Sends the answer written in `out[..n]`; with `keep`, the connection
+    /// then reads the next request.
+    pub(super) fn send_local_answer(
+        &mut self,
+        slot: u32,
+        out: Box<[u8]>,
+        n: usize,
+        status: u16,
+        keep: bool,
+    ) {
+        let client_write = Self::ms(self.cfg().timeouts.client_write);
+        let c = &mut self.clients[slot as usize];
+        c.out_len = n;
+        // The send reads `out` from the connection slot, where it stays until
+        // the send completes or the connection closes.
+        c.to_client.set(&out[..n], &[], 0);
+        c.out = Some(out);
+        c.deadline = self.now_ms + client_write;
+        self.after_local_answer(slot, keep);
+        self.stats.response(status);
+        self.submit_client_tx(slot);
     }
 
     /// Sets what happens once the gateway's own answer is written: with
