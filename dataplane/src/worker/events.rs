@@ -148,6 +148,42 @@ fn emit(
 }
 
 impl Worker {
+    /// The event log and policy metrics for the request the current kit has
+    /// just judged, with what the gateway decided (in the global dry run
+    /// nothing is enforced: the event says what would have been done).
+    pub(super) fn record_judged(
+        &mut self,
+        slot: u32,
+        method: &[u8],
+        target: &[u8],
+        headers: &[(&[u8], &[u8])],
+        body_len: u64,
+        started: Instant,
+    ) {
+        let Some(kit) = self.kit.as_mut() else {
+            return;
+        };
+        let (action, enforced) = decided_action(kit);
+        let enforced = enforced && !self.enf.monitoring_only();
+        let req = Judged {
+            client: &self.clients[slot as usize],
+            method,
+            target,
+            headers,
+            body_len,
+            started: Some(started),
+        };
+        record(
+            kit,
+            &req,
+            action,
+            enforced,
+            &mut self.stats,
+            self.events.as_mut(),
+            &self.shared,
+        );
+    }
+
     /// Publishes this core's counters (stats, policy verdicts, dropped events).
     pub(super) fn flush_stats(&mut self) {
         if let Some(e) = &self.events {

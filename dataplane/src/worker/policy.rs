@@ -138,27 +138,7 @@ impl Worker {
                 tracing::error!(worker = w.id, error = %e, "policy scan failed; forwarding the request");
             }
             // The event log and policy metrics: one hook, told what was decided.
-            let (action, enforced) = super::events::decided_action(kit);
-            // In the global dry run nothing is enforced: the event says what
-            // would have been done.
-            let enforced = enforced && !w.enf.monitoring_only();
-            let req = super::events::Judged {
-                client: &w.clients[slot as usize],
-                method,
-                target,
-                headers: p,
-                body_len,
-                started: Some(t0),
-            };
-            super::events::record(
-                kit,
-                &req,
-                action,
-                enforced,
-                &mut w.stats,
-                w.events.as_mut(),
-                &w.shared,
-            );
+            w.record_judged(slot, method, target, p, body_len, t0);
         });
         let Some(kit) = self.kit.as_ref() else {
             return Judgement::Forward;
@@ -202,25 +182,9 @@ impl Worker {
                 .verdict
                 .decision
                 .filter(|&i| kit.policy.decided_by_head(i))?;
-            let (action, enforced) = super::events::decided_action(kit);
-            let req = super::events::Judged {
-                client: &w.clients[slot as usize],
-                method,
-                target,
-                headers: p,
-                body_len: declared_len,
-                started: Some(t0),
-            };
-            super::events::record(
-                kit,
-                &req,
-                action,
-                enforced,
-                &mut w.stats,
-                w.events.as_mut(),
-                &w.shared,
-            );
-            w.stats.now.policy_hits += kit.verdict.hits.len() as u64;
+            let hits = kit.verdict.hits.len() as u64;
+            w.record_judged(slot, method, target, p, declared_len, t0);
+            w.stats.now.policy_hits += hits;
             Some(stop)
         })
     }
