@@ -13,13 +13,13 @@ use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 
-use crate::compile::{plan, Analysis, GroupDbs};
+use crate::compile::{merge_classes, plan, Analysis, GroupDbs};
 use crate::engine::{Database, Mode};
 use crate::error::CompileErrors;
 use crate::signature::{Pattern, Signature};
 use crate::Matcher;
 
-const MAGIC: &[u8; 8] = b"RMPTHS02";
+const MAGIC: &[u8; 8] = b"RMPTHS03";
 
 /// Outcome of [`Matcher::compile_cached`] besides the matcher.
 #[derive(Debug, Clone, Default)]
@@ -245,7 +245,7 @@ fn load(
     }
     let (metas, chains, stream_chains) = plan(sigs, &analysis);
     let groups = r.u32()? as usize;
-    if groups != chains.len() {
+    if groups != chains.len() + merge_classes(&metas, &chains).len() {
         return Err("group count differs".into());
     }
     let mut dbs = Vec::with_capacity(groups);

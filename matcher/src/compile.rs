@@ -90,6 +90,124 @@ pub(crate) struct Group {
     pub names: Vec<Option<Vec<Vec<u8>>>>,
 }
 
+/// Groups whose chains cannot change a plain value, or can only lowercase
+/// it: their signatures are also compiled into one merged database per class.
+///
+/// Why: the default pack has seven chains for a JSON value, so every value
+/// was copied into seven buffers and scanned seven times, although for almost
+/// every benign value all seven chains leave it as it is (nothing to decode)
+/// or only lowercase it. A value that no member chain can change beyond case
+/// is scanned once as it is and once lowercased, with the merged databases,
+/// instead of once per chain; any other value takes the per-chain path. The
+/// matches are the same: each merged signature still sees exactly the bytes
+/// its own chain would have produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MergeClass {
+    /// The members' chains contain `Lowercase` (the value is lowercased first).
+    pub lower: bool,
+    /// Member group indexes (all below 64, so a kind's members fit a `u64`).
+    pub groups: Vec<usize>,
+    /// The field kinds it serves.
+    pub kinds: FieldSet,
+}
+
+/// How one field kind uses the merged groups.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct KindMerge {
+    /// Merged group fed a plain value as it is.
+    pub raw: Option<u16>,
+    /// Merged group fed a plain value lowercased.
+    pub lower: Option<u16>,
+    /// The kind's groups the merged ones stand in for (bit per group index).
+    pub members: u64,
+    /// [`crate::transform::Features`] bits that make a member chain change a
+    /// value beyond its case (or report a NUL): such a value is not plain.
+    pub blocking: u16,
+}
+
+/// The merge classes of a signature set: per field kind, the kind's groups
+/// whose chains never lowercase, and those that do, each set merged only if
+/// it has two groups or more (one group's own database is as good). Kinds
+/// with the same member set share one merged group; a merged group holds
+/// exactly its members' signatures, so a kind never scans signatures it
+/// would not have scanned anyway.
+pub(crate) fn merge_classes(metas: &[SigMeta], chains: &[Vec<Transform>]) -> Vec<MergeClass> {
+    let mut classes: Vec<MergeClass> = Vec::new();
+    // A request has one method, target and path: merging saves little there,
+    // and would put their signatures (a newline in the path, say) in the
+    // databases that scan many values, where they would fire on every
+    // field separator.
+    let single = [FieldKind::Method, FieldKind::Target, FieldKind::Path];
+    for kind in FieldKind::ALL.into_iter().filter(|k| !single.contains(k)) {
+        let mut in_kind: Vec<usize> = metas
+            .iter()
+            .filter(|m| m.targets_kind(kind))
+            .map(|m| m.group as usize)
+            .collect();
+        in_kind.sort_unstable();
+        in_kind.dedup();
+        for lower in [false, true] {
+            let groups: Vec<usize> = in_kind
+                .iter()
+                .copied()
+                .filter(|&g| {
+                    let chain = &chains[g];
+                    // A step that may change any value (base64) leaves
+                    // nothing plain.
+                    g < 64
+                        && chain.contains(&Transform::Lowercase) == lower
+                        && chain
+                            .iter()
+                            .all(|&t| crate::transform::Features::need(t) != u16::MAX)
+                })
+                .collect();
+            if groups.len() < 2 {
+                continue;
+            }
+            match classes
+                .iter_mut()
+                .find(|c| c.lower == lower && c.groups == groups)
+            {
+                Some(c) => c.kinds.insert(kind),
+                None => {
+                    let mut kinds = FieldSet::default();
+                    kinds.insert(kind);
+                    classes.push(MergeClass {
+                        lower,
+                        groups,
+                        kinds,
+                    });
+                }
+            }
+        }
+    }
+    classes
+}
+
+/// Signature indexes of every group, then of every merged group.
+pub(crate) fn group_members(
+    metas: &[SigMeta],
+    chains: usize,
+    merges: &[MergeClass],
+) -> Vec<Vec<usize>> {
+    let mut members: Vec<Vec<usize>> = vec![Vec::new(); chains];
+    for (i, m) in metas.iter().enumerate() {
+        members[m.group as usize].push(i);
+    }
+    for class in merges {
+        // Only the signatures that look at a kind the merged group serves.
+        let mut all: Vec<usize> = class
+            .groups
+            .iter()
+            .flat_map(|&g| members[g].iter().copied())
+            .filter(|&i| class.kinds.iter().any(|k| metas[i].targets_kind(k)))
+            .collect();
+        all.sort_unstable();
+        members.push(all);
+    }
+    members
+}
+
 /// Body signatures whose chain works byte by byte, scanned as a stream over the whole body.
 #[derive(Debug)]
 pub(crate) struct StreamGroup {
@@ -126,6 +244,9 @@ pub(crate) struct Compiled {
     pub streams: Vec<StreamGroup>,
     /// Groups to feed for each field kind.
     pub kind_groups: [Vec<u16>; FieldKind::ALL.len()],
+    /// Per field kind, the merged groups that stand in for several of its
+    /// groups when a value is plain (see [`KindMerge`]).
+    pub kind_merge: [KindMerge; FieldKind::ALL.len()],
     /// Longest transform chain + 1 and similar sizing facts for scanners.
     pub report: CompileReport,
 }
@@ -399,7 +520,9 @@ impl Matcher {
         let analysis = validate(sigs)?;
         let (metas, chains, stream_chains) = plan(sigs, &analysis);
         let mut prefilter: Vec<bool> = metas.iter().map(|m| m.prefilter).collect();
-        let groups = compile_groups(sigs, &metas, &chains, &mut prefilter)?;
+        let merges = merge_classes(&metas, &chains);
+        let members = group_members(&metas, chains.len(), &merges);
+        let groups = compile_groups(sigs, &metas, &members, &mut prefilter)?;
         let streams = compile_streams(sigs, &metas, &stream_chains, &prefilter)?;
         Ok(Matcher::assemble(
             metas,
@@ -438,31 +561,47 @@ impl Matcher {
                 }
             }
         }
-        let mut groups = Vec::with_capacity(chains.len());
-        for ((gi, chain), d) in chains.into_iter().enumerate().zip(dbs) {
-            let members = metas.iter().filter(|m| m.group as usize == gi);
+        let merges = merge_classes(&metas, &chains);
+        let members = group_members(&metas, chains.len(), &merges);
+        let n = chains.len();
+        let mut groups = Vec::with_capacity(members.len());
+        for (gi, d) in dbs.into_iter().enumerate() {
+            let Some(member_sigs) = members.get(gi) else {
+                break;
+            };
+            let merged = gi.checked_sub(n).map(|ci| &merges[ci]);
+            let chain = match merged {
+                None => chains[gi].clone(),
+                Some(class) if class.lower => vec![Transform::Lowercase],
+                Some(_) => Vec::new(),
+            };
             let mut names: Vec<Option<Vec<Vec<u8>>>> = vec![Some(Vec::new()); FieldKind::ALL.len()];
-            for m in metas.iter().filter(|m| m.group as usize == gi) {
+            let mut kinds = FieldSet::default();
+            let (mut has_edge, mut has_anchored) = (false, false);
+            for &i in member_sigs {
+                let m = &metas[i];
                 for k in m.any_name.iter() {
                     names[k as usize] = None;
                 }
-                for (k, n) in &m.named {
+                for (k, nm) in &m.named {
                     if let Some(list) = names[*k as usize].as_mut() {
-                        if !list.contains(n) {
-                            list.push(n.clone());
+                        if !list.contains(nm) {
+                            list.push(nm.clone());
                         }
                     }
                 }
-            }
-            let mut kinds = FieldSet::default();
-            let (mut has_edge, mut has_anchored) = (false, false);
-            for m in members {
                 kinds.0 |= m.any_name.0;
                 for (k, _) in &m.named {
                     kinds.insert(*k);
                 }
                 has_edge |= m.edge;
                 has_anchored |= m.anchored;
+            }
+            if merged.is_some() {
+                // Fed only through `kind_merge`, for every name: the
+                // members' signatures filter kinds and names per match.
+                kinds = FieldSet::default();
+                names = vec![None; FieldKind::ALL.len()];
             }
             groups.push(Group {
                 chain,
@@ -479,6 +618,30 @@ impl Matcher {
         for (gi, g) in groups.iter().enumerate() {
             for k in g.kinds.iter() {
                 kind_groups[k as usize].push(gi as u16);
+            }
+        }
+        let mut kind_merge = [KindMerge::default(); FieldKind::ALL.len()];
+        for (ci, class) in merges.iter().enumerate() {
+            if n + ci >= groups.len() {
+                break;
+            }
+            for kind in class.kinds.iter() {
+                let km = &mut kind_merge[kind as usize];
+                let gi = Some((n + ci) as u16);
+                if class.lower {
+                    km.lower = gi;
+                } else {
+                    km.raw = gi;
+                }
+                for &g in &class.groups {
+                    km.members |= 1 << g;
+                    for &t in &chains[g] {
+                        if t != Transform::Lowercase {
+                            km.blocking |= crate::transform::Features::need(t);
+                        }
+                    }
+                }
+                km.blocking |= crate::transform::Features::NUL;
             }
         }
         let stream_groups: Vec<StreamGroup> = stream_chains
@@ -498,7 +661,7 @@ impl Matcher {
         }
         let report = CompileReport {
             signatures: metas.len(),
-            groups: groups.len(),
+            groups: n,
             databases,
             database_bytes,
             prefiltered: metas
@@ -520,6 +683,7 @@ impl Matcher {
                 groups,
                 streams: stream_groups,
                 kind_groups,
+                kind_merge,
                 report,
             }),
         }
@@ -587,17 +751,10 @@ enum Job {
 fn compile_groups(
     sigs: &[Signature],
     metas: &[SigMeta],
-    chains: &[Vec<Transform>],
+    members: &[Vec<usize>],
     prefilter: &mut [bool],
 ) -> Result<Vec<GroupDbs>, CompileErrors> {
-    let members: Vec<Vec<usize>> = (0..chains.len())
-        .map(|gi| {
-            (0..sigs.len())
-                .filter(|&i| metas[i].group as usize == gi)
-                .collect()
-        })
-        .collect();
-    let jobs: Vec<Job> = (0..chains.len())
+    let jobs: Vec<Job> = (0..members.len())
         .flat_map(|g| [Job::Joined(g), Job::PerField(g)])
         .collect();
     let initial: Vec<bool> = prefilter.to_vec();
@@ -649,7 +806,7 @@ fn compile_groups(
     });
     let mut results = results.into_inner().unwrap_or_default();
     results.sort_by_key(|(k, _)| *k);
-    let mut out: Vec<GroupDbs> = (0..chains.len()).map(|_| GroupDbs::default()).collect();
+    let mut out: Vec<GroupDbs> = (0..members.len()).map(|_| GroupDbs::default()).collect();
     let mut errors = Vec::new();
     for (_, (job, r, local)) in results {
         for (p, l) in prefilter.iter_mut().zip(local) {

@@ -26,6 +26,7 @@ use crate::extract::{self, BodyKind, JsonScratch};
 use crate::matches::{BodyParse, Matches};
 use crate::request::RequestView;
 use crate::transform::{apply_chain as run_chain, apply_chain_with, Features};
+use crate::Transform;
 use crate::{Anomalies, FieldKind, Matcher};
 
 /// Per-request limits that bound a scanner's memory and work.
@@ -178,17 +179,43 @@ impl Collect {
             kind,
             name: (n0 as u32, self.names.len() as u32),
         });
+        let merge = &compiled.kind_merge[kind as usize];
         // One pass over the value tells every chain which steps can be
         // skipped (none needed when every chain for this kind is empty).
-        let features = if groups
-            .iter()
-            .any(|&g| !compiled.groups[g as usize].chain.is_empty())
+        let features = if merge.members != 0
+            || groups
+                .iter()
+                .any(|&g| !compiled.groups[g as usize].chain.is_empty())
         {
             Features::of(value)
         } else {
             Features::default()
         };
+        // A plain value goes to the merged groups instead of their members.
+        let merged = if merge.members != 0 && !features.any(merge.blocking) {
+            merge.members
+        } else {
+            0
+        };
+        if merged != 0 {
+            if let Some(gi) = merge.raw {
+                self.push(field, gi, value, compiled);
+            }
+            if let Some(gi) = merge.lower {
+                let out = if features.changes(Transform::Lowercase) {
+                    Transform::Lowercase.apply_raw(value, &mut self.t1);
+                    &self.t1[..]
+                } else {
+                    value
+                };
+                let (bufs, truncated) = (&mut self.bufs, &mut self.truncated);
+                push_span(bufs, truncated, field, gi, out, compiled);
+            }
+        }
         for &gi in groups {
+            if gi < 64 && merged & (1u64 << gi) != 0 {
+                continue;
+            }
             let g: &Group = &compiled.groups[gi as usize];
             if let Some(wanted) = &g.names[kind as usize] {
                 if !wanted.iter().any(|n| n.eq_ignore_ascii_case(name)) {
@@ -198,26 +225,59 @@ impl Collect {
             let (out, anomalies) =
                 apply_chain_with(&g.chain, value, features, &mut self.t1, &mut self.t2);
             self.anomalies |= anomalies;
-            let buf = &mut self.bufs[gi as usize];
-            if buf.joined.len() + out.len() + 1 > buf.joined.capacity()
-                || buf.spans.len() == buf.spans.capacity()
-            {
-                self.truncated = true;
-                continue;
-            }
-            let start = buf.joined.len() as u32;
-            buf.joined.extend_from_slice(out);
-            let end = buf.joined.len() as u32;
-            buf.joined.push(b'\n');
-            let newline = g.has_anchored && memchr::memchr(b'\n', out).is_some();
-            buf.spans.push(Span {
+            push_span(
+                &mut self.bufs,
+                &mut self.truncated,
                 field,
-                start,
-                end,
-                newline,
-            });
+                gi,
+                out,
+                compiled,
+            );
         }
     }
+
+    /// Appends a value unchanged to group `gi`'s joined buffer.
+    fn push(&mut self, field: u32, gi: u16, value: &[u8], compiled: &Compiled) {
+        push_span(
+            &mut self.bufs,
+            &mut self.truncated,
+            field,
+            gi,
+            value,
+            compiled,
+        );
+    }
+}
+
+/// Appends one normalised field to group `gi`'s joined buffer (or marks the
+/// request truncated when the buffer is full).
+fn push_span(
+    bufs: &mut [GroupBuf],
+    truncated: &mut bool,
+    field: u32,
+    gi: u16,
+    out: &[u8],
+    compiled: &Compiled,
+) {
+    let g: &Group = &compiled.groups[gi as usize];
+    let buf = &mut bufs[gi as usize];
+    if buf.joined.len() + out.len() + 1 > buf.joined.capacity()
+        || buf.spans.len() == buf.spans.capacity()
+    {
+        *truncated = true;
+        return;
+    }
+    let start = buf.joined.len() as u32;
+    buf.joined.extend_from_slice(out);
+    let end = buf.joined.len() as u32;
+    buf.joined.push(b'\n');
+    let newline = g.has_anchored && memchr::memchr(b'\n', out).is_some();
+    buf.spans.push(Span {
+        field,
+        start,
+        end,
+        newline,
+    });
 }
 
 /// Everything one core needs to scan requests: scratch, buffers, per-core
@@ -367,7 +427,13 @@ impl Scanner {
         w.collect.add(c, FieldKind::ResponseBody, b"", body);
         out.anomalies = w.collect.anomalies;
         out.truncated = w.collect.truncated;
-        for &gi in &c.kind_groups[FieldKind::ResponseBody as usize] {
+        let merge = &c.kind_merge[FieldKind::ResponseBody as usize];
+        let merged = [merge.raw, merge.lower].into_iter().flatten();
+        for gi in c.kind_groups[FieldKind::ResponseBody as usize]
+            .iter()
+            .copied()
+            .chain(merged)
+        {
             w.scan_group(c, gi as usize, out)?;
         }
         Ok(())

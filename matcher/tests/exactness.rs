@@ -152,3 +152,47 @@ fn credentials_are_redacted_in_fragments() {
     let x = m.iter().next().expect("match");
     assert_eq!(m.fragment(x), b"Bear** *********");
 }
+
+/// Chains that leave a plain value alone (or only lowercase it) are scanned
+/// through one merged database per class; a value any member chain would
+/// change takes every chain's own path. Either way each signature must see
+/// exactly what its own chain produces, including the match position.
+#[test]
+fn merged_chains_see_what_their_own_chain_produces() {
+    use rampart_matcher::Transform as T;
+    let mut s = scanner(&[
+        hv("raw", "Drop").with_transforms(&[]),
+        hv("url", "Drop table").with_transforms(&[T::UrlDecode]),
+        hv("lower", "union").with_transforms(&[T::Lowercase]),
+        hv("url-lower", "select x").with_transforms(&[T::UrlDecode, T::Lowercase]),
+        hv("plus-lower", "or 1").with_transforms(&[T::PlusToSpace, T::Lowercase]),
+    ]);
+    // Plain values: as they are for the raw class, lowercased for the other.
+    assert_eq!(
+        headers(&[b"Drop table t", b"UNION all", b"a SELECT X b"]).scan(&mut s),
+        vec![
+            hit("lower", K::HeaderValue, "h1"),
+            hit("raw", K::HeaderValue, "h0"),
+            hit("url", K::HeaderValue, "h0"),
+            hit("url-lower", K::HeaderValue, "h2"),
+        ]
+    );
+    // A case-sensitive raw signature must not see a lowercased copy.
+    assert!(headers(&[b"drop table"]).scan(&mut s).is_empty());
+    // Values some member chain changes: each chain decodes its own way.
+    assert_eq!(
+        headers(&[b"Drop%20table", b"x+OR+1", b"SELECT%20X"]).scan(&mut s),
+        vec![
+            hit("plus-lower", K::HeaderValue, "h1"),
+            hit("raw", K::HeaderValue, "h0"),
+            hit("url", K::HeaderValue, "h0"),
+            hit("url-lower", K::HeaderValue, "h2"),
+        ]
+    );
+    // The position is the one in the chain's output of the right field.
+    let mut m = s.new_matches();
+    headers(&[b"x", b"zz SELECT X"]).scan_into(&mut s, &mut m);
+    let found: Vec<_> = m.iter().collect();
+    assert_eq!(found.len(), 1);
+    assert_eq!((found[0].start, found[0].end), (Some(3), 11));
+}

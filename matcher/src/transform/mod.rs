@@ -209,7 +209,7 @@ impl Transform {
     }
 
     /// `apply` without the final NUL check (chains do it once).
-    fn apply_raw(self, input: &[u8], out: &mut Vec<u8>) -> Anomalies {
+    pub(crate) fn apply_raw(self, input: &[u8], out: &mut Vec<u8>) -> Anomalies {
         out.clear();
         out.reserve(input.len());
         let anomalies = match self {
@@ -331,7 +331,12 @@ impl Features {
 
     /// Whether `t` could change a value with these features (as [`Transform::changes`]).
     pub fn changes(self, t: Transform) -> bool {
-        let need = match t {
+        self.0 & Features::need(t) != 0
+    }
+
+    /// The feature bits that make `t` change a value (all bits: it always may).
+    pub(crate) fn need(t: Transform) -> u16 {
+        match t {
             Transform::UrlDecode => F_PCT,
             Transform::PlusToSpace => F_PLUS,
             Transform::Lowercase => F_UPPER,
@@ -341,11 +346,18 @@ impl Features {
             Transform::RemoveNulls => F_NUL,
             Transform::CompressWhitespace => F_WS,
             Transform::Utf8Normalize => F_NONASCII,
-            Transform::Base64Decode => return true,
+            Transform::Base64Decode => u16::MAX,
             Transform::Trim => F_EDGE_WS,
-        };
-        self.0 & need != 0
+        }
     }
+
+    /// Whether any of `bits` (a union of [`Features::need`] masks) is set.
+    pub(crate) fn any(self, bits: u16) -> bool {
+        self.0 & bits != 0
+    }
+
+    /// The bit for a NUL byte, which every chain but an empty one reports.
+    pub(crate) const NUL: u16 = F_NUL;
 
     /// The value contains a NUL byte.
     pub fn has_nul(self) -> bool {
