@@ -107,6 +107,7 @@ fn load_or_report(p: &Packs, cache: Option<PathBuf>) -> Option<std::sync::Arc<Co
         packs: sources(p),
         overlay: p.overlay.clone(),
         cache_dir: cache,
+        ..LoadOptions::default()
     }) {
         Ok(l) => {
             for w in &l.warnings {

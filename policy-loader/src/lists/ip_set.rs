@@ -1,0 +1,526 @@
+//! IP/CIDR sets of millions of entries: parsed without allocating per line,
+//! flattened into disjoint segments that each name their most specific entry,
+//! and looked up with one bucket jump plus a short binary search.
+//!
+//! IPv4 is kept as `u32` and IPv6 as `u128`, separately, so an IPv4-heavy
+//! feed costs 9 bytes per segment. An IPv6 entry inside `::ffff:0:0/96`
+//! (IPv4-mapped) is stored as the IPv4 network it maps, and a mapped client
+//! address is looked up as IPv4: `0.0.0.0/0` covers every IPv4 client however
+//! it arrived, `::/0` every genuine IPv6 client.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// The entry a lookup matched: the most specific network of the list that
+/// contains the address (host bits of the written network are cleared).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct IpEntry {
+    /// Network address.
+    pub addr: IpAddr,
+    /// Prefix length (32 or 128 for a single address).
+    pub prefix: u8,
+}
+
+impl fmt::Display for IpEntry {
+    /// `203.0.113.0/24`; a single address prints without a prefix.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let full = if self.addr.is_ipv4() { 32 } else { 128 };
+        if self.prefix == full {
+            write!(f, "{}", self.addr)
+        } else {
+            write!(f, "{}/{}", self.addr, self.prefix)
+        }
+    }
+}
+
+/// A parsed list line: a network in its own address family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Net {
+    V4(u32, u8),
+    V6(u128, u8),
+}
+
+/// Why a line is not a network.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum NetError {
+    NotAnAddress,
+    Prefix { max: u8 },
+}
+
+/// Parses `a.b.c.d`, `a.b.c.d/n`, an IPv6 address or `addr/n`. IPv4 takes a
+/// hand-written path (the common case in big feeds); IPv6 uses the standard
+/// parser. Host bits are cleared by the caller's flattening.
+pub(crate) fn parse_net(s: &[u8]) -> Result<Net, NetError> {
+    let (addr, prefix) = match memchr::memchr(b'/', s) {
+        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        None => (s, None),
+    };
+    let prefix = match prefix {
+        None => None,
+        Some(p) => Some(parse_prefix(p).ok_or(NetError::NotAnAddress)?),
+    };
+    if let Some(v4) = parse_v4(addr) {
+        let p = prefix.unwrap_or(32);
+        if p > 32 {
+            return Err(NetError::Prefix { max: 32 });
+        }
+        return Ok(Net::V4(v4, p));
+    }
+    let v6: Ipv6Addr = std::str::from_utf8(addr)
+        .ok()
+        .and_then(|a| a.parse().ok())
+        .ok_or(NetError::NotAnAddress)?;
+    let p = prefix.unwrap_or(128);
+    if p > 128 {
+        return Err(NetError::Prefix { max: 128 });
+    }
+    Ok(v6_net(u128::from(v6), p))
+}
+
+/// An IPv6 network, as IPv4 when it lies inside `::ffff:0:0/96`.
+fn v6_net(v: u128, p: u8) -> Net {
+    if p >= 96 && v >> 32 == 0xffff {
+        Net::V4(v as u32, p - 96)
+    } else {
+        Net::V6(v, p)
+    }
+}
+
+fn parse_prefix(p: &[u8]) -> Option<u8> {
+    if p.is_empty() || p.len() > 3 || !p.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n = p.iter().fold(0u32, |a, d| a * 10 + u32::from(d - b'0'));
+    u8::try_from(n).ok()
+}
+
+fn parse_v4(s: &[u8]) -> Option<u32> {
+    let mut out = 0u32;
+    let mut parts = 0;
+    for part in s.split(|&b| b == b'.') {
+        // No leading zeros (`010` is octal to some tools), at most 3 digits.
+        if part.is_empty()
+            || part.len() > 3
+            || (part.len() > 1 && part[0] == b'0')
+            || !part.iter().all(u8::is_ascii_digit)
+        {
+            return None;
+        }
+        let v = part.iter().fold(0u32, |a, d| a * 10 + u32::from(d - b'0'));
+        if v > 255 {
+            return None;
+        }
+        out = out << 8 | v;
+        parts += 1;
+    }
+    (parts == 4).then_some(out)
+}
+
+/// An address width: `u32` for IPv4, `u128` for IPv6.
+trait Key: Copy + Ord + Default {
+    fn succ(self) -> Option<Self>;
+    fn pred(self) -> Self;
+    /// The first and last address of `self/prefix`.
+    fn range(self, prefix: u8) -> (Self, Self);
+    /// Bits needed to write `self - min`.
+    fn span_bits(self, min: Self) -> u32;
+    fn bucket(self, min: Self, shift: u32) -> usize;
+}
+
+macro_rules! key {
+    ($t:ty) => {
+        impl Key for $t {
+            fn succ(self) -> Option<Self> {
+                self.checked_add(1)
+            }
+            fn pred(self) -> Self {
+                self - 1
+            }
+            fn range(self, prefix: u8) -> (Self, Self) {
+                let host = <$t>::MAX.checked_shr(u32::from(prefix)).unwrap_or(0);
+                (self & !host, self | host)
+            }
+            fn span_bits(self, min: Self) -> u32 {
+                <$t>::BITS - (self - min).leading_zeros()
+            }
+            fn bucket(self, min: Self, shift: u32) -> usize {
+                ((self - min).checked_shr(shift).unwrap_or(0)) as usize
+            }
+        }
+    };
+}
+key!(u32);
+key!(u128);
+
+/// Disjoint, sorted segments `[starts[i], ends[i]]`, each inside the entry
+/// `starts[i]/prefixes[i]` (its network is the start with host bits cleared,
+/// so no entry table is needed), with a bucket index over the start values.
+#[derive(Clone, Debug, Default)]
+struct Segments<K> {
+    starts: Vec<K>,
+    ends: Vec<K>,
+    prefixes: Vec<u8>,
+    /// `index[b]`: first segment whose start falls in bucket `b` or later.
+    index: Vec<u32>,
+    min: K,
+    shift: u32,
+}
+
+/// Segments per index bucket on average: a lookup's binary search covers
+/// this many (one or two cache lines) after the bucket jump.
+const PER_BUCKET: usize = 4;
+/// Largest index (4 M buckets, 16 MiB).
+const MAX_BUCKETS_LOG2: u32 = 22;
+
+impl<K: Key> Segments<K> {
+    /// Flattens networks (`(first, last, prefix)`) into disjoint segments
+    /// that point at the most specific network covering them. CIDR networks
+    /// are either nested or disjoint, so after sorting by start (widest
+    /// first) a stack of the open networks is enough.
+    fn build(mut nets: Vec<(K, K, u8)>) -> Segments<K> {
+        nets.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+        nets.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
+        let mut s = Segments::<K>::default();
+        let mut stack: Vec<(K, K, u8)> = Vec::new();
+        // Next address not yet assigned to a segment (None: past the end).
+        let mut cursor: Option<K> = Some(K::default());
+        let emit = |s: &mut Segments<K>, lo: K, hi: K, p: u8| {
+            s.starts.push(lo);
+            s.ends.push(hi);
+            s.prefixes.push(p);
+        };
+        let close = |s: &mut Segments<K>, cursor: &mut Option<K>, (_, hi, p): (K, K, u8)| {
+            if let Some(c) = *cursor {
+                if c <= hi {
+                    emit(s, c, hi, p);
+                }
+            }
+            *cursor = hi.succ();
+        };
+        for net in nets {
+            while let Some(&top) = stack.last() {
+                if top.1 >= net.0 {
+                    break;
+                }
+                stack.pop();
+                close(&mut s, &mut cursor, top);
+            }
+            if let (Some(&(_, _, p)), Some(c)) = (stack.last(), cursor) {
+                if c < net.0 {
+                    s.starts.push(c);
+                    s.ends.push(net.0.pred());
+                    s.prefixes.push(p);
+                }
+            }
+            stack.push(net);
+            cursor = Some(net.0);
+        }
+        while let Some(top) = stack.pop() {
+            close(&mut s, &mut cursor, top);
+        }
+        s.build_index();
+        s.starts.shrink_to_fit();
+        s.ends.shrink_to_fit();
+        s.prefixes.shrink_to_fit();
+        s
+    }
+
+    fn build_index(&mut self) {
+        let (Some(&min), Some(&max)) = (self.starts.first(), self.starts.last()) else {
+            return;
+        };
+        let want = (self.starts.len() / PER_BUCKET).max(1);
+        let log2 = (usize::BITS - (want - 1).leading_zeros()).min(MAX_BUCKETS_LOG2);
+        let span = max.span_bits(min);
+        self.min = min;
+        self.shift = span.saturating_sub(log2);
+        let buckets = max.bucket(min, self.shift) + 1;
+        self.index = Vec::with_capacity(buckets + 1);
+        let mut i = 0usize;
+        for b in 0..buckets {
+            while i < self.starts.len() && self.starts[i].bucket(min, self.shift) < b {
+                i += 1;
+            }
+            self.index.push(i as u32);
+        }
+        self.index.push(self.starts.len() as u32);
+    }
+
+    #[inline]
+    fn lookup(&self, k: K) -> Option<(K, u8)> {
+        if self.starts.is_empty() || k < self.min {
+            return None;
+        }
+        let b = k.bucket(self.min, self.shift).min(self.index.len() - 2);
+        let (lo, hi) = (self.index[b] as usize, self.index[b + 1] as usize);
+        let i = lo + self.starts[lo..hi].partition_point(|s| *s <= k);
+        let seg = i.checked_sub(1)?;
+        (self.ends[seg] >= k).then(|| {
+            let p = self.prefixes[seg];
+            (self.starts[seg].range(p).0, p)
+        })
+    }
+
+    fn heap_bytes(&self) -> usize {
+        let k = std::mem::size_of::<K>();
+        self.starts.capacity() * k
+            + self.ends.capacity() * k
+            + self.prefixes.capacity()
+            + self.index.capacity() * 4
+    }
+}
+
+/// An IP/CIDR list ready for lookups.
+#[derive(Clone, Debug, Default)]
+pub struct IpSet {
+    v4: Segments<u32>,
+    v6: Segments<u128>,
+    entries: usize,
+}
+
+/// Collects networks, then builds an [`IpSet`].
+#[derive(Debug, Default)]
+pub(crate) struct IpSetBuilder {
+    v4: Vec<(u32, u32, u8)>,
+    v6: Vec<(u128, u128, u8)>,
+}
+
+impl IpSetBuilder {
+    pub fn push(&mut self, net: Net) {
+        match net {
+            Net::V4(a, p) => {
+                let (lo, hi) = a.range(p);
+                self.v4.push((lo, hi, p));
+            }
+            Net::V6(a, p) => {
+                let (lo, hi) = a.range(p);
+                self.v6.push((lo, hi, p));
+            }
+        }
+    }
+
+    pub fn build(self) -> IpSet {
+        let entries = self.v4.len() + self.v6.len();
+        IpSet {
+            v4: Segments::build(self.v4),
+            v6: Segments::build(self.v6),
+            entries,
+        }
+    }
+}
+
+impl IpSet {
+    /// Builds a set from networks (tests and benchmarks; lists parse files).
+    pub fn from_nets(nets: impl IntoIterator<Item = (IpAddr, u8)>) -> IpSet {
+        let mut b = IpSetBuilder::default();
+        for (addr, p) in nets {
+            b.push(match addr {
+                IpAddr::V4(a) => Net::V4(u32::from(a), p.min(32)),
+                IpAddr::V6(a) => v6_net(u128::from(a), p.min(128)),
+            });
+        }
+        b.build()
+    }
+
+    /// The most specific entry containing `ip`, if any.
+    #[inline]
+    pub fn lookup(&self, ip: IpAddr) -> Option<IpEntry> {
+        match ip {
+            IpAddr::V4(a) => self.lookup_v4(u32::from(a)),
+            IpAddr::V6(a) => match a.to_ipv4_mapped() {
+                Some(v4) => self.lookup_v4(u32::from(v4)),
+                None => self.v6.lookup(u128::from(a)).map(|(n, p)| IpEntry {
+                    addr: IpAddr::V6(Ipv6Addr::from(n)),
+                    prefix: p,
+                }),
+            },
+        }
+    }
+
+    #[inline]
+    fn lookup_v4(&self, a: u32) -> Option<IpEntry> {
+        self.v4.lookup(a).map(|(n, p)| IpEntry {
+            addr: IpAddr::V4(Ipv4Addr::from(n)),
+            prefix: p,
+        })
+    }
+
+    /// Entries as written (duplicates included).
+    pub fn entries(&self) -> usize {
+        self.entries
+    }
+
+    /// Disjoint segments after flattening (IPv4, IPv6).
+    pub fn segments(&self) -> (usize, usize) {
+        (self.v4.starts.len(), self.v6.starts.len())
+    }
+
+    /// Memory held, in bytes.
+    pub fn heap_bytes(&self) -> usize {
+        self.v4.heap_bytes() + self.v6.heap_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(lines: &[&str]) -> IpSet {
+        let mut b = IpSetBuilder::default();
+        for l in lines {
+            b.push(parse_net(l.as_bytes()).expect(l));
+        }
+        b.build()
+    }
+
+    fn at(s: &IpSet, ip: &str) -> Option<String> {
+        s.lookup(ip.parse().expect(ip)).map(|e| e.to_string())
+    }
+
+    #[test]
+    fn parses_networks_and_rejects_bad_ones() {
+        assert_eq!(parse_net(b"203.0.113.0/24"), Ok(Net::V4(0xcb00_7100, 24)));
+        assert_eq!(parse_net(b"10.0.0.1"), Ok(Net::V4(0x0a00_0001, 32)));
+        assert_eq!(
+            parse_net(b"::ffff:10.0.0.0/104"),
+            Ok(Net::V4(0x0a00_0000, 8))
+        );
+        assert_eq!(
+            parse_net(b"2001:db8::/32"),
+            Ok(Net::V6(0x2001_0db8 << 96, 32))
+        );
+        assert_eq!(parse_net(b"10.0.0.0/33"), Err(NetError::Prefix { max: 32 }));
+        assert_eq!(parse_net(b"::/129"), Err(NetError::Prefix { max: 128 }));
+        for bad in [
+            "10.0.0",
+            "10.0.0.256",
+            "10.0.0.01",
+            "10.0.0.0/",
+            "10.0.0.0/x",
+            "x",
+            "",
+            "1.2.3.4.5",
+            "10.0.0.0/8/8",
+            "2001:db8::g",
+        ] {
+            assert_eq!(
+                parse_net(bad.as_bytes()),
+                Err(NetError::NotAnAddress),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn cidr_edges() {
+        let s = set(&["203.0.113.0/24"]);
+        assert_eq!(at(&s, "203.0.112.255"), None);
+        assert_eq!(at(&s, "203.0.113.0").as_deref(), Some("203.0.113.0/24"));
+        assert_eq!(at(&s, "203.0.113.255").as_deref(), Some("203.0.113.0/24"));
+        assert_eq!(at(&s, "203.0.114.0"), None);
+        // Host bits written are cleared.
+        let s = set(&["10.1.2.3/8"]);
+        assert_eq!(at(&s, "10.255.255.255").as_deref(), Some("10.0.0.0/8"));
+    }
+
+    #[test]
+    fn whole_spaces_and_single_addresses() {
+        let s = set(&["0.0.0.0/0", "::/0"]);
+        assert_eq!(at(&s, "0.0.0.0").as_deref(), Some("0.0.0.0/0"));
+        assert_eq!(at(&s, "255.255.255.255").as_deref(), Some("0.0.0.0/0"));
+        assert_eq!(at(&s, "::").as_deref(), Some("::/0"));
+        assert_eq!(
+            at(&s, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff").as_deref(),
+            Some("::/0")
+        );
+        // A mapped client is an IPv4 client.
+        assert_eq!(at(&s, "::ffff:192.0.2.1").as_deref(), Some("0.0.0.0/0"));
+        let s = set(&["192.0.2.7/32", "2001:db8::1/128", "255.255.255.255"]);
+        assert_eq!(at(&s, "192.0.2.7").as_deref(), Some("192.0.2.7"));
+        assert_eq!(at(&s, "192.0.2.6"), None);
+        assert_eq!(at(&s, "192.0.2.8"), None);
+        assert_eq!(at(&s, "2001:db8::1").as_deref(), Some("2001:db8::1"));
+        assert_eq!(at(&s, "2001:db8::"), None);
+        assert_eq!(at(&s, "2001:db8::2"), None);
+        assert_eq!(
+            at(&s, "255.255.255.255").as_deref(),
+            Some("255.255.255.255")
+        );
+        assert_eq!(at(&s, "255.255.255.254"), None);
+    }
+
+    #[test]
+    fn v4_and_mapped_v6_are_one_space() {
+        let s = set(&["::ffff:198.51.100.0/120", "2001:db8::/32"]);
+        assert_eq!(at(&s, "198.51.100.9").as_deref(), Some("198.51.100.0/24"));
+        assert_eq!(
+            at(&s, "::ffff:198.51.100.9").as_deref(),
+            Some("198.51.100.0/24")
+        );
+        assert_eq!(at(&s, "::ffff:198.51.101.0"), None);
+        // A genuine IPv6 address with the same low bits is not the IPv4 one.
+        assert_eq!(at(&s, "::c633:6409"), None);
+        let s = set(&["198.51.100.0/24"]);
+        assert_eq!(
+            at(&s, "::ffff:198.51.100.255").as_deref(),
+            Some("198.51.100.0/24")
+        );
+        // An IPv6 network wider than the mapped range covers IPv6 clients only.
+        let s = set(&["::/8"]);
+        assert_eq!(at(&s, "::ffff:1.2.3.4"), None);
+        assert_eq!(at(&s, "::1").as_deref(), Some("::/8"));
+    }
+
+    #[test]
+    fn nested_entries_name_the_most_specific() {
+        let s = set(&[
+            "10.0.0.0/8",
+            "10.1.0.0/16",
+            "10.1.2.0/24",
+            "10.1.2.3",
+            "10.1.0.0/16",
+            "2001:db8::/32",
+            "2001:db8:1::/48",
+        ]);
+        assert_eq!(at(&s, "10.0.0.0").as_deref(), Some("10.0.0.0/8"));
+        assert_eq!(at(&s, "10.0.255.255").as_deref(), Some("10.0.0.0/8"));
+        assert_eq!(at(&s, "10.1.0.0").as_deref(), Some("10.1.0.0/16"));
+        assert_eq!(at(&s, "10.1.1.255").as_deref(), Some("10.1.0.0/16"));
+        assert_eq!(at(&s, "10.1.2.0").as_deref(), Some("10.1.2.0/24"));
+        assert_eq!(at(&s, "10.1.2.2").as_deref(), Some("10.1.2.0/24"));
+        assert_eq!(at(&s, "10.1.2.3").as_deref(), Some("10.1.2.3"));
+        assert_eq!(at(&s, "10.1.2.4").as_deref(), Some("10.1.2.0/24"));
+        assert_eq!(at(&s, "10.1.3.0").as_deref(), Some("10.1.0.0/16"));
+        assert_eq!(at(&s, "10.2.0.0").as_deref(), Some("10.0.0.0/8"));
+        assert_eq!(at(&s, "10.255.255.255").as_deref(), Some("10.0.0.0/8"));
+        assert_eq!(at(&s, "11.0.0.0"), None);
+        assert_eq!(at(&s, "9.255.255.255"), None);
+        assert_eq!(at(&s, "2001:db8:1::5").as_deref(), Some("2001:db8:1::/48"));
+        assert_eq!(at(&s, "2001:db8:2::").as_deref(), Some("2001:db8::/32"));
+        assert_eq!(
+            at(&s, "2001:db8:0:ffff:ffff:ffff:ffff:ffff").as_deref(),
+            Some("2001:db8::/32")
+        );
+        assert_eq!(s.entries(), 7);
+        // /8 around /16, /16 around /24, /24 around /32 (the duplicate /16 counts once).
+        assert_eq!(s.segments().0, 7);
+    }
+
+    #[test]
+    fn adjacent_entries_stay_apart() {
+        let s = set(&["192.0.2.0/25", "192.0.2.128/25", "192.0.3.0/24"]);
+        assert_eq!(at(&s, "192.0.2.127").as_deref(), Some("192.0.2.0/25"));
+        assert_eq!(at(&s, "192.0.2.128").as_deref(), Some("192.0.2.128/25"));
+        assert_eq!(at(&s, "192.0.2.255").as_deref(), Some("192.0.2.128/25"));
+        assert_eq!(at(&s, "192.0.3.0").as_deref(), Some("192.0.3.0/24"));
+        assert_eq!(at(&s, "192.0.4.0"), None);
+        assert_eq!(at(&s, "192.0.1.255"), None);
+    }
+
+    #[test]
+    fn empty_set_matches_nothing() {
+        let s = IpSetBuilder::default().build();
+        assert_eq!(at(&s, "0.0.0.0"), None);
+        assert_eq!(at(&s, "::"), None);
+    }
+}
