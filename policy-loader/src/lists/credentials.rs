@@ -144,6 +144,16 @@ impl CredentialFilter {
         CredentialFilter { filter, exact, len }
     }
 
+    /// The filter alone, never confirmed, whatever the size (to measure its
+    /// false-positive rate on small inputs).
+    pub fn unconfirmed(keys: Vec<u64>) -> CredentialFilter {
+        let mut f = CredentialFilter::from_keys(keys);
+        if f.filter.is_some() {
+            f.exact = None;
+        }
+        f
+    }
+
     /// Whether the hash (by its prefix) is in the list.
     #[inline]
     pub fn contains_key(&self, key: u64) -> bool {
