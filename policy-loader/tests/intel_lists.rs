@@ -365,3 +365,148 @@ fn sha1_hex(b: &[u8]) -> String {
     assert_eq!(b, b"bob.smith@example.org:hunter2");
     "16df5b9158fb30d8073b2431a061f26c07d02bae".to_owned()
 }
+
+/// The header sets the default pack's fingerprint lists were derived from:
+/// (list, tool, method, header names in order and case as sent). All but Go
+/// were captured from the tool's own request to a local listener (see the
+/// comments in the list files); Go's is read off net/http's source.
+const DERIVED: &[(&str, &str, &str, &[&str])] = &[
+    (
+        "intel-tool-header-fingerprints",
+        "sqlmap 1.7.2 GET",
+        "GET",
+        &[
+            "Cache-control",
+            "User-agent",
+            "Host",
+            "Accept",
+            "Accept-encoding",
+            "Connection",
+        ],
+    ),
+    (
+        "intel-tool-header-fingerprints",
+        "sqlmap 1.7.2 HEAD",
+        "HEAD",
+        &[
+            "Cache-control",
+            "User-agent",
+            "Host",
+            "Accept",
+            "Accept-encoding",
+            "Connection",
+        ],
+    ),
+    (
+        "intel-tool-header-fingerprints",
+        "sqlmap 1.7.2 POST",
+        "POST",
+        &[
+            "Content-Length",
+            "Cache-Control",
+            "User-Agent",
+            "Host",
+            "Accept",
+            "Accept-Encoding",
+            "Content-Type",
+            "Connection",
+        ],
+    ),
+    (
+        "intel-scripting-header-fingerprints",
+        "curl 7.88.1 GET",
+        "GET",
+        &["Host", "User-Agent", "Accept"],
+    ),
+    (
+        "intel-scripting-header-fingerprints",
+        "curl 7.88.1 POST -d",
+        "POST",
+        &[
+            "Host",
+            "User-Agent",
+            "Accept",
+            "Content-Length",
+            "Content-Type",
+        ],
+    ),
+    (
+        "intel-scripting-header-fingerprints",
+        "curl 7.88.1 POST -H Content-Type -d",
+        "POST",
+        &[
+            "Host",
+            "User-Agent",
+            "Accept",
+            "Content-Type",
+            "Content-Length",
+        ],
+    ),
+    (
+        "intel-scripting-header-fingerprints",
+        "python-requests 2.34.2 GET",
+        "GET",
+        &[
+            "Host",
+            "User-Agent",
+            "Accept-Encoding",
+            "Accept",
+            "Connection",
+        ],
+    ),
+    (
+        "intel-scripting-header-fingerprints",
+        "python-requests 2.34.2 POST",
+        "POST",
+        &[
+            "Host",
+            "User-Agent",
+            "Accept-Encoding",
+            "Accept",
+            "Connection",
+            "Content-Length",
+            "Content-Type",
+        ],
+    ),
+    (
+        "intel-scripting-header-fingerprints",
+        "Python-urllib 3.11 GET",
+        "GET",
+        &["Accept-Encoding", "Host", "User-Agent", "Connection"],
+    ),
+    (
+        "intel-scripting-header-fingerprints",
+        "Wget 1.21.3 GET",
+        "GET",
+        &[
+            "Host",
+            "User-Agent",
+            "Accept",
+            "Accept-Encoding",
+            "Connection",
+        ],
+    ),
+    (
+        "intel-scripting-header-fingerprints",
+        "Go-http-client/1.1 GET",
+        "GET",
+        &["Host", "User-Agent", "Accept-Encoding"],
+    ),
+];
+
+#[test]
+fn default_pack_fingerprints_are_the_derived_header_sets() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../packs/default/lists");
+    let mut missing = Vec::new();
+    for (list, tool, method, names) in DERIVED {
+        let want = fp_of(method, names);
+        let text = std::fs::read_to_string(dir.join(format!("{list}.hfp"))).expect("list file");
+        if !text
+            .lines()
+            .any(|l| l.split('#').next().unwrap_or("").trim() == want)
+        {
+            missing.push(format!("{list}.hfp: {want}  # {tool}"));
+        }
+    }
+    assert!(missing.is_empty(), "missing:\n{}", missing.join("\n"));
+}
