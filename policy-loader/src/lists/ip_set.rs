@@ -116,157 +116,196 @@ fn parse_v4(s: &[u8]) -> Option<u32> {
     (parts == 4).then_some(out)
 }
 
-/// An address width: `u32` for IPv4, `u128` for IPv6.
+/// An address width: `u32` for IPv4, [`V6`] for IPv6.
 trait Key: Copy + Ord + Default {
     fn succ(self) -> Option<Self>;
-    fn pred(self) -> Self;
     /// The first and last address of `self/prefix`.
     fn range(self, prefix: u8) -> (Self, Self);
     /// Bits needed to write `self - min`.
     fn span_bits(self, min: Self) -> u32;
     fn bucket(self, min: Self, shift: u32) -> usize;
+    /// The first address of bucket `b`.
+    fn bucket_start(min: Self, b: usize, shift: u32) -> Self;
 }
 
-macro_rules! key {
-    ($t:ty) => {
-        impl Key for $t {
-            fn succ(self) -> Option<Self> {
-                self.checked_add(1)
-            }
-            fn pred(self) -> Self {
-                self - 1
-            }
-            fn range(self, prefix: u8) -> (Self, Self) {
-                let host = <$t>::MAX.checked_shr(u32::from(prefix)).unwrap_or(0);
-                (self & !host, self | host)
-            }
-            fn span_bits(self, min: Self) -> u32 {
-                <$t>::BITS - (self - min).leading_zeros()
-            }
-            fn bucket(self, min: Self, shift: u32) -> usize {
-                ((self - min).checked_shr(shift).unwrap_or(0)) as usize
-            }
-        }
-    };
+impl Key for u32 {
+    fn succ(self) -> Option<Self> {
+        self.checked_add(1)
+    }
+    fn range(self, prefix: u8) -> (Self, Self) {
+        let host = u32::MAX.checked_shr(u32::from(prefix)).unwrap_or(0);
+        (self & !host, self | host)
+    }
+    fn span_bits(self, min: Self) -> u32 {
+        u32::BITS - (self - min).leading_zeros()
+    }
+    #[inline]
+    fn bucket(self, min: Self, shift: u32) -> usize {
+        (self - min).checked_shr(shift).unwrap_or(0) as usize
+    }
+    fn bucket_start(min: Self, b: usize, shift: u32) -> Self {
+        min + (b as u32).checked_shl(shift).unwrap_or(0)
+    }
 }
-key!(u32);
-key!(u128);
 
-/// Disjoint, sorted segments `[starts[i], ends[i]]`, each inside the entry
-/// `starts[i]/prefixes[i]` (its network is the start with host bits cleared,
-/// so no entry table is needed), with a bucket index over the start values.
+/// An IPv6 address as two `u64` halves (high first, so the derived order
+/// is the numeric one): a segment is 24 bytes instead of the 32 a 16-byte
+/// aligned `u128` would take.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+struct V6(u64, u64);
+
+impl From<u128> for V6 {
+    #[inline]
+    fn from(v: u128) -> V6 {
+        V6((v >> 64) as u64, v as u64)
+    }
+}
+
+impl From<V6> for u128 {
+    #[inline]
+    fn from(v: V6) -> u128 {
+        u128::from(v.0) << 64 | u128::from(v.1)
+    }
+}
+
+impl Key for V6 {
+    fn succ(self) -> Option<Self> {
+        u128::from(self).checked_add(1).map(V6::from)
+    }
+    fn range(self, prefix: u8) -> (Self, Self) {
+        let v = u128::from(self);
+        let host = u128::MAX.checked_shr(u32::from(prefix)).unwrap_or(0);
+        (V6::from(v & !host), V6::from(v | host))
+    }
+    fn span_bits(self, min: Self) -> u32 {
+        u128::BITS - (u128::from(self) - u128::from(min)).leading_zeros()
+    }
+    #[inline]
+    fn bucket(self, min: Self, shift: u32) -> usize {
+        (u128::from(self) - u128::from(min))
+            .checked_shr(shift)
+            .unwrap_or(0) as usize
+    }
+    fn bucket_start(min: Self, b: usize, shift: u32) -> Self {
+        V6::from(u128::from(min) + (b as u128).checked_shl(shift).unwrap_or(0))
+    }
+}
+
+/// Tag of a segment no entry covers.
+const GAP: u8 = u8::MAX;
+
+/// Where the owner of the address space changes: from `start` up to the
+/// next segment's start, addresses belong to the entry `start/tag` (its
+/// network is the start with host bits cleared, so no entry table is
+/// needed), or to none when `tag` is [`GAP`].
+#[derive(Clone, Copy, Debug)]
+struct Seg<K> {
+    start: K,
+    tag: u8,
+}
+
+/// Segments in address order (8 bytes each for IPv4, 24 for IPv6), with a
+/// bucket index over the start values: a lookup reads one index entry and
+/// then a few neighbouring segments, usually in one cache line.
 #[derive(Clone, Debug, Default)]
 struct Segments<K> {
-    starts: Vec<K>,
-    ends: Vec<K>,
-    prefixes: Vec<u8>,
-    /// `index[b]`: first segment whose start falls in bucket `b` or later.
+    segs: Vec<Seg<K>>,
+    /// `index[b]`: the segment holding bucket `b`'s first address.
     index: Vec<u32>,
     min: K,
     shift: u32,
 }
 
-/// Segments per index bucket on average: a lookup's binary search covers
-/// this many (one or two cache lines) after the bucket jump.
+/// Segments per index bucket on average.
 const PER_BUCKET: usize = 4;
 /// Largest index (4 M buckets, 16 MiB).
 const MAX_BUCKETS_LOG2: u32 = 22;
 
 impl<K: Key> Segments<K> {
-    /// Flattens networks (`(first, last, prefix)`) into disjoint segments
-    /// that point at the most specific network covering them. CIDR networks
-    /// are either nested or disjoint, so after sorting by start (widest
-    /// first) a stack of the open networks is enough.
+    /// Flattens networks (`(first, last, prefix)`) into segments owned by
+    /// the most specific network covering them. CIDR networks are either
+    /// nested or disjoint, so after sorting by start (widest first) a stack
+    /// of the open networks is enough: the owner changes where a network
+    /// starts and just after one ends.
     fn build(mut nets: Vec<(K, K, u8)>) -> Segments<K> {
         nets.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
         nets.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
-        let mut s = Segments::<K>::default();
+        let mut segs: Vec<Seg<K>> = Vec::with_capacity(nets.len() * 2);
         let mut stack: Vec<(K, K, u8)> = Vec::new();
-        // Next address not yet assigned to a segment (None: past the end).
-        let mut cursor: Option<K> = Some(K::default());
-        let emit = |s: &mut Segments<K>, lo: K, hi: K, p: u8| {
-            s.starts.push(lo);
-            s.ends.push(hi);
-            s.prefixes.push(p);
+        let emit = |segs: &mut Vec<Seg<K>>, start: K, tag: u8| match segs.last_mut() {
+            // An entry starting where another one ended takes over there.
+            Some(last) if last.start == start => last.tag = tag,
+            _ => segs.push(Seg { start, tag }),
         };
-        let close = |s: &mut Segments<K>, cursor: &mut Option<K>, (_, hi, p): (K, K, u8)| {
-            if let Some(c) = *cursor {
-                if c <= hi {
-                    emit(s, c, hi, p);
+        let close = |segs: &mut Vec<Seg<K>>, stack: &mut Vec<(K, K, u8)>| {
+            if let Some((_, hi, _)) = stack.pop() {
+                if let Some(after) = hi.succ() {
+                    let owner = stack.last().map_or(GAP, |t| t.2);
+                    emit(segs, after, owner);
                 }
             }
-            *cursor = hi.succ();
         };
         for net in nets {
-            while let Some(&top) = stack.last() {
-                if top.1 >= net.0 {
-                    break;
-                }
-                stack.pop();
-                close(&mut s, &mut cursor, top);
+            while stack.last().is_some_and(|top| top.1 < net.0) {
+                close(&mut segs, &mut stack);
             }
-            if let (Some(&(_, _, p)), Some(c)) = (stack.last(), cursor) {
-                if c < net.0 {
-                    s.starts.push(c);
-                    s.ends.push(net.0.pred());
-                    s.prefixes.push(p);
-                }
-            }
+            emit(&mut segs, net.0, net.2);
             stack.push(net);
-            cursor = Some(net.0);
         }
-        while let Some(top) = stack.pop() {
-            close(&mut s, &mut cursor, top);
+        while !stack.is_empty() {
+            close(&mut segs, &mut stack);
         }
+        let mut s = Segments {
+            segs: Vec::with_capacity(segs.len()),
+            ..Segments::default()
+        };
+        s.segs.extend_from_slice(&segs);
         s.build_index();
-        s.starts.shrink_to_fit();
-        s.ends.shrink_to_fit();
-        s.prefixes.shrink_to_fit();
         s
     }
 
     fn build_index(&mut self) {
-        let (Some(&min), Some(&max)) = (self.starts.first(), self.starts.last()) else {
+        let (Some(first), Some(last)) = (self.segs.first(), self.segs.last()) else {
             return;
         };
-        let want = (self.starts.len() / PER_BUCKET).max(1);
+        let (min, max) = (first.start, last.start);
+        let want = (self.segs.len() / PER_BUCKET).max(1);
         let log2 = (usize::BITS - (want - 1).leading_zeros()).min(MAX_BUCKETS_LOG2);
-        let span = max.span_bits(min);
         self.min = min;
-        self.shift = span.saturating_sub(log2);
+        self.shift = max.span_bits(min).saturating_sub(log2);
         let buckets = max.bucket(min, self.shift) + 1;
         self.index = Vec::with_capacity(buckets + 1);
         let mut i = 0usize;
         for b in 0..buckets {
-            while i < self.starts.len() && self.starts[i].bucket(min, self.shift) < b {
+            let at = K::bucket_start(min, b, self.shift);
+            while i + 1 < self.segs.len() && self.segs[i + 1].start <= at {
                 i += 1;
             }
             self.index.push(i as u32);
         }
-        self.index.push(self.starts.len() as u32);
+        self.index.push((self.segs.len() - 1) as u32);
     }
 
     #[inline]
     fn lookup(&self, k: K) -> Option<(K, u8)> {
-        if self.starts.is_empty() || k < self.min {
+        if self.segs.is_empty() || k < self.min {
             return None;
         }
         let b = k.bucket(self.min, self.shift).min(self.index.len() - 2);
-        let (lo, hi) = (self.index[b] as usize, self.index[b + 1] as usize);
-        let i = lo + self.starts[lo..hi].partition_point(|s| *s <= k);
-        let seg = i.checked_sub(1)?;
-        (self.ends[seg] >= k).then(|| {
-            let p = self.prefixes[seg];
-            (self.starts[seg].range(p).0, p)
-        })
+        let lo = self.index[b] as usize;
+        let hi = (self.index[b + 1] as usize + 1).min(self.segs.len());
+        // segs[lo] starts at or before k, so the count is at least 1.
+        let n = self.segs[lo..hi].partition_point(|s| s.start <= k);
+        let seg = self.segs[lo + n.saturating_sub(1)];
+        (seg.tag != GAP).then(|| (seg.start.range(seg.tag).0, seg.tag))
+    }
+
+    fn entries_segments(&self) -> usize {
+        self.segs.iter().filter(|s| s.tag != GAP).count()
     }
 
     fn heap_bytes(&self) -> usize {
-        let k = std::mem::size_of::<K>();
-        self.starts.capacity() * k
-            + self.ends.capacity() * k
-            + self.prefixes.capacity()
-            + self.index.capacity() * 4
+        self.segs.capacity() * std::mem::size_of::<Seg<K>>() + self.index.capacity() * 4
     }
 }
 
@@ -274,7 +313,7 @@ impl<K: Key> Segments<K> {
 #[derive(Clone, Debug, Default)]
 pub struct IpSet {
     v4: Segments<u32>,
-    v6: Segments<u128>,
+    v6: Segments<V6>,
     entries: usize,
 }
 
@@ -282,7 +321,7 @@ pub struct IpSet {
 #[derive(Debug, Default)]
 pub(crate) struct IpSetBuilder {
     v4: Vec<(u32, u32, u8)>,
-    v6: Vec<(u128, u128, u8)>,
+    v6: Vec<(V6, V6, u8)>,
 }
 
 impl IpSetBuilder {
@@ -293,7 +332,7 @@ impl IpSetBuilder {
                 self.v4.push((lo, hi, p));
             }
             Net::V6(a, p) => {
-                let (lo, hi) = a.range(p);
+                let (lo, hi) = V6::from(a).range(p);
                 self.v6.push((lo, hi, p));
             }
         }
@@ -329,10 +368,13 @@ impl IpSet {
             IpAddr::V4(a) => self.lookup_v4(u32::from(a)),
             IpAddr::V6(a) => match a.to_ipv4_mapped() {
                 Some(v4) => self.lookup_v4(u32::from(v4)),
-                None => self.v6.lookup(u128::from(a)).map(|(n, p)| IpEntry {
-                    addr: IpAddr::V6(Ipv6Addr::from(n)),
-                    prefix: p,
-                }),
+                None => self
+                    .v6
+                    .lookup(V6::from(u128::from(a)))
+                    .map(|(n, p)| IpEntry {
+                        addr: IpAddr::V6(Ipv6Addr::from(u128::from(n))),
+                        prefix: p,
+                    }),
             },
         }
     }
@@ -350,9 +392,9 @@ impl IpSet {
         self.entries
     }
 
-    /// Disjoint segments after flattening (IPv4, IPv6).
+    /// Disjoint address ranges an entry owns after flattening (IPv4, IPv6).
     pub fn segments(&self) -> (usize, usize) {
-        (self.v4.starts.len(), self.v6.starts.len())
+        (self.v4.entries_segments(), self.v6.entries_segments())
     }
 
     /// Memory held, in bytes.
