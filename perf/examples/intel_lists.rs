@@ -57,6 +57,15 @@ fn cpu_ns() -> u128 {
         .unwrap_or(0)
 }
 
+/// Memory of this process backed by transparent huge pages, MiB.
+fn huge_mib() -> f64 {
+    let s = std::fs::read_to_string("/proc/self/smaps_rollup").unwrap_or_default();
+    s.lines()
+        .find_map(|l| l.strip_prefix("AnonHugePages:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
 fn mib(bytes: usize) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
@@ -117,12 +126,13 @@ fn ip(n: usize) {
     let (s4, s6) = set.segments();
     println!(
         "ip list: {n} entries ({:.0} MiB of text) parsed and built in {:.2} s ({:.0} ns/line); \
-         {s4} IPv4 + {s6} IPv6 segments, {:.0} MiB held (RSS +{:.0} MiB after the text was freed)",
+         {s4} IPv4 + {s6} IPv6 segments, {:.0} MiB held (RSS +{:.0} MiB after the text was freed; {:.0} MiB in huge pages)",
         mib(bytes),
         load.as_secs_f64(),
         load.as_nanos() as f64 / n as f64,
         mib(list.heap_bytes()),
         rss_mib() - before,
+        huge_mib(),
     );
     // Probes: a third random IPv4, a third inside written entries (IPv4 and
     // IPv6), a third random IPv6 in the same /3: hits and misses.
