@@ -17,6 +17,8 @@
 //! It differs from JA4H (SHA-1 instead of SHA-256, no Accept-Language part,
 //! no cookie hashes), so JA4H values from other tools do not apply.
 
+use sha1::{Digest, Sha1};
+
 /// Length of a fingerprint.
 pub const HFP_LEN: usize = 21;
 
@@ -42,7 +44,7 @@ pub fn header_fingerprint<'b>(
     };
     out[2..4].copy_from_slice(v);
     let (mut cookie, mut referer, mut count) = (false, false, 0usize);
-    let mut sha = sha1_smol::Sha1::new();
+    let mut sha = Sha1::new();
     for (name, _) in headers {
         if name.eq_ignore_ascii_case(b"cookie") {
             cookie = true;
@@ -65,7 +67,7 @@ pub fn header_fingerprint<'b>(
     if count == 0 {
         out[9..].fill(b'0');
     } else {
-        let d = sha.digest().bytes();
+        let d: [u8; 20] = sha.finalize().into();
         const HEX: &[u8; 16] = b"0123456789abcdef";
         for (i, b) in d[..6].iter().enumerate() {
             out[9 + 2 * i] = HEX[usize::from(b >> 4)];

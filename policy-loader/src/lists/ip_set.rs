@@ -228,21 +228,29 @@ struct Seg<K> {
 }
 
 /// Segments in address order (8 bytes each for IPv4, 24 for IPv6), with a
-/// bucket index over the start values: a lookup reads one index entry and
-/// then a few neighbouring segments, usually in one cache line.
+/// bucket index over the address range: a bucket owned by one entry (or by
+/// none) holds that owner's tag, so most lookups read one index entry and
+/// nothing else; a bucket where the owner changes points at its first
+/// segment, and the lookup reads a few neighbouring segments (usually one
+/// cache line) too.
 #[derive(Clone, Debug, Default)]
 struct Segments<K> {
     segs: Vec<Seg<K>>,
-    /// `index[b]`: the segment holding bucket `b`'s first address.
+    /// Per bucket: [`INLINE`] and the owner's tag, or the position of the
+    /// segment holding the bucket's first address.
     index: Vec<u32>,
     min: K,
     shift: u32,
 }
 
-/// Segments per index bucket on average.
-const PER_BUCKET: usize = 4;
-/// Largest index (4 M buckets, 16 MiB).
-const MAX_BUCKETS_LOG2: u32 = 22;
+/// Index buckets per segment: most buckets then have one owner, answered
+/// from the index alone (one memory access); the others point at their
+/// first segment.
+const BUCKETS_PER_SEGMENT: usize = 2;
+/// Largest index: 16 M buckets (64 MiB), a /24 per bucket for IPv4.
+const MAX_BUCKETS_LOG2: u32 = 24;
+/// Index entry flag: the bucket's owner tag is inline (low 8 bits).
+const INLINE: u32 = 1 << 31;
 
 impl<K: Key> Segments<K> {
     /// Flattens networks (`(first, last, prefix)`) into segments owned by
@@ -293,12 +301,12 @@ impl<K: Key> Segments<K> {
             return;
         };
         let (min, max) = (first.start, last.start);
-        let want = (self.segs.len() / PER_BUCKET).max(1);
+        let want = (self.segs.len() * BUCKETS_PER_SEGMENT).max(1);
         let log2 = (usize::BITS - (want - 1).leading_zeros()).min(MAX_BUCKETS_LOG2);
         self.min = min;
         self.shift = max.span_bits(min).saturating_sub(log2);
         let buckets = max.bucket(min, self.shift) + 1;
-        self.index = Vec::with_capacity(buckets + 1);
+        self.index = Vec::with_capacity(buckets);
         huge_pages(&self.index);
         let mut i = 0usize;
         for b in 0..buckets {
@@ -306,23 +314,46 @@ impl<K: Key> Segments<K> {
             while i + 1 < self.segs.len() && self.segs[i + 1].start <= at {
                 i += 1;
             }
-            self.index.push(i as u32);
+            // One owner for the whole bucket: its tag is the answer.
+            let uniform = match self.segs.get(i + 1) {
+                None => true,
+                Some(next) => {
+                    b + 1 < buckets && next.start >= K::bucket_start(min, b + 1, self.shift)
+                }
+            };
+            self.index.push(if uniform {
+                INLINE | u32::from(self.segs[i].tag)
+            } else {
+                i as u32
+            });
         }
-        self.index.push((self.segs.len() - 1) as u32);
     }
 
     #[inline]
     fn lookup(&self, k: K) -> Option<(K, u8)> {
-        if self.segs.is_empty() || k < self.min {
+        if self.index.is_empty() || k < self.min {
             return None;
         }
-        let b = k.bucket(self.min, self.shift).min(self.index.len() - 2);
-        let lo = self.index[b] as usize;
-        let hi = (self.index[b + 1] as usize + 1).min(self.segs.len());
-        // segs[lo] starts at or before k, so the count is at least 1.
-        let n = self.segs[lo..hi].partition_point(|s| s.start <= k);
-        let seg = self.segs[lo + n.saturating_sub(1)];
-        (seg.tag != GAP).then(|| (seg.start.range(seg.tag).0, seg.tag))
+        let b = k.bucket(self.min, self.shift).min(self.index.len() - 1);
+        let e = self.index[b];
+        let tag = if e & INLINE != 0 {
+            e as u8
+        } else {
+            // Gallop from the segment holding the bucket's first address
+            // (it starts at or before k), then binary search: a bucket with
+            // many segments costs log of their number, not a scan.
+            let (segs, lo) = (&self.segs[..], e as usize);
+            let mut step = 1;
+            while lo + step < segs.len() && segs[lo + step].start <= k {
+                step *= 2;
+            }
+            let from = lo + step / 2;
+            let to = (lo + step).min(segs.len());
+            let n = segs[from..to].partition_point(|s| s.start <= k);
+            segs[from + n.saturating_sub(1)].tag
+        };
+        // The owner contains k, so its network is k with the host bits cleared.
+        (tag != GAP).then(|| (k.range(tag).0, tag))
     }
 
     fn entries_segments(&self) -> usize {
