@@ -126,6 +126,9 @@ trait Key: Copy + Ord + Default {
     fn bucket(self, min: Self, shift: u32) -> usize;
     /// The first address of bucket `b`.
     fn bucket_start(min: Self, b: usize, shift: u32) -> Self;
+    /// The low `shift` bits of `self - min` (its place in its bucket); only
+    /// used when `shift <= 8`.
+    fn offset(self, min: Self, shift: u32) -> u8;
 }
 
 impl Key for u32 {
@@ -145,6 +148,10 @@ impl Key for u32 {
     }
     fn bucket_start(min: Self, b: usize, shift: u32) -> Self {
         min + (b as u32).checked_shl(shift).unwrap_or(0)
+    }
+    #[inline]
+    fn offset(self, min: Self, shift: u32) -> u8 {
+        ((self - min) & ((1u32 << shift) - 1)) as u8
     }
 }
 
@@ -188,6 +195,10 @@ impl Key for V6 {
     }
     fn bucket_start(min: Self, b: usize, shift: u32) -> Self {
         V6::from(u128::from(min) + (b as u128).checked_shl(shift).unwrap_or(0))
+    }
+    #[inline]
+    fn offset(self, min: Self, shift: u32) -> u8 {
+        ((u128::from(self) - u128::from(min)) & ((1u128 << shift) - 1)) as u8
     }
 }
 
@@ -236,9 +247,10 @@ struct Seg<K> {
 #[derive(Clone, Debug, Default)]
 struct Segments<K> {
     segs: Vec<Seg<K>>,
-    /// Per bucket: [`INLINE`] and the owner's tag, or the position of the
-    /// segment holding the bucket's first address.
-    index: Vec<u32>,
+    /// Per bucket: [`PACKED`] with the owners written in (see
+    /// [`Segments::pack`]), or the position of the segment holding the
+    /// bucket's first address.
+    index: Vec<u64>,
     min: K,
     shift: u32,
 }
@@ -249,8 +261,13 @@ struct Segments<K> {
 const BUCKETS_PER_SEGMENT: usize = 2;
 /// Largest index: 16 M buckets (64 MiB), a /24 per bucket for IPv4.
 const MAX_BUCKETS_LOG2: u32 = 24;
-/// Index entry flag: the bucket's owner tag is inline (low 8 bits).
-const INLINE: u32 = 1 << 31;
+/// Index entry flag: the bucket's owners are written in the entry.
+const PACKED: u64 = 1 << 63;
+/// Owner changes a packed entry holds besides the bucket's first owner.
+const PACKED_CHANGES: usize = 3;
+/// In a position entry (bits 32..48): segments starting inside the bucket;
+/// this value means "many, search on".
+const COUNT_MAX: u64 = 0xffff;
 
 impl<K: Key> Segments<K> {
     /// Flattens networks (`(first, last, prefix)`) into segments owned by
@@ -314,19 +331,53 @@ impl<K: Key> Segments<K> {
             while i + 1 < self.segs.len() && self.segs[i + 1].start <= at {
                 i += 1;
             }
-            // One owner for the whole bucket: its tag is the answer.
-            let uniform = match self.segs.get(i + 1) {
-                None => true,
-                Some(next) => {
-                    b + 1 < buckets && next.start >= K::bucket_start(min, b + 1, self.shift)
-                }
-            };
-            self.index.push(if uniform {
-                INLINE | u32::from(self.segs[i].tag)
+            // Segments starting inside this bucket (after its first address).
+            // The last bucket also answers every address past it, where an
+            // offset would wrap: it is packed only if its owner never changes.
+            let inside = if b + 1 < buckets {
+                let end = K::bucket_start(min, b + 1, self.shift);
+                self.segs[i + 1..]
+                    .iter()
+                    .take(PACKED_CHANGES + 1)
+                    .take_while(|s| s.start < end)
+                    .count()
+            } else if i + 1 == self.segs.len() {
+                0
             } else {
-                i as u32
+                PACKED_CHANGES + 1
+            };
+            let entry = self.pack(i, inside).unwrap_or_else(|| {
+                // Position and, when the bucket is not the last, how many
+                // segments start inside it (so the search reads only those).
+                let count = if b + 1 < buckets {
+                    let end = K::bucket_start(min, b + 1, self.shift);
+                    let n = self.segs[i + 1..].partition_point(|s| s.start < end);
+                    (n as u64).min(COUNT_MAX)
+                } else {
+                    COUNT_MAX
+                };
+                i as u64 | count << 32
             });
+            self.index.push(entry);
         }
+    }
+
+    /// A bucket whose owner never changes, or (when a bucket spans at most
+    /// 256 addresses, as for a big IPv4 list) changes at most
+    /// [`PACKED_CHANGES`] times, is answered from its index entry alone:
+    /// bit 63 set, the first owner's tag in bits 0..8, the number of
+    /// changes in bits 8..10, then per change its offset in the bucket and
+    /// the new owner's tag (8 bits each).
+    fn pack(&self, first: usize, inside: usize) -> Option<u64> {
+        if inside > PACKED_CHANGES || (inside > 0 && self.shift > 8) {
+            return None;
+        }
+        let mut e = PACKED | u64::from(self.segs[first].tag) | (inside as u64) << 8;
+        for (j, s) in self.segs[first + 1..=first + inside].iter().enumerate() {
+            let off = s.start.offset(self.min, self.shift);
+            e |= (u64::from(off) | u64::from(s.tag) << 8) << (10 + 16 * j);
+        }
+        Some(e)
     }
 
     #[inline]
@@ -336,21 +387,40 @@ impl<K: Key> Segments<K> {
         }
         let b = k.bucket(self.min, self.shift).min(self.index.len() - 1);
         let e = self.index[b];
-        let tag = if e & INLINE != 0 {
-            e as u8
-        } else {
-            // Gallop from the segment holding the bucket's first address
-            // (it starts at or before k), then binary search: a bucket with
-            // many segments costs log of their number, not a scan.
-            let (segs, lo) = (&self.segs[..], e as usize);
-            let mut step = 1;
-            while lo + step < segs.len() && segs[lo + step].start <= k {
-                step *= 2;
+        let tag = if e & PACKED != 0 {
+            let mut tag = e as u8;
+            let changes = (e >> 8 & 3) as usize;
+            if changes > 0 {
+                let off = k.offset(self.min, self.shift);
+                for j in 0..changes {
+                    let c = e >> (10 + 16 * j);
+                    if off >= c as u8 {
+                        tag = (c >> 8) as u8;
+                    }
+                }
             }
-            let from = lo + step / 2;
-            let to = (lo + step).min(segs.len());
-            let n = segs[from..to].partition_point(|s| s.start <= k);
-            segs[from + n.saturating_sub(1)].tag
+            tag
+        } else {
+            // The segment holding the bucket's first address starts at or
+            // before k; the owner is the last of it and the segments
+            // starting inside the bucket that starts at or before k.
+            let (segs, lo) = (&self.segs[..], e as u32 as usize);
+            let count = (e >> 32 & COUNT_MAX) as usize;
+            if count < COUNT_MAX as usize {
+                let bucket = &segs[lo..=lo + count];
+                bucket[bucket.partition_point(|s| s.start <= k).saturating_sub(1)].tag
+            } else {
+                // Gallop, then binary search: a bucket with many segments
+                // costs log of their number, not a scan.
+                let mut step = 1;
+                while lo + step < segs.len() && segs[lo + step].start <= k {
+                    step *= 2;
+                }
+                let from = lo + step / 2;
+                let to = (lo + step).min(segs.len());
+                let n = segs[from..to].partition_point(|s| s.start <= k);
+                segs[from + n.saturating_sub(1)].tag
+            }
         };
         // The owner contains k, so its network is k with the host bits cleared.
         (tag != GAP).then(|| (k.range(tag).0, tag))
@@ -361,7 +431,7 @@ impl<K: Key> Segments<K> {
     }
 
     fn heap_bytes(&self) -> usize {
-        self.segs.capacity() * std::mem::size_of::<Seg<K>>() + self.index.capacity() * 4
+        self.segs.capacity() * std::mem::size_of::<Seg<K>>() + self.index.capacity() * 8
     }
 }
 
@@ -613,6 +683,38 @@ mod tests {
         assert_eq!(at(&s, "192.0.3.0").as_deref(), Some("192.0.3.0/24"));
         assert_eq!(at(&s, "192.0.4.0"), None);
         assert_eq!(at(&s, "192.0.1.255"), None);
+    }
+
+    /// Dense entries make buckets of at most 256 addresses, whose owner
+    /// changes are packed into the index: every address of the range is
+    /// checked against a naive most-specific search.
+    #[test]
+    fn dense_lists_agree_with_a_naive_search() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for size in [50, 300, 3000] {
+            let mut written: Vec<(u32, u8)> = Vec::new();
+            let mut b = IpSetBuilder::default();
+            for _ in 0..size {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let p = [22, 24, 26, 28, 30, 31, 32, 32][(x % 8) as usize];
+                let a = 0x0a00_0000 | (x >> 8) as u32 & 0xffff;
+                b.push(Net::V4(a, p));
+                written.push((a.range(p).0, p));
+            }
+            let set = b.build();
+            assert!(set.v4.shift <= 8, "size {size}: shift {}", set.v4.shift);
+            for a in 0x09ff_ff00u32..=0x0a01_0100 {
+                let want = written
+                    .iter()
+                    .filter(|(n, p)| a.range(*p).0 == *n)
+                    .max_by_key(|(_, p)| *p)
+                    .map(|(n, p)| (*n, *p));
+                let got = set.v4.lookup(a);
+                assert_eq!(got, want, "size {size}, address {:#x}", a);
+            }
+        }
     }
 
     #[test]
