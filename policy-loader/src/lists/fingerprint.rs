@@ -30,8 +30,8 @@ pub fn header_fingerprint<'b>(
     headers: &[(&[u8], &[u8])],
     out: &'b mut [u8; HFP_LEN],
 ) -> &'b [u8] {
-    for i in 0..2 {
-        out[i] = match method.get(i) {
+    for (i, o) in out[..2].iter_mut().enumerate() {
+        *o = match method.get(i) {
             Some(b) if b.is_ascii_alphanumeric() => b.to_ascii_lowercase(),
             Some(_) => b'x',
             None => b'0',
