@@ -158,6 +158,7 @@ pub fn describe_metrics() {
         crate::events::POLICY_VERDICTS_TOTAL,
         "Requests each policy matched, by policy id, its action and its mode."
     );
+    crate::policy::intel::describe_metrics();
     describe_counter!(
         REQUEST_DURATION_SUM,
         Unit::Seconds,

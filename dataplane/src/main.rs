@@ -194,11 +194,13 @@ fn main() -> ExitCode {
                         }
                     }
                     let policy = if c.policy.enabled {
-                        match rampart_policy_loader::load(&c.policy.load_options()) {
+                        match rampart_policy_loader::load(&c.intel.apply(c.policy.load_options())) {
                             Ok(l) => format!(
-                                ", policy {} with {} policies",
+                                ", policy {} with {} policies, {} list(s) ({} from intel directories)",
                                 l.policy.version(),
-                                l.policy.stats.policies
+                                l.policy.stats.policies,
+                                l.policy.stats.lists.len(),
+                                l.policy.stats.lists.iter().filter(|s| s.external).count()
                             ),
                             Err(errs) => {
                                 for d in &errs.0 {

@@ -165,7 +165,8 @@ fn prepare(config: Config) -> Result<Prepared, StartError> {
         }
         None => None,
     };
-    let (hub, policies, _hub_thread) = Hub::start(config.policy.clone(), workers, limits)?;
+    let (hub, policies, _hub_thread) =
+        Hub::start(config.policy.clone(), config.intel.clone(), workers, limits)?;
     let (events, core_events) = if config.policy.enabled && config.events.enabled {
         let (log, cores) = EventLog::start(&config.events, workers).map_err(StartError::Events)?;
         (Some(log), cores.into_iter().map(Some).collect())

@@ -9,7 +9,7 @@ use std::time::Instant;
 use rampart_matcher::Matcher;
 
 use crate::diag::{Diagnostic, LoadErrors, Loc, Sink};
-use crate::lists::ListKind;
+use crate::lists::{ListKind, ListStats};
 use crate::model::*;
 use crate::overlay::{self, Selector};
 use crate::parse::{self, Parsed};
@@ -35,6 +35,9 @@ pub struct LoadOptions {
     pub overlay: Option<PathBuf>,
     /// Where compiled signature databases are cached, if anywhere.
     pub cache_dir: Option<PathBuf>,
+    /// External intel list directories (the gateway's `[intel] lists`):
+    /// their lists join the packs' lists, by file stem.
+    pub intel_lists: Vec<PathBuf>,
 }
 
 /// A successful load.
@@ -69,8 +72,10 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, LoadErrors> {
             }
         }
     });
-    load_files(
+    let intel = crate::lists::external::read(&opts.intel_lists, &mut sink);
+    load_parts(
         &files,
+        intel,
         overlay
             .as_ref()
             .and_then(|(n, t)| t.as_deref().map(|t| (n.as_str(), t))),
@@ -86,6 +91,17 @@ pub fn load_files(
     files: &[PackFiles],
     overlay: Option<(&str, &str)>,
     cache_dir: Option<&std::path::Path>,
+    sink: Sink,
+    started: Instant,
+) -> Result<Loaded, LoadErrors> {
+    load_parts(files, Vec::new(), overlay, cache_dir, sink, started)
+}
+
+fn load_parts(
+    files: &[PackFiles],
+    intel: Vec<(crate::lists::List, Loc)>,
+    overlay: Option<(&str, &str)>,
+    cache_dir: Option<&std::path::Path>,
     mut sink: Sink,
     started: Instant,
 ) -> Result<Loaded, LoadErrors> {
@@ -96,6 +112,7 @@ pub fn load_files(
     for (i, f) in files.iter().enumerate() {
         parse::pack(f, i, &mut parsed, &mut sink);
     }
+    parsed.lists.extend(intel);
     let overrides = overlay
         .map(|(name, text)| overlay::parse(name, text, &mut sink))
         .unwrap_or_default();
@@ -178,6 +195,7 @@ pub fn load_files(
         prefiltered: matcher.report().prefiltered.clone(),
         databases: matcher.report().databases,
         from_cache: matcher.report().from_cache,
+        lists: parsed.lists.iter().map(|(l, _)| ListStats::of(l)).collect(),
         elapsed: started.elapsed(),
     };
     let policy = CompiledPolicy::new(
@@ -390,13 +408,13 @@ fn resolve(parsed: &Parsed, policies: &mut [Policy], sink: &mut Sink) {
     }
     let mut list_index: HashMap<&str, (usize, ListKind)> = HashMap::new();
     for (i, (l, loc)) in parsed.lists.iter().enumerate() {
-        if list_index.insert(&l.name, (i, l.kind)).is_some() {
+        if let Some((first, _)) = list_index.insert(&l.name, (i, l.kind)) {
             sink.at(
                 loc,
                 None,
                 format!(
-                    "duplicate list name `{}` (list names must be unique across packs)",
-                    l.name
+                    "duplicate list name `{}` (also {}; list names must be unique across packs and intel directories)",
+                    l.name, parsed.lists[first].1.file
                 ),
             );
         }
@@ -484,6 +502,8 @@ fn resolve_cond(c: &mut Cond, cx: &RefCx<'_>, id: &str, sink: &mut Sink) {
                             | (ListKind::Ja4, ListKey::Ja4)
                             | (ListKind::Ja3, ListKey::Ja3)
                             | (ListKind::Sha1, ListKey::Password)
+                            | (ListKind::Sha1Pair, ListKey::UserPassword)
+                            | (ListKind::HeaderFingerprint, ListKey::HeaderFingerprint)
                             | (
                                 ListKind::Text,
                                 ListKey::Header(_) | ListKey::Arg(_) | ListKey::Identity(_)

@@ -111,6 +111,8 @@ fn write_cond(out: &mut String, c: &Cond) {
                 ListKey::Ja4 => "tls.ja4".into(),
                 ListKey::Ja3 => "tls.ja3".into(),
                 ListKey::Password => "credential.password".into(),
+                ListKey::UserPassword => "credential.user_password".into(),
+                ListKey::HeaderFingerprint => "request.header_fingerprint".into(),
                 ListKey::Header(h) => format!("header:{}", String::from_utf8_lossy(h)),
                 ListKey::Arg(a) => format!("arg:{}", String::from_utf8_lossy(a)),
                 ListKey::Identity(p) => IDENTITY_PROPS[p.index()].to_string(),

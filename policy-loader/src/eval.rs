@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use rampart_matcher::{apply_chain, Anomalies, BodyParse, Matches, RequestView, Transform};
 
 use crate::gate::RequestFacts;
+use crate::lists::fingerprint::{header_fingerprint, HFP_LEN};
 use crate::measures::{Anomaly, Counter, IdentityProp};
 use crate::model::{Action, Cond, Exclusion, ListKey, Mode, Policy, PolicyPhase, ValueTest};
 use crate::policy::CompiledPolicy;
@@ -28,6 +29,8 @@ pub struct Facts<'a> {
     pub password: Option<&'a [u8]>,
     /// Declared body length (may exceed the inspected bytes).
     pub body_len: u64,
+    /// HTTP version of the request line: 10, 11 or 20 (for the header fingerprint).
+    pub http_version: u8,
 }
 
 impl<'a> Facts<'a> {
@@ -41,6 +44,7 @@ impl<'a> Facts<'a> {
             ja3: None,
             password: None,
             body_len: 0,
+            http_version: 11,
         }
     }
 }
@@ -416,6 +420,22 @@ impl Evaluator {
                         .facts
                         .password
                         .is_some_and(|pw| list.contains_password(pw)),
+                    ListKey::UserPassword => {
+                        match (identity(req, IdentityProp::User), req.facts.password) {
+                            (Some(user), Some(pw)) => list.contains_pair(user, pw),
+                            _ => false,
+                        }
+                    }
+                    ListKey::HeaderFingerprint => {
+                        let mut out = [0u8; HFP_LEN];
+                        let fp = header_fingerprint(
+                            req.view.method,
+                            req.facts.http_version,
+                            req.view.headers,
+                            &mut out,
+                        );
+                        list.contains_str(fp, &mut self.buf)
+                    }
                     ListKey::Ja4 => req
                         .facts
                         .ja4
@@ -649,6 +669,7 @@ mod tests {
                 ja3: facts.ja3.as_deref(),
                 password: facts.password.as_deref(),
                 body_len: req.body.len() as u64,
+                http_version: 11,
             };
             for dry_run in [false, true] {
                 gated.evaluate(&p, &view, &matches, &f, dry_run, &mut a);

@@ -297,6 +297,7 @@ impl<'p> DryRunner<'p> {
             ja3: facts.ja3.as_deref(),
             password: facts.password.as_deref(),
             body_len: req.body.len() as u64,
+            http_version: 11,
         };
         let mut verdict = Evaluator::new_verdict(self.policy);
         self.evaluator

@@ -128,7 +128,10 @@ fn cond_reads_body(
         // Request measures (the declared body length included) and
         // behaviour counters are known from the head.
         | Cond::Counter { .. } => false,
-        Cond::List { key, .. } => matches!(key, ListKey::Password | ListKey::Identity(_)),
+        Cond::List { key, .. } => matches!(
+            key,
+            ListKey::Password | ListKey::UserPassword | ListKey::Identity(_)
+        ),
         Cond::Identity(..) | Cond::Anomaly(_) | Cond::ScoreAtLeast(..) => true,
         Cond::Policy { resolved, .. } => {
             *resolved >= policies.len() || reads_body(*resolved, policies, signatures, memo, depth)

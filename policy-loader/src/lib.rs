@@ -18,7 +18,7 @@ mod example;
 mod gate;
 mod glob;
 mod head_only;
-mod lists;
+pub mod lists;
 pub mod mask;
 pub mod measures;
 mod model;
@@ -37,7 +37,7 @@ pub use example::{
     SignatureHit, EXAMPLE_CLIENT,
 };
 pub use glob::Glob;
-pub use lists::{List, ListKind};
+pub use lists::{List, ListKind, ListStats};
 pub use model::*;
 pub use parse::Template;
 pub use policy::{Changes, CompiledPolicy, LoadStats};

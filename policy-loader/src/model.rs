@@ -250,6 +250,10 @@ pub enum ListKey {
     Ja3,
     /// The password a login carried (SHA-1 compared).
     Password,
+    /// The login's user name and password (SHA-1 of `lowercase(user):password`).
+    UserPassword,
+    /// The request's header fingerprint (`request.header_fingerprint`).
+    HeaderFingerprint,
     /// A header's value.
     Header(Vec<u8>),
     /// A query argument's value.

@@ -116,10 +116,8 @@ pub(crate) fn pack(files: &PackFiles, index: usize, out: &mut Parsed, sink: &mut
         let file = rel.trim_start_matches("lists/");
         let (stem, ext) = file.rsplit_once('.').unwrap_or((file, ""));
         let Some(kind) = ListKind::from_extension(ext) else {
-            sink.file(
-                &name,
-                "unknown list type: use .cidr, .ja4, .ja3, .sha1 or .txt",
-            );
+            let exts = crate::lists::EXTENSIONS;
+            sink.file(&name, format!("unknown list type: use {exts}"));
             continue;
         };
         if let Some(t) = text(&name, bytes, sink) {
@@ -964,6 +962,8 @@ fn list_key(r: &mut Reader<'_>, n: &Node) -> Option<ListKey> {
         "tls.ja4" => ListKey::Ja4,
         "tls.ja3" => ListKey::Ja3,
         "credential.password" => ListKey::Password,
+        "credential.user_password" => ListKey::UserPassword,
+        "request.header_fingerprint" => ListKey::HeaderFingerprint,
         _ => {
             if let Some(h) = s.strip_prefix("header:") {
                 ListKey::Header(h.to_ascii_lowercase().into_bytes())
@@ -976,7 +976,7 @@ fn list_key(r: &mut Reader<'_>, n: &Node) -> Option<ListKey> {
             {
                 ListKey::Identity(p)
             } else {
-                r.err(&n.loc, format!("unknown list key `{s}`; keys: client.ip, tls.ja4, tls.ja3, credential.password, header:NAME, arg:NAME, identity.user, jwt.sub"));
+                r.err(&n.loc, format!("unknown list key `{s}`; keys: client.ip, tls.ja4, tls.ja3, credential.password, credential.user_password, request.header_fingerprint, header:NAME, arg:NAME, identity.user, jwt.sub"));
                 return None;
             }
         }

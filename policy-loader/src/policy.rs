@@ -29,6 +29,8 @@ pub struct LoadStats {
     pub databases: usize,
     /// Databases came from the cache.
     pub from_cache: bool,
+    /// Every list (packs' and intel directories'), in load order.
+    pub lists: Vec<crate::lists::ListStats>,
     /// Wall time of the whole load.
     pub elapsed: Duration,
 }
@@ -94,6 +96,10 @@ impl CompiledPolicy {
                 sha.update(&(bytes.len() as u64).to_le_bytes());
                 sha.update(bytes);
             }
+        }
+        for l in lists.iter().filter(|l| l.pack == List::EXTERNAL) {
+            sha.update(l.source.as_bytes());
+            sha.update(&l.content_hash.to_le_bytes());
         }
         let digest = sha.digest().to_string();
         let names: Vec<String> = packs

@@ -272,7 +272,7 @@ fn list_key_incompatible_with_the_list_kind() {
     assert_lines(&f.errors(&["p1"], None), &[
         "p1/policies/a.toml:5:22: RP-A: list `tor-exits` holds .cidr entries, which cannot be looked up by this key",
         "p1/policies/a.toml:12:22: RP-B: list `breached` holds .sha1 entries, which cannot be looked up by this key",
-        "p1/policies/a.toml:19:41: RP-C: unknown list key `client.address`; keys: client.ip, tls.ja4, tls.ja3, credential.password, header:NAME, arg:NAME, identity.user, jwt.sub",
+        "p1/policies/a.toml:19:41: RP-C: unknown list key `client.address`; keys: client.ip, tls.ja4, tls.ja3, credential.password, credential.user_password, request.header_fingerprint, header:NAME, arg:NAME, identity.user, jwt.sub",
     ]);
 }
 
@@ -409,7 +409,7 @@ fn bad_cidr_line_reports_its_line() {
     assert_lines(
         &f.errors(&["p1"], None),
         &[
-            "p1/lists/tor-exits.cidr:4:3: `10.0.0.0/33` is not an IP address or CIDR network",
+            "p1/lists/tor-exits.cidr:4:3: `10.0.0.0/33`: the prefix length is too long (at most /32 for an IPv4 network)",
             "p1/lists/tor-exits.cidr:6:1: `not-an-ip` is not an IP address or CIDR network",
         ],
     );
@@ -429,8 +429,60 @@ fn bad_sha1_line_reports_its_line() {
         ],
     );
     assert_lines(&f.errors(&["p1"], None), &[
-        "p1/lists/breached.sha1:2:1: `7c4a8d09ca3762af61e59520943dc26494f8941` is not a SHA-1 hash (40 hex digits)",
-        "p1/lists/breached.sha1:3:1: `zz4a8d09ca3762af61e59520943dc26494f8941b` is not a SHA-1 hash (40 hex digits)",
+        "p1/lists/breached.sha1:2:1: `7c4a8d09ca3762af61e59520943dc26494f8941` is not a SHA-1 hash (40 hex digits, optionally followed by `:count`)",
+        "p1/lists/breached.sha1:3:1: `zz4a8d09ca3762af61e59520943dc26494f8941b` is not a SHA-1 hash (40 hex digits, optionally followed by `:count`)",
+    ]);
+}
+
+#[test]
+fn bad_fingerprint_pair_and_unknown_list_files() {
+    let f = Fixture::new();
+    f.pack(
+        "p1",
+        &[
+            ("signatures/core.toml", SIGS),
+            (
+                "lists/tools.hfp",
+                "ge11nn03_e89050d54621  # curl\nge12nn03_e89050d54621\n",
+            ),
+            (
+                "lists/pairs.sha1pair",
+                "0D019BC5DB4CE1DFBDFEAAE94FBA68262A5EE566:3\n0D019BC5DB4CE1DFBDFEAAE94FBA68262A5EE566:many\n",
+            ),
+            ("lists/feed.csv", "1.2.3.4\n"),
+        ],
+    );
+    assert_lines(&f.errors(&["p1"], None), &[
+        "p1/lists/feed.csv: unknown list type: use .cidr, .ja4, .ja3, .sha1, .sha1pair, .hfp or .txt",
+        "p1/lists/pairs.sha1pair:2:1: `0D019BC5DB4CE1DFBDFEAAE94FBA68262A5EE566:many`: the count after `:` must be a whole number",
+        "p1/lists/tools.hfp:2:1: `ge12nn03_e89050d54621` is not a header fingerprint (like ge11nn05_0123456789ab; see docs/POLICY.md)",
+    ]);
+}
+
+#[test]
+fn intel_directory_problems() {
+    let f = Fixture::new();
+    f.pack(
+        "p1",
+        &[
+            ("signatures/core.toml", SIGS),
+            ("lists/tor-exits.cidr", "192.0.2.0/24\n"),
+        ],
+    );
+    f.file("intel/tor-exits.cidr", "198.51.100.0/24\n");
+    f.file(
+        "intel/attackers.cidr",
+        "198.51.100.0/24\n\n198.51.100.300\n",
+    );
+    f.file("intel/notes.md", "about these lists\n");
+    f.file("intel/.hidden.cidr", "not read\n");
+    f.file("plain-file", "x\n");
+    assert_lines(&f.intel_errors(&["p1"], &["intel", "missing", "plain-file"]), &[
+        "intel/attackers.cidr:3:1: `198.51.100.300` is not an IP address or CIDR network",
+        "intel/notes.md: unknown list type: use .cidr, .ja4, .ja3, .sha1, .sha1pair, .hfp or .txt",
+        "intel/tor-exits.cidr: duplicate list name `tor-exits` (also p1/lists/tor-exits.cidr; list names must be unique across packs and intel directories)",
+        "missing: intel list directory not found",
+        "plain-file: not a directory: `[intel] lists` names directories of list files",
     ]);
 }
 

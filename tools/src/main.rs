@@ -107,6 +107,7 @@ fn load_or_report(p: &Packs, cache: Option<PathBuf>) -> Option<std::sync::Arc<Co
         packs: sources(p),
         overlay: p.overlay.clone(),
         cache_dir: cache,
+        ..LoadOptions::default()
     }) {
         Ok(l) => {
             for w in &l.warnings {
@@ -295,6 +296,30 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         },
                         s.fragment
                     );
+                }
+                let client = facts
+                    .client_ip
+                    .unwrap_or(rampart_policy_loader::EXAMPLE_CLIENT);
+                for l in &pol.lists {
+                    if let Some(entry) = l.lookup_ip(client) {
+                        println!("  list {}: client {client} matches entry {entry}", l.name);
+                    }
+                }
+                // Shown when a list could use it, so it can be copied into one.
+                if pol
+                    .lists
+                    .iter()
+                    .any(|l| l.kind == rampart_policy_loader::ListKind::HeaderFingerprint)
+                {
+                    let mut fp = [0u8; rampart_policy_loader::lists::fingerprint::HFP_LEN];
+                    let headers = req.header_pairs();
+                    let fp = rampart_policy_loader::lists::fingerprint::header_fingerprint(
+                        &req.method,
+                        11,
+                        &headers,
+                        &mut fp,
+                    );
+                    println!("  header fingerprint: {}", String::from_utf8_lossy(fp));
                 }
                 for h in &run.verdict.hits {
                     let p = &pol.policies[h.policy];

@@ -328,6 +328,42 @@ action = "drop"
 }
 
 #[test]
+fn test_names_the_matching_list_entry_and_the_header_fingerprint() {
+    let d = Dir::new();
+    let p = d.pack(
+        "p",
+        r#"[[policy]]
+id = "RP-FEED"
+name = "on the feed"
+severity = "high"
+condition = { list = "feed", key = "client.ip" }
+action = "drop"
+"#,
+    );
+    d.write("p/lists/feed.cidr", "198.51.100.0/24\n198.51.100.7\n");
+    d.write("p/lists/tools.hfp", "ge11nn03_e89050d54621\n");
+    let (code, out, err) = d.run(&[
+        "test",
+        &p,
+        "--curl",
+        "curl http://h/",
+        "--client-ip",
+        "198.51.100.9",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let out = lines(&out);
+    assert!(
+        out.contains(&"  list feed: client 198.51.100.9 matches entry 198.51.100.0/24"),
+        "{out:?}"
+    );
+    assert!(
+        out.iter()
+            .any(|l| l.starts_with("  header fingerprint: ge11")),
+        "{out:?}"
+    );
+}
+
+#[test]
 fn self_test_passes_when_every_example_does() {
     let d = Dir::new();
     let p = d.pack("p", POLICIES);

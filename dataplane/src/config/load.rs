@@ -41,6 +41,7 @@ const TOP_KEYS: &[&str] = &[
     "policy",
     "enforcement",
     "events",
+    "intel",
 ];
 const EVENTS_KEYS: &[&str] = &[
     "enabled",
@@ -53,6 +54,7 @@ const EVENTS_KEYS: &[&str] = &[
     "sample_allowed",
     "redact",
 ];
+const INTEL_KEYS: &[&str] = &["lists"];
 const POLICY_KEYS: &[&str] = &["enabled", "packs", "overlay", "cache_dir", "watch", "mode"];
 const ENFORCEMENT_KEYS: &[&str] = &[
     "tarpit_max_per_core",
@@ -427,7 +429,7 @@ fn build(cx: &mut Ctx<'_>, doc: &DeTable<'_>) -> Config {
                 key.span(),
                 format!(
                     "unknown table `{}`; allowed tables: [server], [admin], [limits], \
-                     [timeouts], [forwarding], [io], [policy], [enforcement], [events], [[upstream]], [[route]]",
+                     [timeouts], [forwarding], [io], [policy], [enforcement], [events], [intel], [[upstream]], [[route]]",
                     key.get_ref()
                 ),
             );
@@ -462,6 +464,8 @@ fn build(cx: &mut Ctx<'_>, doc: &DeTable<'_>) -> Config {
     let events = events(cx, &sec_events);
     let sec_enforcement = Section::from_doc(cx, doc, "enforcement", ENFORCEMENT_KEYS);
     let enforcement = enforcement(cx, &sec_enforcement);
+    let sec_intel = Section::from_doc(cx, doc, "intel", INTEL_KEYS);
+    let intel = intel(cx, &sec_intel);
 
     Config {
         workers,
@@ -477,7 +481,32 @@ fn build(cx: &mut Ctx<'_>, doc: &DeTable<'_>) -> Config {
         policy,
         enforcement,
         events,
+        intel,
     }
+}
+
+/// `[intel] lists = ["dir", …]`: directories of threat-intelligence list
+/// files. Whether they exist and load is checked with the packs (at
+/// `rampart check`, start and every reload), not here.
+fn intel(cx: &mut Ctx<'_>, s: &Section<'_, '_>) -> crate::policy::IntelConfig {
+    let mut lists = Vec::new();
+    if let Some(f) = s.get("lists") {
+        let expected = "an array of directories like [\"/var/lib/rampart/intel\"]";
+        for v in cx.array(&f, expected).into_iter().flat_map(|a| a.iter()) {
+            let item = Field {
+                name: "intel.lists".to_owned(),
+                v,
+            };
+            match cx.str(&item) {
+                Some(p) if p.trim().is_empty() => {
+                    cx.err(item.v.span(), "intel.lists: a directory must not be empty")
+                }
+                Some(p) => lists.push(std::path::PathBuf::from(p)),
+                None => {}
+            }
+        }
+    }
+    crate::policy::IntelConfig { lists }
 }
 
 fn events(cx: &mut Ctx<'_>, s: &Section<'_, '_>) -> crate::events::EventsConfig {

@@ -39,6 +39,8 @@ pub struct Config {
     pub routes: Vec<Route>,
     /// Policy packs and reload behaviour.
     pub policy: crate::policy::PolicyConfig,
+    /// External threat-intelligence list directories (`[intel]`).
+    pub intel: crate::policy::IntelConfig,
     /// Tarpit, deception and escalation settings.
     pub enforcement: crate::enforce::EnforcementConfig,
     /// The security event log.
@@ -292,6 +294,7 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
     config.policy.packs = config.policy.packs.iter().map(rel).collect();
     config.policy.overlay = config.policy.overlay.as_ref().map(rel);
     config.policy.cache_dir = config.policy.cache_dir.as_ref().map(rel);
+    config.intel.lists = config.intel.lists.iter().map(rel).collect();
     if let crate::events::SinkKind::File(p) = &config.events.sink {
         config.events.sink = crate::events::SinkKind::File(rel(p));
     }
@@ -351,6 +354,7 @@ impl Config {
             policy: crate::policy::PolicyConfig::default(),
             enforcement: crate::enforce::EnforcementConfig::default(),
             events: crate::events::EventsConfig::default(),
+            intel: crate::policy::IntelConfig::default(),
         })
     }
 }

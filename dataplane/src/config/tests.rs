@@ -163,6 +163,7 @@ fn example_file_documents_every_key() {
         "deceive_remember",
         "deceive_max_delay",
         "learn_every",
+        "lists",
     ];
     for key in keys {
         assert!(
@@ -298,6 +299,36 @@ fn syntax_error_duplicate_key() {
     assert!(
         e[0].starts_with("7:1:") && e[0].contains("syntax error"),
         "{e:?}"
+    );
+}
+
+#[test]
+fn intel_list_directories() {
+    let c = ok(&format!(
+        "{MIN}[intel]\nlists = [\"/var/lib/rampart/intel\", \"feeds\"]\n"
+    ));
+    assert_eq!(
+        c.intel.lists,
+        [
+            std::path::PathBuf::from("/var/lib/rampart/intel"),
+            std::path::PathBuf::from("feeds")
+        ]
+    );
+    assert!(ok(MIN).intel.lists.is_empty());
+    one_err(
+        &format!("{MIN}[intel]\nlists = \"/var/lib/rampart/intel\"\n"),
+        "8:9",
+        "an array of directories",
+    );
+    one_err(
+        &format!("{MIN}[intel]\nlists = [\"a\", \" \"]\n"),
+        "8:15",
+        "intel.lists: a directory must not be empty",
+    );
+    one_err(
+        &format!("{MIN}[intel]\nlist = []\n"),
+        "8:1",
+        "unknown key `list` in [intel]; allowed keys: lists",
     );
 }
 

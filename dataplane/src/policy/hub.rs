@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use rampart_matcher::ScanLimits;
 use rampart_policy_loader::{load, Changes, CompiledPolicy, LoadErrors};
 
-use super::{CoreKit, PolicyConfig};
+use super::{intel, CoreKit, IntelConfig, PolicyConfig};
 
 /// Reload requests waiting for the hub; more are refused (one is enough to
 /// pick up every change, since a reload reads everything).
@@ -48,6 +48,8 @@ pub struct ReloadRecord {
     pub changes: Changes,
     /// Every problem, on failure.
     pub errors: Vec<String>,
+    /// Every list of the new policy with its entries and load time, on success.
+    pub lists: Vec<rampart_policy_loader::ListStats>,
 }
 
 impl ReloadRecord {
@@ -65,6 +67,7 @@ impl ReloadRecord {
             "removed": self.changes.removed,
             "changed": self.changes.changed,
             "errors": self.errors,
+            "lists": intel::lists_json(&self.lists),
         })
     }
 }
@@ -96,6 +99,7 @@ impl Status {
                 "signatures": p.stats.signatures,
                 "prefiltered": p.stats.prefiltered,
                 "compile_ms": p.stats.elapsed.as_millis() as u64,
+                "lists": intel::lists_json(&p.stats.lists),
             })
         });
         serde_json::json!({
@@ -151,6 +155,7 @@ impl Drop for Publisher {
 
 struct HubState {
     cfg: PolicyConfig,
+    intel: IntelConfig,
     limits: ScanLimits,
     publishers: Vec<Publisher>,
     retired: Receiver<CoreKit>,
@@ -182,7 +187,7 @@ type Fingerprint = Vec<(PathBuf, Option<SystemTime>, u64)>;
 /// What [`Hub::start`] gives the server: the handle, one policy per core, the thread.
 pub type Started = (Hub, Vec<CorePolicy>, Option<JoinHandle<()>>);
 
-fn fingerprint(cfg: &PolicyConfig) -> Fingerprint {
+fn fingerprint(cfg: &PolicyConfig, intel: &IntelConfig) -> Fingerprint {
     let mut out = Vec::new();
     let mut add = |p: &Path| {
         let m = std::fs::metadata(p).ok();
@@ -209,6 +214,16 @@ fn fingerprint(cfg: &PolicyConfig) -> Fingerprint {
     if let Some(o) = &cfg.overlay {
         add(o);
     }
+    for d in &intel.lists {
+        add(d);
+        if let Ok(rd) = std::fs::read_dir(d) {
+            let mut files: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
+            files.sort();
+            for f in files {
+                add(&f);
+            }
+        }
+    }
     out
 }
 
@@ -229,7 +244,12 @@ pub enum HubError {
 impl Hub {
     /// Loads the configured packs (failing if they do not load), builds one kit
     /// per core and starts the hub thread.
-    pub fn start(cfg: PolicyConfig, cores: usize, limits: ScanLimits) -> Result<Started, HubError> {
+    pub fn start(
+        cfg: PolicyConfig,
+        intel: IntelConfig,
+        cores: usize,
+        limits: ScanLimits,
+    ) -> Result<Started, HubError> {
         let status = Arc::new(Mutex::new(Status {
             enabled: cfg.enabled,
             ..Status::default()
@@ -239,7 +259,7 @@ impl Hub {
         let mut publishers = Vec::with_capacity(cores);
         let started = Instant::now();
         let initial = if cfg.enabled {
-            let loaded = load(&cfg.load_options()).map_err(HubError::Load)?;
+            let loaded = load(&intel.apply(cfg.load_options())).map_err(HubError::Load)?;
             for w in &loaded.warnings {
                 tracing::warn!(warning = %w, "policy load");
             }
@@ -278,6 +298,7 @@ impl Hub {
                 ms = started.elapsed().as_millis() as u64,
                 "policy loaded"
             );
+            intel::report(p, None);
             let mut s = status
                 .lock()
                 .map_err(|_| HubError::Kit("status lock poisoned".into()))?;
@@ -293,15 +314,17 @@ impl Hub {
                 elapsed_ms: started.elapsed().as_millis() as u64,
                 changes: Changes::default(),
                 errors: Vec::new(),
+                lists: p.stats.lists.clone(),
             });
         }
         if !cfg.enabled {
             return Ok((Hub { tx: None, status }, cores_out, None));
         }
         let (tx, rx) = mpsc::sync_channel(REQUEST_QUEUE);
-        let fp = fingerprint(&cfg);
+        let fp = fingerprint(&cfg, &intel);
         let mut state = HubState {
             cfg,
+            intel,
             limits,
             publishers,
             retired: retired_rx,
@@ -395,7 +418,7 @@ impl HubState {
     }
 
     fn watch(&mut self) {
-        let fp = fingerprint(&self.cfg);
+        let fp = fingerprint(&self.cfg, &self.intel);
         if fp == self.loaded_fingerprint {
             self.pending = None;
             return;
@@ -413,9 +436,9 @@ impl HubState {
     fn reload(&mut self, reason: &str) -> ReloadRecord {
         let started = Instant::now();
         // Taken before reading, so an edit racing with this load triggers another.
-        let fp = fingerprint(&self.cfg);
+        let fp = fingerprint(&self.cfg, &self.intel);
         let old = self.status.lock().ok().and_then(|s| s.current.clone());
-        let result = load(&self.cfg.load_options());
+        let result = load(&self.intel.apply(self.cfg.load_options()));
         let r = match result {
             Err(errs) => {
                 let errors: Vec<String> = errs.0.iter().map(ToString::to_string).collect();
@@ -436,6 +459,7 @@ impl HubState {
                     elapsed_ms: started.elapsed().as_millis() as u64,
                     changes: Changes::default(),
                     errors,
+                    lists: Vec::new(),
                 }
             }
             Ok(loaded) => {
@@ -456,6 +480,7 @@ impl HubState {
                             elapsed_ms: started.elapsed().as_millis() as u64,
                             changes: Changes::default(),
                             errors: vec![e],
+                            lists: Vec::new(),
                         }
                     }
                     Ok(()) => {
@@ -474,6 +499,7 @@ impl HubState {
                             ms = started.elapsed().as_millis() as u64,
                             "policy reloaded"
                         );
+                        intel::report(&new, old.as_deref());
                         if let Ok(mut s) = self.status.lock() {
                             s.current = Some(Arc::clone(&new));
                             s.generation = self.generation;
@@ -488,6 +514,7 @@ impl HubState {
                             elapsed_ms: started.elapsed().as_millis() as u64,
                             changes,
                             errors: Vec::new(),
+                            lists: new.stats.lists.clone(),
                         }
                     }
                 }

@@ -9,11 +9,13 @@
 //! by exactly one policy, and old kits go back to the hub to be freed.
 
 pub mod hub;
+pub mod intel;
 mod kit;
 pub mod metrics;
 
 use std::path::PathBuf;
 
+pub use intel::IntelConfig;
 pub use kit::{BodyScan, CoreKit, ResponseVerdict};
 
 /// Policy settings from the config file or the command line.
@@ -79,6 +81,7 @@ impl PolicyConfig {
             packs,
             overlay: self.overlay.clone(),
             cache_dir: self.cache_dir.clone(),
+            ..Default::default()
         }
     }
 }

@@ -94,7 +94,28 @@ impl Fixture {
                 .collect(),
             overlay: overlay.map(|o| self.root().join(o)),
             cache_dir: None,
+            intel_lists: Vec::new(),
         })
+    }
+
+    /// Loads packs with intel list directories (names under the root).
+    pub fn load_intel(&self, packs: &[&str], intel: &[&str]) -> Result<Loaded, LoadErrors> {
+        load(&LoadOptions {
+            packs: packs
+                .iter()
+                .map(|p| PackSource::Dir(self.root().join(p)))
+                .collect(),
+            intel_lists: intel.iter().map(|d| self.root().join(d)).collect(),
+            ..LoadOptions::default()
+        })
+    }
+
+    /// Loads with intel directories and expects failure (paths relative to the root).
+    pub fn intel_errors(&self, packs: &[&str], intel: &[&str]) -> Vec<String> {
+        match self.load_intel(packs, intel) {
+            Ok(_) => panic!("expected load errors, but the packs loaded"),
+            Err(e) => e.0.iter().map(|d| self.normalise(&d.to_string())).collect(),
+        }
     }
 
     /// Loads and expects success.
