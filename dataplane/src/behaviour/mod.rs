@@ -34,3 +34,6 @@ pub enum Loc<'r> {
     Req(&'r [u8]),
     In(Buf, usize, usize),
 }
+
+#[cfg(test)]
+mod tests;
