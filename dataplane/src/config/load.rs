@@ -20,6 +20,8 @@ use super::{
     UpstreamCluster, Workers, DEFAULT_ADMIN,
 };
 
+mod identity;
+
 type Span = Range<usize>;
 type Value<'i> = Spanned<DeValue<'i>>;
 
@@ -41,6 +43,7 @@ const TOP_KEYS: &[&str] = &[
     "policy",
     "enforcement",
     "events",
+    "behaviour",
 ];
 const EVENTS_KEYS: &[&str] = &[
     "enabled",
@@ -98,6 +101,27 @@ const UPSTREAM_KEYS: &[&str] = &[
     "retry_idempotent",
 ];
 const ROUTE_KEYS: &[&str] = &["host", "path_prefix", "upstream"];
+/// Identity keys, plus the counters' keys (`enabled` .. `key_sync_interval`),
+/// which the counters' parser reads: accepted here so either alone loads.
+const BEHAVIOUR_KEYS: &[&str] = &[
+    "api_key_headers",
+    "api_key_args",
+    "session_cookies",
+    "jwt",
+    "login",
+    "enabled",
+    "memory_per_core",
+    "steer_by_address",
+    "key_sync_interval",
+];
+const JWT_KEYS: &[&str] = &["verify", "hs256_secret_file", "public_keys", "leeway"];
+const LOGIN_KEYS: &[&str] = &[
+    "path",
+    "method",
+    "user_fields",
+    "password_fields",
+    "failure_status",
+];
 
 pub(super) fn parse(src: &str, origin: &str) -> Result<Config, Diagnostics> {
     let mut cx = Ctx::new(src, origin);
@@ -356,7 +380,7 @@ impl<'a, 'i> Section<'a, 'i> {
         match table {
             Some(t) => {
                 // Name the table the way it is written in the file.
-                let what = if matches!(name, "upstream" | "route") {
+                let what = if matches!(name, "upstream" | "route" | "behaviour.login") {
                     format!("[[{name}]]")
                 } else {
                     format!("[{name}]")
@@ -427,7 +451,8 @@ fn build(cx: &mut Ctx<'_>, doc: &DeTable<'_>) -> Config {
                 key.span(),
                 format!(
                     "unknown table `{}`; allowed tables: [server], [admin], [limits], \
-                     [timeouts], [forwarding], [io], [policy], [enforcement], [events], [[upstream]], [[route]]",
+                     [timeouts], [forwarding], [io], [policy], [enforcement], [events], [behaviour], \
+                     [[upstream]], [[route]]",
                     key.get_ref()
                 ),
             );
@@ -462,6 +487,8 @@ fn build(cx: &mut Ctx<'_>, doc: &DeTable<'_>) -> Config {
     let events = events(cx, &sec_events);
     let sec_enforcement = Section::from_doc(cx, doc, "enforcement", ENFORCEMENT_KEYS);
     let enforcement = enforcement(cx, &sec_enforcement);
+    let sec_behaviour = Section::from_doc(cx, doc, "behaviour", BEHAVIOUR_KEYS);
+    let identity = identity::parse(cx, &sec_behaviour);
 
     Config {
         workers,
@@ -477,6 +504,7 @@ fn build(cx: &mut Ctx<'_>, doc: &DeTable<'_>) -> Config {
         policy,
         enforcement,
         events,
+        identity,
     }
 }
 
