@@ -60,23 +60,25 @@ pub fn decode_to(src: &[u8], out: &mut [u8]) -> Option<usize> {
     let n = decoded_len(src.len())?;
     let out = out.get_mut(..n)?;
     let mut chunks = src.chunks_exact(4);
-    let mut o = 0;
-    for c in &mut chunks {
+    let (body, tail) = out.split_at_mut(n / 3 * 3);
+    for (c, o) in (&mut chunks).zip(body.chunks_exact_mut(3)) {
         let q = [
             TABLE[c[0] as usize],
             TABLE[c[1] as usize],
             TABLE[c[2] as usize],
             TABLE[c[3] as usize],
         ];
-        if q.contains(&INVALID) {
+        // INVALID is the only table value with the high bit set.
+        if (q[0] | q[1] | q[2] | q[3]) & 0x80 != 0 {
             return None;
         }
         let v = (u32::from(q[0]) << 18)
             | (u32::from(q[1]) << 12)
             | (u32::from(q[2]) << 6)
             | u32::from(q[3]);
-        out[o..o + 3].copy_from_slice(&[(v >> 16) as u8, (v >> 8) as u8, v as u8]);
-        o += 3;
+        o[0] = (v >> 16) as u8;
+        o[1] = (v >> 8) as u8;
+        o[2] = v as u8;
     }
     let rest = chunks.remainder();
     if !rest.is_empty() {
@@ -89,7 +91,7 @@ pub fn decode_to(src: &[u8], out: &mut [u8]) -> Option<usize> {
             v |= u32::from(x) << (18 - 6 * k);
         }
         let bytes = [(v >> 16) as u8, (v >> 8) as u8];
-        out[o..].copy_from_slice(&bytes[..rest.len() - 1]);
+        tail.copy_from_slice(&bytes[..rest.len() - 1]);
     }
     Some(n)
 }
