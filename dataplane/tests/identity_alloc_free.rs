@@ -84,7 +84,10 @@ struct Req {
 
 fn config(dir: &Path, key: &SigningKey) -> IdentityConfig {
     std::fs::write(dir.join("hs.key"), SECRET).unwrap();
-    let pem = key.verifying_key().to_public_key_pem(LineEnding::LF).unwrap();
+    let pem = key
+        .verifying_key()
+        .to_public_key_pem(LineEnding::LF)
+        .unwrap();
     std::fs::write(dir.join("es.pem"), pem).unwrap();
     let file = |p: &str| KeyFile {
         path: p.into(),

@@ -130,7 +130,10 @@ impl Req {
     }
 }
 
-fn extract_all(x: &mut IdentityExtractor, reqs: &[(Req, Vec<(&[u8], &[u8])>)], i: usize) -> usize {
+/// A request with its header views.
+type Prepared = (Req, Vec<(&'static [u8], &'static [u8])>);
+
+fn extract_all(x: &mut IdentityExtractor, reqs: &[Prepared], i: usize) -> usize {
     let (r, headers) = &reqs[i % reqs.len()];
     let parts = RequestParts {
         method: r.method,
@@ -144,11 +147,12 @@ fn extract_all(x: &mut IdentityExtractor, reqs: &[(Req, Vec<(&[u8], &[u8])>)], i
     id.facts().iter().flatten().count()
 }
 
-fn prepared(reqs: Vec<Req>) -> Vec<(Req, Vec<(&'static [u8], &'static [u8])>)> {
+fn prepared(reqs: Vec<Req>) -> Vec<Prepared> {
     reqs.into_iter()
         .map(|r| {
             // Leaked once per bench setup so the header views can be 'static.
-            let headers: &'static [(String, String)] = Box::leak(r.headers.clone().into_boxed_slice());
+            let headers: &'static [(String, String)] =
+                Box::leak(r.headers.clone().into_boxed_slice());
             let h = headers
                 .iter()
                 .map(|(n, v)| (n.as_bytes(), v.as_bytes()))
@@ -164,7 +168,10 @@ fn identity(c: &mut Criterion) {
     let trusted = ["10.0.0.0/8".parse().unwrap()];
     let token_key = [9u8; 32];
     let mut g = c.benchmark_group("identity");
-    let bench = |g: &mut criterion::BenchmarkGroup<'_, _>, name: &str, cfg: &IdentityConfig, reqs: Vec<Req>| {
+    let bench = |g: &mut criterion::BenchmarkGroup<'_, _>,
+                 name: &str,
+                 cfg: &IdentityConfig,
+                 reqs: Vec<Req>| {
         let reqs = prepared(reqs);
         let mut x = IdentityExtractor::new(cfg, &trusted, &token_key);
         let mut i = 0usize;
@@ -181,11 +188,22 @@ fn identity(c: &mut Criterion) {
     let es = es256(&key, &claims(2));
 
     let mut bare = Req::api("x");
-    bare.headers.retain(|(n, _)| n != "Authorization" && n != "Cookie");
+    bare.headers
+        .retain(|(n, _)| n != "Authorization" && n != "Cookie");
     bench(&mut g, "no_identity_headers", &plain, vec![bare]);
     bench(&mut g, "api_jwt_unverified", &plain, vec![Req::api(&hs)]);
-    bench(&mut g, "api_jwt_hs256_cached", &verifying, vec![Req::api(&hs)]);
-    bench(&mut g, "api_jwt_es256_cached", &verifying, vec![Req::api(&es)]);
+    bench(
+        &mut g,
+        "api_jwt_hs256_cached",
+        &verifying,
+        vec![Req::api(&hs)],
+    );
+    bench(
+        &mut g,
+        "api_jwt_es256_cached",
+        &verifying,
+        vec![Req::api(&es)],
+    );
     bench(
         &mut g,
         "login_json",
@@ -207,7 +225,9 @@ fn identity(c: &mut Criterion) {
     // More distinct tokens than cache slots, cycled: every check is a miss.
     let hs_many: Vec<Req> = (0..8192).map(|i| Req::api(&hs256(&claims(i)))).collect();
     bench(&mut g, "api_jwt_hs256_uncached", &verifying, hs_many);
-    let es_many: Vec<Req> = (0..8192).map(|i| Req::api(&es256(&key, &claims(i)))).collect();
+    let es_many: Vec<Req> = (0..8192)
+        .map(|i| Req::api(&es256(&key, &claims(i))))
+        .collect();
     g.sample_size(20);
     bench(&mut g, "api_jwt_es256_uncached", &verifying, es_many);
     g.finish();

@@ -58,7 +58,11 @@ fn scenario_api_jwt_unverified(x: &mut IdentityExtractor, p: &RequestParts<'_>, 
     run(2, x, p, n)
 }
 #[inline(never)]
-fn scenario_api_jwt_hs256_cached(x: &mut IdentityExtractor, p: &RequestParts<'_>, n: usize) -> usize {
+fn scenario_api_jwt_hs256_cached(
+    x: &mut IdentityExtractor,
+    p: &RequestParts<'_>,
+    n: usize,
+) -> usize {
     run(3, x, p, n)
 }
 #[inline(never)]
@@ -102,7 +106,10 @@ fn main() {
     let bearer: &'static str = Box::leak(format!("Bearer {}", hs256(CLAIMS)).into_boxed_str());
     let api: Headers<'_> = vec![
         (b"Host", b"api.example.com"),
-        (b"User-Agent", b"Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0"),
+        (
+            b"User-Agent",
+            b"Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0",
+        ),
         (b"Accept", b"application/json"),
         (b"Accept-Encoding", b"gzip, deflate, br"),
         (b"Authorization", bearer.as_bytes()),
@@ -128,7 +135,10 @@ fn main() {
     let login = |ct: &'static [u8], body: &'static [u8]| -> RequestParts<'static> {
         let h: Headers<'static> = vec![
             (b"Host", b"api.example.com"),
-            (b"User-Agent", b"Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0"),
+            (
+                b"User-Agent",
+                b"Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0",
+            ),
             (b"Accept", b"application/json"),
             (b"Content-Type", ct),
             (b"Connection", b"keep-alive"),

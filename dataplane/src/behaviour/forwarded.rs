@@ -154,7 +154,10 @@ fn node(v: &[u8]) -> Option<IpAddr> {
             }
             host.parse::<Ipv4Addr>().ok().map(IpAddr::V4)
         }
-        _ => s.parse::<Ipv6Addr>().ok().map(|ip| IpAddr::V6(ip).to_canonical()),
+        _ => s
+            .parse::<Ipv6Addr>()
+            .ok()
+            .map(|ip| IpAddr::V6(ip).to_canonical()),
     }
 }
 
@@ -200,10 +203,7 @@ mod tests {
 
     #[test]
     fn spoofed_headers_from_an_untrusted_peer_are_ignored() {
-        let h = [
-            ("X-Forwarded-For", "1.2.3.4"),
-            ("Forwarded", "for=5.6.7.8"),
-        ];
+        let h = [("X-Forwarded-For", "1.2.3.4"), ("Forwarded", "for=5.6.7.8")];
         assert_eq!(resolve(&h, &["192.168.0.0/16"]), ip(PEER));
         assert_eq!(resolve(&h, &[]), ip(PEER));
     }

@@ -42,8 +42,13 @@ use super::{b64, forwarded, Buf, Loc};
 /// Longest decoded API key, username, password or session value kept.
 pub const MAX_FIELD: usize = 1024;
 /// Session cookie names used when `session_cookies` is not configured.
-pub const DEFAULT_SESSION_COOKIES: &[&str] =
-    &["session", "sessionid", "JSESSIONID", "PHPSESSID", "connect.sid"];
+pub const DEFAULT_SESSION_COOKIES: &[&str] = &[
+    "session",
+    "sessionid",
+    "JSESSIONID",
+    "PHPSESSID",
+    "connect.sid",
+];
 /// API key headers used when `api_key_headers` is not configured.
 pub const DEFAULT_API_KEY_HEADERS: &[&str] = &["x-api-key"];
 
@@ -265,7 +270,8 @@ impl IdentityExtractor {
     }
 
     fn extract_inner<'r>(&'r mut self, req: &RequestParts<'r>, now: Option<i64>) -> Identity<'r> {
-        let client_ip = forwarded::client_ip(req.peer, req.peer_trusted, req.headers, &self.trusted);
+        let client_ip =
+            forwarded::client_ip(req.peer, req.peer_trusted, req.headers, &self.trusted);
         let found = self.fill(req, now);
         let this: &'r IdentityExtractor = self;
         let get = |l: Option<Loc<'r>>| -> Option<&'r [u8]> {
@@ -322,7 +328,12 @@ impl IdentityExtractor {
                     }
                 }
             } else if name.eq_ignore_ascii_case(b"cookie") {
-                cookies(value, &self.session_cookies, &mut session_rank, &mut f.session);
+                cookies(
+                    value,
+                    &self.session_cookies,
+                    &mut session_rank,
+                    &mut f.session,
+                );
             } else if name.eq_ignore_ascii_case(b"content-type") {
                 content_type.get_or_insert(value);
             } else if let Some(r) = self
@@ -480,12 +491,7 @@ fn scheme<'v>(v: &'v [u8], name: &[u8]) -> Option<&'v [u8]> {
 
 /// Picks the best-ranked configured session cookie from one `Cookie` value;
 /// among equals, the first seen.
-fn cookies<'r>(
-    value: &'r [u8],
-    names: &[Vec<u8>],
-    rank: &mut usize,
-    out: &mut Option<Loc<'r>>,
-) {
+fn cookies<'r>(value: &'r [u8], names: &[Vec<u8>], rank: &mut usize, out: &mut Option<Loc<'r>>) {
     for pair in value.split(|&c| c == b';') {
         let Some(eq) = pair.iter().position(|&c| c == b'=') else {
             continue;

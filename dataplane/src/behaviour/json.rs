@@ -100,10 +100,9 @@ impl<'a> Parser<'a> {
                 }
                 _ => {
                     let start = self.i;
-                    while self
-                        .peek()
-                        .is_some_and(|c| !matches!(c, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'))
-                    {
+                    while self.peek().is_some_and(|c| {
+                        !matches!(c, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
+                    }) {
                         self.i += 1;
                     }
                     // A value cut off by the end of the prefix is not reported.

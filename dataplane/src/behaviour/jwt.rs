@@ -168,7 +168,9 @@ pub fn public_key(path: &Path) -> Result<VerifyingKey, String> {
     }
     if !text.contains("-----BEGIN PUBLIC KEY-----") {
         if text.contains("-----BEGIN RSA PUBLIC KEY-----") {
-            return Err(what("RSA keys (RS256) are not supported; use ES256 (P-256) or HS256"));
+            return Err(what(
+                "RSA keys (RS256) are not supported; use ES256 (P-256) or HS256",
+            ));
         }
         return Err(what(
             "not a PEM public key: expected a -----BEGIN PUBLIC KEY----- block",
@@ -177,10 +179,7 @@ pub fn public_key(path: &Path) -> Result<VerifyingKey, String> {
     VerifyingKey::from_public_key_pem(text.trim()).map_err(|e| {
         // 1.2.840.113549.1.1.1 (rsaEncryption) in DER.
         const RSA_OID: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
-        let body: String = text
-            .lines()
-            .filter(|l| !l.starts_with("-----"))
-            .collect();
+        let body: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
         let mut der = Vec::with_capacity(body.len());
         if b64::decode(body.trim().as_bytes(), &mut der)
             && der.windows(RSA_OID.len()).any(|w| w == RSA_OID)
@@ -276,7 +275,8 @@ impl JwtReader {
             let (raw, escaped) = v?;
             if escaped {
                 let mark = scratch.len();
-                json::unescape(raw, scratch).then(|| Loc::In(Buf::Scratch, mark, scratch.len() - mark))
+                json::unescape(raw, scratch)
+                    .then(|| Loc::In(Buf::Scratch, mark, scratch.len() - mark))
             } else {
                 let start = raw.as_ptr() as usize - buf.as_ptr() as usize;
                 debug_assert!(start + raw.len() <= payload_len);
@@ -325,9 +325,8 @@ impl JwtReader {
                 // Constant-time comparison.
                 mac.verify_slice(&sbuf[..slen]).is_ok()
             }),
-            Some(b"ES256") => Signature::from_slice(&sbuf[..slen]).is_ok_and(|s| {
-                self.keys.es256.iter().any(|k| k.verify(signed, &s).is_ok())
-            }),
+            Some(b"ES256") => Signature::from_slice(&sbuf[..slen])
+                .is_ok_and(|s| self.keys.es256.iter().any(|k| k.verify(signed, &s).is_ok())),
             _ => false,
         }
     }

@@ -90,7 +90,10 @@ pub fn path_of(target: &[u8]) -> &[u8] {
             break;
         }
     }
-    let end = t.iter().position(|&c| c == b'?' || c == b'#').unwrap_or(t.len());
+    let end = t
+        .iter()
+        .position(|&c| c == b'?' || c == b'#')
+        .unwrap_or(t.len());
     &t[..end]
 }
 
@@ -152,7 +155,11 @@ fn json_fields<'b>(route: &LoginRoute, body: &'b [u8]) -> (Option<Field<'b>>, Op
         let Value::Str { raw, escaped } = v else {
             return;
         };
-        let enc = if escaped { Enc::JsonEscaped } else { Enc::Plain };
+        let enc = if escaped {
+            Enc::JsonEscaped
+        } else {
+            Enc::Plain
+        };
         if let Some(r) = rank_of(&route.user_fields, key, depth) {
             offer(&mut user, r, (raw, enc));
         }
@@ -227,7 +234,9 @@ pub fn normalise_user(raw: &[u8], out: &mut Vec<u8>) -> bool {
 mod tests {
     use super::*;
 
-    fn fields(ct: Option<&str>, body: &str) -> (Option<(String, Enc)>, Option<(String, Enc)>) {
+    type Owned = Option<(String, Enc)>;
+
+    fn fields(ct: Option<&str>, body: &str) -> (Owned, Owned) {
         let route = LoginRoute::new("/login");
         let (u, p) = body_fields(&route, ct.map(str::as_bytes), body.as_bytes());
         let s = |f: Option<Field<'_>>| f.map(|(r, e)| (String::from_utf8_lossy(r).into_owned(), e));
@@ -247,7 +256,11 @@ mod tests {
             ("POST", "/login/extra", None),
             ("POST", "/loginx", None),
         ] {
-            assert_eq!(route(&r, m.as_bytes(), path_of(t.as_bytes())), want, "{m} {t}");
+            assert_eq!(
+                route(&r, m.as_bytes(), path_of(t.as_bytes())),
+                want,
+                "{m} {t}"
+            );
         }
         assert_eq!(path_of(b"https://h"), b"/");
         assert_eq!(path_of(b"/a#f"), b"/a");

@@ -163,7 +163,9 @@ fn api_keys_from_headers_then_query_args() {
     with_identity(&mut x, &r, |id| assert_eq!(id.api_key, None));
     // Query args only when configured.
     let mut x = extractor(&IdentityConfig::default());
-    with_identity(&mut x, &Req::get("/?api_key=k"), |id| assert_eq!(id.api_key, None));
+    with_identity(&mut x, &Req::get("/?api_key=k"), |id| {
+        assert_eq!(id.api_key, None)
+    });
 }
 
 #[test]
@@ -176,11 +178,15 @@ fn bearer_tokens_are_kept_only_as_keyed_hashes() {
     assert_eq!(first.len(), TOKEN_HEX);
     assert!(first.bytes().all(|c| c.is_ascii_hexdigit()));
     assert!(!first.contains("opaque"));
-    with_identity(&mut x, &Req::get("/").header("authorization", "bearer   opaque-token-1 "), |id| {
-        assert_eq!(s(id.token).unwrap(), first);
-        // Not a JWT: no claims, and not "invalid" without verification.
-        assert_eq!((id.jwt_sub, id.jwt_invalid), (None, false));
-    });
+    with_identity(
+        &mut x,
+        &Req::get("/").header("authorization", "bearer   opaque-token-1 "),
+        |id| {
+            assert_eq!(s(id.token).unwrap(), first);
+            // Not a JWT: no claims, and not "invalid" without verification.
+            assert_eq!((id.jwt_sub, id.jwt_invalid), (None, false));
+        },
+    );
     with_identity(&mut x, &Req::get("/").bearer("opaque-token-2"), |id| {
         assert_ne!(s(id.token).unwrap(), first);
     });
@@ -207,14 +213,22 @@ fn jwt_claims_unverified() {
         assert!(!id.jwt_invalid);
     });
     // Duplicate claims: the last.
-    with_identity(&mut x, &Req::get("/").bearer(&hs(r#"{"sub":"a","sub":"b"}"#)), |id| {
-        assert_eq!(s(id.jwt_sub).unwrap(), "b");
-        assert_eq!(id.jwt_iss, None);
-    });
+    with_identity(
+        &mut x,
+        &Req::get("/").bearer(&hs(r#"{"sub":"a","sub":"b"}"#)),
+        |id| {
+            assert_eq!(s(id.jwt_sub).unwrap(), "b");
+            assert_eq!(id.jwt_iss, None);
+        },
+    );
     // Claims that are not strings are not identities.
-    with_identity(&mut x, &Req::get("/").bearer(&hs(r#"{"sub":42,"iss":null}"#)), |id| {
-        assert_eq!((id.jwt_sub, id.jwt_iss), (None, None));
-    });
+    with_identity(
+        &mut x,
+        &Req::get("/").bearer(&hs(r#"{"sub":42,"iss":null}"#)),
+        |id| {
+            assert_eq!((id.jwt_sub, id.jwt_iss), (None, None));
+        },
+    );
 }
 
 #[test]
@@ -225,8 +239,8 @@ fn malformed_jwts_give_no_claims() {
     let (p, sig) = rest.split_once('.').unwrap();
     let huge = hs(&format!(r#"{{"sub":"s","pad":"{}"}}"#, "x".repeat(9000)));
     for bad in [
-        format!("{h}.{p}"),                      // truncated: no signature part
-        format!("{h}.{p}.{sig}.extra"),          // JWE-shaped
+        format!("{h}.{p}"),                          // truncated: no signature part
+        format!("{h}.{p}.{sig}.extra"),              // JWE-shaped
         format!("{h}.{}!.{sig}", &p[..p.len() - 1]), // bad base64
         format!("{h}.{}.{sig}", &p[..p.len() - 1]),  // cut payload: bad length or JSON
         format!("{h}.{}.{sig}", encode_url(b"not json")),
@@ -253,16 +267,31 @@ fn jwt_hs256_verification() {
             assert!(id.token.is_some());
         });
     };
-    let good = hs(&format!(r#"{{"sub":"alice","iss":"me","exp":{}}}"#, NOW + 10));
+    let good = hs(&format!(
+        r#"{{"sub":"alice","iss":"me","exp":{}}}"#,
+        NOW + 10
+    ));
     check(&mut x, &good, Some("alice"));
     // Twice: the second comes from the verification cache.
     check(&mut x, &good, Some("alice"));
     // No exp at all is fine.
     check(&mut x, &hs(r#"{"sub":"noexp"}"#), Some("noexp"));
     // Within the default 60 s leeway, and past it.
-    check(&mut x, &hs(&format!(r#"{{"sub":"a","exp":{}}}"#, NOW - 30)), Some("a"));
-    check(&mut x, &hs(&format!(r#"{{"sub":"a","exp":{}}}"#, NOW - 61)), None);
-    check(&mut x, &hs(&format!(r#"{{"sub":"a","nbf":{}}}"#, NOW + 3600)), None);
+    check(
+        &mut x,
+        &hs(&format!(r#"{{"sub":"a","exp":{}}}"#, NOW - 30)),
+        Some("a"),
+    );
+    check(
+        &mut x,
+        &hs(&format!(r#"{{"sub":"a","exp":{}}}"#, NOW - 61)),
+        None,
+    );
+    check(
+        &mut x,
+        &hs(&format!(r#"{{"sub":"a","nbf":{}}}"#, NOW + 3600)),
+        None,
+    );
     // Wrong secret; a tampered payload under a good signature; alg none.
     let other = b"another secret of at least thirty-two bytes";
     check(
@@ -287,8 +316,16 @@ fn jwt_hs256_verification() {
     let mut cfg = verifying(dir.path(), &es_key());
     cfg.jwt.leeway = std::time::Duration::ZERO;
     let mut strict = extractor(&cfg);
-    check(&mut strict, &hs(&format!(r#"{{"sub":"a","exp":{}}}"#, NOW - 1)), None);
-    check(&mut strict, &hs(&format!(r#"{{"sub":"a","exp":{NOW}}}"#)), Some("a"));
+    check(
+        &mut strict,
+        &hs(&format!(r#"{{"sub":"a","exp":{}}}"#, NOW - 1)),
+        None,
+    );
+    check(
+        &mut strict,
+        &hs(&format!(r#"{{"sub":"a","exp":{NOW}}}"#)),
+        Some("a"),
+    );
 }
 
 #[test]
@@ -323,7 +360,9 @@ fn jwt_es256_verification_and_algorithm_confusion() {
     // And a signature of the wrong length for ES256.
     let (hp, _) = good.rsplit_once('.').unwrap();
     let short = format!("{hp}.{}", encode_url(&[1u8; 32]));
-    with_identity(&mut x, &Req::get("/").bearer(&short), |id| assert!(id.jwt_invalid));
+    with_identity(&mut x, &Req::get("/").bearer(&short), |id| {
+        assert!(id.jwt_invalid)
+    });
 }
 
 const RSA_PUB: &str = "-----BEGIN PUBLIC KEY-----
@@ -354,22 +393,42 @@ fn bad_key_files_are_reported_with_their_config_position() {
     let mut jwt = JwtConfig {
         verify: true,
         hs256_secret_file: Some(key_file(Path::new("short.key"))),
-        public_keys: ["rsa.pem", "garbage.pem", "priv.pem", "broken.pem", "missing.pem"]
-            .iter()
-            .map(|p| key_file(Path::new(p)))
-            .collect(),
+        public_keys: [
+            "rsa.pem",
+            "garbage.pem",
+            "priv.pem",
+            "broken.pem",
+            "missing.pem",
+        ]
+        .iter()
+        .map(|p| key_file(Path::new(p)))
+        .collect(),
         ..JwtConfig::default()
     };
     let errors = jwt.load_keys(d).unwrap_err();
     let msgs: Vec<String> = errors.iter().map(|(_, m)| m.clone()).collect();
     assert_eq!(msgs.len(), 6, "{msgs:#?}");
-    assert!(msgs[0].contains("is 9 bytes; HS256 needs at least 32"), "{}", msgs[0]);
-    assert!(msgs[1].contains("RSA keys (RS256) are not supported"), "{}", msgs[1]);
+    assert!(
+        msgs[0].contains("is 9 bytes; HS256 needs at least 32"),
+        "{}",
+        msgs[0]
+    );
+    assert!(
+        msgs[1].contains("RSA keys (RS256) are not supported"),
+        "{}",
+        msgs[1]
+    );
     assert!(msgs[2].contains("not a PEM public key"), "{}", msgs[2]);
     assert!(msgs[3].contains("is a private key"), "{}", msgs[3]);
-    assert!(msgs[4].contains("not a P-256 (ES256) public key"), "{}", msgs[4]);
+    assert!(
+        msgs[4].contains("not a P-256 (ES256) public key"),
+        "{}",
+        msgs[4]
+    );
     assert!(msgs[5].contains("cannot read public key"), "{}", msgs[5]);
-    assert!(errors.iter().all(|(f, _)| f.line == 3 && f.col == 9 && f.path.starts_with(d)));
+    assert!(errors
+        .iter()
+        .all(|(f, _)| f.line == 3 && f.col == 9 && f.path.starts_with(d)));
 }
 
 #[test]
@@ -388,9 +447,13 @@ fn session_cookies_by_configured_order() {
         ..IdentityConfig::default()
     };
     let mut x = extractor(&cfg);
-    with_identity(&mut x, &Req::get("/").header("Cookie", "session=a; sid=b"), |id| {
-        assert_eq!(s(id.session).unwrap(), "b");
-    });
+    with_identity(
+        &mut x,
+        &Req::get("/").header("Cookie", "session=a; sid=b"),
+        |id| {
+            assert_eq!(s(id.session).unwrap(), "b");
+        },
+    );
 }
 
 #[test]
@@ -425,24 +488,28 @@ fn login_credentials_from_json_form_and_basic() {
         assert_eq!(s(id.password).unwrap(), "se:cret");
         assert_eq!(id.token, None);
     });
-    let r = Req::post("/login", "", r#"{"username":"dave"}"#)
-        .header("Authorization", &basic("eve:x"));
+    let r =
+        Req::post("/login", "", r#"{"username":"dave"}"#).header("Authorization", &basic("eve:x"));
     with_identity(&mut x, &r, |id| assert_eq!(s(id.user).unwrap(), "dave"));
     // Bad base64, and a Basic value without a user.
-    for v in ["Basic !!!!", "Basic " , "Basic Og=="] {
+    for v in ["Basic !!!!", "Basic ", "Basic Og=="] {
         with_identity(&mut x, &Req::get("/").header("Authorization", v), |id| {
             assert_eq!((id.user, id.password), (None, None), "{v}");
         });
     }
     // Not a login route, or not its method: the body is not read.
     let r = Req::post("/api/profile", "application/json", r#"{"username":"x"}"#);
-    with_identity(&mut x, &r, |id| assert_eq!((id.login_route, id.user), (None, None)));
+    with_identity(&mut x, &r, |id| {
+        assert_eq!((id.login_route, id.user), (None, None))
+    });
     let mut r = Req::post("/login", "application/json", r#"{"username":"x"}"#);
     r.method = "PUT";
     with_identity(&mut x, &r, |id| assert_eq!(id.user, None));
     // A username longer than MAX_FIELD is not an identity.
     let long = format!(r#"{{"username":"{}"}}"#, "u".repeat(2000));
-    with_identity(&mut x, &Req::post("/login", "", &long), |id| assert_eq!(id.user, None));
+    with_identity(&mut x, &Req::post("/login", "", &long), |id| {
+        assert_eq!(id.user, None)
+    });
 }
 
 #[test]
@@ -458,23 +525,35 @@ fn configured_login_routes_and_disabling_them() {
         ..IdentityConfig::default()
     };
     let mut x = extractor(&cfg);
-    let r = Req::post("/v2/auth", "application/json", r#"{"username":"no","handle":"Yes","secret":"s"}"#);
+    let r = Req::post(
+        "/v2/auth",
+        "application/json",
+        r#"{"username":"no","handle":"Yes","secret":"s"}"#,
+    );
     with_identity(&mut x, &r, |id| {
         assert_eq!(id.login_route, Some(0));
         assert_eq!(s(id.user).unwrap(), "yes");
         assert_eq!(s(id.password).unwrap(), "s");
     });
     assert_eq!(x.login_routes()[0].failure_status, [400]);
-    with_identity(&mut x, &Req::post("/login", "", r#"{"username":"x"}"#), |id| {
-        assert_eq!(id.login_route, None);
-    });
+    with_identity(
+        &mut x,
+        &Req::post("/login", "", r#"{"username":"x"}"#),
+        |id| {
+            assert_eq!(id.login_route, None);
+        },
+    );
     let mut x = extractor(&IdentityConfig {
         login: Vec::new(),
         ..IdentityConfig::default()
     });
-    with_identity(&mut x, &Req::post("/login", "", r#"{"username":"x"}"#), |id| {
-        assert_eq!((id.login_route, id.user), (None, None));
-    });
+    with_identity(
+        &mut x,
+        &Req::post("/login", "", r#"{"username":"x"}"#),
+        |id| {
+            assert_eq!((id.login_route, id.user), (None, None));
+        },
+    );
 }
 
 #[test]
@@ -490,7 +569,10 @@ fn client_ip_and_the_policy_facts_layout() {
     with_identity(&mut x, &r, |id| {
         assert_eq!(id.client_ip, "203.0.113.50".parse::<IpAddr>().unwrap());
         let f = id.facts();
-        assert_eq!(f[IdentityProp::ClientIp.index()], Some(&b"203.0.113.50"[..]));
+        assert_eq!(
+            f[IdentityProp::ClientIp.index()],
+            Some(&b"203.0.113.50"[..])
+        );
         assert_eq!(f[IdentityProp::ApiKey.index()], Some(&b"k"[..]));
         assert_eq!(f[IdentityProp::Session.index()], Some(&b"abc"[..]));
         assert_eq!(f[IdentityProp::Token.index()], None);
@@ -503,6 +585,9 @@ fn client_ip_and_the_policy_facts_layout() {
     });
     r.peer = "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff".parse().unwrap();
     with_identity(&mut x, &r, |id| {
-        assert_eq!(id.client_ip_text(), b"2001:db8:ffff:ffff:ffff:ffff:ffff:ffff");
+        assert_eq!(
+            id.client_ip_text(),
+            b"2001:db8:ffff:ffff:ffff:ffff:ffff:ffff"
+        );
     });
 }

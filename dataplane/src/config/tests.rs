@@ -1051,9 +1051,18 @@ fn behaviour_identity_defaults() {
     let paths: Vec<&str> = id.login.iter().map(|r| r.path.as_str()).collect();
     assert_eq!(
         paths,
-        ["**/login", "**/signin", "**/auth/token", "**/oauth/token", "**/sessions"]
+        [
+            "**/login",
+            "**/signin",
+            "**/auth/token",
+            "**/oauth/token",
+            "**/sessions"
+        ]
     );
-    assert!(id.login.iter().all(|r| r.method == "POST" && r.failure_status == [401, 403]));
+    assert!(id
+        .login
+        .iter()
+        .all(|r| r.method == "POST" && r.failure_status == [401, 403]));
 }
 
 #[test]
@@ -1080,7 +1089,10 @@ fn behaviour_identity_keys() {
     let l = &id.login[0];
     assert_eq!(l.path.as_str(), "/api/*/login");
     assert_eq!(l.method, "PUT");
-    assert_eq!((&l.user_fields[..], &l.password_fields[..]), (&["handle".to_owned()][..], &["secret".to_owned()][..]));
+    assert_eq!(
+        (&l.user_fields[..], &l.password_fields[..]),
+        (&["handle".to_owned()][..], &["secret".to_owned()][..])
+    );
     assert_eq!(l.failure_status, [400, 401]);
     assert_eq!(id.login[1].user_fields.len(), 4);
     // `login = []` turns login routes off.
@@ -1091,21 +1103,77 @@ fn behaviour_identity_keys() {
 #[test]
 fn behaviour_identity_errors() {
     let at = |body: &str| format!("{MIN}\n[behaviour]\n{body}\n");
-    one_err(&at("api_key_header = []"), "9:1", "unknown key `api_key_header` in [behaviour]");
-    one_err(&at("api_key_headers = \"x\""), "9:19", "must be an array of header names");
-    one_err(&at("api_key_headers = [\"x api\"]"), "9:20", "is not a valid name");
-    one_err(&at("api_key_headers = [\"a\", \"A\"]"), "9:25", "\"A\" is listed twice");
-    one_err(&at("session_cookies = [\"\"]"), "9:20", "names must not be empty");
+    one_err(
+        &at("api_key_header = []"),
+        "9:1",
+        "unknown key `api_key_header` in [behaviour]",
+    );
+    one_err(
+        &at("api_key_headers = \"x\""),
+        "9:19",
+        "must be an array of header names",
+    );
+    one_err(
+        &at("api_key_headers = [\"x api\"]"),
+        "9:20",
+        "is not a valid name",
+    );
+    one_err(
+        &at("api_key_headers = [\"a\", \"A\"]"),
+        "9:25",
+        "\"A\" is listed twice",
+    );
+    one_err(
+        &at("session_cookies = [\"\"]"),
+        "9:20",
+        "names must not be empty",
+    );
     one_err(&at("[behaviour.jwt]\nverify = true"), "10:10", "needs keys");
-    one_err(&at("[behaviour.jwt]\nkey = 1"), "10:1", "unknown key `key` in [behaviour.jwt]");
-    one_err(&at("[behaviour.jwt]\nleeway = \"25h\""), "10:10", "at most 24h");
-    one_err(&at("[behaviour.jwt]\npublic_keys = [\"\"]"), "10:16", "must not be empty");
-    one_err(&at("[[behaviour.login]]\nmethod = \"POST\""), "9:1", "missing its `path`");
-    one_err(&at("[[behaviour.login]]\npath = \"login\""), "10:8", "must start with '/'");
-    one_err(&at("[[behaviour.login]]\npath = \"/l\"\nmethod = \"PO ST\""), "11:10", "is not a method");
-    one_err(&at("[[behaviour.login]]\npath = \"/l\"\nfailure_status = [700]"), "11:19", "between 100 and 599");
-    one_err(&at("[[behaviour.login]]\npath = \"/l\"\nuser_fields = []"), "11:15", "at least one field");
-    one_err(&at("[[behaviour.login]]\npath = \"/l\"\nuser = 1"), "11:1", "unknown key `user` in [[behaviour.login]]");
+    one_err(
+        &at("[behaviour.jwt]\nkey = 1"),
+        "10:1",
+        "unknown key `key` in [behaviour.jwt]",
+    );
+    one_err(
+        &at("[behaviour.jwt]\nleeway = \"25h\""),
+        "10:10",
+        "at most 24h",
+    );
+    one_err(
+        &at("[behaviour.jwt]\npublic_keys = [\"\"]"),
+        "10:16",
+        "must not be empty",
+    );
+    one_err(
+        &at("[[behaviour.login]]\nmethod = \"POST\""),
+        "9:1",
+        "missing its `path`",
+    );
+    one_err(
+        &at("[[behaviour.login]]\npath = \"login\""),
+        "10:8",
+        "must start with '/'",
+    );
+    one_err(
+        &at("[[behaviour.login]]\npath = \"/l\"\nmethod = \"PO ST\""),
+        "11:10",
+        "is not a method",
+    );
+    one_err(
+        &at("[[behaviour.login]]\npath = \"/l\"\nfailure_status = [700]"),
+        "11:19",
+        "between 100 and 599",
+    );
+    one_err(
+        &at("[[behaviour.login]]\npath = \"/l\"\nuser_fields = []"),
+        "11:15",
+        "at least one field",
+    );
+    one_err(
+        &at("[[behaviour.login]]\npath = \"/l\"\nuser = 1"),
+        "11:1",
+        "unknown key `user` in [[behaviour.login]]",
+    );
     one_err(&at("login = 3"), "9:9", "must be an array of tables");
 }
 
@@ -1113,7 +1181,11 @@ fn behaviour_identity_errors() {
 fn behaviour_jwt_key_files_load_relative_to_the_config() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("rampart.toml");
-    std::fs::write(dir.path().join("hs.key"), "0123456789abcdef0123456789abcdef\n").unwrap();
+    std::fs::write(
+        dir.path().join("hs.key"),
+        "0123456789abcdef0123456789abcdef\n",
+    )
+    .unwrap();
     std::fs::write(
         &file,
         format!("{MIN}\n[behaviour.jwt]\nverify = true\nhs256_secret_file = \"hs.key\"\n"),
@@ -1140,7 +1212,10 @@ fn behaviour_jwt_key_files_load_relative_to_the_config() {
     assert_eq!(d.0.len(), 1);
     let e = d.to_string();
     assert!(
-        e.starts_with(&format!("{}:11:16: behaviour.jwt: cannot read public key", file.display())),
+        e.starts_with(&format!(
+            "{}:11:16: behaviour.jwt: cannot read public key",
+            file.display()
+        )),
         "{e}"
     );
 }

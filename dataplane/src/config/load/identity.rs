@@ -22,7 +22,14 @@ pub(super) fn parse(cx: &mut Ctx<'_>, s: &Section<'_, '_>) -> IdentityConfig {
         });
     let api_key_args = s
         .get("api_key_args")
-        .map(|f| names(cx, &f, "query argument names like [\"api_key\"]", Names::Field))
+        .map(|f| {
+            names(
+                cx,
+                &f,
+                "query argument names like [\"api_key\"]",
+                Names::Field,
+            )
+        })
         .unwrap_or(d.api_key_args);
     let session_cookies = s
         .get("session_cookies")
@@ -74,7 +81,10 @@ fn names(cx: &mut Ctx<'_>, f: &Field<'_, '_>, what: &str, kind: Names) -> Vec<St
         } else if kind != Names::Field && !n.bytes().all(is_tchar) {
             cx.err(
                 v.span(),
-                format!("{}: {n:?} is not a valid name (letters, digits and !#$%&'*+-.^_`|~)", f.name),
+                format!(
+                    "{}: {n:?} is not a valid name (letters, digits and !#$%&'*+-.^_`|~)",
+                    f.name
+                ),
             );
         } else if out
             .iter()
@@ -96,7 +106,10 @@ fn is_tchar(c: u8) -> bool {
 fn jwt(cx: &mut Ctx<'_>, f: &Field<'_, '_>) -> JwtConfig {
     let d = JwtConfig::default();
     let s = Section::new(cx, "behaviour.jwt", f.v, JWT_KEYS);
-    let verify = s.get("verify").and_then(|f| cx.bool(&f)).unwrap_or(d.verify);
+    let verify = s
+        .get("verify")
+        .and_then(|f| cx.bool(&f))
+        .unwrap_or(d.verify);
     let key_file = |cx: &mut Ctx<'_>, f: &Field<'_, '_>| -> Option<KeyFile> {
         let p = cx.str(f)?;
         if p.trim().is_empty() {
@@ -176,7 +189,10 @@ fn login(cx: &mut Ctx<'_>, s: &Section<'_, '_>) -> Option<LoginRoute> {
             Some(p) => {
                 cx.err(
                     f.v.span(),
-                    format!("{} must start with '/' or '*' (a path glob), got {p:?}", f.name),
+                    format!(
+                        "{} must start with '/' or '*' (a path glob), got {p:?}",
+                        f.name
+                    ),
                 );
                 None
             }
@@ -198,7 +214,10 @@ fn login(cx: &mut Ctx<'_>, s: &Section<'_, '_>) -> Option<LoginRoute> {
             }
             Some(m) => cx.err(
                 f.v.span(),
-                format!("{}: {m:?} is not a method (write e.g. \"POST\", or \"*\" for any)", f.name),
+                format!(
+                    "{}: {m:?} is not a method (write e.g. \"POST\", or \"*\" for any)",
+                    f.name
+                ),
             ),
             None => {}
         }
@@ -210,7 +229,10 @@ fn login(cx: &mut Ctx<'_>, s: &Section<'_, '_>) -> Option<LoginRoute> {
         if let Some(f) = s.get(key) {
             let v = names(cx, &f, "field names like [\"username\"]", Names::Field);
             if v.is_empty() && f.v.get_ref().as_array().is_some_and(|a| a.is_empty()) {
-                cx.err(f.v.span(), format!("{} must list at least one field", f.name));
+                cx.err(
+                    f.v.span(),
+                    format!("{} must list at least one field", f.name),
+                );
             }
             *list = v;
         }
