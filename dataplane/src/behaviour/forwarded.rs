@@ -1,5 +1,5 @@
-//! The client address behind trusted proxies, from `Forwarded` (RFC 7239) or,
-//! when no `Forwarded` header is present, `X-Forwarded-For`.
+//! The client address behind trusted proxies, from `Forwarded` (RFC 7239) or
+//! `X-Forwarded-For`, as [`ClientIpHeader`] says.
 //!
 //! Only a peer in `[forwarding] trusted_proxies` is believed at all: anyone
 //! else's headers are the client's own words and the peer is the client. The
@@ -15,44 +15,75 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::IpNet;
 
+/// Which header names the client behind a trusted proxy
+/// (`[behaviour] client_ip_header`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ClientIpHeader {
+    /// Whichever of the two is present. When both are and they name different
+    /// clients, `X-Forwarded-For` (what most proxies write): a proxy that
+    /// writes only one of them passes the other through from the client
+    /// unchanged, and that one could say anything.
+    #[default]
+    Auto,
+    /// `Forwarded` only.
+    Forwarded,
+    /// `X-Forwarded-For` only.
+    XForwardedFor,
+}
+
 /// The client address for a request from `peer` (see the module doc).
 pub fn client_ip(
     peer: IpAddr,
     peer_trusted: bool,
     headers: &[(&[u8], &[u8])],
     trusted: &[IpNet],
+    source: ClientIpHeader,
 ) -> IpAddr {
     let peer = peer.to_canonical();
     if !peer_trusted {
         return peer;
     }
+    let fwd = || walk(peer, headers, trusted, b"forwarded", forwarded_hops);
+    let xff = || walk(peer, headers, trusted, b"x-forwarded-for", xff_hops);
+    match source {
+        ClientIpHeader::Forwarded => fwd().unwrap_or(peer),
+        ClientIpHeader::XForwardedFor => xff().unwrap_or(peer),
+        ClientIpHeader::Auto => match (fwd(), xff()) {
+            (_, Some(x)) => x,
+            (Some(f), None) => f,
+            (None, None) => peer,
+        },
+    }
+}
+
+/// The client by the headers named `name`; `None` when there are none.
+fn walk(
+    peer: IpAddr,
+    headers: &[(&[u8], &[u8])],
+    trusted: &[IpNet],
+    name: &[u8],
+    hops: fn(&[u8], &mut Walk<'_>),
+) -> Option<IpAddr> {
     let mut walk = Walk {
         trusted,
         cand: Cand::None,
         leftmost: None,
     };
-    let mut forwarded = false;
-    for (_, v) in headers
-        .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case(b"forwarded"))
-    {
-        forwarded = true;
-        forwarded_hops(v, &mut walk);
+    let mut present = false;
+    for (_, v) in headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)) {
+        present = true;
+        hops(v, &mut walk);
     }
-    if !forwarded {
-        for (_, v) in headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(b"x-forwarded-for"))
-        {
-            for item in v.split(|&c| c == b',') {
-                walk.hop(node(trim(item)));
-            }
-        }
-    }
-    match walk.cand {
+    present.then(|| match walk.cand {
         Cand::Addr(ip) => ip,
         Cand::Bad => peer,
         Cand::None => walk.leftmost.unwrap_or(peer),
+    })
+}
+
+fn xff_hops(v: &[u8], walk: &mut Walk<'_>) {
+    for item in v.split(|&c| c == b',') {
+        walk.hop(node(trim(item)));
     }
 }
 
@@ -191,6 +222,10 @@ mod tests {
     const PEER: &str = "10.0.0.5";
 
     fn resolve(headers: &[(&str, &str)], trusted: &[&str]) -> IpAddr {
+        resolve_by(headers, trusted, ClientIpHeader::Auto)
+    }
+
+    fn resolve_by(headers: &[(&str, &str)], trusted: &[&str], by: ClientIpHeader) -> IpAddr {
         let h: Vec<(&[u8], &[u8])> = headers
             .iter()
             .map(|(n, v)| (n.as_bytes(), v.as_bytes()))
@@ -198,7 +233,7 @@ mod tests {
         let t = nets(trusted);
         let peer = ip(PEER);
         let peer_trusted = t.iter().any(|n| n.contains(&peer));
-        client_ip(peer, peer_trusted, &h, &t)
+        client_ip(peer, peer_trusted, &h, &t, by)
     }
 
     #[test]
@@ -264,12 +299,26 @@ mod tests {
         assert_eq!(resolve(&h, &t), ip("192.0.2.60"));
         let h = [("Forwarded", r#"for="[2001:db8::1]""#)];
         assert_eq!(resolve(&h, &t), ip("2001:db8::1"));
-        // Forwarded wins over X-Forwarded-For when both are present.
+        // Both present: X-Forwarded-For unless configured otherwise (a
+        // proxy writing only XFF passes a forged Forwarded through).
         let h = [
-            ("X-Forwarded-For", "198.51.100.1"),
-            ("Forwarded", "for=192.0.2.1"),
+            ("Forwarded", "for=192.0.2.66"),
+            ("X-Forwarded-For", "198.51.100.1, 10.0.0.9"),
         ];
-        assert_eq!(resolve(&h, &t), ip("192.0.2.1"));
+        assert_eq!(resolve(&h, &t), ip("198.51.100.1"));
+        assert_eq!(
+            resolve_by(&h, &t, ClientIpHeader::Forwarded),
+            ip("192.0.2.66")
+        );
+        assert_eq!(
+            resolve_by(&h, &t, ClientIpHeader::XForwardedFor),
+            ip("198.51.100.1")
+        );
+        // Configured to one header, the other is never read.
+        let h = [("X-Forwarded-For", "198.51.100.1")];
+        assert_eq!(resolve_by(&h, &t, ClientIpHeader::Forwarded), ip(PEER));
+        let h = [("Forwarded", "for=192.0.2.1")];
+        assert_eq!(resolve_by(&h, &t, ClientIpHeader::XForwardedFor), ip(PEER));
         // Several Forwarded headers form one list.
         let h = [
             ("Forwarded", "for=192.0.2.1"),

@@ -10,7 +10,7 @@
 //!
 //! What is read (each documented in the module that does it):
 //! - `client_ip`: the peer, or behind a trusted proxy the client from
-//!   `Forwarded`/`X-Forwarded-For` (`forwarded.rs`).
+//!   `Forwarded`/`X-Forwarded-For` per `client_ip_header` (`forwarded.rs`).
 //! - `api_key`: the first configured header present (`api_key_headers`, by
 //!   config order), else the first configured query argument (`api_key_args`,
 //!   percent-decoded).
@@ -34,10 +34,11 @@ use ipnet::IpNet;
 use rampart_policy_loader::measures::IdentityProp;
 use sha2::{Digest, Sha256};
 
+use super::forwarded::{self, ClientIpHeader};
 use super::json::{self, push_bounded};
 use super::jwt::{JwtConfig, JwtReader, MAX_HEADER, MAX_PAYLOAD};
 use super::login::{self, Enc, LoginRoute};
-use super::{b64, forwarded, Buf, Loc};
+use super::{b64, Buf, Loc};
 
 /// Longest decoded API key, username, password or session value kept.
 pub const MAX_FIELD: usize = 1024;
@@ -67,6 +68,8 @@ pub struct IdentityConfig {
     pub jwt: JwtConfig,
     /// Login routes; [`LoginRoute::defaults`] unless configured; empty: none.
     pub login: Vec<LoginRoute>,
+    /// Which header names the client behind a trusted proxy.
+    pub client_ip_header: ClientIpHeader,
 }
 
 impl Default for IdentityConfig {
@@ -83,6 +86,7 @@ impl Default for IdentityConfig {
                 .collect(),
             jwt: JwtConfig::default(),
             login: LoginRoute::defaults(),
+            client_ip_header: ClientIpHeader::Auto,
         }
     }
 }
@@ -190,6 +194,7 @@ pub struct IdentityExtractor {
     session_cookies: Vec<Vec<u8>>,
     login: Vec<LoginRoute>,
     trusted: Vec<IpNet>,
+    client_ip_header: ClientIpHeader,
     hasher: TokenHasher,
     jwt: JwtReader,
     verify_jwt: bool,
@@ -238,6 +243,7 @@ impl IdentityExtractor {
             session_cookies: bytes(&cfg.session_cookies, false),
             login: cfg.login.clone(),
             trusted: trusted_proxies.to_vec(),
+            client_ip_header: cfg.client_ip_header,
             hasher: TokenHasher::new(token_key),
             jwt: JwtReader::new(&cfg.jwt),
             verify_jwt: cfg.jwt.verify,
@@ -270,8 +276,13 @@ impl IdentityExtractor {
     }
 
     fn extract_inner<'r>(&'r mut self, req: &RequestParts<'r>, now: Option<i64>) -> Identity<'r> {
-        let client_ip =
-            forwarded::client_ip(req.peer, req.peer_trusted, req.headers, &self.trusted);
+        let client_ip = forwarded::client_ip(
+            req.peer,
+            req.peer_trusted,
+            req.headers,
+            &self.trusted,
+            self.client_ip_header,
+        );
         let found = self.fill(req, now);
         let this: &'r IdentityExtractor = self;
         let get = |l: Option<Loc<'r>>| -> Option<&'r [u8]> {

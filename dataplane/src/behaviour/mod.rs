@@ -12,6 +12,7 @@ mod json;
 pub mod jwt;
 pub mod login;
 
+pub use forwarded::ClientIpHeader;
 pub use identity::{Identity, IdentityConfig, IdentityExtractor, RequestParts};
 pub use jwt::{JwtConfig, KeyFile};
 pub use login::LoginRoute;

@@ -107,6 +107,7 @@ const BEHAVIOUR_KEYS: &[&str] = &[
     "api_key_headers",
     "api_key_args",
     "session_cookies",
+    "client_ip_header",
     "jwt",
     "login",
     "enabled",

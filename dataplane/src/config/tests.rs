@@ -1095,9 +1095,16 @@ fn behaviour_identity_keys() {
     );
     assert_eq!(l.failure_status, [400, 401]);
     assert_eq!(id.login[1].user_fields.len(), 4);
+    assert_eq!(id.client_ip_header, crate::behaviour::ClientIpHeader::Auto);
     // `login = []` turns login routes off.
-    let c = ok(&format!("{MIN}\n[behaviour]\nlogin = []\n"));
+    let c = ok(&format!(
+        "{MIN}\n[behaviour]\nlogin = []\nclient_ip_header = \"forwarded\"\n"
+    ));
     assert!(c.identity.login.is_empty());
+    assert_eq!(
+        c.identity.client_ip_header,
+        crate::behaviour::ClientIpHeader::Forwarded
+    );
 }
 
 #[test]
@@ -1175,6 +1182,11 @@ fn behaviour_identity_errors() {
         "unknown key `user` in [[behaviour.login]]",
     );
     one_err(&at("login = 3"), "9:9", "must be an array of tables");
+    one_err(
+        &at("client_ip_header = \"x-real-ip\""),
+        "9:20",
+        "must be \"auto\"",
+    );
 }
 
 #[test]
@@ -1227,6 +1239,7 @@ fn example_file_documents_the_identity_keys() {
         "api_key_headers = ",
         "api_key_args = ",
         "session_cookies = ",
+        "client_ip_header = ",
         "verify = ",
         "# hs256_secret_file = ",
         "# public_keys = ",

@@ -1,5 +1,5 @@
 //! `[behaviour]`'s client-identity keys: `api_key_headers`, `api_key_args`,
-//! `session_cookies`, `[behaviour.jwt]` and `[[behaviour.login]]`. The key
+//! `session_cookies`, `client_ip_header`, `[behaviour.jwt]` and `[[behaviour.login]]`. The key
 //! files of `[behaviour.jwt]` are read later, by `config::load_file`, which
 //! knows the directory relative paths start from.
 
@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{table_array, Ctx, Field, Section, JWT_KEYS, LOGIN_KEYS};
-use crate::behaviour::{IdentityConfig, JwtConfig, KeyFile, LoginRoute};
+use crate::behaviour::{ClientIpHeader, IdentityConfig, JwtConfig, KeyFile, LoginRoute};
 
 /// Longest `[behaviour.jwt] leeway` accepted.
 const MAX_LEEWAY: Duration = Duration::from_secs(24 * 3600);
@@ -35,6 +35,24 @@ pub(super) fn parse(cx: &mut Ctx<'_>, s: &Section<'_, '_>) -> IdentityConfig {
         .get("session_cookies")
         .map(|f| names(cx, &f, "cookie names like [\"session\"]", Names::Cookie))
         .unwrap_or(d.session_cookies);
+    let client_ip_header = s
+        .get("client_ip_header")
+        .and_then(|f| match cx.str(&f)? {
+            "auto" => Some(ClientIpHeader::Auto),
+            "forwarded" => Some(ClientIpHeader::Forwarded),
+            "x-forwarded-for" => Some(ClientIpHeader::XForwardedFor),
+            other => {
+                cx.err(
+                    f.v.span(),
+                    format!(
+                        "{} must be \"auto\", \"forwarded\" or \"x-forwarded-for\", got {other:?}",
+                        f.name
+                    ),
+                );
+                None
+            }
+        })
+        .unwrap_or(d.client_ip_header);
     let jwt = match s.get("jwt") {
         Some(f) => jwt(cx, &f),
         None => d.jwt,
@@ -50,6 +68,7 @@ pub(super) fn parse(cx: &mut Ctx<'_>, s: &Section<'_, '_>) -> IdentityConfig {
         session_cookies,
         jwt,
         login,
+        client_ip_header,
     }
 }
 
