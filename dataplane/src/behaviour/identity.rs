@@ -201,6 +201,8 @@ pub struct IdentityExtractor {
     jwt_buf: Vec<u8>,
     basic_buf: Vec<u8>,
     scratch: Vec<u8>,
+    /// The normalised path for login matching (fixed length, never grown).
+    path_buf: Box<[u8]>,
 }
 
 /// The extraction before buffer positions become slices.
@@ -252,6 +254,7 @@ impl IdentityExtractor {
             // Token hex, two claims (each at most the payload), and three
             // decoded fields (API key, user, password).
             scratch: Vec::with_capacity(TOKEN_HEX + 2 * MAX_PAYLOAD + 3 * MAX_FIELD),
+            path_buf: vec![0u8; login::MAX_PATH].into_boxed_slice(),
         }
     }
 
@@ -391,7 +394,11 @@ impl IdentityExtractor {
             f.jwt_invalid = out.invalid;
         }
 
-        let path = login::path_of(req.target);
+        let raw_path = login::path_of(req.target);
+        let path = match login::normalise_path(raw_path, &mut self.path_buf) {
+            Some(n) => &self.path_buf[..n],
+            None => raw_path,
+        };
         f.login_route = login::route(&self.login, req.method, path);
         if let Some(i) = f.login_route {
             let (user, pass) = login::body_fields(&self.login[i], content_type, req.body);

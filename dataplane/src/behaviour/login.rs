@@ -1,7 +1,13 @@
 //! Login routes and the credentials a login request carries.
 //!
 //! A login route is a path glob (`policy-loader`'s [`Glob`]: `*` within a
-//! segment, `**` across segments) and a method. On a matching request the
+//! segment, `**` across segments) and a method. Globs are matched against the
+//! path as a backend would resolve it ([`normalise_path`]: percent-decoded,
+//! `//`, `.` and `..` resolved, `;params` and a trailing `/` dropped) and
+//! ignoring ASCII case, so `/API//v1/./%6Cogin/` is still a login: an
+//! attacker must not dodge credential counting by spelling the path
+//! differently, and matching a few more paths than the backend would only
+//! reads a few more bodies. On a matching request the
 //! username and password are read from the body prefix, as JSON (a member of
 //! the top-level object, or of an object one level down such as
 //! `{"user": {"email": …}}`) or as an HTML form (`a=b&c=d`, percent and `+`
@@ -67,7 +73,7 @@ impl LoginRoute {
 
     fn matches(&self, method: &[u8], path: &[u8]) -> bool {
         (self.method == "*" || self.method.as_bytes().eq_ignore_ascii_case(method))
-            && self.path.matches(path, b'/')
+            && self.path.matches_caseless(path, b'/')
     }
 }
 
@@ -95,6 +101,60 @@ pub fn path_of(target: &[u8]) -> &[u8] {
         .position(|&c| c == b'?' || c == b'#')
         .unwrap_or(t.len());
     &t[..end]
+}
+
+/// Longest path normalised for login matching; longer ones are matched raw.
+pub const MAX_PATH: usize = 2048;
+
+/// Writes `path` (no query) into `out` (at least [`MAX_PATH`] bytes are
+/// useful) as a backend would resolve it:
+/// percent escapes decoded, empty and `.` segments dropped, `..` removing the
+/// previous segment, `;params` of a segment dropped, no trailing `/`. Returns
+/// the normalised length, or `None` if it does not fit (match the raw path).
+pub fn normalise_path(path: &[u8], out: &mut [u8]) -> Option<usize> {
+    let mut n = 0;
+    let mut i = 0;
+    while i < path.len() {
+        // One segment, decoded into place after a '/', up to the next '/'
+        // (an encoded %2F stays inside the segment, as most servers keep it).
+        *out.get_mut(n)? = b'/';
+        let mut len = 0;
+        let mut params = false;
+        while i < path.len() && path[i] != b'/' {
+            let mut c = path[i];
+            if c == b'%' {
+                if let (Some(h), Some(l)) = (hex(path.get(i + 1)), hex(path.get(i + 2))) {
+                    c = h << 4 | l;
+                    i += 2;
+                }
+            }
+            i += 1;
+            if c == b';' {
+                params = true;
+            }
+            if !params {
+                *out.get_mut(n + 1 + len)? = c;
+                len += 1;
+            }
+        }
+        i += 1;
+        match &out[n + 1..n + 1 + len] {
+            b"" | b"." => {}
+            b".." => {
+                // Back to the previous '/', never above the root.
+                while n > 0 && out[n - 1] != b'/' {
+                    n -= 1;
+                }
+                n = n.saturating_sub(1);
+            }
+            _ => n += 1 + len,
+        }
+    }
+    if n == 0 {
+        *out.first_mut()? = b'/';
+        n = 1;
+    }
+    Some(n)
 }
 
 /// How a field's raw bytes must be decoded.
@@ -264,6 +324,35 @@ mod tests {
         }
         assert_eq!(path_of(b"https://h"), b"/");
         assert_eq!(path_of(b"/a#f"), b"/a");
+    }
+
+    #[test]
+    fn evasive_spellings_of_a_login_path_still_match() {
+        let r = LoginRoute::defaults();
+        let mut buf = vec![0u8; MAX_PATH];
+        for t in [
+            "/API/v1/Login",
+            "//api//v1/login/",
+            "/api/v1/./x/../login",
+            "/api/v1/%6Cogin",
+            "/api/v1/login;jsessionid=abc",
+            "/login/.",
+        ] {
+            let n = normalise_path(path_of(t.as_bytes()), &mut buf).unwrap();
+            assert_eq!(route(&r, b"POST", &buf[..n]), Some(0), "{t}");
+        }
+        for (t, want) in [
+            ("/", "/"),
+            ("", "/"),
+            ("/../../a", "/a"),
+            ("/a/b/..", "/a"),
+            ("/a%2Fb/c", "/a/b/c"),
+            ("/a%zz", "/a%zz"),
+        ] {
+            let n = normalise_path(t.as_bytes(), &mut buf).unwrap();
+            assert_eq!(std::str::from_utf8(&buf[..n]).unwrap(), want, "{t}");
+        }
+        assert_eq!(normalise_path(&[b'a'; MAX_PATH + 1], &mut buf), None);
     }
 
     #[test]
