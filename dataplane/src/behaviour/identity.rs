@@ -394,12 +394,16 @@ impl IdentityExtractor {
             f.jwt_invalid = out.invalid;
         }
 
-        let raw_path = login::path_of(req.target);
-        let path = match login::normalise_path(raw_path, &mut self.path_buf) {
-            Some(n) => &self.path_buf[..n],
-            None => raw_path,
-        };
-        f.login_route = login::route(&self.login, req.method, path);
+        // Most API requests are GETs and logins POSTs: skip the path work
+        // when no route takes this method.
+        if self.login.iter().any(|r| r.takes(req.method)) {
+            let raw_path = login::path_of(req.target);
+            let path = match login::normalise_path(raw_path, &mut self.path_buf) {
+                Some(n) => &self.path_buf[..n],
+                None => raw_path,
+            };
+            f.login_route = login::route(&self.login, req.method, path);
+        }
         if let Some(i) = f.login_route {
             let (user, pass) = login::body_fields(&self.login[i], content_type, req.body);
             if let Some((raw, enc)) = user {

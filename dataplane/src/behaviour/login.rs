@@ -71,9 +71,13 @@ impl LoginRoute {
         DEFAULT_PATHS.iter().map(|p| LoginRoute::new(p)).collect()
     }
 
+    /// Whether the route takes requests with `method`.
+    pub fn takes(&self, method: &[u8]) -> bool {
+        self.method == "*" || self.method.as_bytes().eq_ignore_ascii_case(method)
+    }
+
     fn matches(&self, method: &[u8], path: &[u8]) -> bool {
-        (self.method == "*" || self.method.as_bytes().eq_ignore_ascii_case(method))
-            && self.path.matches_caseless(path, b'/')
+        self.takes(method) && self.path.matches_caseless(path, b'/')
     }
 }
 
