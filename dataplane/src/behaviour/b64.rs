@@ -38,7 +38,10 @@ pub fn decoded_len(n: usize) -> Option<usize> {
 /// `out` restored, on a bad character, a bad length or lack of room.
 pub fn decode(src: &[u8], out: &mut Vec<u8>) -> bool {
     let mark = out.len();
-    let Some(n) = strip(src).and_then(|s| decoded_len(s.len())) else {
+    let Some(src) = strip(src) else {
+        return false;
+    };
+    let Some(n) = decoded_len(src.len()) else {
         return false;
     };
     if out.capacity() - mark < n {
@@ -46,7 +49,7 @@ pub fn decode(src: &[u8], out: &mut Vec<u8>) -> bool {
     }
     // Within capacity: no reallocation.
     out.resize(mark + n, 0);
-    if decode_to(src, &mut out[mark..]).is_none() {
+    if decode_unpadded(src, &mut out[mark..]).is_none() {
         out.truncate(mark);
         return false;
     }
@@ -56,7 +59,10 @@ pub fn decode(src: &[u8], out: &mut Vec<u8>) -> bool {
 /// Decodes `src` into the start of `out`; the decoded length, or `None` on a
 /// bad character, a bad length or an `out` too short.
 pub fn decode_to(src: &[u8], out: &mut [u8]) -> Option<usize> {
-    let src = strip(src)?;
+    decode_unpadded(strip(src)?, out)
+}
+
+fn decode_unpadded(src: &[u8], out: &mut [u8]) -> Option<usize> {
     let n = decoded_len(src.len())?;
     let out = out.get_mut(..n)?;
     let mut chunks = src.chunks_exact(4);
@@ -98,7 +104,7 @@ pub fn decode_to(src: &[u8], out: &mut [u8]) -> Option<usize> {
 
 /// `src` without its padding; `None` if '=' appears anywhere but at the end.
 fn strip(src: &[u8]) -> Option<&[u8]> {
-    match src.iter().position(|&c| c == b'=') {
+    match memchr::memchr(b'=', src) {
         Some(p) if src.len() - p <= 2 && src[p..].iter().all(|&c| c == b'=') => Some(&src[..p]),
         Some(_) => None,
         None => Some(src),
