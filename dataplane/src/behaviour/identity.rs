@@ -26,6 +26,20 @@
 //!
 //! Values longer than [`MAX_FIELD`] bytes (after decoding) are not identities
 //! and are left out; so are values that do not decode.
+//!
+//! In a core's judge (the extractor a field beside the evaluator, so the two
+//! borrows are disjoint):
+//!
+//! ```ignore
+//! let id = self.identity.extract(&RequestParts {
+//!     method, target, headers, body, peer, peer_trusted,
+//! });
+//! let mut facts = Facts::client(id.client_ip);
+//! facts.identity = id.facts();
+//! facts.password = id.password;
+//! // ... evaluate; after the response, `id.login_route` and the route's
+//! // `failure_status` say whether this was a failed login.
+//! ```
 
 use std::net::IpAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
