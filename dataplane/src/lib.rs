@@ -15,6 +15,7 @@
 //! - [`demo`]: the small built-in demo API behind `rampart demo`.
 
 pub mod admin;
+pub mod behaviour;
 pub mod config;
 pub mod demo;
 pub mod enforce;

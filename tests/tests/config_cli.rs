@@ -200,3 +200,44 @@ fn an_event_log_that_cannot_be_created_is_refused_by_check_and_run() {
     assert!(out.status.success(), "{}", out.stderr);
     assert!(!ok.exists(), "check does not create the log");
 }
+
+#[test]
+fn check_reports_bad_jwt_key_files_at_their_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let base = GatewayConfig::new(dead_addr()).render();
+    std::fs::write(dir.path().join("short.key"), "too short\n").expect("write key");
+    std::fs::write(
+        dir.path().join("rsa.pem"),
+        "-----BEGIN RSA PUBLIC KEY-----\nAAAA\n-----END RSA PUBLIC KEY-----\n",
+    )
+    .expect("write key");
+    let cfg = format!(
+        "{base}\n[behaviour.jwt]\nverify = true\nhs256_secret_file = \"short.key\"\n\
+         public_keys = [\"rsa.pem\", \"missing.pem\"]\n"
+    );
+    let first = base.lines().count() + 4;
+    let path = write(dir.path(), "jwt.toml", &cfg);
+    let out = run_to_exit(&["check", "--config", &path], CLI_TIMEOUT);
+    assert!(!out.status.success(), "check accepted bad key files");
+    let secret = error_line(&out.stderr, &path, first as u32)
+        .unwrap_or_else(|| panic!("no error at line {first}; stderr:\n{}", out.stderr));
+    assert!(secret.contains("HS256 needs at least 32"), "{secret}");
+    let keys = error_line(&out.stderr, &path, first as u32 + 1)
+        .unwrap_or_else(|| panic!("no error at line {}; stderr:\n{}", first + 1, out.stderr));
+    assert!(
+        keys.contains("RSA keys (RS256) are not supported"),
+        "{keys}"
+    );
+    assert!(
+        out.stderr.contains("cannot read public key"),
+        "missing file not reported:\n{}",
+        out.stderr
+    );
+    // With good keys the same config is accepted.
+    std::fs::write(dir.path().join("short.key"), [b'k'; 32]).expect("write key");
+    let cfg =
+        format!("{base}\n[behaviour.jwt]\nverify = true\nhs256_secret_file = \"short.key\"\n");
+    let path = write(dir.path(), "jwt-ok.toml", &cfg);
+    let out = run_to_exit(&["check", "--config", &path], CLI_TIMEOUT);
+    assert!(out.status.success(), "stderr:\n{}", out.stderr);
+}

@@ -20,6 +20,8 @@ use super::{
     UpstreamCluster, Workers, DEFAULT_ADMIN,
 };
 
+mod identity;
+
 type Span = Range<usize>;
 type Value<'i> = Spanned<DeValue<'i>>;
 
@@ -42,6 +44,7 @@ const TOP_KEYS: &[&str] = &[
     "enforcement",
     "events",
     "intel",
+    "behaviour",
 ];
 const EVENTS_KEYS: &[&str] = &[
     "enabled",
@@ -100,6 +103,28 @@ const UPSTREAM_KEYS: &[&str] = &[
     "retry_idempotent",
 ];
 const ROUTE_KEYS: &[&str] = &["host", "path_prefix", "upstream"];
+/// Identity keys, plus the counters' keys (`enabled` .. `key_sync_interval`),
+/// which the counters' parser reads: accepted here so either alone loads.
+const BEHAVIOUR_KEYS: &[&str] = &[
+    "api_key_headers",
+    "api_key_args",
+    "session_cookies",
+    "client_ip_header",
+    "jwt",
+    "login",
+    "enabled",
+    "memory_per_core",
+    "steer_by_address",
+    "key_sync_interval",
+];
+const JWT_KEYS: &[&str] = &["verify", "hs256_secret_file", "public_keys", "leeway"];
+const LOGIN_KEYS: &[&str] = &[
+    "path",
+    "method",
+    "user_fields",
+    "password_fields",
+    "failure_status",
+];
 
 pub(super) fn parse(src: &str, origin: &str) -> Result<Config, Diagnostics> {
     let mut cx = Ctx::new(src, origin);
@@ -358,7 +383,7 @@ impl<'a, 'i> Section<'a, 'i> {
         match table {
             Some(t) => {
                 // Name the table the way it is written in the file.
-                let what = if matches!(name, "upstream" | "route") {
+                let what = if matches!(name, "upstream" | "route" | "behaviour.login") {
                     format!("[[{name}]]")
                 } else {
                     format!("[{name}]")
@@ -429,7 +454,8 @@ fn build(cx: &mut Ctx<'_>, doc: &DeTable<'_>) -> Config {
                 key.span(),
                 format!(
                     "unknown table `{}`; allowed tables: [server], [admin], [limits], \
-                     [timeouts], [forwarding], [io], [policy], [enforcement], [events], [intel], [[upstream]], [[route]]",
+                     [timeouts], [forwarding], [io], [policy], [enforcement], [events], [intel], \
+                     [behaviour], [[upstream]], [[route]]",
                     key.get_ref()
                 ),
             );
@@ -466,6 +492,8 @@ fn build(cx: &mut Ctx<'_>, doc: &DeTable<'_>) -> Config {
     let enforcement = enforcement(cx, &sec_enforcement);
     let sec_intel = Section::from_doc(cx, doc, "intel", INTEL_KEYS);
     let intel = intel(cx, &sec_intel);
+    let sec_behaviour = Section::from_doc(cx, doc, "behaviour", BEHAVIOUR_KEYS);
+    let identity = identity::parse(cx, &sec_behaviour);
 
     Config {
         workers,
@@ -482,6 +510,7 @@ fn build(cx: &mut Ctx<'_>, doc: &DeTable<'_>) -> Config {
         enforcement,
         events,
         intel,
+        identity,
     }
 }
 

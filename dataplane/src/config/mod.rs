@@ -45,6 +45,8 @@ pub struct Config {
     pub enforcement: crate::enforce::EnforcementConfig,
     /// The security event log.
     pub events: crate::events::EventsConfig,
+    /// `[behaviour]` client identity: API keys, sessions, JWTs, login routes.
+    pub identity: crate::behaviour::IdentityConfig,
 }
 
 /// How many worker threads (one io_uring ring each) to run.
@@ -298,6 +300,22 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
     if let crate::events::SinkKind::File(p) = &config.events.sink {
         config.events.sink = crate::events::SinkKind::File(rel(p));
     }
+    // Key files are read now so `rampart check` reports them like any other
+    // config error, at the line naming them.
+    if let Err(errors) = config.identity.jwt.load_keys(base) {
+        let origin = path.display().to_string();
+        return Err(ConfigError::Invalid(Diagnostics(
+            errors
+                .into_iter()
+                .map(|(f, message)| Diagnostic {
+                    file: origin.clone(),
+                    line: f.line,
+                    col: f.col,
+                    message: format!("behaviour.jwt: {message}"),
+                })
+                .collect(),
+        )));
+    }
     Ok(config)
 }
 
@@ -355,6 +373,7 @@ impl Config {
             enforcement: crate::enforce::EnforcementConfig::default(),
             events: crate::events::EventsConfig::default(),
             intel: crate::policy::IntelConfig::default(),
+            identity: crate::behaviour::IdentityConfig::default(),
         })
     }
 }

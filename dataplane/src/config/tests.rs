@@ -1069,3 +1069,222 @@ fn event_log_path_is_relative_to_the_config_file() {
         crate::events::SinkKind::File(dir.path().join("logs/e.log"))
     );
 }
+
+#[test]
+fn behaviour_identity_defaults() {
+    let c = ok(MIN);
+    let id = &c.identity;
+    assert_eq!(id.api_key_headers, ["x-api-key"]);
+    assert!(id.api_key_args.is_empty());
+    assert_eq!(id.session_cookies.len(), 5);
+    assert!(!id.jwt.verify);
+    assert_eq!(id.jwt.leeway, Duration::from_secs(60));
+    let paths: Vec<&str> = id.login.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "**/login",
+            "**/signin",
+            "**/auth/token",
+            "**/oauth/token",
+            "**/sessions"
+        ]
+    );
+    assert!(id
+        .login
+        .iter()
+        .all(|r| r.method == "POST" && r.failure_status == [401, 403]));
+}
+
+#[test]
+fn behaviour_identity_keys() {
+    let c = ok(&format!(
+        "{MIN}\n[behaviour]\napi_key_headers = [\"X-Api-Key\", \"apikey\"]\n\
+         api_key_args = [\"key\"]\nsession_cookies = [\"sid\"]\n\
+         enabled = true\nmemory_per_core = \"64MiB\"\nsteer_by_address = true\nkey_sync_interval = \"10ms\"\n\
+         [behaviour.jwt]\nverify = true\nhs256_secret_file = \"k\"\npublic_keys = [\"a.pem\", \"b.pem\"]\nleeway = \"5s\"\n\
+         [[behaviour.login]]\npath = \"/api/*/login\"\nmethod = \"put\"\nuser_fields = [\"handle\"]\n\
+         password_fields = [\"secret\"]\nfailure_status = [400, 401]\n\
+         [[behaviour.login]]\npath = \"**/signin\"\n"
+    ));
+    let id = &c.identity;
+    assert_eq!(id.api_key_headers, ["x-api-key", "apikey"]);
+    assert_eq!(id.api_key_args, ["key"]);
+    assert_eq!(id.session_cookies, ["sid"]);
+    assert!(id.jwt.verify);
+    assert_eq!(id.jwt.leeway, Duration::from_secs(5));
+    let hs = id.jwt.hs256_secret_file.as_ref().unwrap();
+    assert_eq!((hs.path.to_str(), hs.line, hs.col), (Some("k"), 18, 21));
+    assert_eq!(id.jwt.public_keys.len(), 2);
+    assert_eq!(id.login.len(), 2);
+    let l = &id.login[0];
+    assert_eq!(l.path.as_str(), "/api/*/login");
+    assert_eq!(l.method, "PUT");
+    assert_eq!(
+        (&l.user_fields[..], &l.password_fields[..]),
+        (&["handle".to_owned()][..], &["secret".to_owned()][..])
+    );
+    assert_eq!(l.failure_status, [400, 401]);
+    assert_eq!(id.login[1].user_fields.len(), 4);
+    assert_eq!(id.client_ip_header, crate::behaviour::ClientIpHeader::Auto);
+    // `login = []` turns login routes off.
+    let c = ok(&format!(
+        "{MIN}\n[behaviour]\nlogin = []\nclient_ip_header = \"forwarded\"\n"
+    ));
+    assert!(c.identity.login.is_empty());
+    assert_eq!(
+        c.identity.client_ip_header,
+        crate::behaviour::ClientIpHeader::Forwarded
+    );
+}
+
+#[test]
+fn behaviour_identity_errors() {
+    let at = |body: &str| format!("{MIN}\n[behaviour]\n{body}\n");
+    one_err(
+        &at("api_key_header = []"),
+        "9:1",
+        "unknown key `api_key_header` in [behaviour]",
+    );
+    one_err(
+        &at("api_key_headers = \"x\""),
+        "9:19",
+        "must be an array of header names",
+    );
+    one_err(
+        &at("api_key_headers = [\"x api\"]"),
+        "9:20",
+        "is not a valid name",
+    );
+    one_err(
+        &at("api_key_headers = [\"a\", \"A\"]"),
+        "9:25",
+        "\"A\" is listed twice",
+    );
+    one_err(
+        &at("session_cookies = [\"\"]"),
+        "9:20",
+        "names must not be empty",
+    );
+    one_err(&at("[behaviour.jwt]\nverify = true"), "10:10", "needs keys");
+    one_err(
+        &at("[behaviour.jwt]\nkey = 1"),
+        "10:1",
+        "unknown key `key` in [behaviour.jwt]",
+    );
+    one_err(
+        &at("[behaviour.jwt]\nleeway = \"25h\""),
+        "10:10",
+        "at most 24h",
+    );
+    one_err(
+        &at("[behaviour.jwt]\npublic_keys = [\"\"]"),
+        "10:16",
+        "must not be empty",
+    );
+    one_err(
+        &at("[[behaviour.login]]\nmethod = \"POST\""),
+        "9:1",
+        "missing its `path`",
+    );
+    one_err(
+        &at("[[behaviour.login]]\npath = \"login\""),
+        "10:8",
+        "must start with '/'",
+    );
+    one_err(
+        &at("[[behaviour.login]]\npath = \"/l\"\nmethod = \"PO ST\""),
+        "11:10",
+        "is not a method",
+    );
+    one_err(
+        &at("[[behaviour.login]]\npath = \"/l\"\nfailure_status = [700]"),
+        "11:19",
+        "between 100 and 599",
+    );
+    one_err(
+        &at("[[behaviour.login]]\npath = \"/l\"\nuser_fields = []"),
+        "11:15",
+        "at least one field",
+    );
+    one_err(
+        &at("[[behaviour.login]]\npath = \"/l\"\nuser = 1"),
+        "11:1",
+        "unknown key `user` in [[behaviour.login]]",
+    );
+    one_err(&at("login = 3"), "9:9", "must be an array of tables");
+    one_err(
+        &at("client_ip_header = \"x-real-ip\""),
+        "9:20",
+        "must be \"auto\"",
+    );
+}
+
+#[test]
+fn behaviour_jwt_key_files_load_relative_to_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rampart.toml");
+    std::fs::write(
+        dir.path().join("hs.key"),
+        "0123456789abcdef0123456789abcdef\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &file,
+        format!("{MIN}\n[behaviour.jwt]\nverify = true\nhs256_secret_file = \"hs.key\"\n"),
+    )
+    .unwrap();
+    let c = load_file(&file).unwrap();
+    assert!(c.identity.jwt.keys.hs256.is_some());
+    assert_eq!(
+        c.identity.jwt.hs256_secret_file.unwrap().path,
+        dir.path().join("hs.key")
+    );
+    // A bad key file is a config error at the line naming it.
+    std::fs::write(
+        &file,
+        format!(
+            "{MIN}\n[behaviour.jwt]\nverify = true\nhs256_secret_file = \"hs.key\"\n\
+             public_keys = [\"missing.pem\"]\n"
+        ),
+    )
+    .unwrap();
+    let Err(ConfigError::Invalid(d)) = load_file(&file) else {
+        panic!("expected a key file error");
+    };
+    assert_eq!(d.0.len(), 1);
+    let e = d.to_string();
+    assert!(
+        e.starts_with(&format!(
+            "{}:11:16: behaviour.jwt: cannot read public key",
+            file.display()
+        )),
+        "{e}"
+    );
+}
+
+#[test]
+fn example_file_documents_the_identity_keys() {
+    let src = include_str!("../../etc/rampart.example.toml");
+    for key in [
+        "api_key_headers = ",
+        "api_key_args = ",
+        "session_cookies = ",
+        "client_ip_header = ",
+        "verify = ",
+        "# hs256_secret_file = ",
+        "# public_keys = ",
+        "leeway = ",
+        "# [[behaviour.login]]",
+        "# path = ",
+        "# method = ",
+        "# user_fields = ",
+        "# password_fields = ",
+        "# failure_status = ",
+    ] {
+        assert!(
+            src.lines().any(|l| l.starts_with(key)),
+            "example config does not show `{key}`"
+        );
+    }
+}
