@@ -69,6 +69,30 @@ pub mod id {
     pub const END: usize = 28;
 }
 
+/// `[behaviour]` settings of the counters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CounterConfig {
+    /// Count behaviour at all.
+    pub enabled: bool,
+    /// Bytes of counter tables per worker, allocated at startup.
+    pub memory_per_core: usize,
+    /// Steer connections to workers by client address (`steering.rs`).
+    pub steer_by_address: bool,
+    /// How often a core sends increments of keys another core owns (ms).
+    pub key_sync_interval_ms: u64,
+}
+
+impl Default for CounterConfig {
+    fn default() -> Self {
+        CounterConfig {
+            enabled: true,
+            memory_per_core: 64 << 20,
+            steer_by_address: true,
+            key_sync_interval_ms: 10,
+        }
+    }
+}
+
 /// Default statuses that make a login response an authentication failure.
 pub const DEFAULT_AUTH_FAILURE_STATUSES: [u16; 2] = [401, 403];
 

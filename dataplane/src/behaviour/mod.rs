@@ -11,7 +11,7 @@ pub mod hll;
 pub mod table;
 pub mod window;
 
-pub use counters::{CoreCounters, CounterStats, RequestKeys};
+pub use counters::{CoreCounters, CounterConfig, CounterStats, RequestKeys};
 pub use exchange::{Exchange, ExchangeStats, KeyKind};
 
 #[cfg(test)]

@@ -41,6 +41,7 @@ const TOP_KEYS: &[&str] = &[
     "policy",
     "enforcement",
     "events",
+    "behaviour",
 ];
 const EVENTS_KEYS: &[&str] = &[
     "enabled",
@@ -62,6 +63,18 @@ const ENFORCEMENT_KEYS: &[&str] = &[
     "learn_every",
     "decoy_secret_file",
     "close_after_stop",
+];
+const BEHAVIOUR_KEYS: &[&str] = &[
+    "enabled",
+    "memory_per_core",
+    "steer_by_address",
+    "key_sync_interval",
+    // Identity and login keys, read by the identity extractor's loader.
+    "api_key_headers",
+    "api_key_args",
+    "session_cookies",
+    "jwt",
+    "login",
 ];
 const SERVER_KEYS: &[&str] = &["workers", "pin_workers", "listen"];
 const ADMIN_KEYS: &[&str] = &["listen", "enabled"];
@@ -427,7 +440,7 @@ fn build(cx: &mut Ctx<'_>, doc: &DeTable<'_>) -> Config {
                 key.span(),
                 format!(
                     "unknown table `{}`; allowed tables: [server], [admin], [limits], \
-                     [timeouts], [forwarding], [io], [policy], [enforcement], [events], [[upstream]], [[route]]",
+                     [timeouts], [forwarding], [io], [policy], [enforcement], [events], [behaviour], [[upstream]], [[route]]",
                     key.get_ref()
                 ),
             );
@@ -462,6 +475,8 @@ fn build(cx: &mut Ctx<'_>, doc: &DeTable<'_>) -> Config {
     let events = events(cx, &sec_events);
     let sec_enforcement = Section::from_doc(cx, doc, "enforcement", ENFORCEMENT_KEYS);
     let enforcement = enforcement(cx, &sec_enforcement);
+    let sec_behaviour = Section::from_doc(cx, doc, "behaviour", BEHAVIOUR_KEYS);
+    let counters = counters(cx, &sec_behaviour);
 
     Config {
         workers,
@@ -477,6 +492,45 @@ fn build(cx: &mut Ctx<'_>, doc: &DeTable<'_>) -> Config {
         policy,
         enforcement,
         events,
+        counters,
+    }
+}
+
+/// The counters' `[behaviour]` keys (the identity keys are read elsewhere).
+fn counters(cx: &mut Ctx<'_>, s: &Section<'_, '_>) -> crate::behaviour::CounterConfig {
+    let d = crate::behaviour::CounterConfig::default();
+    let enabled = s
+        .get("enabled")
+        .and_then(|f| cx.bool(&f))
+        .unwrap_or(d.enabled);
+    let memory_per_core = s
+        .get("memory_per_core")
+        .and_then(|f| cx.size_in(&f, MIB, 64 * 1024 * MIB))
+        .map_or(d.memory_per_core, |n| n as usize);
+    let key_sync_interval_ms = s
+        .get("key_sync_interval")
+        .and_then(|f| {
+            let v = cx.duration(&f, false)?;
+            if v < Duration::from_millis(1) || v > Duration::from_secs(10) {
+                cx.err(
+                    f.v.span(),
+                    format!("{} must be between 1ms and 10s, got {v:?}", f.name),
+                );
+                return None;
+            }
+            Some(v.as_millis() as u64)
+        })
+        .unwrap_or(d.key_sync_interval_ms);
+    // Steering only serves the counters: it follows `enabled` unless set.
+    let steer_by_address = s
+        .get("steer_by_address")
+        .and_then(|f| cx.bool(&f))
+        .unwrap_or(enabled);
+    crate::behaviour::CounterConfig {
+        enabled,
+        memory_per_core,
+        steer_by_address,
+        key_sync_interval_ms,
     }
 }
 

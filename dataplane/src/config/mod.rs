@@ -43,6 +43,8 @@ pub struct Config {
     pub enforcement: crate::enforce::EnforcementConfig,
     /// The security event log.
     pub events: crate::events::EventsConfig,
+    /// Behaviour counters (`[behaviour]` memory, steering and sync keys).
+    pub counters: crate::behaviour::CounterConfig,
 }
 
 /// How many worker threads (one io_uring ring each) to run.
@@ -351,6 +353,7 @@ impl Config {
             policy: crate::policy::PolicyConfig::default(),
             enforcement: crate::enforce::EnforcementConfig::default(),
             events: crate::events::EventsConfig::default(),
+            counters: crate::behaviour::CounterConfig::default(),
         })
     }
 }

@@ -1038,3 +1038,66 @@ fn event_log_path_is_relative_to_the_config_file() {
         crate::events::SinkKind::File(dir.path().join("logs/e.log"))
     );
 }
+
+#[test]
+fn behaviour_counters_default_and_parse() {
+    let d = ok(MIN).counters;
+    assert_eq!(d, crate::behaviour::CounterConfig::default());
+    assert!(d.enabled && d.steer_by_address);
+    assert_eq!(d.memory_per_core, 64 << 20);
+    assert_eq!(d.key_sync_interval_ms, 10);
+
+    let c = ok(&format!(
+        "{MIN}\n[behaviour]\nmemory_per_core = \"256MiB\"\nkey_sync_interval = \"25ms\"\n\
+         steer_by_address = false\n"
+    ))
+    .counters;
+    assert_eq!(c.memory_per_core, 256 << 20);
+    assert_eq!(c.key_sync_interval_ms, 25);
+    assert!(c.enabled && !c.steer_by_address);
+
+    // Steering follows `enabled` unless set.
+    let off = ok(&format!("{MIN}\n[behaviour]\nenabled = false\n")).counters;
+    assert!(!off.enabled && !off.steer_by_address);
+}
+
+#[test]
+fn behaviour_accepts_the_identity_keys() {
+    let c = ok(&format!(
+        "{MIN}\n[behaviour]\napi_key_headers = [\"x-api-key\"]\napi_key_args = [\"key\"]\n\
+         session_cookies = [\"sid\"]\n\n[behaviour.jwt]\nheader = \"authorization\"\n\n\
+         [[behaviour.login]]\npath = \"/login\"\n"
+    ));
+    assert_eq!(c.counters, crate::behaviour::CounterConfig::default());
+}
+
+#[test]
+fn behaviour_errors_point_at_the_value() {
+    let base = format!("{MIN}\n[behaviour]\n");
+    let line = base.lines().count() + 1;
+    one_err(
+        &format!("{base}memory_per_core = \"512KiB\"\n"),
+        &format!("{line}:19"),
+        "behaviour.memory_per_core must be between 1MiB and 64GiB",
+    );
+    one_err(
+        &format!("{base}key_sync_interval = \"20s\"\n"),
+        &format!("{line}:21"),
+        "behaviour.key_sync_interval must be between 1ms and 10s",
+    );
+    one_err(
+        &format!("{base}key_sync_interval = 0\n"),
+        &format!("{line}:21"),
+        "behaviour.key_sync_interval must be greater than zero",
+    );
+    one_err(
+        &format!("{base}steer_by_address = \"yes\"\n"),
+        &format!("{line}:20"),
+        "behaviour.steer_by_address",
+    );
+    one_err(
+        &format!("{base}memroy_per_core = \"1GiB\"\n"),
+        &format!("{line}:1"),
+        "unknown key `memroy_per_core` in [behaviour]",
+    );
+}
