@@ -161,6 +161,9 @@ pub struct IpState {
 
 impl IpState {
     fn roll(&mut self, last: u64, now: u64) {
+        if last == now {
+            return;
+        }
         self.rate_1s.roll(Window::S1, last, now);
         self.rate_10s.roll(Window::S10, last, now);
         self.rate_1m.roll(Window::M1, last, now);
@@ -177,7 +180,7 @@ impl IpState {
         self.timing_1m.roll(Window::M1, last, now);
     }
 
-    fn write(&self, now: u64, out: &mut [u64]) {
+    fn write(&mut self, now: u64, out: &mut [u64]) {
         out[id::IP_RATE_1S] = self.rate_1s.get(Window::S1, now);
         out[id::IP_RATE_10S] = self.rate_10s.get(Window::S10, now);
         out[id::IP_RATE_1M] = self.rate_1m.get(Window::M1, now);
@@ -251,6 +254,9 @@ impl KeyState {
     }
 
     fn roll(&mut self, kind: KeyKind, last: u64, now: u64) {
+        if last == now {
+            return;
+        }
         let (wa, wb, wd) = windows(kind);
         self.a.roll(wa, last, now);
         self.b.roll(wb, last, now);
@@ -259,11 +265,15 @@ impl KeyState {
 
     /// The key's values at `now` as (a, b, distinct), from the owner's windows or,
     /// for a shadow, the owner's last answer let decay plus local pending counts.
-    fn values(&self, kind: KeyKind, owned: bool, now: u64) -> (u64, u64, u64) {
+    fn values(&mut self, kind: KeyKind, owned: bool, now: u64) -> (u64, u64, u64) {
         let (wa, wb, wd) = windows(kind);
         let a = self.a.get(wa, now);
         let b = self.b.get(wb, now);
-        let d = self.distinct.get();
+        let d = if matches!(kind, KeyKind::User | KeyKind::Password) {
+            self.distinct.get()
+        } else {
+            0
+        };
         if owned {
             return (a, b, d);
         }
@@ -536,7 +546,11 @@ impl CoreCounters {
                     a: s.a,
                     b: s.b,
                     at_ms: now_ms,
-                    distinct: s.distinct.get().min(u32::MAX as u64) as u32,
+                    distinct: if matches!(kind, KeyKind::User | KeyKind::Password) {
+                        s.distinct.get().min(u32::MAX as u64) as u32
+                    } else {
+                        0
+                    },
                     acked_requests: u.requests,
                     acked_failures: u.failures,
                 };

@@ -16,13 +16,17 @@
 //!
 //! Staleness (I = `key_sync_interval`, L = the longest worker loop turn, i.e. the
 //! longest gap between two polls of a core):
-//! - an increment made at time `t` on any core is in the owner's windows by
+//! - an increment made at time `t` on a non-owner core is in the owner's windows by
 //!   `t + I + 2L` (up to `I + L` until its batch is flushed, up to `L` until the owner
 //!   polls);
 //! - the core that made it sees it at once (its shadow counts it locally);
-//! - a core that keeps seeing a key (once per interval) has in its view every increment
-//!   other cores made before `t - (2I + 3L)`: its own last flush was at most `I + L`
-//!   ago, and that batch's reply carried the owner's totals, which lag by `I + 2L`.
+//! - every other core holding a shadow of the key sees it by `t + I + 3L`: the owner
+//!   answers all of them at the end of the poll that applied it;
+//! - increments the owner counts itself (requests arriving on the owner core) reach
+//!   the other cores with the owner's next answer, i.e. within `I + 3L` of the next
+//!   increment any other core makes for that key;
+//! - a core that has never seen a key starts from its own count until its first
+//!   answer (`I + 3L` after its first request for the key).
 //!
 //! `dataplane/tests/behaviour_exchange.rs` checks both bounds with deterministic clocks.
 

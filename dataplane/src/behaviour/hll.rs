@@ -37,13 +37,25 @@ impl<const B: usize> Default for Hll<B> {
     }
 }
 
-/// `2^-r` for the ranks a register can hold.
-const INV_POW2: [f64; 16] = {
-    let mut t = [0.0; 16];
-    let mut i = 0;
-    while i < 16 {
-        t[i] = 1.0 / (1u64 << i) as f64;
-        i += 1;
+/// Per byte of registers (two ranks): the sum of `2^(15 - r)` over both, so a sketch's
+/// harmonic sum is an exact integer (scaled by 2^15) found by one lookup per byte.
+const PAIR_SUM: [u32; 256] = {
+    let mut t = [0u32; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = (1 << (15 - (b & 0xf))) + (1 << (15 - (b >> 4)));
+        b += 1;
+    }
+    t
+};
+
+/// Per byte of registers: how many of its two ranks are 0.
+const PAIR_ZEROS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = ((b & 0xf) == 0) as u8 + ((b >> 4) == 0) as u8;
+        b += 1;
     }
     t
 };
@@ -70,9 +82,10 @@ impl<const B: usize> Hll<B> {
         *b = (*b & !(0xf << shift)) | (r << shift);
     }
 
-    /// Adds a value (any 64-bit hash; it is mixed again here).
+    /// Adds a value (any 64-bit hash; it is mixed again here). Returns whether a
+    /// register changed (only then can the estimate change).
     #[inline]
-    pub fn insert(&mut self, value: u64) {
+    pub fn insert(&mut self, value: u64) -> bool {
         let h = mix64(value);
         let i = (h >> (64 - Self::BITS)) as usize;
         // Rank: position of the first 1 in the remaining bits, capped at 15.
@@ -80,31 +93,35 @@ impl<const B: usize> Hll<B> {
         let rank = (rest.leading_zeros() + 1).min(15) as u8;
         if rank > self.get_reg(i) {
             self.set_reg(i, rank);
+            true
+        } else {
+            false
         }
     }
 
     /// Estimated distinct count of this sketch united with `other` (registerwise max).
     pub fn estimate_union(&self, other: Option<&Hll<B>>) -> u64 {
-        let m = Self::M as f64;
-        let mut sum = 0.0;
+        let mut sum = 0u32;
         let mut zeros = 0u32;
-        for i in 0..Self::M {
-            let mut r = self.get_reg(i);
-            if let Some(o) = other {
-                r = r.max(o.get_reg(i));
-            }
-            if r == 0 {
-                zeros += 1;
-            }
-            sum += INV_POW2[r as usize];
+        for (i, &a) in self.regs.iter().enumerate() {
+            let b = match other {
+                Some(o) => {
+                    let b = o.regs[i];
+                    (a & 0xf).max(b & 0xf) | (a & 0xf0).max(b & 0xf0)
+                }
+                None => a,
+            };
+            sum += PAIR_SUM[b as usize];
+            zeros += PAIR_ZEROS[b as usize] as u32;
         }
+        let m = Self::M as f64;
         let alpha = match Self::M {
             16 => 0.673,
             32 => 0.697,
             64 => 0.709,
             _ => 0.7213 / (1.0 + 1.079 / m),
         };
-        let raw = alpha * m * m / sum;
+        let raw = alpha * m * m * 32768.0 / sum as f64;
         let est = if raw <= 2.5 * m && zeros > 0 {
             m * (m / zeros as f64).ln()
         } else {
@@ -120,10 +137,26 @@ impl<const B: usize> Hll<B> {
 }
 
 /// Distinct values in the last `W/2 ..= W`: two half-window [`Hll`] generations.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// The estimate is cached and recomputed only after a register changed or a
+/// generation passed; it saturates at 65,534.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WindowedHll<const B: usize> {
     cur: Hll<B>,
     prev: Hll<B>,
+    /// The estimate, or `STALE`.
+    cached: u16,
+}
+
+const STALE: u16 = u16::MAX;
+
+impl<const B: usize> Default for WindowedHll<B> {
+    fn default() -> Self {
+        WindowedHll {
+            cur: Hll::default(),
+            prev: Hll::default(),
+            cached: 0,
+        }
+    }
 }
 
 impl<const B: usize> WindowedHll<B> {
@@ -135,6 +168,7 @@ impl<const B: usize> WindowedHll<B> {
             1 => {
                 self.prev = self.cur;
                 self.cur = Hll::default();
+                self.cached = STALE;
             }
             _ => *self = WindowedHll::default(),
         }
@@ -143,13 +177,19 @@ impl<const B: usize> WindowedHll<B> {
     /// Adds a value now.
     #[inline]
     pub fn insert(&mut self, value: u64) {
-        self.cur.insert(value);
+        if self.cur.insert(value) {
+            self.cached = STALE;
+        }
     }
 
     /// Estimated distinct values over both generations.
     #[inline]
-    pub fn get(&self) -> u64 {
-        self.cur.estimate_union(Some(&self.prev))
+    pub fn get(&mut self) -> u64 {
+        if self.cached == STALE {
+            let e = self.cur.estimate_union(Some(&self.prev));
+            self.cached = e.min(STALE as u64 - 1) as u16;
+        }
+        self.cached as u64
     }
 }
 

@@ -163,6 +163,9 @@ fn example_file_documents_every_key() {
         "deceive_remember",
         "deceive_max_delay",
         "learn_every",
+        "memory_per_core",
+        "steer_by_address",
+        "key_sync_interval",
     ];
     for key in keys {
         assert!(
