@@ -38,7 +38,9 @@ fn counts_from_all_cores_converge_to_the_exact_total() {
                 // 9 ms, polling every millisecond as a worker loop would.
                 for ms in 0..9u64 {
                     for u in 0..20u64 {
-                        for r in 0..(100 * (c as u64 + 1)) / 9 + u64::from(ms == 0) * ((100 * (c as u64 + 1)) % 9) {
+                        for r in 0..(100 * (c as u64 + 1)) / 9
+                            + u64::from(ms == 0) * ((100 * (c as u64 + 1)) % 9)
+                        {
                             core.on_request(t0 + ms, &user(u, c as u64 * 1000 + r), &mut out);
                         }
                     }
@@ -99,7 +101,11 @@ fn staleness_is_bounded_by_one_interval_and_a_few_loop_turns() {
     // Core 1 counts the key at t (just after its last flush).
     let t = t0 + 3;
     cores[1].on_request(t, &user(u, 7), &mut out);
-    assert_eq!(out[id::USER_RATE_1M], 1, "core 1 sees its own increment at once");
+    assert_eq!(
+        out[id::USER_RATE_1M],
+        1,
+        "core 1 sees its own increment at once"
+    );
     let mut seen_owner = None;
     let mut seen_third = None;
     // One loop turn = 1 ms; every core polls every turn.

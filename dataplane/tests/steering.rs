@@ -63,11 +63,17 @@ fn connections_land_on_the_core_their_source_address_hashes_to() {
                 let _client = connect_from(src, addr);
                 let (got, peer) = accepted_by(&group);
                 assert_eq!(peer.ip(), IpAddr::V4(src));
-                assert_eq!(got, want, "n={n}: {src} accepted by {got}, predicted {want}");
+                assert_eq!(
+                    got, want,
+                    "n={n}: {src} accepted by {got}, predicted {want}"
+                );
                 used[got] += 1;
             }
         }
-        assert!(used.iter().all(|&u| u > 0), "n={n}: every core used: {used:?}");
+        assert!(
+            used.iter().all(|&u| u > 0),
+            "n={n}: every core used: {used:?}"
+        );
     }
 }
 

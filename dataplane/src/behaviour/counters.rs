@@ -388,11 +388,7 @@ impl CoreCounters {
             keys: self.keys.iter().map(Table::len).sum(),
             key_evictions: self.keys.iter().map(Table::evictions).sum(),
             bytes: self.ips.allocated_bytes()
-                + self
-                    .keys
-                    .iter()
-                    .map(Table::allocated_bytes)
-                    .sum::<usize>(),
+                + self.keys.iter().map(Table::allocated_bytes).sum::<usize>(),
             exchange: self.exchange.stats(),
         }
     }
@@ -518,8 +514,7 @@ impl CoreCounters {
                 distinct,
             };
             let keys = &mut self.keys;
-            self.exchange
-                .send_update(to, u, &mut |m| undo(keys, m));
+            self.exchange.send_update(to, u, &mut |m| undo(keys, m));
         }
         view
     }
@@ -575,8 +570,7 @@ impl CoreCounters {
                 let kind = r.kind;
                 let table = &mut keys[kind.index()];
                 // Totals for a key this core no longer tracks are not worth a slot.
-                if r.acked_requests == 0 && r.acked_failures == 0 && table.get(r.key).is_none()
-                {
+                if r.acked_requests == 0 && r.acked_failures == 0 && table.get(r.key).is_none() {
                     return;
                 }
                 let e = table.entry(r.key, now_ms);
@@ -591,8 +585,7 @@ impl CoreCounters {
                 }
             }
         });
-        self.exchange
-            .flush(now_ms, &mut |m| undo(keys, m));
+        self.exchange.flush(now_ms, &mut |m| undo(keys, m));
     }
 
     /// The values of every behaviour counter for these keys now, without counting
@@ -662,17 +655,32 @@ pub fn ids_match_counters() -> bool {
         (id::IP_NOT_FOUND_RATIO_1M, "client.ip.not_found_ratio_1m"),
         (id::IP_DISTINCT_PATHS_1M, "client.ip.distinct_paths_1m"),
         (id::IP_AUTH_FAILURES_5M, "client.ip.auth_failures_5m"),
-        (id::IP_AUTH_FAILURE_RATIO_5M, "client.ip.auth_failure_ratio_5m"),
+        (
+            id::IP_AUTH_FAILURE_RATIO_5M,
+            "client.ip.auth_failure_ratio_5m",
+        ),
         (id::IP_DISTINCT_USERS_10M, "client.ip.distinct_users_10m"),
-        (id::IP_DISTINCT_OBJECT_IDS_1M, "client.ip.distinct_object_ids_1m"),
-        (id::IP_PAGINATION_DEPTH_10M, "client.ip.pagination_depth_10m"),
-        (id::IP_TIMING_REGULARITY_1M, "client.ip.timing_regularity_1m"),
+        (
+            id::IP_DISTINCT_OBJECT_IDS_1M,
+            "client.ip.distinct_object_ids_1m",
+        ),
+        (
+            id::IP_PAGINATION_DEPTH_10M,
+            "client.ip.pagination_depth_10m",
+        ),
+        (
+            id::IP_TIMING_REGULARITY_1M,
+            "client.ip.timing_regularity_1m",
+        ),
         (id::KEY_RATE_1M, "client.key.rate_1m"),
         (id::TOKEN_RATE_1M, "client.token.rate_1m"),
         (id::USER_RATE_1M, "client.user.rate_1m"),
         (id::USER_AUTH_FAILURES_10M, "user.auth_failures_10m"),
         (id::USER_DISTINCT_IPS_1H, "user.distinct_ips_1h"),
-        (id::PASSWORD_DISTINCT_USERS_10M, "password.distinct_users_10m"),
+        (
+            id::PASSWORD_DISTINCT_USERS_10M,
+            "password.distinct_users_10m",
+        ),
         (id::ROUTE_RATE_1S, "route.rate_1s"),
         (id::ROUTE_RATE_1M, "route.rate_1m"),
     ];

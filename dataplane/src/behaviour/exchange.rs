@@ -309,11 +309,7 @@ impl Exchange {
     /// Hands every message waiting from other cores to `f(from, msg)`.
     pub fn drain(&mut self, mut f: impl FnMut(&mut Exchange, usize, Msg)) {
         for from in 0..self.n {
-            loop {
-                let m = match self.rx[from].as_mut().map(|c| c.pop()) {
-                    Some(Ok(m)) => m,
-                    _ => break,
-                };
+            while let Some(Ok(m)) = self.rx[from].as_mut().map(|c| c.pop()) {
                 self.stats.received += 1;
                 f(self, from, m);
             }
@@ -357,7 +353,10 @@ mod tests {
         }
         assert_eq!(lost, BATCH);
         let s = ends[0].stats();
-        assert_eq!((s.sent, s.dropped, s.batches), (BATCH as u64, BATCH as u64, 1));
+        assert_eq!(
+            (s.sent, s.dropped, s.batches),
+            (BATCH as u64, BATCH as u64, 1)
+        );
         let mut got = 0;
         ends[1].drain(|_, from, _| {
             assert_eq!(from, 0);

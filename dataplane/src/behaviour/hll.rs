@@ -208,7 +208,10 @@ mod tests {
         for seed in 0..seeds {
             let mut h = Hll::<B>::default();
             for v in 0..n {
-                h.insert(v.wrapping_add(seed << 40).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+                h.insert(
+                    v.wrapping_add(seed << 40)
+                        .wrapping_mul(0x9e37_79b9_7f4a_7c15),
+                );
             }
             let err = (h.estimate() as f64 - n as f64) / n as f64;
             assert!(

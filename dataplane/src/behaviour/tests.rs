@@ -53,7 +53,10 @@ fn not_found_ratio_and_errors_in_per_mille() {
     let mut c = one_core();
     let mut out = [0u64; id::END];
     let k = ip(1);
-    for (i, status) in [200u16, 404, 404, 405, 403, 200, 200, 200].iter().enumerate() {
+    for (i, status) in [200u16, 404, 404, 405, 403, 200, 200, 200]
+        .iter()
+        .enumerate()
+    {
         c.on_request(10_000 + i as u64, &k, &mut out);
         c.on_response(10_000 + i as u64, &k, *status);
     }

@@ -215,11 +215,7 @@ impl Regularity {
 /// `num / den` in per mille (0..=1000); 0 when `den` is 0.
 #[inline]
 pub fn per_mille(num: u64, den: u64) -> u64 {
-    if den == 0 {
-        0
-    } else {
-        (num.min(den) * 1000) / den
-    }
+    (num.min(den) * 1000).checked_div(den).unwrap_or(0)
 }
 
 #[cfg(test)]
