@@ -11,6 +11,7 @@
 //!   that tie the above together.
 //! - [`server`]: listeners, worker threads, signals and graceful shutdown.
 //! - [`steering`]: the hook that pins a client address to one core.
+//! - [`behaviour`]: per-core behaviour counters (rates, distinct counts, ratios).
 //! - [`admin`]: the admin listener (Prometheus metrics, health) off the hot path.
 //! - [`demo`]: the small built-in demo API behind `rampart demo`.
 

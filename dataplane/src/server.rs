@@ -193,9 +193,12 @@ fn prepare(config: Config) -> Result<Prepared, StartError> {
         }
         listen_addrs.push(bound);
     }
-    for i in 0..config.listeners.len() {
-        let group: Vec<&Socket> = per_worker.iter().map(|w| &w[i]).collect();
-        steering::attach(&group);
+    if config.counters.enabled && config.counters.steer_by_address {
+        for i in 0..config.listeners.len() {
+            let group: Vec<&Socket> = per_worker.iter().map(|w| &w[i]).collect();
+            // A failure is logged with its consequence inside; serving goes on.
+            let _ = steering::attach(&group);
+        }
     }
 
     let decoy_secret =

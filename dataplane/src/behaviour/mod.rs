@@ -1,17 +1,28 @@
-//! Behaviour: who a request comes from (client identity) — and, merged from
-//! the counters work, how often they do what.
+//! Behaviour: who a request comes from (client identity) and how often they
+//! do what (per-core counters).
 //!
 //! - [`identity`]: per-request client identity (address behind trusted
 //!   proxies, API key, hashed bearer token, JWT `sub`/`iss`, session cookie,
 //!   login username and password), allocation-free, one extractor per core.
+//! - `window`, `hll`: sliding-window measures and distinct counts.
+//! - `table`: a per-core key table with a memory budget and CLOCK eviction.
+//! - `exchange`: batched cross-core messages for keys owned by another core.
+//! - `counters`: one core's counters, fed per request and per response.
 
 pub mod b64;
+pub mod counters;
+pub mod exchange;
 pub mod forwarded;
+pub mod hll;
 pub mod identity;
 mod json;
 pub mod jwt;
 pub mod login;
+pub mod table;
+pub mod window;
 
+pub use counters::{CoreCounters, CounterConfig, CounterStats, RequestKeys};
+pub use exchange::{Exchange, ExchangeStats, KeyKind};
 pub use forwarded::ClientIpHeader;
 pub use identity::{Identity, IdentityConfig, IdentityExtractor, RequestParts};
 pub use jwt::{JwtConfig, KeyFile};
@@ -36,5 +47,7 @@ pub enum Loc<'r> {
     In(Buf, usize, usize),
 }
 
+#[cfg(test)]
+mod counter_tests;
 #[cfg(test)]
 mod tests;

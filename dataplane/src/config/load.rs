@@ -103,8 +103,8 @@ const UPSTREAM_KEYS: &[&str] = &[
     "retry_idempotent",
 ];
 const ROUTE_KEYS: &[&str] = &["host", "path_prefix", "upstream"];
-/// Identity keys, plus the counters' keys (`enabled` .. `key_sync_interval`),
-/// which the counters' parser reads: accepted here so either alone loads.
+/// Identity keys (read by `identity::parse`), then the counters' keys (read
+/// by `counters`).
 const BEHAVIOUR_KEYS: &[&str] = &[
     "api_key_headers",
     "api_key_args",
@@ -494,6 +494,7 @@ fn build(cx: &mut Ctx<'_>, doc: &DeTable<'_>) -> Config {
     let intel = intel(cx, &sec_intel);
     let sec_behaviour = Section::from_doc(cx, doc, "behaviour", BEHAVIOUR_KEYS);
     let identity = identity::parse(cx, &sec_behaviour);
+    let counters = counters(cx, &sec_behaviour);
 
     Config {
         workers,
@@ -511,6 +512,45 @@ fn build(cx: &mut Ctx<'_>, doc: &DeTable<'_>) -> Config {
         events,
         intel,
         identity,
+        counters,
+    }
+}
+
+/// The counters' `[behaviour]` keys (the identity keys are read elsewhere).
+fn counters(cx: &mut Ctx<'_>, s: &Section<'_, '_>) -> crate::behaviour::CounterConfig {
+    let d = crate::behaviour::CounterConfig::default();
+    let enabled = s
+        .get("enabled")
+        .and_then(|f| cx.bool(&f))
+        .unwrap_or(d.enabled);
+    let memory_per_core = s
+        .get("memory_per_core")
+        .and_then(|f| cx.size_in(&f, MIB, 64 * 1024 * MIB))
+        .map_or(d.memory_per_core, |n| n as usize);
+    let key_sync_interval_ms = s
+        .get("key_sync_interval")
+        .and_then(|f| {
+            let v = cx.duration(&f, false)?;
+            if v < Duration::from_millis(1) || v > Duration::from_secs(10) {
+                cx.err(
+                    f.v.span(),
+                    format!("{} must be between 1ms and 10s, got {v:?}", f.name),
+                );
+                return None;
+            }
+            Some(v.as_millis() as u64)
+        })
+        .unwrap_or(d.key_sync_interval_ms);
+    // Steering only serves the counters: it follows `enabled` unless set.
+    let steer_by_address = s
+        .get("steer_by_address")
+        .and_then(|f| cx.bool(&f))
+        .unwrap_or(enabled);
+    crate::behaviour::CounterConfig {
+        enabled,
+        memory_per_core,
+        steer_by_address,
+        key_sync_interval_ms,
     }
 }
 

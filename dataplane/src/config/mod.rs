@@ -47,6 +47,8 @@ pub struct Config {
     pub events: crate::events::EventsConfig,
     /// `[behaviour]` client identity: API keys, sessions, JWTs, login routes.
     pub identity: crate::behaviour::IdentityConfig,
+    /// Behaviour counters (`[behaviour]` memory, steering and sync keys).
+    pub counters: crate::behaviour::CounterConfig,
 }
 
 /// How many worker threads (one io_uring ring each) to run.
@@ -374,6 +376,7 @@ impl Config {
             events: crate::events::EventsConfig::default(),
             intel: crate::policy::IntelConfig::default(),
             identity: crate::behaviour::IdentityConfig::default(),
+            counters: crate::behaviour::CounterConfig::default(),
         })
     }
 }

@@ -164,6 +164,9 @@ fn example_file_documents_every_key() {
         "deceive_max_delay",
         "learn_every",
         "lists",
+        "memory_per_core",
+        "steer_by_address",
+        "key_sync_interval",
     ];
     for key in keys {
         assert!(
@@ -1287,4 +1290,68 @@ fn example_file_documents_the_identity_keys() {
             "example config does not show `{key}`"
         );
     }
+}
+
+#[test]
+fn behaviour_counters_default_and_parse() {
+    let d = ok(MIN).counters;
+    assert_eq!(d, crate::behaviour::CounterConfig::default());
+    assert!(d.enabled && d.steer_by_address);
+    assert_eq!(d.memory_per_core, 64 << 20);
+    assert_eq!(d.key_sync_interval_ms, 10);
+
+    let c = ok(&format!(
+        "{MIN}\n[behaviour]\nmemory_per_core = \"256MiB\"\nkey_sync_interval = \"25ms\"\n\
+         steer_by_address = false\n"
+    ))
+    .counters;
+    assert_eq!(c.memory_per_core, 256 << 20);
+    assert_eq!(c.key_sync_interval_ms, 25);
+    assert!(c.enabled && !c.steer_by_address);
+
+    // Steering follows `enabled` unless set.
+    let off = ok(&format!("{MIN}\n[behaviour]\nenabled = false\n")).counters;
+    assert!(!off.enabled && !off.steer_by_address);
+}
+
+#[test]
+fn behaviour_counter_and_identity_keys_share_the_table() {
+    let c = ok(&format!(
+        "{MIN}\n[behaviour]\nmemory_per_core = \"8MiB\"\napi_key_headers = [\"x-key\"]\n\
+         session_cookies = [\"sid\"]\n\n[behaviour.jwt]\nverify = false\n\n\
+         [[behaviour.login]]\npath = \"/login\"\n"
+    ));
+    assert_eq!(c.counters.memory_per_core, 8 * 1024 * 1024);
+    assert_eq!(c.identity.api_key_headers, vec!["x-key".to_string()]);
+}
+
+#[test]
+fn behaviour_errors_point_at_the_value() {
+    let base = format!("{MIN}\n[behaviour]\n");
+    let line = base.lines().count() + 1;
+    one_err(
+        &format!("{base}memory_per_core = \"512KiB\"\n"),
+        &format!("{line}:19"),
+        "behaviour.memory_per_core must be between 1MiB and 64GiB",
+    );
+    one_err(
+        &format!("{base}key_sync_interval = \"20s\"\n"),
+        &format!("{line}:21"),
+        "behaviour.key_sync_interval must be between 1ms and 10s",
+    );
+    one_err(
+        &format!("{base}key_sync_interval = 0\n"),
+        &format!("{line}:21"),
+        "behaviour.key_sync_interval must be greater than zero",
+    );
+    one_err(
+        &format!("{base}steer_by_address = \"yes\"\n"),
+        &format!("{line}:20"),
+        "behaviour.steer_by_address",
+    );
+    one_err(
+        &format!("{base}memroy_per_core = \"1GiB\"\n"),
+        &format!("{line}:1"),
+        "unknown key `memroy_per_core` in [behaviour]",
+    );
 }

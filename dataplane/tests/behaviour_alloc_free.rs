@@ -1,0 +1,78 @@
+//! The behaviour counters never allocate per request: 100k requests and responses
+//! over many clients, users, keys and routes, with evictions and cross-core traffic,
+//! under a counting global allocator.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rampart_dataplane::behaviour::counters::id;
+use rampart_dataplane::behaviour::{CoreCounters, RequestKeys};
+
+struct Counting;
+
+static ALLOCS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: defers to `System` for every operation; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+#[test]
+fn counters_do_not_allocate_per_request_even_when_evicting() {
+    // Small tables (1 MiB per core) so 100k distinct clients evict all the time.
+    let mut cores = CoreCounters::mesh(2, 1 << 20, 10);
+    let mut out = [0u64; id::END];
+    let before = ALLOCS.load(Ordering::Relaxed);
+    let mut now = 1_000_000u64;
+    for i in 0..100_000u64 {
+        let core = (i % 2) as usize;
+        let k = RequestKeys {
+            client_ip: i.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+            api_key: (i % 3 == 0).then_some(i % 5000),
+            token: (i % 4 == 0).then_some(i),
+            user: (i % 2 == 0).then_some(i % 20_000),
+            password: (i % 2 == 0).then_some(i % 7),
+            route: Some((i % 50) as u32),
+            path: i % 1000,
+            object_id: Some(i),
+            page: Some(i % 100),
+            is_login: i % 2 == 0,
+            failure_statuses: [0; 4],
+        };
+        cores[core].on_request(now, &k, &mut out);
+        cores[core].on_response(now, &k, if i % 3 == 0 { 401 } else { 200 });
+        if i % 16 == 0 {
+            now += 1;
+            for c in cores.iter_mut() {
+                c.poll(now);
+            }
+        }
+    }
+    let allocs = ALLOCS.load(Ordering::Relaxed) - before;
+    let s = cores[0].stats();
+    assert!(s.ip_evictions > 10_000, "{s:?}");
+    assert!(s.key_evictions > 0, "{s:?}");
+    assert!(s.exchange.sent > 0, "{s:?}");
+    assert_eq!(allocs, 0, "allocations during 100k counted requests");
+}
