@@ -49,7 +49,7 @@ fn ip_rate_fires_at_the_threshold_and_not_before_then_expires() {
 }
 
 #[test]
-fn not_found_ratio_and_errors_in_per_mille() {
+fn not_found_ratio_and_errors_in_percent() {
     let mut c = one_core();
     let mut out = [0u64; id::END];
     let k = ip(1);
@@ -61,7 +61,7 @@ fn not_found_ratio_and_errors_in_per_mille() {
         c.on_response(10_000 + i as u64, &k, *status);
     }
     c.on_request(10_100, &k, &mut out);
-    assert_eq!(out[id::IP_NOT_FOUND_RATIO_1M], 375); // 3 of 8
+    assert_eq!(out[id::IP_NOT_FOUND_RATIO_1M], 37); // 3 of 8
     assert_eq!(out[id::IP_ERRORS_4XX_1M], 4);
     // Not a login: no auth failure counted for the 403.
     assert_eq!(out[id::IP_AUTH_FAILURES_5M], 0);
@@ -91,7 +91,7 @@ fn login_failures_count_per_ip_and_per_user() {
     };
     c.peek(t + 100, &k, &mut out);
     assert_eq!(out[id::IP_AUTH_FAILURES_5M], 7);
-    assert_eq!(out[id::IP_AUTH_FAILURE_RATIO_5M], 700);
+    assert_eq!(out[id::IP_AUTH_FAILURE_RATIO_5M], 70);
     assert_eq!(out[id::USER_AUTH_FAILURES_10M], 7);
     assert_eq!(out[id::USER_RATE_1M], 10);
     assert_eq!(out[id::USER_DISTINCT_IPS_1H], 1);
@@ -157,7 +157,7 @@ fn enumeration_pagination_and_timing() {
     let paths = out[id::IP_DISTINCT_PATHS_1M];
     assert!((30..=70).contains(&paths), "{paths}");
     assert_eq!(out[id::IP_PAGINATION_DEPTH_10M], 98);
-    assert_eq!(out[id::IP_TIMING_REGULARITY_1M], 1000);
+    assert_eq!(out[id::IP_TIMING_REGULARITY_1M], 100);
     assert_eq!(out[id::ROUTE_RATE_1M], 50);
     // Exact: 4 or 5 in the last second (edge included or not); the estimate is 5.
     assert!((4..=5).contains(&out[id::ROUTE_RATE_1S]));

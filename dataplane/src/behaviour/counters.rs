@@ -9,8 +9,8 @@
 //! per response (with the same [`RequestKeys`]) and [`CoreCounters::poll`] once per
 //! loop turn. None of them allocates.
 //!
-//! Units: rates and counts are events in the window; `*_ratio_*` counters are per mille
-//! (0..=1000, e.g. 250 = a quarter); `timing_regularity_1m` is 0..=1000 (1000 = a
+//! Units: rates and counts are events in the window; `*_ratio_*` counters are percent
+//! (0..=100, e.g. 25 = a quarter); `timing_regularity_1m` is 0..=100 (100 = a
 //! perfectly regular timer); distinct counts are HyperLogLog estimates (18 % standard
 //! error per client address, 13 % per user and password; see `hll.rs`).
 
@@ -19,7 +19,7 @@ use rampart_policy_loader::measures::COUNTERS;
 use super::exchange::{owner, Exchange, KeyKind, Msg, Reply, Update};
 use super::hll::WindowedHll;
 use super::table::Table;
-use super::window::{per_mille, Peak, Rate, Regularity, Window};
+use super::window::{percent, Peak, Rate, Regularity, Window};
 
 /// Counter ids (indexes into `COUNTERS` and into `Facts.counters`).
 pub mod id {
@@ -186,13 +186,13 @@ impl IpState {
         out[id::IP_RATE_1M] = self.rate_1m.get(Window::M1, now);
         out[id::IP_RATE_10M] = self.rate_10m.get(Window::M10, now);
         out[id::IP_ERRORS_4XX_1M] = self.errors_4xx_1m.get(Window::M1, now);
-        out[id::IP_NOT_FOUND_RATIO_1M] = per_mille(
+        out[id::IP_NOT_FOUND_RATIO_1M] = percent(
             self.not_found_1m.get(Window::M1, now),
             self.responses_1m.get(Window::M1, now),
         );
         out[id::IP_DISTINCT_PATHS_1M] = self.paths_1m.get();
         out[id::IP_AUTH_FAILURES_5M] = self.auth_failures_5m.get(Window::M5, now);
-        out[id::IP_AUTH_FAILURE_RATIO_5M] = per_mille(
+        out[id::IP_AUTH_FAILURE_RATIO_5M] = percent(
             self.auth_failures_5m.get(Window::M5, now),
             self.logins_5m.get(Window::M5, now),
         );

@@ -17,7 +17,7 @@
 //! - [`Peak`]: the maximum of a value over the window (two half-window generations:
 //!   it reports the maximum seen in the last `W/2 ..= W`).
 //! - [`Regularity`]: how machine-regular the inter-arrival times are
-//!   (`1000 * max(0, 1 - CV)`, CV = coefficient of variation over two half-window
+//!   (`100 * max(0, 1 - CV)`, CV = coefficient of variation over two half-window
 //!   generations, so over the last `W/2 ..= W`).
 
 /// A window length in milliseconds (at least 2 ms, so half-window generations exist).
@@ -151,9 +151,9 @@ struct Moments {
     sumsq: u64,
 }
 
-/// Timing regularity of arrivals: `1000 * max(0, 1 - CV)` of the inter-arrival times
+/// Timing regularity of arrivals: `100 * max(0, 1 - CV)` of the inter-arrival times
 /// in the last `W/2 ..= W`, where CV = standard deviation / mean. A script firing on a
-/// timer scores near 1000, Poisson-like (human or aggregate) traffic near 0. Reports 0
+/// timer scores near 100, Poisson-like (human or aggregate) traffic near 0. Reports 0
 /// until [`Regularity::MIN_INTERVALS`] intervals are known; intervals longer than the
 /// window are not counted (a pause is not a rhythm).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -192,7 +192,7 @@ impl Regularity {
         m.sumsq = m.sumsq.saturating_add(interval_ms * interval_ms);
     }
 
-    /// The score, 0..=1000.
+    /// The score, 0..=100.
     pub fn get(&self) -> u64 {
         let n = self.cur.n as u64 + self.prev.n as u64;
         if n < Self::MIN_INTERVALS as u64 {
@@ -204,18 +204,19 @@ impl Regularity {
         let mean = sum / n;
         if mean <= 0.0 {
             // Every interval below the clock's resolution: as regular as it gets.
-            return 1000;
+            return 100;
         }
         let var = (sumsq / n - mean * mean).max(0.0);
         let cv = var.sqrt() / mean;
-        ((1.0 - cv).max(0.0) * 1000.0).round() as u64
+        ((1.0 - cv).max(0.0) * 100.0).round() as u64
     }
 }
 
-/// `num / den` in per mille (0..=1000); 0 when `den` is 0.
+/// `num / den` in percent (0..=100, the unit policies compare ratios in);
+/// 0 when `den` is 0.
 #[inline]
-pub fn per_mille(num: u64, den: u64) -> u64 {
-    (num.min(den) * 1000).checked_div(den).unwrap_or(0)
+pub fn percent(num: u64, den: u64) -> u64 {
+    (num.min(den) * 100).checked_div(den).unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -304,7 +305,7 @@ mod tests {
         for _ in 0..20 {
             timer.observe(w, 500);
         }
-        assert_eq!(timer.get(), 1000);
+        assert_eq!(timer.get(), 100);
 
         let mut jitter = Regularity::default();
         // Exponential-looking intervals: CV near 1.
@@ -321,9 +322,9 @@ mod tests {
     }
 
     #[test]
-    fn per_mille_handles_zero_and_clamps() {
-        assert_eq!(per_mille(0, 0), 0);
-        assert_eq!(per_mille(1, 4), 250);
-        assert_eq!(per_mille(9, 4), 1000);
+    fn percent_handles_zero_and_clamps() {
+        assert_eq!(percent(0, 0), 0);
+        assert_eq!(percent(1, 4), 25);
+        assert_eq!(percent(9, 4), 100);
     }
 }
