@@ -49,6 +49,8 @@ pub enum StartError {
     Control(#[source] io::Error),
     #[error("cannot load or create the decoy secret: {0}")]
     DecoySecret(#[source] io::Error),
+    #[error("cannot set up the behaviour engine (random key from /dev/urandom): {0}")]
+    Behaviour(#[source] io::Error),
     #[error("{0}")]
     Policy(#[from] crate::policy::hub::HubError),
     #[error("cannot start the event log: {0}")]
@@ -134,6 +136,8 @@ struct Prepared {
     events: Option<EventLog>,
     /// Each worker's end of the event log, taken as each starts.
     core_events: Vec<Option<CoreEvents>>,
+    /// Each worker's behaviour engine, taken as each starts.
+    behaviours: Vec<Option<crate::behaviour::Engine>>,
 }
 
 fn prepare(config: Config) -> Result<Prepared, StartError> {
@@ -201,6 +205,8 @@ fn prepare(config: Config) -> Result<Prepared, StartError> {
         }
     }
 
+    let wake_fds: Vec<RawFd> = policies.iter().map(|p| p.wake_fd).collect();
+    let behaviours = behaviour_engines(&config, &wake_fds).map_err(StartError::Behaviour)?;
     let decoy_secret =
         crate::enforce::load_decoy_secret(config.enforcement.decoy_secret_file.as_deref())
             .map_err(StartError::DecoySecret)?;
@@ -231,7 +237,58 @@ fn prepare(config: Config) -> Result<Prepared, StartError> {
         policies: policies.into_iter().map(Some).collect(),
         events,
         core_events,
+        behaviours,
     })
+}
+
+/// One behaviour engine per worker when inspection is on: identity extraction
+/// always, counters unless `[behaviour] enabled = false`. The token-hash key,
+/// the identity hash and the clock are shared, so every core hashes a key the
+/// same way and agrees on its owner; a core's exchange wakes the owner it
+/// sends to through that worker's policy eventfd.
+fn behaviour_engines(
+    config: &Config,
+    wake_fds: &[RawFd],
+) -> io::Result<Vec<Option<crate::behaviour::Engine>>> {
+    let n = wake_fds.len();
+    if !config.policy.enabled {
+        return Ok((0..n).map(|_| None).collect());
+    }
+    let token_key = crate::enforce::random_bytes()?;
+    let hash = std::hash::RandomState::new();
+    let epoch = std::time::Instant::now();
+    let c = &config.counters;
+    let mut counters: Vec<Option<crate::behaviour::CoreCounters>> = if c.enabled {
+        crate::behaviour::CoreCounters::mesh(n, c.memory_per_core, c.key_sync_interval_ms)
+            .into_iter()
+            .map(Some)
+            .collect()
+    } else {
+        (0..n).map(|_| None).collect()
+    };
+    for core in counters.iter_mut().flatten() {
+        let fds = wake_fds.to_vec();
+        core.exchange_mut().set_wake(Box::new(move |to| {
+            if let Some(&fd) = fds.get(to) {
+                if fd >= 0 {
+                    signal_eventfd(fd);
+                }
+            }
+        }));
+    }
+    Ok(counters
+        .into_iter()
+        .map(|core| {
+            Some(crate::behaviour::Engine::new(
+                &config.identity,
+                &config.forwarding.trusted_proxies,
+                &token_key,
+                hash.clone(),
+                core,
+                epoch,
+            ))
+        })
+        .collect())
 }
 
 type Started = std::sync::mpsc::Sender<Result<(), (usize, io::Error)>>;
@@ -252,6 +309,7 @@ fn spawn_worker(
         source: io::Error::other("no policy slot"),
     })?;
     let events = prep.core_events[id].take();
+    let behaviour = prep.behaviours[id].take();
     std::thread::Builder::new()
         .name(format!("rampart-w{id}"))
         .spawn(move || {
@@ -266,6 +324,7 @@ fn spawn_worker(
                 signals: None,
                 policy,
                 events,
+                behaviour,
             }) {
                 Ok(w) => w,
                 Err(e) => {
@@ -426,6 +485,7 @@ impl Server {
             id: 0,
             policy: policy0,
             events: prep.core_events[0].take(),
+            behaviour: prep.behaviours[0].take(),
             shared: prep.shared.clone(),
             listeners: sockets.into_iter().map(IntoRawFd::into_raw_fd).collect(),
             control_fd: controls[0],

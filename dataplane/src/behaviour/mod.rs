@@ -8,9 +8,11 @@
 //! - `table`: a per-core key table with a memory budget and CLOCK eviction.
 //! - `exchange`: batched cross-core messages for keys owned by another core.
 //! - `counters`: one core's counters, fed per request and per response.
+//! - `engine`: identity and counters as the request path uses them.
 
 pub mod b64;
 pub mod counters;
+pub mod engine;
 pub mod exchange;
 pub mod forwarded;
 pub mod hll;
@@ -22,6 +24,7 @@ pub mod table;
 pub mod window;
 
 pub use counters::{CoreCounters, CounterConfig, CounterStats, RequestKeys};
+pub use engine::{Engine, Observed, Tracked};
 pub use exchange::{Exchange, ExchangeStats, KeyKind};
 pub use forwarded::ClientIpHeader;
 pub use identity::{Identity, IdentityConfig, IdentityExtractor, RequestParts};

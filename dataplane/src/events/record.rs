@@ -607,7 +607,7 @@ mod tests {
             (b"Cookie", b"sid=SECRETCOOKIE3"),
         ];
         let ip: IpAddr = "2001:db8::1".parse().unwrap();
-        kit.judge(b"GET", &target, &headers, b"", false, ip, 0)
+        kit.judge(b"GET", &target, &headers, b"", false, ip, 0, None)
             .expect("judge");
         assert!(!kit.verdict.hits.is_empty(), "the default pack matches");
         let ev = Event {

@@ -17,6 +17,47 @@ pub use body_scan::BodyScan;
 pub use response::ResponseVerdict;
 use response::RESPONSE_SEGMENTS;
 
+/// The behaviour engine's part in one judging: the core's engine, what is
+/// tracked of the request, whether this judging counts it (a request judged
+/// on its head, whole and at its body's end is counted once), and whether
+/// its peer is a trusted proxy (whose forwarding headers name the client).
+pub struct Behave<'a> {
+    pub engine: &'a mut crate::behaviour::Engine,
+    pub tracked: &'a mut crate::behaviour::Tracked,
+    pub count: bool,
+    pub peer_trusted: bool,
+}
+
+impl<'a> Behave<'a> {
+    /// Reads the request's identity and counters.
+    fn observe(
+        self,
+        view: &RequestView<'a>,
+        peer: std::net::IpAddr,
+    ) -> crate::behaviour::Observed<'a> {
+        let parts = crate::behaviour::RequestParts {
+            method: view.method,
+            target: view.target,
+            headers: view.headers,
+            body: view.body,
+            peer,
+            peer_trusted: self.peer_trusted,
+        };
+        self.engine.observe(&parts, self.count, self.tracked)
+    }
+}
+
+impl crate::behaviour::Observed<'_> {
+    /// Puts the identity and counters into an evaluation's facts: the client
+    /// address becomes the one behind trusted proxies.
+    fn apply<'f>(&'f self, facts: &mut Facts<'f>) {
+        facts.client_ip = self.identity.client_ip;
+        facts.identity = self.identity.facts();
+        facts.password = self.identity.password;
+        facts.counters = self.counters;
+    }
+}
+
 /// A core's policy and its scratch; built by the hub, used by one worker.
 pub struct CoreKit {
     /// The policy this kit judges by.
@@ -141,6 +182,7 @@ impl CoreKit {
         chunked: bool,
         client_ip: std::net::IpAddr,
         body_len: u64,
+        behave: Option<Behave<'_>>,
     ) -> Result<(), rampart_matcher::ScanError> {
         let body = if chunked {
             dechunk(body, &mut self.dechunked);
@@ -158,6 +200,11 @@ impl CoreKit {
         let mut facts = Facts::client(client_ip);
         facts.counters = &self.counters;
         facts.body_len = body_len;
+        let observed;
+        if let Some(b) = behave {
+            observed = b.observe(&view, client_ip);
+            observed.apply(&mut facts);
+        }
         self.evaluator.evaluate(
             &self.policy,
             &view,

@@ -16,7 +16,7 @@ pub mod metrics;
 use std::path::PathBuf;
 
 pub use intel::IntelConfig;
-pub use kit::{BodyScan, CoreKit, ResponseVerdict};
+pub use kit::{Behave, BodyScan, CoreKit, ResponseVerdict};
 
 /// Policy settings from the config file or the command line.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -161,10 +161,11 @@ impl Worker {
     }
 
     fn judge_body_end_with_current(&mut self, slot: u32, scan: &mut BodyScan) -> Judgement {
+        let peer_trusted = self.trusted(self.clients[slot as usize].peer);
         let Some(kit) = self.kit.as_mut() else {
             return Judgement::Forward;
         };
-        let c = &self.clients[slot as usize];
+        let c = &mut self.clients[slot as usize];
         let Some(head) = c.orig_head.as_ref() else {
             return Judgement::Forward;
         };
@@ -175,6 +176,12 @@ impl Worker {
             c.req_declared
         };
         let peer = c.peer;
+        let behave = self.beh.as_mut().map(|engine| crate::policy::Behave {
+            engine,
+            tracked: &mut c.tracked,
+            count: true,
+            peer_trusted,
+        });
         let mut hdrs = std::mem::take(&mut self.headers);
         let mut pairs = std::mem::take(&mut self.pairs);
         {
@@ -204,7 +211,8 @@ impl Worker {
                 );
                 let method = req.method.unwrap_or("").as_bytes();
                 let target = req.path.unwrap_or("").as_bytes();
-                if let Err(e) = kit.judge_body_end(scan, method, target, p, peer, body_len) {
+                if let Err(e) = kit.judge_body_end(scan, method, target, p, peer, body_len, behave)
+                {
                     tracing::error!(worker = self.id, error = %e, "body stream scan failed at the end of the body");
                 }
             }

@@ -299,7 +299,7 @@ impl Worker {
         }
     }
 
-    fn trusted(&self, ip: std::net::IpAddr) -> bool {
+    pub(super) fn trusted(&self, ip: std::net::IpAddr) -> bool {
         self.cfg()
             .forwarding
             .trusted_proxies
@@ -448,6 +448,7 @@ impl Worker {
         c.req_sent = false;
         c.got_response = false;
         c.head_started = false;
+        c.tracked = crate::behaviour::Tracked::default();
         c.started_us = self.now_us;
         c.route = route;
         // Consumed by `try_request` right after this when answered here.

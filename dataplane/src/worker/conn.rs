@@ -139,6 +139,9 @@ pub struct Client {
     pub served: u32,
     /// Bytes of the current head have arrived: the header deadline runs.
     pub head_started: bool,
+    /// The behaviour engine's keys for the request in progress, from its
+    /// judging to its response.
+    pub tracked: crate::behaviour::Tracked,
     pub upgrade: bool,
     pub retried: bool,
     /// Length of the request head in the inbox, and head + the body bytes sent with
@@ -221,6 +224,7 @@ impl Client {
             close_after: false,
             served: 0,
             head_started: false,
+            tracked: crate::behaviour::Tracked::default(),
             upgrade: false,
             retried: false,
             req_head_len: 0,

@@ -65,6 +65,9 @@ pub struct Worker {
     shared: Arc<Shared>,
     /// This core's policy kit (`None`: inspection off).
     kit: Option<crate::policy::CoreKit>,
+    /// This core's identity extractor and behaviour counters (`None` when
+    /// inspection is off).
+    beh: Option<crate::behaviour::Engine>,
     /// The kit replaced by the last reload, kept while requests that began
     /// under it are still collecting their body (they are judged by it).
     old_kit: Option<crate::policy::CoreKit>,
@@ -136,6 +139,7 @@ pub struct WorkerSetup {
     pub signals: Option<SignalDuty>,
     pub policy: crate::policy::hub::CorePolicy,
     pub events: Option<crate::events::CoreEvents>,
+    pub behaviour: Option<crate::behaviour::Engine>,
 }
 
 /// Turns process signals into a drain of every worker, from inside one ring: no
@@ -188,6 +192,7 @@ impl Worker {
         Ok(Worker {
             enf,
             kit: policy.kit,
+            beh: setup.behaviour,
             old_kit: None,
             kits: policy.kits,
             retired: policy.retired,
@@ -337,6 +342,9 @@ impl Worker {
                 }
             }
             self.rearm_starved();
+            if let Some(b) = self.beh.as_mut() {
+                b.poll();
+            }
             if self.now_ms - self.last_sweep >= SWEEP_EVERY_MS {
                 self.last_sweep = self.now_ms;
                 self.sweep();

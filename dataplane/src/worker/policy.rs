@@ -8,6 +8,7 @@ use rampart_policy_loader::Action;
 use super::conn::Phase;
 use super::Worker;
 use crate::http::policy_response::{append_headers, write_policy_response, PolicyResponse};
+use crate::policy::Behave;
 use crate::reactor::token::{Op, Token};
 
 /// What to do with a judged request.
@@ -128,13 +129,20 @@ impl Worker {
             return Judgement::Forward;
         }
         let peer = self.clients[slot as usize].peer;
+        let peer_trusted = self.trusted(peer);
         let pairs = headers.iter().map(|h| (h.name.as_bytes(), h.value));
         self.with_pairs(pairs, |w, p| {
             let Some(kit) = w.kit.as_mut() else {
                 return;
             };
             let t0 = std::time::Instant::now();
-            if let Err(e) = kit.judge(method, target, p, body, chunked, peer, body_len) {
+            let behave = w.beh.as_mut().map(|engine| Behave {
+                engine,
+                tracked: &mut w.clients[slot as usize].tracked,
+                count: true,
+                peer_trusted,
+            });
+            if let Err(e) = kit.judge(method, target, p, body, chunked, peer, body_len, behave) {
                 tracing::error!(worker = w.id, error = %e, "policy scan failed; forwarding the request");
             }
             // The event log and policy metrics: one hook, told what was decided.
@@ -170,11 +178,21 @@ impl Worker {
             return None;
         }
         let peer = self.clients[slot as usize].peer;
+        let peer_trusted = self.trusted(peer);
         let pairs = headers.iter().map(|h| (h.name.as_bytes(), h.value));
         self.with_pairs(pairs, |w, p| {
             let kit = w.kit.as_mut()?;
             let t0 = std::time::Instant::now();
-            if let Err(e) = kit.judge(method, target, p, &[], false, peer, declared_len) {
+            // Not counted yet: the body may name the user (a login), and the
+            // whole request is judged (and counted) when it is in.
+            let behave = w.beh.as_mut().map(|engine| Behave {
+                engine,
+                tracked: &mut w.clients[slot as usize].tracked,
+                count: false,
+                peer_trusted,
+            });
+            let judged = kit.judge(method, target, p, &[], false, peer, declared_len, behave);
+            if let Err(e) = judged {
                 tracing::error!(worker = w.id, error = %e, "policy scan failed");
                 return None;
             }
@@ -182,6 +200,10 @@ impl Worker {
                 .verdict
                 .decision
                 .filter(|&i| kit.policy.decided_by_head(i))?;
+            // Stopped here: counted with what the head said.
+            if let Some(engine) = w.beh.as_mut() {
+                engine.count(&mut w.clients[slot as usize].tracked);
+            }
             let hits = kit.verdict.hits.len() as u64;
             w.record_judged(slot, method, target, p, declared_len, t0);
             w.stats.now.policy_hits += hits;

@@ -80,11 +80,13 @@ impl Worker {
         }
     }
 
-    /// Hook: the upstream's response status (and head) is known for the
-    /// request in `slot`. Behaviour counters fed by response statuses and
-    /// headers attach here (a later issue); today it does nothing.
-    #[inline]
-    pub(super) fn response_status_known(&mut self, _slot: u32, _status: u16) {}
+    /// The upstream's response status is known for the request in `slot`:
+    /// the behaviour counters take it (4xx/404 ratios, login failures).
+    pub(super) fn response_status_known(&mut self, slot: u32, status: u16) {
+        if let Some(engine) = self.beh.as_mut() {
+            engine.on_response(&self.clients[slot as usize].tracked, status);
+        }
+    }
 
     /// Starts holding a response: `first` are the body bytes that came with
     /// the head, `consume` the upstream inbox bytes (head + those) to let go.

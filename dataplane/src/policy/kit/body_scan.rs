@@ -91,6 +91,7 @@ impl CoreKit {
         headers: &[(&[u8], &[u8])],
         client_ip: std::net::IpAddr,
         body_len: u64,
+        behave: Option<super::Behave<'_>>,
     ) -> Result<(), ScanError> {
         let ended = self.scanner.end_body(&mut scan.body, &mut scan.matches);
         let view = RequestView {
@@ -102,6 +103,11 @@ impl CoreKit {
         let mut facts = Facts::client(client_ip);
         facts.counters = &self.counters;
         facts.body_len = body_len;
+        let observed;
+        if let Some(b) = behave {
+            observed = b.observe(&view, client_ip);
+            observed.apply(&mut facts);
+        }
         self.evaluator.evaluate(
             &self.policy,
             &view,
