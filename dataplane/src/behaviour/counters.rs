@@ -515,6 +515,30 @@ impl CoreCounters {
             };
             let keys = &mut self.keys;
             self.exchange.send_update(to, u, &mut |m| undo(keys, m));
+        } else if s.subscribers != 0 {
+            // The owner's own counts reach the cores holding a shadow as
+            // they do when another core counts: otherwise a shadow would lag
+            // by everything counted here since its last update's answer.
+            let r = Reply {
+                kind,
+                key,
+                a: s.a,
+                b: s.b,
+                at_ms: now,
+                distinct: if matches!(kind, KeyKind::User | KeyKind::Password) {
+                    s.distinct.get().min(u32::MAX as u64) as u32
+                } else {
+                    0
+                },
+                acked_requests: 0,
+                acked_failures: 0,
+            };
+            let subscribers = s.subscribers;
+            for c in 0..self.n {
+                if c != self.me && subscribers & (1 << (c % 64)) != 0 {
+                    self.exchange.send_reply(c, r, &mut |_| {});
+                }
+            }
         }
         view
     }
@@ -586,6 +610,13 @@ impl CoreCounters {
             }
         });
         self.exchange.flush(now_ms, &mut |m| undo(keys, m));
+    }
+
+    /// How long the caller's loop may sleep before [`CoreCounters::poll`] is
+    /// due again: the sync interval while messages wait to be sent, else
+    /// `None` (nothing is due).
+    pub fn poll_within_ms(&self) -> Option<u64> {
+        self.exchange.pending().then(|| self.exchange.interval_ms())
     }
 
     /// The values of every behaviour counter for these keys now, without counting

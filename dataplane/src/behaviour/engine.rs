@@ -147,6 +147,14 @@ impl Engine {
         }
     }
 
+    /// How long the worker may sleep before [`Engine::poll`] is due (queued
+    /// cross-core messages wait at most a sync interval), or `None`.
+    pub fn poll_within_ms(&self) -> Option<u64> {
+        self.counters
+            .as_ref()
+            .and_then(CoreCounters::poll_within_ms)
+    }
+
     /// The counters' table and exchange statistics (`None` when disabled).
     pub fn stats(&self) -> Option<CounterStats> {
         self.counters.as_ref().map(CoreCounters::stats)

@@ -306,6 +306,12 @@ impl Exchange {
         }
     }
 
+    /// Messages are queued for another core (the owner's loop should turn
+    /// again within the sync interval to send them).
+    pub fn pending(&self) -> bool {
+        self.out.iter().any(|o| !o.batch.is_empty())
+    }
+
     /// Hands every message waiting from other cores to `f(from, msg)`.
     pub fn drain(&mut self, mut f: impl FnMut(&mut Exchange, usize, Msg)) {
         for from in 0..self.n {

@@ -327,8 +327,14 @@ impl Worker {
         self.arm_policy();
         self.arm_signals();
         while !self.stop {
-            self.ring
-                .submit_and_wait(Duration::from_millis(SWEEP_EVERY_MS))?;
+            // Counts for keys another core owns leave within the sync
+            // interval even when no traffic would turn the loop.
+            let wait = self
+                .beh
+                .as_ref()
+                .and_then(|b| b.poll_within_ms())
+                .map_or(SWEEP_EVERY_MS, |ms| ms.clamp(1, SWEEP_EVERY_MS));
+            self.ring.submit_and_wait(Duration::from_millis(wait))?;
             self.tick();
             loop {
                 let mut batch = std::mem::take(&mut self.cqes);
