@@ -150,6 +150,19 @@ fn a_rate_limit_fires_at_its_threshold_for_that_address_only_and_expires() {
     // Two windows later the burst has expired.
     std::thread::sleep(Duration::from_millis(2_100));
     assert_eq!(get(&gw, [127, 0, 0, 2], "/burst"), 200);
+
+    // The tables are visible as metrics (published once a second): both
+    // addresses are tracked, on whichever cores they were steered to.
+    let metrics = rampart_tests::client::get(gw.admin_addr(), "/metrics")
+        .expect("metrics")
+        .text();
+    let tracked: f64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("rampart_behaviour_tracked{") && l.contains("client_ip"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(tracked, 2.0, "{metrics}");
+    assert!(metrics.contains("rampart_behaviour_table_bytes"), "{metrics}");
 }
 
 #[test]

@@ -47,6 +47,7 @@ pub struct Engine {
     /// Failure statuses of each login route, in `RequestKeys` form.
     failure: Vec<[u16; 4]>,
     epoch: Instant,
+    metrics: Option<super::metrics::BehaviourMetrics>,
 }
 
 impl Engine {
@@ -59,7 +60,7 @@ impl Engine {
         trusted_proxies: &[IpNet],
         token_key: &[u8; 32],
         hash: RandomState,
-        counters: Option<CoreCounters>,
+        mut counters: Option<CoreCounters>,
         epoch: Instant,
     ) -> Engine {
         let failure = identity
@@ -73,7 +74,11 @@ impl Engine {
                 f
             })
             .collect();
+        let metrics = counters
+            .as_mut()
+            .map(|c| super::metrics::BehaviourMetrics::new(c.exchange_mut().me()));
         Engine {
+            metrics,
             extractor: IdentityExtractor::new(identity, trusted_proxies, token_key),
             counters,
             values: vec![0; rampart_policy_loader::measures::COUNTERS.len()],
@@ -153,6 +158,14 @@ impl Engine {
         self.counters
             .as_ref()
             .and_then(CoreCounters::poll_within_ms)
+    }
+
+    /// Publishes the counters' statistics as metrics (once a second, with
+    /// the worker's other statistics).
+    pub fn flush_metrics(&mut self) {
+        if let (Some(m), Some(c)) = (self.metrics.as_mut(), self.counters.as_ref()) {
+            m.publish(c.stats());
+        }
     }
 
     /// The counters' table and exchange statistics (`None` when disabled).

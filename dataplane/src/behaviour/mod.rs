@@ -20,6 +20,7 @@ pub mod identity;
 mod json;
 pub mod jwt;
 pub mod login;
+pub mod metrics;
 pub mod table;
 pub mod window;
 

@@ -197,5 +197,8 @@ impl Worker {
         }
         self.stats.flush();
         self.enf.stats.flush();
+        if let Some(b) = self.beh.as_mut() {
+            b.flush_metrics();
+        }
     }
 }
