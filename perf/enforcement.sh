@@ -29,8 +29,12 @@ export EXTRA="name=rampart-nopolicy port=18090;name=rampart-pack port=18091"
 common="--upstream http://127.0.0.1:18080 --workers $RAMPART_WORKERS --no-admin"
 # Both gateways live in one process group (run.sh pins and stops it as one);
 # the one not under load sleeps in io_uring_enter and costs nothing.
+# wrk is one client address: the pack's behaviour policies (a burst from
+# one address is exactly what they stop) run in monitor mode, so counters
+# are still updated and read and the policies evaluated on every request.
+overlay="--overlay $ROOT/perf/overlays/single-client-load.toml"
 EXTRA_CMD="$RAMPART_BIN proxy --listen 127.0.0.1:18090 $common --no-policy & \
-$RAMPART_BIN proxy --listen 127.0.0.1:18091 $common ${RAMPART_EVENTS:-} & wait"
+$RAMPART_BIN proxy --listen 127.0.0.1:18091 $common $overlay ${RAMPART_EVENTS:-} & wait"
 export EXTRA_CMD
 log "EXTRA_CMD=$EXTRA_CMD LOADS=$LOADS"
 
