@@ -162,7 +162,10 @@ fn a_rate_limit_fires_at_its_threshold_for_that_address_only_and_expires() {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum();
     assert_eq!(tracked, 2.0, "{metrics}");
-    assert!(metrics.contains("rampart_behaviour_table_bytes"), "{metrics}");
+    assert!(
+        metrics.contains("rampart_behaviour_table_bytes"),
+        "{metrics}"
+    );
 }
 
 #[test]
