@@ -261,3 +261,109 @@ fn a_scanner_collecting_not_found_answers_is_blocked() {
         assert_eq!(get(&gw, [127, 0, 0, 51], "/fine"), 200);
     }
 }
+
+/// A login on the default pack's login routes, as a browser would send it.
+fn api_login(gw: &Gateway, from: [u8; 4], user: &str, password: &str) -> rampart_tests::Response {
+    let body = format!(r#"{{"username":"{user}","password":"{password}"}}"#);
+    let mut c = RawConn::connect_from(Ipv4Addr::from(from), gw.addr()).expect("connect");
+    c.roundtrip(
+        format!(
+            "POST /api/v1/auth/login HTTP/1.1\r\nHost: api.test\r\n\
+             User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0\r\n\
+             Accept: application/json\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    )
+}
+
+const LOGIN_FAILS: &[Canned] = &[Canned {
+    path: "/api/v1/auth/login",
+    status: 401,
+    content_type: "application/json",
+    headers: &[],
+    body: br#"{"error":"invalid credentials"}"#,
+    chunk: 0,
+    stall_ms: 0,
+}];
+
+#[test]
+fn the_default_pack_deceives_a_credential_stuffer() {
+    let up = TestUpstream::start(Behaviour::Respond(LOGIN_FAILS));
+    let gw = Gateway::proxy_with_policy(up.addr(), &[]);
+
+    // One address replaying a combo list (a different account and password
+    // each time): every failure comes back as a 401 from the API until the
+    // address has failed more than 10 times in 5 minutes with more than 80 %
+    // of its logins failing (RP-API2-002; RP-API2-003 counts its distinct
+    // users and may be first). Then the gateway answers itself,
+    // with a fake success the stuffer cannot tell from a hit, the address is
+    // remembered as deceived, and the API sees nothing more of it.
+    let mut first_deceived = None;
+    for i in 0..30 {
+        let r = api_login(
+            &gw,
+            [127, 0, 2, 7],
+            &format!("user{i}@example.com"),
+            &format!("k7#Vq9!z{i}"),
+        );
+        match r.status {
+            401 => assert!(first_deceived.is_none(), "a failure after deception at {i}"),
+            200 => {
+                assert!(r.text().contains("access_token"), "{}", r.text());
+                first_deceived.get_or_insert(i);
+            }
+            s => panic!("attempt {i}: unexpected status {s}: {}", r.text()),
+        }
+    }
+    let first = first_deceived.expect("the stuffer was never stopped");
+    // Exactly at the 12th attempt by the failure count; RP-API2-003 (more
+    // than 10 distinct users, a HyperLogLog estimate with ~18 % error) may
+    // see it a little earlier.
+    assert!((8..=11).contains(&first), "deceived from attempt {first}");
+    assert_eq!(up.request_count(), first);
+    // Another address logging in is untouched.
+    assert_eq!(
+        api_login(&gw, [127, 0, 2, 8], "alice@example.com", "x").status,
+        401
+    );
+}
+
+#[test]
+fn the_default_pack_deceives_password_spraying_across_addresses() {
+    let up = TestUpstream::start(Behaviour::Respond(LOGIN_FAILS));
+    let gw = Gateway::proxy_with_policy(up.addr(), &[]);
+
+    // One password tried against many accounts, each from its own address:
+    // no address and no account stands out, but the password's distinct
+    // users (counted by the core that owns the password hash) pass 5
+    // (RP-API2-006).
+    let statuses: Vec<u16> = (0..12u8)
+        .map(|i| {
+            let s = api_login(
+                &gw,
+                [127, 0, 3, 10 + i],
+                &format!("victim{i}"),
+                "Spring2024!",
+            )
+            .status;
+            std::thread::sleep(Duration::from_millis(30));
+            s
+        })
+        .collect();
+    let first = statuses
+        .iter()
+        .position(|&s| s == 200)
+        .unwrap_or_else(|| panic!("spraying never stopped: {statuses:?}"));
+    // HyperLogLog estimates (13 % error) and one request per core that had
+    // not seen the password yet: stopped between the 5th and 9th account.
+    assert!((5..=9).contains(&first), "{statuses:?}");
+    assert!(statuses[..first].iter().all(|&s| s == 401), "{statuses:?}");
+    assert!(statuses[first..].iter().all(|&s| s == 200), "{statuses:?}");
+    // Another password is not affected.
+    assert_eq!(
+        api_login(&gw, [127, 0, 3, 40], "victim1", "other-secret").status,
+        401
+    );
+}
