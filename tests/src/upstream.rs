@@ -289,10 +289,13 @@ impl Drop for TestUpstream {
     }
 }
 
-/// A `127.0.0.1` address with (very probably) nothing listening: binds port 0, records the
+/// A `127.0.0.254` address with (very probably) nothing listening: binds port 0, records the
 /// port and closes the listener.
 pub fn dead_addr() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0 for dead_addr");
+    // On an address of its own: test servers and gateways bind 127.0.0.1,
+    // so a port freed here cannot be handed to one of them while the test
+    // still counts on nothing listening there.
+    let l = TcpListener::bind("127.0.0.254:0").expect("bind 127.0.0.254:0 for dead_addr");
     let addr = l.local_addr().expect("local_addr of dead_addr listener");
     drop(l);
     addr
