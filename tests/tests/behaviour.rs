@@ -94,9 +94,17 @@ fn write_pack(dir: &Path) {
 }
 
 fn gateway(up: &TestUpstream, pack: &Path) -> Gateway {
+    gateway_logging(up, pack, None)
+}
+
+/// Like [`gateway`], writing security events to `events` when given.
+fn gateway_logging(up: &TestUpstream, pack: &Path, events: Option<&Path>) -> Gateway {
+    let mut cfg = GatewayConfig::new(up.addr());
+    if let Some(path) = events {
+        cfg = cfg.events(&format!("path = {:?}", path.display().to_string()));
+    }
     Gateway::run_config(
-        &GatewayConfig::new(up.addr())
-            .workers(2)
+        &cfg.workers(2)
             .policy(&format!(
                 "packs = [{:?}]\nwatch = false",
                 pack.display().to_string()
@@ -173,7 +181,8 @@ fn failed_logins_from_one_address_are_stopped_after_the_threshold() {
     let up = TestUpstream::start(Behaviour::Respond(CANNED));
     let pack = tempfile::tempdir().expect("tmp");
     write_pack(pack.path());
-    let gw = gateway(&up, pack.path());
+    let log = pack.path().join("events.log");
+    let gw = gateway_logging(&up, pack.path(), Some(&log));
 
     // Each failure is counted when the upstream's 401 comes back; with
     // `auth_failures_5m > 3` the fifth attempt is blocked, whatever the user.
@@ -183,6 +192,24 @@ fn failed_logins_from_one_address_are_stopped_after_the_threshold() {
     assert_eq!(statuses, [401, 401, 401, 401, 403, 403]);
     // A different address still reaches the login (and fails upstream).
     assert_eq!(login(&gw, [127, 0, 0, 11], "someone"), 401);
+
+    // The security event names the user the login carried and the counter
+    // the policy compared, as it was for that request.
+    let event = (0..50)
+        .find_map(|_| {
+            std::thread::sleep(Duration::from_millis(50));
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            text.lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .find(|v| v["policies"][0]["id"] == "T-STUFFING")
+        })
+        .expect("an event for the stopped login");
+    assert_eq!(event["client"]["ip"], "127.0.0.10", "{event}");
+    assert_eq!(event["client"]["user"], "user4", "{event}");
+    assert_eq!(
+        event["counters"]["client.ip.auth_failures_5m"], 4,
+        "{event}"
+    );
 }
 
 #[test]

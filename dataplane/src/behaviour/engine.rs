@@ -48,6 +48,30 @@ pub struct Engine {
     failure: Vec<[u16; 4]>,
     epoch: Instant,
     metrics: Option<super::metrics::BehaviourMetrics>,
+    last: Last,
+}
+
+/// Copies of the last observed request's loggable identity (the event log
+/// reads them right after the judging, when the extractor's buffers may
+/// already be reused by a later judging).
+struct Last {
+    ip: IpAddr,
+    user: [u8; 128],
+    user_len: usize,
+    token: [u8; 32],
+    token_len: usize,
+}
+
+impl Last {
+    fn set(&mut self, id: &Identity<'_>) {
+        self.ip = id.client_ip;
+        let user = id.user.or(id.jwt_sub).unwrap_or_default();
+        self.user_len = user.len().min(self.user.len());
+        self.user[..self.user_len].copy_from_slice(&user[..self.user_len]);
+        let token = id.token.unwrap_or_default();
+        self.token_len = token.len().min(self.token.len());
+        self.token[..self.token_len].copy_from_slice(&token[..self.token_len]);
+    }
 }
 
 impl Engine {
@@ -78,6 +102,13 @@ impl Engine {
             .as_mut()
             .map(|c| super::metrics::BehaviourMetrics::new(c.exchange_mut().me()));
         Engine {
+            last: Last {
+                ip: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+                user: [0; 128],
+                user_len: 0,
+                token: [0; 32],
+                token_len: 0,
+            },
             metrics,
             extractor: IdentityExtractor::new(identity, trusted_proxies, token_key),
             counters,
@@ -114,6 +145,7 @@ impl Engine {
             }
         }
         tracked.keys = keys;
+        self.last.set(&identity);
         Observed {
             identity,
             counters: &self.values,
@@ -158,6 +190,21 @@ impl Engine {
         self.counters
             .as_ref()
             .and_then(CoreCounters::poll_within_ms)
+    }
+
+    /// The loggable identity of the last observed request.
+    pub fn last_identity(&self) -> crate::events::record::EventIdentity<'_> {
+        let l = &self.last;
+        crate::events::record::EventIdentity {
+            ip: l.ip,
+            user: (l.user_len > 0).then(|| &l.user[..l.user_len]),
+            token: (l.token_len > 0).then(|| &l.token[..l.token_len]),
+        }
+    }
+
+    /// The counter values the last observed request was judged with.
+    pub fn last_counters(&self) -> &[u64] {
+        &self.values
     }
 
     /// Publishes the counters' statistics as metrics (once a second, with

@@ -58,6 +58,19 @@ pub struct Event<'a> {
     pub matches: &'a Matches,
     /// Behaviour counters as the evaluator saw them.
     pub counters: &'a [u64],
+    /// Who the behaviour engine took the client to be (`None`: not read,
+    /// e.g. a request answered before any scan).
+    pub identity: Option<EventIdentity<'a>>,
+}
+
+/// The client identity an event names: the address behind trusted proxies,
+/// the login or JWT user, the keyed hash of a bearer token. API keys and
+/// sessions are credentials and are never logged.
+#[derive(Clone, Copy, Debug)]
+pub struct EventIdentity<'a> {
+    pub ip: IpAddr,
+    pub user: Option<&'a [u8]>,
+    pub token: Option<&'a [u8]>,
 }
 
 /// A bounded JSON writer over a reused buffer: never grows it; a write that
@@ -222,6 +235,29 @@ pub fn format(ev: &Event<'_>, redact: &Redactor, buf: &mut Vec<u8>) -> bool {
         o.raw(b"\"");
         o.esc_capped(xff, FORWARDED_MAX);
         o.raw(b"\"");
+    }
+    if let Some(id) = ev.identity {
+        if id.ip != ev.client {
+            o.raw(b",");
+            o.key("resolved_ip");
+            o.raw(b"\"");
+            let _ = std::fmt::Write::write_fmt(&mut o, format_args!("{}", id.ip));
+            o.raw(b"\"");
+        }
+        if let Some(user) = id.user {
+            o.raw(b",");
+            o.key("user");
+            o.raw(b"\"");
+            o.esc_capped(user, FORWARDED_MAX);
+            o.raw(b"\"");
+        }
+        if let Some(token) = id.token {
+            o.raw(b",");
+            o.key("token_hash");
+            o.raw(b"\"");
+            o.esc_capped(token, 64);
+            o.raw(b"\"");
+        }
     }
     o.raw(b"},");
     o.key("route");
@@ -627,6 +663,7 @@ mod tests {
             verdict: &kit.verdict,
             matches: kit.matches(),
             counters: kit.counters(),
+            identity: None,
         };
         let mut buf = Vec::with_capacity(EVENT_BUF);
         assert!(format(&ev, &Redactor::new(&[]), &mut buf));

@@ -251,6 +251,7 @@ impl Worker {
                 headers: p,
                 body_len,
                 started: None,
+                behaviour: None,
             };
             super::events::record(
                 kit,

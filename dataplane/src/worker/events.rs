@@ -46,6 +46,8 @@ pub(super) struct Judged<'a> {
     /// When judging began (for the inspection-time histogram); `None` for a
     /// request answered without a scan.
     pub started: Option<Instant>,
+    /// The identity and counters the judging read (`None`: not read).
+    pub behaviour: Option<(crate::events::record::EventIdentity<'a>, &'a [u64])>,
 }
 
 /// Everything done once a request is judged: inspection time, per-policy
@@ -143,7 +145,8 @@ fn emit(
         policy: &kit.policy,
         verdict: &kit.verdict,
         matches: kit.matches(),
-        counters: kit.counters(),
+        counters: req.behaviour.map_or(kit.counters(), |(_, c)| c),
+        identity: req.behaviour.map(|(id, _)| id),
     });
 }
 
@@ -172,6 +175,10 @@ impl Worker {
             headers,
             body_len,
             started: Some(started),
+            behaviour: self
+                .beh
+                .as_ref()
+                .map(|b| (b.last_identity(), b.last_counters())),
         };
         record(
             kit,
