@@ -331,7 +331,10 @@ impl Features {
 
     /// Whether `t` could change a value with these features (as [`Transform::changes`]).
     pub fn changes(self, t: Transform) -> bool {
-        self.0 & Features::need(t) != 0
+        let need = Features::need(t);
+        // All bits: the step may change any value (base64), even one with
+        // no feature at all.
+        need == u16::MAX || self.0 & need != 0
     }
 
     /// The feature bits that make `t` change a value (all bits: it always may).
@@ -564,6 +567,14 @@ mod tests {
         assert_eq!(got.as_ptr(), input.as_ptr());
         assert_eq!(got.len(), input.len());
         assert_eq!(anomalies, NONE);
+    }
+
+    #[test]
+    fn base64_may_change_a_value_without_any_feature() {
+        // `nbsp` has nothing any other step looks for, and decodes.
+        assert!(Features::of(b"nbsp").changes(Transform::Base64Decode));
+        assert!(Transform::Base64Decode.changes(b"nbsp"));
+        assert!(!Features::of(b"nbsp").changes(Transform::UrlDecode));
     }
 
     /// The transforms that are their own fixed point.
