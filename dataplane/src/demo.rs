@@ -447,7 +447,9 @@ fn login(body: &[u8], ka: bool) -> Vec<u8> {
         return json_response(400, r#"{"error":"body must be a JSON object"}"#, ka, &[]);
     };
     let get = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-    if get("username") == Some("demo") && get("password") == Some("demo") {
+    // Not a vendor default pair: the default pack refuses those
+    // (RP-INTEL-010), and the demo prints a line that shows it.
+    if get("username") == Some("alice") && get("password") == Some("wonderland-42") {
         json_response(
             200,
             r#"{"token":"demo-7f3c9a1e5b2d4c68","token_type":"Bearer","expires_in":3600}"#,
@@ -514,7 +516,7 @@ pub fn demo_curl_lines_with_admin(gateway: SocketAddr, admin: Option<SocketAddr>
         format!("curl -s -i {gw}/api/users/42    # 200, JSON user"),
         format!("curl -s -i '{gw}/api/products?page=2'    # 200, page 2 of the catalogue"),
         format!(
-            "curl -s -i -H 'Content-Type: application/json' -d '{{\"username\":\"demo\",\"password\":\"demo\"}}' {gw}/api/login    # 200, token"
+            "curl -s -i -H 'Content-Type: application/json' -d '{{\"username\":\"alice\",\"password\":\"wonderland-42\"}}' {gw}/api/login    # 200, token"
         ),
         format!(
             "curl -s -i -H 'Content-Type: application/json' -d '{{\"sku\":\"W-7\",\"qty\":2}}' {gw}/api/orders    # 200, order with an id"
@@ -526,6 +528,9 @@ pub fn demo_curl_lines_with_admin(gateway: SocketAddr, admin: Option<SocketAddr>
         ),
         format!("curl -s -i '{gw}/api/files?name=..%2f..%2f..%2fetc%2fpasswd'    # 403, path traversal"),
         format!("curl -s -i -A 'sqlmap/1.7.2#stable (https://sqlmap.org)' {gw}/api/users/42    # stopped: attack tool"),
+        format!(
+            "curl -s -i -H 'Content-Type: application/json' -d '{{\"username\":\"admin\",\"password\":\"admin\"}}' {gw}/api/login    # 403, a vendor default account's password"
+        ),
         "# Stopped by the gateway itself (strict HTTP/1.1, no policy needed):".to_string(),
         format!(
             "curl -s -i -H 'Transfer-Encoding: chunked' -H 'Content-Length: 4' --data-binary $'0\\r\\n\\r\\n' {gw}/api/orders    # 400, request smuggling attempt (TE + CL)"
@@ -851,13 +856,16 @@ mod tests {
         let addr = start();
         let (st, _, body) = roundtrip(
             addr,
-            &post("/api/login", r#"{"username":"demo","password":"demo"}"#),
+            &post(
+                "/api/login",
+                r#"{"username":"alice","password":"wonderland-42"}"#,
+            ),
         );
         assert_eq!(st, 200);
         assert!(body.contains(r#""token""#));
         let (st, _, _) = roundtrip(
             addr,
-            &post("/api/login", r#"{"username":"demo","password":"nope"}"#),
+            &post("/api/login", r#"{"username":"alice","password":"nope"}"#),
         );
         assert_eq!(st, 401);
         assert_eq!(roundtrip(addr, &post("/api/login", "not json")).0, 400);
@@ -890,7 +898,7 @@ mod tests {
     fn expect_continue() {
         let addr = start();
         let mut s = connect(addr);
-        let body = r#"{"username":"demo","password":"demo"}"#;
+        let body = r#"{"username":"alice","password":"wonderland-42"}"#;
         write!(
             s,
             "POST /api/login HTTP/1.1\r\nHost: d\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",

@@ -65,6 +65,22 @@ fn demo_serves_blocks_and_drains() {
         b"POST /api/orders HTTP/1.1\r\nHost: demo\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n0\r\n\r\n",
     );
     assert_eq!(r.status, 400, "the smuggling attempt was not stopped");
+    // The login line passes; a vendor default account's password does not
+    // reach the API (the pair is on the pack's default-credentials list).
+    for (creds, status) in [
+        (r#"{"username":"alice","password":"wonderland-42"}"#, 200),
+        (r#"{"username":"admin","password":"admin"}"#, 403),
+    ] {
+        let r = RawConn::open(gw).roundtrip(
+            format!(
+                "POST /api/login HTTP/1.1\r\nHost: demo\r\nContent-Type: application/json\r\n\
+                 Content-Length: {}\r\n\r\n{creds}",
+                creds.len()
+            )
+            .as_bytes(),
+        );
+        assert_eq!(r.status, status, "{creds}: {}", r.text());
+    }
 
     // SAFETY: signalling our own child process.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
