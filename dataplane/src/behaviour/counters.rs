@@ -435,20 +435,7 @@ impl CoreCounters {
             let Some(key) = key else { continue };
             let requests = u32::from(kind != KeyKind::Password);
             let (a, b, d) = self.count(now_ms, kind, key, requests, 0, distinct);
-            match kind {
-                KeyKind::ApiKey => buf[id::KEY_RATE_1M] = a,
-                KeyKind::Token => buf[id::TOKEN_RATE_1M] = a,
-                KeyKind::User => {
-                    buf[id::USER_RATE_1M] = a;
-                    buf[id::USER_AUTH_FAILURES_10M] = b;
-                    buf[id::USER_DISTINCT_IPS_1H] = d;
-                }
-                KeyKind::Password => buf[id::PASSWORD_DISTINCT_USERS_10M] = d,
-                KeyKind::Route => {
-                    buf[id::ROUTE_RATE_1S] = a;
-                    buf[id::ROUTE_RATE_1M] = b;
-                }
-            }
+            write_key(&mut buf, kind, (a, b, d));
         }
         let lo = id::IP_RATE_1S.min(out.len());
         let hi = id::END.min(out.len());
@@ -643,24 +630,29 @@ impl CoreCounters {
             let mut s = *s;
             s.roll(kind, last, now_ms);
             let (a, b, d) = s.values(kind, owner(kind, key, self.n) == self.me, now_ms);
-            match kind {
-                KeyKind::ApiKey => buf[id::KEY_RATE_1M] = a,
-                KeyKind::Token => buf[id::TOKEN_RATE_1M] = a,
-                KeyKind::User => {
-                    buf[id::USER_RATE_1M] = a;
-                    buf[id::USER_AUTH_FAILURES_10M] = b;
-                    buf[id::USER_DISTINCT_IPS_1H] = d;
-                }
-                KeyKind::Password => buf[id::PASSWORD_DISTINCT_USERS_10M] = d,
-                KeyKind::Route => {
-                    buf[id::ROUTE_RATE_1S] = a;
-                    buf[id::ROUTE_RATE_1M] = b;
-                }
-            }
+            write_key(&mut buf, kind, (a, b, d));
         }
         let lo = id::IP_RATE_1S.min(out.len());
         let hi = id::END.min(out.len());
         out[lo..hi].copy_from_slice(&buf[lo..hi]);
+    }
+}
+
+/// Writes a key's (a, b, distinct) view into the counters it stands for.
+fn write_key(buf: &mut [u64; id::END], kind: KeyKind, (a, b, d): (u64, u64, u64)) {
+    match kind {
+        KeyKind::ApiKey => buf[id::KEY_RATE_1M] = a,
+        KeyKind::Token => buf[id::TOKEN_RATE_1M] = a,
+        KeyKind::User => {
+            buf[id::USER_RATE_1M] = a;
+            buf[id::USER_AUTH_FAILURES_10M] = b;
+            buf[id::USER_DISTINCT_IPS_1H] = d;
+        }
+        KeyKind::Password => buf[id::PASSWORD_DISTINCT_USERS_10M] = d,
+        KeyKind::Route => {
+            buf[id::ROUTE_RATE_1S] = a;
+            buf[id::ROUTE_RATE_1M] = b;
+        }
     }
 }
 
