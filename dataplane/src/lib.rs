@@ -27,4 +27,5 @@ pub mod proxy;
 pub mod reactor;
 pub mod server;
 pub mod steering;
+pub mod tls;
 mod worker;

@@ -1,0 +1,461 @@
+//! One TLS server connection as a sans-I/O state machine over fixed buffers:
+//! ciphertext goes in with [`TlsSession::feed`], plaintext comes out through
+//! [`TlsSession::process`], plaintext is sealed with [`TlsSession::seal`] and
+//! the bytes to write are [`TlsSession::output`].
+//!
+//! rustls (its unbuffered API) runs the handshake; once it completes, the
+//! traffic secrets move to [`RecordKey`]s and every record is opened and sealed
+//! in place in this session's two buffers — no allocation per request. Key
+//! updates go back through rustls's `KernelConnection`.
+
+use std::sync::Arc;
+
+use rustls::kernel::KernelConnection;
+use rustls::server::{ServerConnectionData, UnbufferedServerConnection};
+use rustls::unbuffered::{ConnectionState, EncodeError, UnbufferedStatus};
+use rustls::{ProtocolVersion, ServerConfig};
+
+use super::record::{
+    self, record_len, RecordError, RecordKey, Version, ALERT, APPLICATION_DATA, HANDSHAKE,
+    MAX_FRAGMENT, MAX_RECORD,
+};
+
+/// Bytes of ciphertext a session holds while assembling records: one record
+/// of the largest size with room to spare, so a partly received record never
+/// has to wait for the buffer to drain.
+pub const IN_BUF: usize = 32 * 1024;
+/// Bytes of ciphertext waiting to be written: two full records, or a whole
+/// server handshake flight with a long certificate chain.
+pub const OUT_BUF: usize = 2 * (MAX_FRAGMENT + record::OVERHEAD) + 8 * 1024;
+
+/// Why a TLS connection ends with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("handshake failed: {0}")]
+    Handshake(#[from] rustls::Error),
+    #[error("{0}")]
+    Record(#[from] RecordError),
+    #[error("TLS record of {0} bytes exceeds the limit")]
+    RecordTooLong(usize),
+    #[error("the handshake does not fit the output buffer")]
+    OutputFull,
+    #[error("peer sent alert {0}")]
+    Alert(u8),
+    #[error("unexpected handshake message {0} after the handshake")]
+    Renegotiation(u8),
+    #[error("client sent early data, which is not enabled")]
+    EarlyData,
+}
+
+/// What one [`TlsSession::process`] call did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Plaintext was handed to the sink.
+    pub delivered: bool,
+    /// The handshake completed during this call.
+    pub established: bool,
+    /// The peer closed its side (close_notify): no more plaintext will come.
+    pub peer_closed: bool,
+    /// Decrypted plaintext is waiting for the sink to make room.
+    pub blocked: bool,
+}
+
+/// What the handshake revealed, for policies, events and metrics.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct HandshakeFacts {
+    pub version: Option<ProtocolVersion>,
+    pub cipher_suite: Option<rustls::CipherSuite>,
+    /// Negotiated ALPN protocol (`http/1.1`), if any.
+    pub alpn: Option<&'static str>,
+    /// The session was resumed from a ticket.
+    pub resumed: bool,
+}
+
+enum State {
+    Handshake(Box<UnbufferedServerConnection>),
+    Open {
+        kernel: Box<KernelConnection<ServerConnectionData>>,
+        rx: RecordKey,
+        tx: RecordKey,
+        version: Version,
+    },
+    Failed,
+}
+
+pub struct TlsSession {
+    state: State,
+    inbuf: Box<[u8]>,
+    in_start: usize,
+    in_end: usize,
+    /// Opened plaintext not yet taken by the sink, inside `inbuf`.
+    pending: Option<(usize, usize)>,
+    /// Plaintext rustls decrypted itself at the end of the handshake (a
+    /// request sent right behind the client's Finished) that the sink could
+    /// not take at once. Handshake-time only.
+    early: Vec<u8>,
+    out: Box<[u8]>,
+    out_start: usize,
+    out_end: usize,
+    peer_closed: bool,
+    pub facts: HandshakeFacts,
+    /// The whole first record, kept in `inbuf` until rustls sees it, so the
+    /// ClientHello can be fingerprinted in place.
+    first_record_seen: bool,
+}
+
+impl TlsSession {
+    /// A session for a new connection under `config`. Its buffers come from
+    /// the caller (pooled per core) and are given back by [`TlsSession::into_buffers`].
+    pub fn new(
+        config: Arc<ServerConfig>,
+        inbuf: Box<[u8]>,
+        out: Box<[u8]>,
+    ) -> Result<TlsSession, TlsError> {
+        debug_assert!(inbuf.len() >= MAX_RECORD && out.len() >= 2 * record::OVERHEAD);
+        let conn = UnbufferedServerConnection::new(config)?;
+        Ok(TlsSession {
+            state: State::Handshake(Box::new(conn)),
+            inbuf,
+            in_start: 0,
+            in_end: 0,
+            pending: None,
+            early: Vec::new(),
+            out,
+            out_start: 0,
+            out_end: 0,
+            peer_closed: false,
+            facts: HandshakeFacts::default(),
+            first_record_seen: false,
+        })
+    }
+
+    pub fn into_buffers(self) -> (Box<[u8]>, Box<[u8]>) {
+        (self.inbuf, self.out)
+    }
+
+    pub fn is_established(&self) -> bool {
+        matches!(self.state, State::Open { .. })
+    }
+
+    /// Takes as many ciphertext bytes of `src` as fit; the rest waits.
+    pub fn feed(&mut self, src: &[u8]) -> usize {
+        if self.pending.is_none() && self.in_start > 0 && self.inbuf.len() - self.in_end < src.len()
+        {
+            self.inbuf.copy_within(self.in_start..self.in_end, 0);
+            self.in_end -= self.in_start;
+            self.in_start = 0;
+        }
+        let n = src.len().min(self.inbuf.len() - self.in_end);
+        self.inbuf[self.in_end..self.in_end + n].copy_from_slice(&src[..n]);
+        self.in_end += n;
+        n
+    }
+
+    /// Room for more ciphertext right now.
+    pub fn wants_input(&self) -> bool {
+        self.in_end < self.inbuf.len() || (self.pending.is_none() && self.in_start > 0)
+    }
+
+    /// The first complete record received, once, before rustls parses it: the
+    /// ClientHello to fingerprint.
+    pub fn first_record(&mut self) -> Option<&[u8]> {
+        if self.first_record_seen {
+            return None;
+        }
+        let buf = &self.inbuf[self.in_start..self.in_end];
+        let len = record_len(buf)?;
+        if buf.len() < len {
+            return None;
+        }
+        self.first_record_seen = true;
+        Some(&buf[..len])
+    }
+
+    /// Ciphertext waiting to be written.
+    pub fn output(&self) -> &[u8] {
+        &self.out[self.out_start..self.out_end]
+    }
+
+    /// `n` bytes of [`TlsSession::output`] were written.
+    pub fn written(&mut self, n: usize) {
+        self.out_start = (self.out_start + n).min(self.out_end);
+        if self.out_start == self.out_end {
+            self.out_start = 0;
+            self.out_end = 0;
+        }
+    }
+
+    /// Runs the handshake or opens records, handing plaintext to `sink`, which
+    /// returns how much it took. Stops when the input is used up or the sink
+    /// is full.
+    pub fn process(&mut self, sink: &mut dyn FnMut(&[u8]) -> usize) -> Result<Progress, TlsError> {
+        let mut p = Progress::default();
+        if !self.early.is_empty() {
+            let n = sink(&self.early);
+            p.delivered |= n > 0;
+            self.early.drain(..n);
+            if !self.early.is_empty() {
+                p.blocked = true;
+                return Ok(p);
+            }
+        }
+        if matches!(self.state, State::Handshake(_)) {
+            self.handshake(sink, &mut p)?;
+            if p.blocked || !self.is_established() {
+                return Ok(p);
+            }
+        }
+        self.open_records(sink, &mut p)?;
+        p.peer_closed = self.peer_closed;
+        Ok(p)
+    }
+
+    fn handshake(
+        &mut self,
+        sink: &mut dyn FnMut(&[u8]) -> usize,
+        p: &mut Progress,
+    ) -> Result<(), TlsError> {
+        let State::Handshake(conn) = &mut self.state else {
+            return Ok(());
+        };
+        loop {
+            let UnbufferedStatus { discard, state } =
+                conn.process_tls_records(&mut self.inbuf[self.in_start..self.in_end]);
+            let state = match state {
+                Ok(s) => s,
+                Err(e) => {
+                    self.state = State::Failed;
+                    return Err(e.into());
+                }
+            };
+            let mut done = false;
+            let mut wait = false;
+            match state {
+                ConnectionState::EncodeTlsData(mut enc) => {
+                    match enc.encode(&mut self.out[self.out_end..]) {
+                        Ok(n) => self.out_end += n,
+                        Err(EncodeError::InsufficientSize(_)) => {
+                            self.state = State::Failed;
+                            return Err(TlsError::OutputFull);
+                        }
+                        Err(EncodeError::AlreadyEncoded) => {}
+                    }
+                }
+                // What was encoded goes out in order behind anything already
+                // queued, so it counts as transmitted now.
+                ConnectionState::TransmitTlsData(t) => t.done(),
+                ConnectionState::BlockedHandshake => wait = true,
+                ConnectionState::ReadTraffic(mut rt) => {
+                    while let Some(rec) = rt.next_record() {
+                        let rec = rec?;
+                        let n = if self.early.is_empty() {
+                            sink(rec.payload)
+                        } else {
+                            0
+                        };
+                        p.delivered |= n > 0;
+                        self.early.extend_from_slice(&rec.payload[n..]);
+                    }
+                }
+                ConnectionState::WriteTraffic(_) => done = true,
+                ConnectionState::PeerClosed | ConnectionState::Closed => {
+                    self.peer_closed = true;
+                    wait = true;
+                }
+                ConnectionState::ReadEarlyData(_) => {
+                    self.state = State::Failed;
+                    return Err(TlsError::EarlyData);
+                }
+                _ => wait = true,
+            }
+            self.in_start += discard;
+            if self.in_start == self.in_end {
+                self.in_start = 0;
+                self.in_end = 0;
+            }
+            if done {
+                break;
+            }
+            if wait {
+                return Ok(());
+            }
+        }
+        // Handshake complete: the rest of the connection runs on our records.
+        let State::Handshake(conn) = std::mem::replace(&mut self.state, State::Failed) else {
+            return Ok(());
+        };
+        self.facts.version = conn.protocol_version();
+        self.facts.cipher_suite = conn.negotiated_cipher_suite().map(|s| s.suite());
+        self.facts.alpn = conn.alpn_protocol().and_then(known_alpn);
+        self.facts.resumed = matches!(conn.handshake_kind(), Some(rustls::HandshakeKind::Resumed));
+        let version = match conn.protocol_version() {
+            Some(ProtocolVersion::TLSv1_3) => Version::Tls13,
+            _ => Version::Tls12,
+        };
+        let (secrets, kernel) = conn.dangerous_into_kernel_connection()?;
+        let rx = RecordKey::new(version, secrets.rx.0, &secrets.rx.1)?;
+        let tx = RecordKey::new(version, secrets.tx.0, &secrets.tx.1)?;
+        self.state = State::Open {
+            kernel: Box::new(kernel),
+            rx,
+            tx,
+            version,
+        };
+        p.established = true;
+        if !self.early.is_empty() {
+            p.blocked = true;
+        }
+        Ok(())
+    }
+
+    fn open_records(
+        &mut self,
+        sink: &mut dyn FnMut(&[u8]) -> usize,
+        p: &mut Progress,
+    ) -> Result<(), TlsError> {
+        loop {
+            if let Some((s, e)) = self.pending {
+                let n = sink(&self.inbuf[s..e]);
+                p.delivered |= n > 0;
+                if s + n < e {
+                    self.pending = Some((s + n, e));
+                    p.blocked = true;
+                    return Ok(());
+                }
+                self.pending = None;
+                if self.in_start == self.in_end {
+                    self.in_start = 0;
+                    self.in_end = 0;
+                }
+            }
+            if self.peer_closed {
+                return Ok(());
+            }
+            let avail = &self.inbuf[self.in_start..self.in_end];
+            let Some(len) = record_len(avail) else {
+                return Ok(());
+            };
+            if len > MAX_RECORD {
+                self.state = State::Failed;
+                return Err(TlsError::RecordTooLong(len));
+            }
+            if avail.len() < len {
+                if self.in_start > 0 && self.inbuf.len() - self.in_start < len {
+                    // Make room for the rest of this record.
+                    self.inbuf.copy_within(self.in_start..self.in_end, 0);
+                    self.in_end -= self.in_start;
+                    self.in_start = 0;
+                }
+                return Ok(());
+            }
+            let State::Open {
+                kernel,
+                rx,
+                tx,
+                version,
+            } = &mut self.state
+            else {
+                return Ok(());
+            };
+            let at = self.in_start;
+            let rec = &mut self.inbuf[at..at + len];
+            let opened = match rx.open(rec) {
+                Ok(o) => o,
+                Err(e) => {
+                    self.state = State::Failed;
+                    return Err(e.into());
+                }
+            };
+            self.in_start += len;
+            let body = at + opened.start..at + opened.end;
+            match opened.content_type {
+                APPLICATION_DATA => {
+                    if !body.is_empty() {
+                        self.pending = Some((body.start, body.end));
+                    } else if self.in_start == self.in_end {
+                        self.in_start = 0;
+                        self.in_end = 0;
+                    }
+                }
+                ALERT => {
+                    // close_notify (level warning, description 0) ends the
+                    // client's side; any other alert ends the connection.
+                    let desc = self.inbuf.get(body.start + 1).copied().unwrap_or(255);
+                    if desc == 0 {
+                        self.peer_closed = true;
+                    } else {
+                        self.state = State::Failed;
+                        return Err(TlsError::Alert(desc));
+                    }
+                }
+                HANDSHAKE if *version == Version::Tls13 => {
+                    let msg = &self.inbuf[body];
+                    // KeyUpdate (24), length 1, request_update.
+                    if msg.len() != 5 || msg[..4] != [24, 0, 0, 1] {
+                        let t = msg.first().copied().unwrap_or(0);
+                        self.state = State::Failed;
+                        return Err(TlsError::Renegotiation(t));
+                    }
+                    let requested = msg[4] == 1;
+                    let (seq, secret) = kernel.update_rx_secret()?;
+                    *rx = RecordKey::new(Version::Tls13, seq, &secret)?;
+                    if requested {
+                        let n =
+                            tx.seal(HANDSHAKE, &[24, 0, 0, 1, 0], &mut self.out[self.out_end..])?;
+                        self.out_end += n;
+                        let (seq, secret) = kernel.update_tx_secret()?;
+                        *tx = RecordKey::new(Version::Tls13, seq, &secret)?;
+                    }
+                }
+                other => {
+                    self.state = State::Failed;
+                    return Err(TlsError::Renegotiation(other));
+                }
+            }
+        }
+    }
+
+    /// Seals as much of `plain` as fits into the output buffer, in records of
+    /// up to 16 KiB; returns the plaintext bytes taken.
+    pub fn seal(&mut self, plain: &[u8]) -> Result<usize, TlsError> {
+        let State::Open { tx, .. } = &mut self.state else {
+            return Ok(0);
+        };
+        let mut taken = 0;
+        while taken < plain.len() {
+            let room = self.out.len() - self.out_end;
+            if room <= record::OVERHEAD {
+                break;
+            }
+            let chunk = (plain.len() - taken)
+                .min(MAX_FRAGMENT)
+                .min(room - record::OVERHEAD);
+            let n = tx.seal(
+                APPLICATION_DATA,
+                &plain[taken..taken + chunk],
+                &mut self.out[self.out_end..],
+            )?;
+            self.out_end += n;
+            taken += chunk;
+        }
+        Ok(taken)
+    }
+
+    /// Queues a close_notify alert (best effort: dropped when the output is full).
+    pub fn close_notify(&mut self) {
+        if let State::Open { tx, .. } = &mut self.state {
+            if let Ok(n) = tx.seal(ALERT, &[1, 0], &mut self.out[self.out_end..]) {
+                self.out_end += n;
+            }
+        }
+    }
+}
+
+fn known_alpn(p: &[u8]) -> Option<&'static str> {
+    match p {
+        b"http/1.1" => Some("http/1.1"),
+        b"http/1.0" => Some("http/1.0"),
+        b"h2" => Some("h2"),
+        _ => None,
+    }
+}
