@@ -68,6 +68,15 @@ enum Command {
         /// Where security events go: a file path, or `-` for stdout (the default).
         #[arg(long, value_name = "PATH|-", conflicts_with = "no_policy")]
         events: Option<PathBuf>,
+        /// Also terminate TLS on this address (needs --cert and --key).
+        #[arg(long, requires_all = ["cert", "key"])]
+        tls_listen: Option<SocketAddr>,
+        /// PEM certificate chain for --tls-listen.
+        #[arg(long, requires = "tls_listen")]
+        cert: Option<PathBuf>,
+        /// PEM private key for --tls-listen.
+        #[arg(long, requires = "tls_listen")]
+        key: Option<PathBuf>,
     },
     /// Start the demo: the gateway on 127.0.0.1:8080 in front of a small built-in API.
     Demo {
@@ -244,8 +253,23 @@ fn main() -> ExitCode {
             no_policy,
             monitor,
             events,
+            tls_listen,
+            cert,
+            key,
         } => parse_workers(&workers).and_then(|w| {
             let mut c = Config::quick(listen, &upstream, w).map_err(|d| anyhow::anyhow!("{d}"))?;
+            if let (Some(addr), Some(cert), Some(key)) = (tls_listen, cert, key) {
+                c.tls_listeners = vec![addr];
+                c.tls = Some(rampart_dataplane::tls::TlsConfig {
+                    certificates: vec![rampart_dataplane::tls::CertSpec {
+                        cert,
+                        key,
+                        server_names: Vec::new(),
+                        at: [(0, 0); 2],
+                    }],
+                    ..Default::default()
+                });
+            }
             c.admin = (!no_admin).then_some(admin);
             c.policy = if no_policy {
                 PolicyConfig::disabled()

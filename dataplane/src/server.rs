@@ -55,6 +55,8 @@ pub enum StartError {
     Policy(#[from] crate::policy::hub::HubError),
     #[error("cannot start the event log: {0}")]
     Events(#[source] io::Error),
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 pub struct Server;
@@ -138,6 +140,9 @@ struct Prepared {
     core_events: Vec<Option<CoreEvents>>,
     /// Each worker's behaviour engine, taken as each starts.
     behaviours: Vec<Option<crate::behaviour::Engine>>,
+    /// What TLS listeners serve, and the index of the first of them.
+    tls: Option<crate::tls::TlsSetup>,
+    tls_from: usize,
 }
 
 fn prepare(config: Config) -> Result<Prepared, StartError> {
@@ -180,7 +185,23 @@ fn prepare(config: Config) -> Result<Prepared, StartError> {
     // Resolve port 0 once so every worker's socket joins the same group.
     let mut per_worker: Vec<Vec<Socket>> = (0..workers).map(|_| Vec::new()).collect();
     let mut listen_addrs = Vec::new();
-    for &addr in &config.listeners {
+    // Certificates are read before anything listens, like policies.
+    let tls = match &config.tls {
+        Some(t) if !config.tls_listeners.is_empty() => {
+            Some(crate::tls::build_server_config(t, None).map_err(|errors| {
+                StartError::Tls(
+                    errors
+                        .iter()
+                        .map(|e| e.to_string())
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                )
+            })?)
+        }
+        _ => None,
+    };
+    let tls_from = config.listeners.len();
+    for &addr in config.listeners.iter().chain(&config.tls_listeners) {
         let first = listener(addr, 4096).map_err(|source| StartError::Listen { addr, source })?;
         let bound = first
             .local_addr()
@@ -198,7 +219,7 @@ fn prepare(config: Config) -> Result<Prepared, StartError> {
         listen_addrs.push(bound);
     }
     if config.counters.enabled && config.counters.steer_by_address {
-        for i in 0..config.listeners.len() {
+        for i in 0..config.listeners.len() + config.tls_listeners.len() {
             let group: Vec<&Socket> = per_worker.iter().map(|w| &w[i]).collect();
             // A failure is logged with its consequence inside; serving goes on.
             let _ = steering::attach(&group);
@@ -238,6 +259,8 @@ fn prepare(config: Config) -> Result<Prepared, StartError> {
         events,
         core_events,
         behaviours,
+        tls,
+        tls_from,
     })
 }
 
@@ -310,6 +333,7 @@ fn spawn_worker(
     })?;
     let events = prep.core_events[id].take();
     let behaviour = prep.behaviours[id].take();
+    let (tls, tls_from) = (prep.tls.clone(), prep.tls_from);
     std::thread::Builder::new()
         .name(format!("rampart-w{id}"))
         .spawn(move || {
@@ -325,6 +349,8 @@ fn spawn_worker(
                 policy,
                 events,
                 behaviour,
+                tls,
+                tls_from,
             }) {
                 Ok(w) => w,
                 Err(e) => {
@@ -486,6 +512,8 @@ impl Server {
             policy: policy0,
             events: prep.core_events[0].take(),
             behaviour: prep.behaviours[0].take(),
+            tls: prep.tls.clone(),
+            tls_from: prep.tls_from,
             shared: prep.shared.clone(),
             listeners: sockets.into_iter().map(IntoRawFd::into_raw_fd).collect(),
             control_fd: controls[0],

@@ -21,6 +21,7 @@ use super::{
 };
 
 mod identity;
+mod tls;
 
 type Span = Range<usize>;
 type Value<'i> = Spanned<DeValue<'i>>;
@@ -45,6 +46,7 @@ const TOP_KEYS: &[&str] = &[
     "events",
     "intel",
     "behaviour",
+    "tls",
 ];
 const EVENTS_KEYS: &[&str] = &[
     "enabled",
@@ -68,7 +70,15 @@ const ENFORCEMENT_KEYS: &[&str] = &[
     "decoy_secret_file",
     "close_after_stop",
 ];
-const SERVER_KEYS: &[&str] = &["workers", "pin_workers", "listen"];
+const SERVER_KEYS: &[&str] = &["workers", "pin_workers", "listen", "tls_listen"];
+const TLS_KEYS: &[&str] = &[
+    "certificate",
+    "min_version",
+    "alpn",
+    "session_tickets",
+    "ticket_lifetime",
+];
+const TLS_CERT_KEYS: &[&str] = &["cert", "key", "server_names"];
 const ADMIN_KEYS: &[&str] = &["listen", "enabled"];
 const LIMITS_KEYS: &[&str] = &[
     "max_header_bytes",
@@ -455,7 +465,7 @@ fn build(cx: &mut Ctx<'_>, doc: &DeTable<'_>) -> Config {
                 format!(
                     "unknown table `{}`; allowed tables: [server], [admin], [limits], \
                      [timeouts], [forwarding], [io], [policy], [enforcement], [events], [intel], \
-                     [behaviour], [[upstream]], [[route]]",
+                     [behaviour], [tls], [[upstream]], [[route]]",
                     key.get_ref()
                 ),
             );
@@ -471,9 +481,20 @@ fn build(cx: &mut Ctx<'_>, doc: &DeTable<'_>) -> Config {
         .get("pin_workers")
         .and_then(|f| cx.bool(&f))
         .unwrap_or(true);
-    let listeners = listeners(cx, &server);
+    let tls_listeners = server
+        .get("tls_listen")
+        .map(|f| addresses(cx, &f, &[]))
+        .unwrap_or_default();
+    let listeners = listeners(cx, &server, &tls_listeners);
+    let sec_tls = Section::from_doc(cx, doc, "tls", TLS_KEYS);
+    let tls = tls::parse(cx, &sec_tls, &tls_listeners);
     let sec_admin = Section::from_doc(cx, doc, "admin", ADMIN_KEYS);
-    let admin = admin(cx, &sec_admin, &listeners);
+    let all_listeners: Vec<SocketAddr> = listeners
+        .iter()
+        .copied()
+        .chain(tls_listeners.iter().map(|(a, _)| *a))
+        .collect();
+    let admin = admin(cx, &sec_admin, &all_listeners);
     let sec_limits = Section::from_doc(cx, doc, "limits", LIMITS_KEYS);
     let limits = limits(cx, &sec_limits);
     let sec_timeouts = Section::from_doc(cx, doc, "timeouts", TIMEOUTS_KEYS);
@@ -500,6 +521,8 @@ fn build(cx: &mut Ctx<'_>, doc: &DeTable<'_>) -> Config {
         workers,
         pin_workers,
         listeners,
+        tls_listeners: tls_listeners.into_iter().map(|(a, _)| a).collect(),
+        tls,
         admin,
         limits,
         timeouts,
@@ -838,9 +861,13 @@ fn workers(cx: &mut Ctx<'_>, f: &Field<'_, '_>) -> Option<Workers> {
     }
 }
 
-fn listeners(cx: &mut Ctx<'_>, server: &Section<'_, '_>) -> Vec<SocketAddr> {
+fn listeners(
+    cx: &mut Ctx<'_>,
+    server: &Section<'_, '_>,
+    tls: &[(SocketAddr, Span)],
+) -> Vec<SocketAddr> {
     let Some(f) = server.get("listen") else {
-        if server.broken {
+        if server.broken || !tls.is_empty() {
             return Vec::new();
         }
         cx.err(
@@ -849,12 +876,22 @@ fn listeners(cx: &mut Ctx<'_>, server: &Section<'_, '_>) -> Vec<SocketAddr> {
         );
         return Vec::new();
     };
-    let Some(items) = cx.array(&f, "an array of addresses like [\"0.0.0.0:8080\"]") else {
-        return Vec::new();
-    };
-    if items.is_empty() {
+    let out = addresses(cx, &f, tls);
+    if out.is_empty() && tls.is_empty() && f.v.get_ref().as_array().is_some_and(|a| a.is_empty()) {
         cx.err(f.v.span(), "no listener: server.listen is empty");
     }
+    out.into_iter().map(|(a, _)| a).collect()
+}
+
+/// A list of listen addresses, none repeated here or in `others`.
+fn addresses(
+    cx: &mut Ctx<'_>,
+    f: &Field<'_, '_>,
+    others: &[(SocketAddr, Span)],
+) -> Vec<(SocketAddr, Span)> {
+    let Some(items) = cx.array(f, "an array of addresses like [\"0.0.0.0:8080\"]") else {
+        return Vec::new();
+    };
     let mut seen: Vec<(SocketAddr, Span)> = Vec::new();
     for v in items.iter() {
         let item = Field {
@@ -866,7 +903,11 @@ fn listeners(cx: &mut Ctx<'_>, server: &Section<'_, '_>) -> Vec<SocketAddr> {
         };
         // Port 0 binds a fresh ephemeral port each time, so repeats are not conflicts.
         let dup = addr.port() != 0;
-        if let Some((_, first)) = seen.iter().find(|(a, _)| dup && *a == addr) {
+        if let Some((_, first)) = others
+            .iter()
+            .chain(seen.iter())
+            .find(|(a, _)| dup && *a == addr)
+        {
             let first = cx.at(first);
             cx.err(
                 v.span(),
@@ -876,7 +917,7 @@ fn listeners(cx: &mut Ctx<'_>, server: &Section<'_, '_>) -> Vec<SocketAddr> {
         }
         seen.push((addr, v.span()));
     }
-    seen.into_iter().map(|(a, _)| a).collect()
+    seen
 }
 
 fn admin(

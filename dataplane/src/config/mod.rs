@@ -25,8 +25,13 @@ pub const DEFAULT_ADMIN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCAL
 pub struct Config {
     pub workers: Workers,
     pub pin_workers: bool,
-    /// At least one; port 0 is allowed (the kernel picks, which tests rely on).
+    /// Plain-HTTP listeners; port 0 is allowed (the kernel picks, which tests
+    /// rely on). This and `tls_listeners` together hold at least one.
     pub listeners: Vec<SocketAddr>,
+    /// Listeners that terminate TLS (`[server] tls_listen`), with `tls` set.
+    pub tls_listeners: Vec<SocketAddr>,
+    /// `[tls]`: certificates and protocol settings for `tls_listeners`.
+    pub tls: Option<crate::tls::TlsConfig>,
     /// `None` when `admin.enabled = false`.
     pub admin: Option<SocketAddr>,
     pub limits: Limits,
@@ -299,6 +304,26 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
     config.policy.overlay = config.policy.overlay.as_ref().map(rel);
     config.policy.cache_dir = config.policy.cache_dir.as_ref().map(rel);
     config.intel.lists = config.intel.lists.iter().map(rel).collect();
+    let mut cert_errors = Vec::new();
+    if let Some(tls) = &mut config.tls {
+        for spec in &mut tls.certificates {
+            spec.cert = rel(&spec.cert);
+            spec.key = rel(&spec.key);
+            // Read now so `rampart check` names a bad file at its line.
+            if let Err(e) = crate::tls::certs::load_certified_key(spec) {
+                let (line, col) = spec.at[usize::from(e.about_key())];
+                cert_errors.push(Diagnostic {
+                    file: path.display().to_string(),
+                    line,
+                    col,
+                    message: format!("tls.certificate: {e}"),
+                });
+            }
+        }
+    }
+    if !cert_errors.is_empty() {
+        return Err(ConfigError::Invalid(Diagnostics(cert_errors)));
+    }
     if let crate::events::SinkKind::File(p) = &config.events.sink {
         config.events.sink = crate::events::SinkKind::File(rel(p));
     }
@@ -360,6 +385,8 @@ impl Config {
             workers,
             pin_workers: true,
             listeners: vec![listen],
+            tls_listeners: Vec::new(),
+            tls: None,
             admin: Some(DEFAULT_ADMIN),
             limits: Limits::default(),
             timeouts: Timeouts::default(),

@@ -39,6 +39,16 @@ pub enum CertError {
     Empty,
 }
 
+impl CertError {
+    /// The problem is with the key file (else the certificate file).
+    pub fn about_key(&self) -> bool {
+        matches!(
+            self,
+            CertError::Key { .. } | CertError::KeyType { .. } | CertError::Mismatch { .. }
+        )
+    }
+}
+
 struct Entry {
     key: Arc<CertifiedKey>,
     /// Lowercased exact names and `*.suffix` patterns; empty means ask the

@@ -28,6 +28,9 @@ pub struct CertSpec {
     /// Names this certificate answers for (exact, or `*.example.com`). Empty:
     /// the names the certificate itself is valid for.
     pub server_names: Vec<String>,
+    /// 1-based line and column of `cert` and of `key` in the config file
+    /// (zeros when not from a file), for errors about them.
+    pub at: [(usize, usize); 2],
 }
 
 /// Lowest protocol version a client may use.

@@ -101,6 +101,8 @@ pub struct TlsSession {
     /// The whole first record, kept in `inbuf` until rustls sees it, so the
     /// ClientHello can be fingerprinted in place.
     first_record_seen: bool,
+    /// `process` has run on some input.
+    processed: bool,
 }
 
 impl TlsSession {
@@ -126,6 +128,7 @@ impl TlsSession {
             peer_closed: false,
             facts: HandshakeFacts::default(),
             first_record_seen: false,
+            processed: false,
         })
     }
 
@@ -149,6 +152,20 @@ impl TlsSession {
         self.inbuf[self.in_end..self.in_end + n].copy_from_slice(&src[..n]);
         self.in_end += n;
         n
+    }
+
+    /// Decrypted plaintext is still waiting for the sink.
+    pub fn has_pending(&self) -> bool {
+        self.pending.is_some() || !self.early.is_empty()
+    }
+
+    /// Nothing was processed yet and the first byte is an ASCII capital: a
+    /// plain HTTP request on a TLS port (a TLS record starts with 22).
+    pub fn looks_like_plain_http(&self) -> bool {
+        matches!(self.state, State::Handshake(_))
+            && !self.processed
+            && self.in_end > self.in_start
+            && self.inbuf[self.in_start].is_ascii_uppercase()
     }
 
     /// Room for more ciphertext right now.
@@ -190,6 +207,7 @@ impl TlsSession {
     /// is full.
     pub fn process(&mut self, sink: &mut dyn FnMut(&[u8]) -> usize) -> Result<Progress, TlsError> {
         let mut p = Progress::default();
+        self.processed |= self.in_end > self.in_start;
         if !self.early.is_empty() {
             let n = sink(&self.early);
             p.delivered |= n > 0;

@@ -36,6 +36,7 @@ fn spec(dir: &Path) -> CertSpec {
         cert: dir.join("cert.pem"),
         key: dir.join("key.pem"),
         server_names: vec![],
+        at: [(0, 0); 2],
     }
 }
 
@@ -325,17 +326,20 @@ fn sni_picks_the_certificate_and_bad_files_are_named() {
         cert: a.dir.path().join("cert.pem"),
         key: b.dir.path().join("key.pem"),
         server_names: vec![],
+        at: [(0, 0); 2],
     };
     let missing = CertSpec {
         cert: dir.path().join("nope.pem"),
         key: a.dir.path().join("key.pem"),
         server_names: vec![],
+        at: [(0, 0); 2],
     };
     std::fs::write(dir.path().join("junk.pem"), "not a certificate\n").expect("write");
     let junk = CertSpec {
         cert: dir.path().join("junk.pem"),
         key: a.dir.path().join("key.pem"),
         server_names: vec![],
+        at: [(0, 0); 2],
     };
     let cfg = TlsConfig {
         certificates: vec![wrong, missing, junk],

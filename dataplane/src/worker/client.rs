@@ -99,12 +99,20 @@ impl Worker {
         c.close_after = false;
         c.upstream = None;
         self.live_clients += 1;
+        if idx >= self.tls_from && !self.tls_accept(slot) {
+            self.close_client(slot);
+            return;
+        }
         self.arm_client_recv(slot);
     }
 
     pub(super) fn arm_client_recv(&mut self, slot: u32) {
         let c = &mut self.clients[slot as usize];
-        if c.fd < 0 || c.recv != Recv::Off || c.inbox.eof {
+        let eof = match &c.tls {
+            Some(link) => link.cipher.eof,
+            None => c.inbox.eof,
+        };
+        if c.fd < 0 || c.recv != Recv::Off || eof {
             return;
         }
         c.recv = Recv::Armed;
@@ -115,6 +123,10 @@ impl Worker {
     /// Re-arms a paused recv once the connection has drained what it holds.
     pub(super) fn resume_client_recv(&mut self, slot: u32) {
         let c = &self.clients[slot as usize];
+        if c.tls.is_some() {
+            self.tls_resume(slot);
+            return;
+        }
         if c.recv == Recv::Off && c.inbox.queued() < PAUSE_AT {
             self.arm_client_recv(slot);
         }
@@ -137,7 +149,11 @@ impl Worker {
             return;
         }
         let c = &mut self.clients[slot as usize];
-        let o = apply_recv(&mut self.bufs, &mut c.inbox, &mut c.recv, res, flags);
+        let inbox = match c.tls.as_mut() {
+            Some(link) => &mut link.cipher,
+            None => &mut c.inbox,
+        };
+        let o = apply_recv(&mut self.bufs, inbox, &mut c.recv, res, flags);
         match o.result {
             RecvResult::Applied => {}
             RecvResult::Overflow => {
@@ -159,7 +175,11 @@ impl Worker {
         if o.pause {
             self.cancel_recv(tok);
         }
-        self.advance_client(slot);
+        if self.clients[slot as usize].tls.is_some() {
+            self.tls_pump(slot, false);
+        } else {
+            self.advance_client(slot);
+        }
     }
 
     /// Lets the client's state machine react to new bytes or EOF.
@@ -690,6 +710,13 @@ impl Worker {
 
     pub(super) fn submit_client_tx(&mut self, slot: u32) {
         let c = &mut self.clients[slot as usize];
+        if c.tls.is_some() {
+            // Sealed and sent by the TLS link; `inflight` marks the plaintext
+            // as taken, as `Tx::entry` does for a plain send.
+            c.to_client.inflight = true;
+            self.tls_flush(slot);
+            return;
+        }
         let e = c
             .to_client
             .entry(c.fd, Token::new(Op::ClientSend, slot, c.gen).encode());
@@ -704,13 +731,22 @@ impl Worker {
         if c.gen != tok.gen || c.fd < 0 {
             return;
         }
-        if res < 0 {
-            c.to_client.inflight = false;
-            self.close_client(slot);
-            return;
-        }
-        self.stats.now.bytes_out += res as u64;
-        if !c.to_client.advance(res as usize) {
+        let written = if c.tls.is_some() {
+            match self.tls_sent(slot, res) {
+                Some(plain) => plain,
+                None => return,
+            }
+        } else {
+            if res < 0 {
+                c.to_client.inflight = false;
+                self.close_client(slot);
+                return;
+            }
+            self.stats.now.bytes_out += res as u64;
+            res as usize
+        };
+        let c = &mut self.clients[slot as usize];
+        if !c.to_client.advance(written) {
             self.submit_client_tx(slot);
             return;
         }
@@ -771,6 +807,8 @@ impl Worker {
         c.to_client.inflight = false;
         c.to_upstream.inflight = false;
         c.inbox.release(&mut self.bufs, &mut self.asm_pool);
+        self.tls_release(slot);
+        let c = &mut self.clients[slot as usize];
         if let Some(out) = c.out.take() {
             self.out_pool.give(out);
         }

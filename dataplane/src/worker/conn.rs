@@ -187,6 +187,8 @@ pub struct Client {
     pub resp_len: usize,
     pub resp_need: usize,
     pub resp_chunked: bool,
+    /// TLS state, on connections accepted by a TLS listener.
+    pub tls: Option<Box<super::tls_link::TlsLink>>,
 }
 
 impl Client {
@@ -247,6 +249,7 @@ impl Client {
             resp_len: 0,
             resp_need: 0,
             resp_chunked: false,
+            tls: None,
         }
     }
 }

@@ -170,6 +170,18 @@ impl Inbox {
     pub fn coalesce(&mut self, bufs: &mut BufRing, pool: &mut BufPool) -> Result<bool, InboxError> {
         self.load();
         if self.q_len == 0 {
+            // Plaintext from TLS arrives only by `push_plain`, at the end of
+            // the assembly buffer: move the run to the front so the rest of a
+            // head has room to arrive.
+            if let (Cur::Asm { start, end }, Some(asm)) = (self.cur, self.asm.as_mut()) {
+                if start > 0 {
+                    asm.copy_within(start as usize..end as usize, 0);
+                    self.cur = Cur::Asm {
+                        start: 0,
+                        end: end - start,
+                    };
+                }
+            }
             return Ok(false);
         }
         if self.asm.is_none() {
@@ -216,6 +228,36 @@ impl Inbox {
             end: len as u32,
         };
         Ok(grew)
+    }
+
+    /// Appends plaintext a TLS session decrypted (such an inbox never queues
+    /// ring buffers) behind the unconsumed run, without moving it: a send may
+    /// still point into it. Returns how much fit; none when no assembly buffer
+    /// is free.
+    pub fn push_plain(&mut self, data: &[u8], pool: &mut BufPool) -> usize {
+        let (start, end) = match self.cur {
+            Cur::None => (0, 0),
+            Cur::Asm { start, end } => (start as usize, end as usize),
+            Cur::Ring { .. } => return 0,
+        };
+        if data.is_empty() || self.q_len > 0 {
+            return 0;
+        }
+        if self.asm.is_none() {
+            self.asm = pool.take();
+        }
+        let Some(asm) = self.asm.as_mut() else {
+            return 0;
+        };
+        let n = data.len().min(asm.len() - end);
+        asm[end..end + n].copy_from_slice(&data[..n]);
+        if n > 0 {
+            self.cur = Cur::Asm {
+                start: start as u32,
+                end: (end + n) as u32,
+            };
+        }
+        n
     }
 
     /// Drops everything (connection closing), recycling every held buffer.

@@ -22,6 +22,7 @@ pub mod inbox;
 mod policy;
 mod response_inspect;
 mod stats;
+mod tls_link;
 mod tx;
 mod upstream;
 
@@ -128,6 +129,16 @@ pub struct Worker {
     rearm: Vec<(bool, u32)>,
     connect_ts: types::Timespec,
     cqes: Vec<cqueue::Entry>,
+    /// The TLS configuration TLS listeners serve (`None`: no TLS listener).
+    tls: Option<crate::tls::TlsSetup>,
+    /// Listeners from this index on terminate TLS.
+    tls_from: usize,
+    /// Session buffers of closed TLS connections, for the next ones.
+    tls_buffers: Vec<(Box<[u8]>, Box<[u8]>)>,
+    /// TLS connections with plaintext for the state machine (see `tls_link`).
+    tls_kicks: Vec<u32>,
+    /// Earliest time the next TLS failure may be logged.
+    tls_log_after: u64,
 }
 
 /// What a worker needs from the server to start.
@@ -140,6 +151,9 @@ pub struct WorkerSetup {
     pub policy: crate::policy::hub::CorePolicy,
     pub events: Option<crate::events::CoreEvents>,
     pub behaviour: Option<crate::behaviour::Engine>,
+    /// TLS configuration, and the index of the first TLS listener.
+    pub tls: Option<crate::tls::TlsSetup>,
+    pub tls_from: usize,
 }
 
 /// Turns process signals into a drain of every worker, from inside one ring: no
@@ -244,6 +258,11 @@ impl Worker {
                 .sec(timeout.as_secs())
                 .nsec(timeout.subsec_nanos()),
             cqes: vec![unsafe_zero_cqe(); CQE_BATCH],
+            tls: setup.tls,
+            tls_from: setup.tls_from,
+            tls_buffers: Vec::new(),
+            tls_kicks: Vec::with_capacity(max_conns),
+            tls_log_after: 0,
             shared: setup.shared,
         })
     }
@@ -347,6 +366,7 @@ impl Worker {
                     break;
                 }
             }
+            self.run_tls_kicks();
             self.rearm_starved();
             if let Some(b) = self.beh.as_mut() {
                 b.poll();

@@ -40,7 +40,16 @@ pub struct Counts {
     pub insp_sum_ns: u64,
     /// Events the core's ring had no room for.
     pub events_dropped: u64,
+    /// TLS handshakes by outcome, in the order of [`TLS_OUTCOMES`].
+    pub tls: [u64; 4],
 }
+
+/// `outcome` labels of `rampart_tls_handshakes_total`.
+pub const TLS_OUTCOMES: [&str; 4] = ["full", "resumed", "failed", "plaintext"];
+pub const TLS_FULL: usize = 0;
+pub const TLS_RESUMED: usize = 1;
+pub const TLS_FAILED: usize = 2;
+pub const TLS_PLAINTEXT: usize = 3;
 
 pub struct Stats {
     pub now: Counts,
@@ -71,6 +80,7 @@ struct Handles {
     insp_count: Counter,
     insp_sum: Gauge,
     events_dropped: Counter,
+    tls: [Counter; 4],
 }
 
 impl Stats {
@@ -112,6 +122,8 @@ impl Stats {
                     crate::events::EVENTS_TOTAL,
                     "outcome" => "dropped_queue_full"
                 ),
+                tls: TLS_OUTCOMES
+                    .map(|o| metrics::counter!("rampart_tls_handshakes_total", "outcome" => o)),
                 policy_hits: metrics::counter!("rampart_policy_hits_total"),
                 policy_stops: metrics::counter!("rampart_policy_stops_total"),
                 body_streams: metrics::counter!("rampart_body_streams_total"),
@@ -196,6 +208,10 @@ impl Stats {
         h.insp_sum.set(n.insp_sum_ns as f64 / 1e9);
         h.events_dropped
             .increment(n.events_dropped - f.events_dropped);
+        for i in 0..TLS_OUTCOMES.len() {
+            h.tls[i].increment(n.tls[i] - f.tls[i]);
+        }
+        f.tls = n.tls;
         f.requests = n.requests;
         f.responses = n.responses;
         f.rejected = n.rejected;

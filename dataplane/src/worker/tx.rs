@@ -60,6 +60,25 @@ impl Tx {
         }
     }
 
+    /// The bytes not yet written, as set by [`Tx::set`] (a TLS connection
+    /// seals them instead of sending them as they are).
+    ///
+    /// # Safety
+    ///
+    /// The ranges given to `set` must still be valid, which the worker
+    /// guarantees until the send completes (the same rule as for the kernel).
+    pub unsafe fn remaining(&self) -> [&[u8]; 2] {
+        self.iov.map(|v| {
+            if v.iov_len == 0 {
+                &[][..]
+            } else {
+                // SAFETY: the caller promises the ranges are alive; `advance`
+                // keeps each iovec inside its original range.
+                unsafe { std::slice::from_raw_parts(v.iov_base as *const u8, v.iov_len) }
+            }
+        })
+    }
+
     pub fn is_empty(&self) -> bool {
         self.total == 0
     }
