@@ -61,9 +61,11 @@ impl Response {
     }
 }
 
-/// A raw TCP connection to a server with HTTP/1.1 response parsing.
+/// A raw TCP connection to a server with HTTP/1.1 response parsing, in the
+/// clear or over TLS (a rustls client, see [`RawConn::connect_tls`]).
 pub struct RawConn {
     stream: TcpStream,
+    tls: Option<Box<rustls::ClientConnection>>,
     /// Bytes read from the socket but not consumed yet.
     buf: Vec<u8>,
     timeout: Duration,
@@ -80,6 +82,7 @@ impl RawConn {
         stream.set_nodelay(true)?;
         let mut c = RawConn {
             stream,
+            tls: None,
             buf: Vec::new(),
             timeout: IO_TIMEOUT,
         };
@@ -122,11 +125,45 @@ impl RawConn {
             stream.set_nodelay(true)?;
             let mut c = RawConn {
                 stream,
+                tls: None,
                 buf: Vec::new(),
                 timeout: IO_TIMEOUT,
             };
             c.set_timeout(IO_TIMEOUT)?;
             Ok(c)
+        }
+    }
+
+    /// Connects to `addr` and completes a TLS handshake for `server_name`.
+    pub fn connect_tls(
+        addr: SocketAddr,
+        config: std::sync::Arc<rustls::ClientConfig>,
+        server_name: &str,
+    ) -> io::Result<RawConn> {
+        let mut c = RawConn::connect(addr)?;
+        let name = rustls::pki_types::ServerName::try_from(server_name.to_owned())
+            .map_err(|e| invalid(e.to_string()))?;
+        let mut tls = rustls::ClientConnection::new(config, name).map_err(io::Error::other)?;
+        while tls.is_handshaking() {
+            tls.complete_io(&mut c.stream)?;
+        }
+        c.tls = Some(Box::new(tls));
+        Ok(c)
+    }
+
+    /// The TLS client state (negotiated version, ALPN, resumption...).
+    pub fn tls(&self) -> Option<&rustls::ClientConnection> {
+        self.tls.as_deref()
+    }
+
+    fn read_some(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.tls.as_deref_mut() {
+            Some(t) => match rustls::Stream::new(t, &mut self.stream).read(buf) {
+                // A peer that closes without close_notify ends the stream too.
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(0),
+                r => r,
+            },
+            None => self.stream.read(buf),
         }
     }
 
@@ -149,8 +186,17 @@ impl RawConn {
 
     /// Writes all of `bytes`.
     pub fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.stream.write_all(bytes)?;
-        self.stream.flush()
+        match self.tls.as_deref_mut() {
+            Some(t) => {
+                let mut s = rustls::Stream::new(t, &mut self.stream);
+                s.write_all(bytes)?;
+                s.flush()
+            }
+            None => {
+                self.stream.write_all(bytes)?;
+                self.stream.flush()
+            }
+        }
     }
 
     /// Half-closes the write side.
@@ -161,7 +207,7 @@ impl RawConn {
     /// Reads more bytes into the buffer; returns how many (0 = EOF).
     fn fill(&mut self) -> io::Result<usize> {
         let mut tmp = [0u8; 64 * 1024];
-        let n = self.stream.read(&mut tmp)?;
+        let n = self.read_some(&mut tmp)?;
         self.buf.extend_from_slice(&tmp[..n]);
         Ok(n)
     }
@@ -359,7 +405,7 @@ impl RawConn {
         let mut out = std::mem::take(&mut self.buf);
         let mut tmp = [0u8; 64 * 1024];
         loop {
-            match self.stream.read(&mut tmp) {
+            match self.read_some(&mut tmp) {
                 Ok(0) => return Ok(out),
                 Ok(n) => out.extend_from_slice(&tmp[..n]),
                 Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return Ok(out),
@@ -388,7 +434,7 @@ impl RawConn {
             if self.stream.set_read_timeout(Some(left)).is_err() {
                 break true;
             }
-            match self.stream.read(&mut tmp) {
+            match self.read_some(&mut tmp) {
                 Ok(0) => break true,
                 Ok(n) => self.buf.extend_from_slice(&tmp[..n]),
                 Err(e) if e.kind() == io::ErrorKind::ConnectionReset => break true,

@@ -1,0 +1,502 @@
+//! TLS termination end to end: the real `rampart` binary with certificates
+//! generated here, real handshakes from a rustls client, curl and
+//! `openssl s_client`, and a real upstream that counts what reaches it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rampart_tests::client::RawConn;
+use rampart_tests::gateway::{run_to_exit, Gateway};
+use rampart_tests::upstream::{Behaviour, TestUpstream};
+use rustls::crypto::ring as provider;
+use rustls::pki_types::CertificateDer;
+use rustls::{ClientConfig, HandshakeKind, ProtocolVersion, RootCertStore};
+
+const CLI_TIMEOUT: Duration = Duration::from_secs(30);
+
+struct Cert {
+    cert: PathBuf,
+    key: PathBuf,
+    der: CertificateDer<'static>,
+}
+
+/// A self-signed certificate for `names`, written as PEM files into `dir`.
+fn make_cert(dir: &Path, stem: &str, names: &[&str]) -> Cert {
+    let ck =
+        rcgen::generate_simple_self_signed(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+            .expect("generate certificate");
+    let cert = dir.join(format!("{stem}.pem"));
+    let key = dir.join(format!("{stem}.key"));
+    std::fs::write(&cert, ck.cert.pem()).expect("write cert");
+    std::fs::write(&key, ck.key_pair.serialize_pem()).expect("write key");
+    Cert {
+        cert,
+        key,
+        der: ck.cert.der().clone(),
+    }
+}
+
+/// A client trusting `roots` only, restricted to `versions`, offering `alpn`.
+fn client(
+    roots: &[&Cert],
+    versions: &[&'static rustls::SupportedProtocolVersion],
+    alpn: &[&str],
+) -> Arc<ClientConfig> {
+    let mut store = RootCertStore::empty();
+    for c in roots {
+        store.add(c.der.clone()).expect("add root");
+    }
+    let mut cfg = ClientConfig::builder_with_provider(Arc::new(provider::default_provider()))
+        .with_protocol_versions(versions)
+        .expect("versions")
+        .with_root_certificates(store)
+        .with_no_client_auth();
+    cfg.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
+    Arc::new(cfg)
+}
+
+/// `rampart proxy` with a TLS listener on an ephemeral port; returns the
+/// gateway and its TLS address.
+fn tls_proxy(up: &TestUpstream, cert: &Cert, policy: bool) -> (Gateway, SocketAddr) {
+    let c = cert.cert.to_str().expect("utf-8 path");
+    let k = cert.key.to_str().expect("utf-8 path");
+    let args = ["--tls-listen", "127.0.0.1:0", "--cert", c, "--key", k];
+    let gw = if policy {
+        Gateway::proxy_with_policy(up.addr(), &args)
+    } else {
+        Gateway::proxy(up.addr(), &args)
+    };
+    let addr = gw.addrs()[1];
+    (gw, addr)
+}
+
+fn get(path: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: api.test\r\n\r\n").into_bytes()
+}
+
+#[test]
+fn requests_over_tls_1_3_and_1_2_reach_the_upstream_on_one_connection() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let cert = make_cert(dir.path(), "api", &["api.test"]);
+    let up = TestUpstream::start(Behaviour::Ok);
+    let (_gw, addr) = tls_proxy(&up, &cert, false);
+    let mut expected_requests = 0;
+    for (version, name) in [
+        (&rustls::version::TLS13, ProtocolVersion::TLSv1_3),
+        (&rustls::version::TLS12, ProtocolVersion::TLSv1_2),
+    ] {
+        let cfg = client(&[&cert], &[version], &["http/1.1"]);
+        let mut conn = RawConn::connect_tls(addr, cfg, "api.test").expect("handshake");
+        let tls = conn.tls().expect("tls");
+        assert_eq!(tls.protocol_version(), Some(name));
+        assert_eq!(tls.alpn_protocol(), Some(&b"http/1.1"[..]));
+        for i in 0..3 {
+            let r = conn.roundtrip(&get(&format!("/items/{i}")));
+            assert_eq!(r.status, 200, "{name:?} request {i}");
+        }
+        // A 1 MiB upload in many records.
+        let body: Vec<u8> = (0..1024 * 1024u32).map(|i| b'a' + (i % 26) as u8).collect();
+        let mut req = format!(
+            "POST /upload HTTP/1.1\r\nHost: api.test\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        req.extend_from_slice(&body);
+        let r = conn.roundtrip(&req);
+        assert_eq!(r.status, 200, "{name:?} upload");
+        // Three pipelined requests in one write, answered in order.
+        let mut three = Vec::new();
+        for p in ["/p/1", "/p/2", "/p/3"] {
+            three.extend(get(p));
+        }
+        conn.send(&three).expect("send pipelined");
+        for i in 0..3 {
+            let r = conn.read_response().expect("pipelined response");
+            assert_eq!(r.status, 200, "pipelined {i}");
+        }
+        expected_requests += 7;
+    }
+    assert!(up.wait_for_requests(expected_requests, Duration::from_secs(5)));
+    let reqs = up.requests();
+    let paths: Vec<String> = reqs.iter().map(|r| r.target.clone()).collect();
+    assert_eq!(&paths[4..7], ["/p/1", "/p/2", "/p/3"], "{paths:?}");
+    assert!(
+        up.body_bytes() >= 2 * 1024 * 1024,
+        "both uploads arrived whole: {}",
+        up.body_bytes()
+    );
+}
+
+#[test]
+fn sni_selects_the_certificate_and_alpn_must_overlap() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let a = make_cert(dir.path(), "a", &["a.test"]);
+    let b = make_cert(dir.path(), "b", &["b.test", "*.b.test"]);
+    let up = TestUpstream::start(Behaviour::Ok);
+    let config = format!(
+        r#"
+[server]
+workers = 2
+listen = []
+tls_listen = ["127.0.0.1:0"]
+
+[admin]
+listen = "127.0.0.1:0"
+
+[policy]
+enabled = false
+
+[tls]
+min_version = "1.2"
+
+[[tls.certificate]]
+cert = "{}"
+key = "{}"
+
+[[tls.certificate]]
+cert = "{}"
+key = "{}"
+server_names = ["b.test", "*.b.test", "other.test"]
+
+[[upstream]]
+name = "api"
+servers = ["{}"]
+
+[[route]]
+upstream = "api"
+"#,
+        a.cert.display(),
+        a.key.display(),
+        b.cert.display(),
+        b.key.display(),
+        up.addr()
+    );
+    let gw = Gateway::run_config(&config);
+    let addr = gw.addrs()[0];
+    // Each name gets its certificate; an unknown name gets the first one.
+    for (sni, want) in [
+        ("a.test", &a),
+        ("b.test", &b),
+        ("api.b.test", &b),
+        ("other.test", &b),
+        ("unknown.test", &a),
+    ] {
+        // Trust both, then look at which certificate came.
+        let cfg = {
+            let mut store = RootCertStore::empty();
+            store.add(a.der.clone()).expect("root");
+            store.add(b.der.clone()).expect("root");
+            let mut c = ClientConfig::builder_with_provider(Arc::new(provider::default_provider()))
+                .with_safe_default_protocol_versions()
+                .expect("versions")
+                .with_root_certificates(store)
+                .with_no_client_auth();
+            // The certificate is checked by hand below: "other.test" and
+            // "unknown.test" are not names in the certificates.
+            c.dangerous()
+                .set_certificate_verifier(Arc::new(AcceptAny(provider::default_provider())));
+            Arc::new(c)
+        };
+        let mut conn = RawConn::connect_tls(addr, cfg, sni).expect("handshake");
+        let got = conn
+            .tls()
+            .and_then(|t| t.peer_certificates())
+            .and_then(|c| c.first().cloned())
+            .expect("peer certificate");
+        assert_eq!(&got, &want.der, "{sni}");
+        assert_eq!(conn.roundtrip(&get("/")).status, 200, "{sni}");
+    }
+    // A client speaking only h2 has nothing in common with the gateway.
+    let cfg = client(&[&a], &[&rustls::version::TLS13], &["h2"]);
+    let err = RawConn::connect_tls(addr, cfg, "a.test").err();
+    assert!(
+        err.is_some(),
+        "an h2-only client must not complete a handshake"
+    );
+    // And the gateway still serves.
+    let cfg = client(&[&a], &[&rustls::version::TLS13], &["http/1.1"]);
+    let mut conn = RawConn::connect_tls(addr, cfg, "a.test").expect("handshake");
+    assert_eq!(conn.roundtrip(&get("/")).status, 200);
+}
+
+/// Accepts any server certificate (the test compares it itself).
+#[derive(Debug)]
+struct AcceptAny(rustls::crypto::CryptoProvider);
+
+impl rustls::client::danger::ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[test]
+fn sessions_resume_from_tickets_on_any_core() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let cert = make_cert(dir.path(), "api", &["api.test"]);
+    let up = TestUpstream::start(Behaviour::Ok);
+    let (_gw, addr) = tls_proxy(&up, &cert, false);
+    for version in [&rustls::version::TLS13, &rustls::version::TLS12] {
+        // One client config keeps its session cache across connections.
+        let cfg = client(&[&cert], &[version], &["http/1.1"]);
+        let mut first = RawConn::connect_tls(addr, cfg.clone(), "api.test").expect("handshake");
+        assert_eq!(first.roundtrip(&get("/")).status, 200);
+        assert_eq!(
+            first.tls().and_then(|t| t.handshake_kind()),
+            Some(HandshakeKind::Full)
+        );
+        drop(first);
+        // Several reconnects: with two workers, some land on the other core.
+        for i in 0..6 {
+            let mut again = RawConn::connect_tls(addr, cfg.clone(), "api.test").expect("resume");
+            assert_eq!(again.roundtrip(&get("/")).status, 200);
+            assert_eq!(
+                again.tls().and_then(|t| t.handshake_kind()),
+                Some(HandshakeKind::Resumed),
+                "{version:?} reconnect {i}"
+            );
+        }
+    }
+}
+
+fn tool(name: &str) -> String {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {name}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(found, "`{name}` is needed (tests/run.sh installs it)");
+    name.to_owned()
+}
+
+#[test]
+fn curl_and_openssl_clients_are_served_and_resume() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let cert = make_cert(dir.path(), "api", &["api.test"]);
+    let up = TestUpstream::start(Behaviour::Ok);
+    let (_gw, addr) = tls_proxy(&up, &cert, false);
+    let resolve = format!("api.test:{}:127.0.0.1", addr.port());
+    for extra in [&["--tlsv1.3"][..], &["--tlsv1.2", "--tls-max", "1.2"][..]] {
+        let out = Command::new(tool("curl"))
+            .args([
+                "-sS",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code} %{http_version}",
+            ])
+            .args(extra)
+            .args(["--cacert", cert.cert.to_str().expect("path")])
+            .args(["--resolve", &resolve])
+            .arg(format!("https://api.test:{}/curl", addr.port()))
+            .output()
+            .expect("run curl");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            text,
+            "200 1.1",
+            "curl {extra:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let sess = dir.path().join("session.pem");
+    // Each run sends a request and reads the answer, so the session tickets
+    // (sent after the handshake) are in before `-sess_out` writes the session.
+    let s_client = |resume: bool| -> String {
+        let mut child = Command::new(tool("openssl"))
+            .args(["s_client", "-ign_eof", "-connect", &addr.to_string()])
+            .args(["-servername", "api.test", "-CAfile"])
+            .arg(&cert.cert)
+            .arg(if resume { "-sess_in" } else { "-sess_out" })
+            .arg(&sess)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run openssl");
+        if let Some(mut stdin) = child.stdin.take() {
+            use std::io::Write;
+            stdin
+                .write_all(b"GET /openssl HTTP/1.1\r\nHost: api.test\r\nConnection: close\r\n\r\n")
+                .expect("write to openssl");
+        }
+        let out = child.wait_with_output().expect("openssl output");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let first = s_client(false);
+    assert!(first.contains("New, TLSv1.3"), "{first}");
+    assert!(first.contains("Verify return code: 0 (ok)"), "{first}");
+    assert!(first.contains("HTTP/1.1 200"), "{first}");
+    let second = s_client(true);
+    assert!(second.contains("Reused, TLSv1.3"), "{second}");
+}
+
+#[test]
+fn bad_client_hellos_and_plain_http_are_refused_and_serving_goes_on() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let cert = make_cert(dir.path(), "api", &["api.test"]);
+    let up = TestUpstream::start(Behaviour::Ok);
+    let (gw, addr) = tls_proxy(&up, &cert, false);
+    // A handshake record with garbage inside.
+    let mut raw = RawConn::open(addr);
+    raw.send(b"\x16\x03\x01\x00\x08garbage!").expect("send");
+    assert!(
+        raw.is_closed_within(Duration::from_secs(3)),
+        "garbage hello"
+    );
+    // A record claiming to be 60,000 bytes long.
+    let mut raw = RawConn::open(addr);
+    raw.send(b"\x16\x03\x01\xea\x60").expect("send");
+    raw.send(&[0u8; 2000]).expect("send");
+    assert!(
+        raw.is_closed_within(Duration::from_secs(3)),
+        "oversized record"
+    );
+    // Plain HTTP on the TLS port gets a plain 400 and a close.
+    let mut raw = RawConn::open(addr);
+    let r = raw.roundtrip(&get("/plain"));
+    assert_eq!(r.status, 400);
+    assert!(raw.is_closed_within(Duration::from_secs(3)));
+    assert_eq!(up.request_count(), 0, "nothing reached the upstream");
+    // A good client is still served.
+    let cfg = client(&[&cert], &[&rustls::version::TLS13], &["http/1.1"]);
+    let mut conn = RawConn::connect_tls(addr, cfg, "api.test").expect("handshake");
+    assert_eq!(conn.roundtrip(&get("/")).status, 200);
+    // The failures are counted by kind (counters are flushed once a second).
+    std::thread::sleep(Duration::from_millis(1200));
+    let metrics = rampart_tests::client::get(gw.admin_addr(), "/metrics")
+        .expect("metrics")
+        .text();
+    let find = |outcome: &str| -> f64 {
+        metrics
+            .lines()
+            .find(|l| {
+                l.starts_with("rampart_tls_handshakes_total")
+                    && l.contains(&format!("outcome=\"{outcome}\""))
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    assert_eq!(find("failed"), 2.0, "{metrics}");
+    assert_eq!(find("plaintext"), 1.0, "{metrics}");
+    assert_eq!(find("full"), 1.0, "{metrics}");
+}
+
+#[test]
+fn policies_judge_the_decrypted_requests() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let cert = make_cert(dir.path(), "api", &["api.test"]);
+    let up = TestUpstream::start(Behaviour::Ok);
+    let (_gw, addr) = tls_proxy(&up, &cert, true);
+    let cfg = client(&[&cert], &[&rustls::version::TLS13], &["http/1.1"]);
+    let mut conn = RawConn::connect_tls(addr, cfg, "api.test").expect("handshake");
+    let attack = b"GET /search?q=1%27%20UNION%20SELECT%20password%20FROM%20users-- HTTP/1.1\r\nHost: api.test\r\nUser-Agent: Mozilla/5.0\r\nAccept: */*\r\n\r\n";
+    let r = conn.roundtrip(attack);
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(
+        up.request_count(),
+        0,
+        "the attack did not reach the upstream"
+    );
+}
+
+#[test]
+fn check_names_bad_certificate_files_at_their_lines() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let a = make_cert(dir.path(), "a", &["a.test"]);
+    let b = make_cert(dir.path(), "b", &["b.test"]);
+    let text = format!(
+        r#"[server]
+tls_listen = ["127.0.0.1:0"]
+
+[[tls.certificate]]
+cert = "{}"
+key = "{}"
+
+[[tls.certificate]]
+cert = "missing.pem"
+key = "{}"
+
+[[upstream]]
+name = "api"
+servers = ["127.0.0.1:9"]
+
+[[route]]
+upstream = "api"
+"#,
+        a.cert.display(),
+        b.key.display(),
+        a.key.display()
+    );
+    let path = dir.path().join("rampart.toml");
+    std::fs::write(&path, text).expect("write");
+    let p = path.to_str().expect("utf-8");
+    let out = run_to_exit(&["check", "--config", p], CLI_TIMEOUT);
+    assert!(!out.status.success(), "check accepted bad certificates");
+    let line = |n: usize| {
+        out.stderr
+            .lines()
+            .find(|l| l.starts_with(&format!("{p}:{n}:")))
+            .unwrap_or_else(|| panic!("no error at line {n}:\n{}", out.stderr))
+            .to_owned()
+    };
+    assert!(
+        line(6).contains("does not belong to the certificate"),
+        "{}",
+        line(6)
+    );
+    assert!(
+        line(9).contains("missing.pem") && line(9).contains("No such file"),
+        "{}",
+        line(9)
+    );
+    // TLS listeners without certificates.
+    let text = "[server]\ntls_listen = [\"127.0.0.1:0\"]\n\n[[upstream]]\nname = \"api\"\nservers = [\"127.0.0.1:9\"]\n\n[[route]]\nupstream = \"api\"\n";
+    std::fs::write(&path, text).expect("write");
+    let out = run_to_exit(&["check", "--config", p], CLI_TIMEOUT);
+    assert!(!out.status.success());
+    assert!(
+        out.stderr.contains(&format!("{p}:2:")) && out.stderr.contains("needs certificates"),
+        "{}",
+        out.stderr
+    );
+}
