@@ -21,6 +21,7 @@ pub mod config;
 pub mod demo;
 pub mod enforce;
 pub mod events;
+pub mod fingerprint;
 pub mod http;
 pub mod policy;
 pub mod proxy;
