@@ -15,7 +15,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use rampart_dataplane::behaviour::{CoreCounters, Engine, IdentityConfig, Tracked};
-use rampart_dataplane::policy::{Behave, CoreKit};
+use rampart_dataplane::policy::{Behave, CoreKit, Peer};
 use rampart_matcher::ScanLimits;
 use rampart_policy_loader::{load, LoadOptions, PackSource};
 
@@ -87,14 +87,14 @@ fn main() {
             peer_trusted: false,
         });
         match load_kind.as_str() {
-            "get" => kit.judge(b"GET", b"/", &get, b"", false, ip, 0, behave),
+            "get" => kit.judge(b"GET", b"/", &get, b"", false, Peer::plain(ip), 0, behave),
             "attack" => kit.judge(
                 b"GET",
                 ATTACKS[i % ATTACKS.len()],
                 &get,
                 b"",
                 false,
-                ip,
+                Peer::plain(ip),
                 0,
                 behave,
             ),
@@ -104,7 +104,7 @@ fn main() {
                 &post,
                 body,
                 false,
-                ip,
+                Peer::plain(ip),
                 body.len() as u64,
                 behave,
             ),

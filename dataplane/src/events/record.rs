@@ -61,6 +61,8 @@ pub struct Event<'a> {
     /// Who the behaviour engine took the client to be (`None`: not read,
     /// e.g. a request answered before any scan).
     pub identity: Option<EventIdentity<'a>>,
+    /// What the TLS handshake revealed (`None`: a plain connection).
+    pub tls: Option<&'a crate::tls::HandshakeFacts>,
 }
 
 /// The client identity an event names: the address behind trusted proxies,
@@ -206,6 +208,42 @@ impl std::fmt::Write for Out<'_> {
 /// Formats `ev` as one JSON line (ending in `\n`) into `buf`, which is
 /// cleared first. Returns `false` when it did not fit in the buffer's
 /// capacity (nothing usable is left in `buf` then).
+/// `"tls":{...},`: version, SNI, ALPN, fingerprints and resumption.
+fn tls_facts(o: &mut Out<'_>, t: &crate::tls::HandshakeFacts) {
+    o.key("tls");
+    o.raw(b"{");
+    o.key("version");
+    o.str(match t.version {
+        Some(rustls::ProtocolVersion::TLSv1_3) => b"1.3",
+        Some(rustls::ProtocolVersion::TLSv1_2) => b"1.2",
+        _ => b"?",
+    });
+    if let Some(sni) = t.sni() {
+        o.raw(b",");
+        o.key("sni");
+        o.str(sni);
+    }
+    if let Some(alpn) = t.alpn {
+        o.raw(b",");
+        o.key("alpn");
+        o.str(alpn.as_bytes());
+    }
+    if let Some(j) = &t.ja4 {
+        o.raw(b",");
+        o.key("ja4");
+        o.str(j.as_bytes());
+    }
+    if let Some(j) = &t.ja3 {
+        o.raw(b",");
+        o.key("ja3");
+        o.str(j.as_bytes());
+    }
+    o.raw(b",");
+    o.key("resumed");
+    o.raw(if t.resumed { b"true" } else { b"false" });
+    o.raw(b"},");
+}
+
 pub fn format(ev: &Event<'_>, redact: &Redactor, buf: &mut Vec<u8>) -> bool {
     buf.clear();
     let cap = buf.capacity();
@@ -260,6 +298,9 @@ pub fn format(ev: &Event<'_>, redact: &Redactor, buf: &mut Vec<u8>) -> bool {
         }
     }
     o.raw(b"},");
+    if let Some(t) = ev.tls {
+        tls_facts(&mut o, t);
+    }
     o.key("route");
     o.str(ev.route.as_bytes());
     o.raw(b",");
@@ -643,8 +684,17 @@ mod tests {
             (b"Cookie", b"sid=SECRETCOOKIE3"),
         ];
         let ip: IpAddr = "2001:db8::1".parse().unwrap();
-        kit.judge(b"GET", &target, &headers, b"", false, ip, 0, None)
-            .expect("judge");
+        kit.judge(
+            b"GET",
+            &target,
+            &headers,
+            b"",
+            false,
+            crate::policy::Peer::plain(ip),
+            0,
+            None,
+        )
+        .expect("judge");
         assert!(!kit.verdict.hits.is_empty(), "the default pack matches");
         let ev = Event {
             id: b"0123456789abcdef",
@@ -664,6 +714,7 @@ mod tests {
             matches: kit.matches(),
             counters: kit.counters(),
             identity: None,
+            tls: None,
         };
         let mut buf = Vec::with_capacity(EVENT_BUF);
         assert!(format(&ev, &Redactor::new(&[]), &mut buf));

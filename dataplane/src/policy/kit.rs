@@ -21,6 +21,32 @@ use response::RESPONSE_SEGMENTS;
 /// tracked of the request, whether this judging counts it (a request judged
 /// on its head, whole and at its body's end is counted once), and whether
 /// its peer is a trusted proxy (whose forwarding headers name the client).
+/// What the connection tells about the client: its address and, over TLS,
+/// the ClientHello's fingerprints.
+#[derive(Clone, Copy, Debug)]
+pub struct Peer<'a> {
+    pub ip: std::net::IpAddr,
+    pub ja4: Option<&'a [u8]>,
+    pub ja3: Option<&'a [u8]>,
+}
+
+impl<'a> Peer<'a> {
+    /// A client on a plain connection.
+    pub fn plain(ip: std::net::IpAddr) -> Peer<'a> {
+        Peer {
+            ip,
+            ja4: None,
+            ja3: None,
+        }
+    }
+
+    /// Fills the facts the connection knows.
+    pub(crate) fn apply(&self, facts: &mut Facts<'a>) {
+        facts.ja4 = self.ja4;
+        facts.ja3 = self.ja3;
+    }
+}
+
 pub struct Behave<'a> {
     pub engine: &'a mut crate::behaviour::Engine,
     pub tracked: &'a mut crate::behaviour::Tracked,
@@ -180,10 +206,11 @@ impl CoreKit {
         headers: &[(&[u8], &[u8])],
         body: &[u8],
         chunked: bool,
-        client_ip: std::net::IpAddr,
+        peer: Peer<'_>,
         body_len: u64,
         behave: Option<Behave<'_>>,
     ) -> Result<(), rampart_matcher::ScanError> {
+        let client_ip = peer.ip;
         let body = if chunked {
             dechunk(body, &mut self.dechunked);
             &self.dechunked[..]
@@ -198,6 +225,7 @@ impl CoreKit {
         };
         self.scanner.scan_request(&view, &mut self.matches)?;
         let mut facts = Facts::client(client_ip);
+        peer.apply(&mut facts);
         facts.counters = &self.counters;
         facts.body_len = body_len;
         let observed;

@@ -16,7 +16,7 @@ pub mod metrics;
 use std::path::PathBuf;
 
 pub use intel::IntelConfig;
-pub use kit::{Behave, BodyScan, CoreKit, ResponseVerdict};
+pub use kit::{Behave, BodyScan, CoreKit, Peer, ResponseVerdict};
 
 /// Policy settings from the config file or the command line.
 #[derive(Clone, Debug, PartialEq, Eq)]

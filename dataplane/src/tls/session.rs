@@ -15,6 +15,8 @@ use rustls::server::{ServerConnectionData, UnbufferedServerConnection};
 use rustls::unbuffered::{ConnectionState, EncodeError, UnbufferedStatus};
 use rustls::{ProtocolVersion, ServerConfig};
 
+use crate::fingerprint::{ClientHello, Ja3, Ja4};
+
 use super::record::{
     self, record_len, RecordError, RecordKey, Version, ALERT, APPLICATION_DATA, HANDSHAKE,
     MAX_FRAGMENT, MAX_RECORD,
@@ -60,15 +62,58 @@ pub struct Progress {
     pub blocked: bool,
 }
 
+/// Longest SNI host name kept (DNS names are at most 253 bytes).
+pub const SNI_MAX: usize = 253;
+
 /// What the handshake revealed, for policies, events and metrics.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy)]
 pub struct HandshakeFacts {
+    /// Fingerprints of the ClientHello (`None`: it spanned several records
+    /// or could not be parsed, and rustls decided what to make of it).
+    pub ja4: Option<Ja4>,
+    pub ja3: Option<Ja3>,
+    sni: [u8; SNI_MAX],
+    sni_len: u8,
     pub version: Option<ProtocolVersion>,
     pub cipher_suite: Option<rustls::CipherSuite>,
     /// Negotiated ALPN protocol (`http/1.1`), if any.
     pub alpn: Option<&'static str>,
     /// The session was resumed from a ticket.
     pub resumed: bool,
+}
+
+impl Default for HandshakeFacts {
+    fn default() -> Self {
+        HandshakeFacts {
+            ja4: None,
+            ja3: None,
+            sni: [0; SNI_MAX],
+            sni_len: 0,
+            version: None,
+            cipher_suite: None,
+            alpn: None,
+            resumed: false,
+        }
+    }
+}
+
+impl HandshakeFacts {
+    /// The server name the client asked for (SNI), as sent.
+    pub fn sni(&self) -> Option<&[u8]> {
+        (self.sni_len > 0).then(|| &self.sni[..usize::from(self.sni_len)])
+    }
+
+    fn observe_hello(&mut self, record: &[u8]) {
+        let Ok(hello) = ClientHello::from_record(record) else {
+            return;
+        };
+        self.ja4 = Some(Ja4::of(&hello));
+        self.ja3 = Some(Ja3::of(&hello));
+        if let Some(name) = hello.server_name().filter(|n| n.len() <= SNI_MAX) {
+            self.sni[..name.len()].copy_from_slice(name);
+            self.sni_len = name.len() as u8;
+        }
+    }
 }
 
 enum State {
@@ -98,8 +143,7 @@ pub struct TlsSession {
     out_end: usize,
     peer_closed: bool,
     pub facts: HandshakeFacts,
-    /// The whole first record, kept in `inbuf` until rustls sees it, so the
-    /// ClientHello can be fingerprinted in place.
+    /// The first record (the ClientHello) was fingerprinted.
     first_record_seen: bool,
     /// `process` has run on some input.
     processed: bool,
@@ -173,21 +217,6 @@ impl TlsSession {
         self.in_end < self.inbuf.len() || (self.pending.is_none() && self.in_start > 0)
     }
 
-    /// The first complete record received, once, before rustls parses it: the
-    /// ClientHello to fingerprint.
-    pub fn first_record(&mut self) -> Option<&[u8]> {
-        if self.first_record_seen {
-            return None;
-        }
-        let buf = &self.inbuf[self.in_start..self.in_end];
-        let len = record_len(buf)?;
-        if buf.len() < len {
-            return None;
-        }
-        self.first_record_seen = true;
-        Some(&buf[..len])
-    }
-
     /// Ciphertext waiting to be written.
     pub fn output(&self) -> &[u8] {
         &self.out[self.out_start..self.out_end]
@@ -233,6 +262,17 @@ impl TlsSession {
         sink: &mut dyn FnMut(&[u8]) -> usize,
         p: &mut Progress,
     ) -> Result<(), TlsError> {
+        if !self.first_record_seen {
+            // Fingerprinted in place, before rustls parses it.
+            let buf = &self.inbuf[self.in_start..self.in_end];
+            match record_len(buf) {
+                Some(len) if buf.len() >= len => {
+                    self.first_record_seen = true;
+                    self.facts.observe_hello(&buf[..len]);
+                }
+                _ => {}
+            }
+        }
         let State::Handshake(conn) = &mut self.state else {
             return Ok(());
         };

@@ -175,7 +175,7 @@ impl Worker {
         } else {
             c.req_declared
         };
-        let peer = c.peer;
+        let peer = super::policy::peer_of(c.peer, c.tls.as_deref());
         let behave = self.beh.as_mut().map(|engine| crate::policy::Behave {
             engine,
             tracked: &mut c.tracked,

@@ -147,6 +147,7 @@ fn emit(
         matches: kit.matches(),
         counters: req.behaviour.map_or(kit.counters(), |(_, c)| c),
         identity: req.behaviour.map(|(id, _)| id),
+        tls: client.tls.as_ref().map(|t| &t.session.facts),
     });
 }
 

@@ -136,13 +136,15 @@ impl Worker {
                 return;
             };
             let t0 = std::time::Instant::now();
+            let c = &mut *w.clients[slot as usize];
+            let conn = peer_of(peer, c.tls.as_deref());
             let behave = w.beh.as_mut().map(|engine| Behave {
                 engine,
-                tracked: &mut w.clients[slot as usize].tracked,
+                tracked: &mut c.tracked,
                 count: true,
                 peer_trusted,
             });
-            if let Err(e) = kit.judge(method, target, p, body, chunked, peer, body_len, behave) {
+            if let Err(e) = kit.judge(method, target, p, body, chunked, conn, body_len, behave) {
                 tracing::error!(worker = w.id, error = %e, "policy scan failed; forwarding the request");
             }
             // The event log and policy metrics: one hook, told what was decided.
@@ -185,13 +187,15 @@ impl Worker {
             let t0 = std::time::Instant::now();
             // Not counted yet: the body may name the user (a login), and the
             // whole request is judged (and counted) when it is in.
+            let c = &mut *w.clients[slot as usize];
+            let conn = peer_of(peer, c.tls.as_deref());
             let behave = w.beh.as_mut().map(|engine| Behave {
                 engine,
-                tracked: &mut w.clients[slot as usize].tracked,
+                tracked: &mut c.tracked,
                 count: false,
                 peer_trusted,
             });
-            let judged = kit.judge(method, target, p, &[], false, peer, declared_len, behave);
+            let judged = kit.judge(method, target, p, &[], false, conn, declared_len, behave);
             if let Err(e) = judged {
                 tracing::error!(worker = w.id, error = %e, "policy scan failed");
                 return None;
@@ -499,5 +503,23 @@ impl Worker {
             c.out = Some(out);
         }
         false
+    }
+}
+
+/// The connection's facts for policies: the address and, over TLS, the
+/// ClientHello's fingerprints.
+pub(super) fn peer_of(
+    ip: std::net::IpAddr,
+    tls: Option<&super::tls_link::TlsLink>,
+) -> crate::policy::Peer<'_> {
+    let facts = tls.map(|t| &t.session.facts);
+    crate::policy::Peer {
+        ip,
+        ja4: facts
+            .and_then(|f| f.ja4.as_ref())
+            .map(|j| &j.as_bytes()[..]),
+        ja3: facts
+            .and_then(|f| f.ja3.as_ref())
+            .map(|j| &j.as_bytes()[..]),
     }
 }

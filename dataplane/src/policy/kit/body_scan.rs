@@ -89,10 +89,11 @@ impl CoreKit {
         method: &[u8],
         target: &[u8],
         headers: &[(&[u8], &[u8])],
-        client_ip: std::net::IpAddr,
+        peer: super::Peer<'_>,
         body_len: u64,
         behave: Option<super::Behave<'_>>,
     ) -> Result<(), ScanError> {
+        let client_ip = peer.ip;
         let ended = self.scanner.end_body(&mut scan.body, &mut scan.matches);
         let view = RequestView {
             method,
@@ -101,6 +102,7 @@ impl CoreKit {
             body: &[],
         };
         let mut facts = Facts::client(client_ip);
+        peer.apply(&mut facts);
         facts.counters = &self.counters;
         facts.body_len = body_len;
         let observed;
