@@ -143,6 +143,9 @@ struct Prepared {
     /// What TLS listeners serve, and the index of the first of them.
     tls: Option<crate::tls::TlsSetup>,
     tls_from: usize,
+    /// Certificate reloads, and each worker's end of them.
+    tls_reloader: Option<crate::tls::reload::TlsReloader>,
+    tls_updates: Vec<Option<std::sync::mpsc::Receiver<crate::tls::TlsSetup>>>,
 }
 
 fn prepare(config: Config) -> Result<Prepared, StartError> {
@@ -201,6 +204,15 @@ fn prepare(config: Config) -> Result<Prepared, StartError> {
         _ => None,
     };
     let tls_from = config.listeners.len();
+    let (tls_reloader, tls_updates) = match (&config.tls, &tls) {
+        (Some(cfg), Some(setup)) => {
+            let (handle, receivers, _thread) =
+                crate::tls::reload::start(cfg.clone(), setup.clone(), workers, cfg.watch)
+                    .map_err(|e| StartError::Tls(format!("cannot start the reloader: {e}")))?;
+            (Some(handle), receivers.into_iter().map(Some).collect())
+        }
+        _ => (None, (0..workers).map(|_| None).collect()),
+    };
     for &addr in config.listeners.iter().chain(&config.tls_listeners) {
         let first = listener(addr, 4096).map_err(|source| StartError::Listen { addr, source })?;
         let bound = first
@@ -261,6 +273,8 @@ fn prepare(config: Config) -> Result<Prepared, StartError> {
         behaviours,
         tls,
         tls_from,
+        tls_reloader,
+        tls_updates,
     })
 }
 
@@ -334,6 +348,7 @@ fn spawn_worker(
     let events = prep.core_events[id].take();
     let behaviour = prep.behaviours[id].take();
     let (tls, tls_from) = (prep.tls.clone(), prep.tls_from);
+    let tls_updates = prep.tls_updates[id].take();
     std::thread::Builder::new()
         .name(format!("rampart-w{id}"))
         .spawn(move || {
@@ -351,6 +366,7 @@ fn spawn_worker(
                 behaviour,
                 tls,
                 tls_from,
+                tls_updates,
             }) {
                 Ok(w) => w,
                 Err(e) => {
@@ -514,6 +530,7 @@ impl Server {
             behaviour: prep.behaviours[0].take(),
             tls: prep.tls.clone(),
             tls_from: prep.tls_from,
+            tls_updates: prep.tls_updates[0].take(),
             shared: prep.shared.clone(),
             listeners: sockets.into_iter().map(IntoRawFd::into_raw_fd).collect(),
             control_fd: controls[0],
@@ -522,6 +539,7 @@ impl Server {
                 peers: controls[1..].to_vec(),
                 ready: prep.ready.clone(),
                 hub: Some(prep.hub.clone()),
+                tls: prep.tls_reloader.clone(),
             }),
         });
         let mut worker0 = match worker0 {

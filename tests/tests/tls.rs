@@ -500,3 +500,173 @@ upstream = "api"
         out.stderr
     );
 }
+
+/// Replaces a certificate's files the way a renewal does: write aside, rename.
+fn install(from: &Cert, to_cert: &Path, to_key: &Path) {
+    for (src, dst) in [(&from.cert, to_cert), (&from.key, to_key)] {
+        let tmp = dst.with_extension("new");
+        std::fs::copy(src, &tmp).expect("copy");
+        std::fs::rename(&tmp, dst).expect("rename");
+    }
+}
+
+/// The certificate a fresh handshake gets, or `None` when it fails.
+fn served_cert(addr: SocketAddr, roots: &[&Cert]) -> Option<CertificateDer<'static>> {
+    let cfg = client(roots, &[&rustls::version::TLS13], &["http/1.1"]);
+    let mut conn = RawConn::connect_tls(addr, cfg, "api.test").ok()?;
+    let cert = conn.tls()?.peer_certificates()?.first()?.clone();
+    (conn.roundtrip(&get("/fresh")).status == 200).then_some(cert)
+}
+
+#[test]
+fn certificates_reload_under_load_without_disturbing_connections() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let a = make_cert(dir.path(), "a", &["api.test"]);
+    let b = make_cert(dir.path(), "b", &["api.test"]);
+    let live_cert = dir.path().join("live.pem");
+    let live_key = dir.path().join("live.key");
+    install(&a, &live_cert, &live_key);
+    let up = TestUpstream::start(Behaviour::Ok);
+    let config = format!(
+        r#"
+[server]
+workers = 2
+listen = []
+tls_listen = ["127.0.0.1:0"]
+
+[admin]
+listen = "127.0.0.1:0"
+
+[policy]
+enabled = false
+
+[tls]
+watch = false
+
+[[tls.certificate]]
+cert = "{}"
+key = "{}"
+
+[[upstream]]
+name = "api"
+servers = ["{}"]
+
+[[route]]
+upstream = "api"
+"#,
+        live_cert.display(),
+        live_key.display(),
+        up.addr()
+    );
+    let gw = Gateway::run_config(&config);
+    let addr = gw.addrs()[0];
+    assert_eq!(served_cert(addr, &[&a]), Some(a.der.clone()));
+
+    // Load: one keep-alive connection sending requests back to back for the
+    // whole test, on its own thread.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let stop = stop.clone();
+        let cfg = client(&[&a], &[&rustls::version::TLS13], &["http/1.1"]);
+        std::thread::spawn(move || -> (u32, u32) {
+            let mut conn = RawConn::connect_tls(addr, cfg, "api.test").expect("handshake");
+            let (mut ok, mut failed) = (0, 0);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                conn.send(&get("/load"))
+                    .expect("send on the long connection");
+                match conn.read_response() {
+                    Ok(r) if r.status == 200 => ok += 1,
+                    _ => failed += 1,
+                }
+            }
+            (ok, failed)
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+
+    // Renew to b and signal.
+    install(&b, &live_cert, &live_key);
+    // SAFETY: signalling the gateway child this test started.
+    unsafe { libc::kill(gw.pid() as i32, libc::SIGHUP) };
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut handshakes = 0;
+    loop {
+        let seen = served_cert(addr, &[&a, &b]).expect("a handshake during the reload failed");
+        handshakes += 1;
+        if seen == b.der {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new certificate was not served within 5 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Every core serves it now (several connections land on both).
+    for _ in 0..8 {
+        assert_eq!(served_cert(addr, &[&b]), Some(b.der.clone()));
+    }
+
+    // A broken renewal (a key that does not match) is refused; b stays.
+    std::fs::copy(&a.key, &live_key).expect("copy");
+    // SAFETY: as above.
+    unsafe { libc::kill(gw.pid() as i32, libc::SIGHUP) };
+    std::thread::sleep(Duration::from_millis(600));
+    for _ in 0..4 {
+        assert_eq!(served_cert(addr, &[&b]), Some(b.der.clone()));
+    }
+
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (ok, failed) = load.join().expect("load thread");
+    println!(
+        "long connection: {ok} requests, {failed} failed; {handshakes} handshakes while reloading"
+    );
+    assert_eq!(failed, 0, "requests failed on the established connection");
+    assert!(ok > 50, "the long connection kept serving: {ok}");
+    let metrics = rampart_tests::client::get(gw.admin_addr(), "/metrics")
+        .expect("metrics")
+        .text();
+    for (outcome, n) in [("ok", 1.0), ("failed", 1.0)] {
+        let v: f64 = metrics
+            .lines()
+            .find(|l| {
+                l.starts_with("rampart_tls_reloads_total") && l.contains(&format!("\"{outcome}\""))
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        assert_eq!(v, n, "reloads {outcome}: {metrics}");
+    }
+    assert!(
+        gw.stderr().contains("TLS reload failed"),
+        "the failed reload is logged"
+    );
+}
+
+#[test]
+fn a_renewed_certificate_file_is_picked_up_without_a_signal() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let a = make_cert(dir.path(), "a", &["api.test"]);
+    let b = make_cert(dir.path(), "b", &["api.test"]);
+    let live_cert = dir.path().join("live.pem");
+    let live_key = dir.path().join("live.key");
+    install(&a, &live_cert, &live_key);
+    let up = TestUpstream::start(Behaviour::Ok);
+    let c = live_cert.to_str().expect("utf-8");
+    let k = live_key.to_str().expect("utf-8");
+    let gw = Gateway::proxy(
+        up.addr(),
+        &["--tls-listen", "127.0.0.1:0", "--cert", c, "--key", k],
+    );
+    let addr = gw.addrs()[1];
+    assert_eq!(served_cert(addr, &[&a]), Some(a.der.clone()));
+    install(&b, &live_cert, &live_key);
+    let deadline = std::time::Instant::now() + Duration::from_secs(6);
+    while served_cert(addr, &[&a, &b]) != Some(b.der.clone()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the renewed files were not picked up"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

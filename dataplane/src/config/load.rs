@@ -77,6 +77,7 @@ const TLS_KEYS: &[&str] = &[
     "alpn",
     "session_tickets",
     "ticket_lifetime",
+    "watch",
 ];
 const TLS_CERT_KEYS: &[&str] = &["cert", "key", "server_names"];
 const ADMIN_KEYS: &[&str] = &["listen", "enabled"];

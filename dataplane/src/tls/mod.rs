@@ -9,6 +9,7 @@
 
 pub mod certs;
 pub mod record;
+pub mod reload;
 pub mod session;
 pub mod tickets;
 
@@ -52,6 +53,8 @@ pub struct TlsConfig {
     /// Stateless session resumption with tickets.
     pub session_tickets: bool,
     pub ticket_lifetime: Duration,
+    /// Reload when a certificate or key file changes (as well as on SIGHUP).
+    pub watch: bool,
 }
 
 impl Default for TlsConfig {
@@ -62,6 +65,7 @@ impl Default for TlsConfig {
             alpn: vec!["http/1.1".into()],
             session_tickets: true,
             ticket_lifetime: Duration::from_secs(12 * 3600),
+            watch: true,
         }
     }
 }

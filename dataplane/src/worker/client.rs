@@ -839,6 +839,12 @@ impl Worker {
     pub(super) fn sweep(&mut self) {
         let now = self.now_ms;
         self.retire_old_kit();
+        if let Some(rx) = &self.tls_updates {
+            // New handshakes use the newest; established sessions keep theirs.
+            while let Ok(next) = rx.try_recv() {
+                self.tls = Some(next);
+            }
+        }
         while let Some(idx) = self.accept_paused.pop() {
             if !self.draining && idx < self.listeners.len() {
                 self.arm_accept(idx);

@@ -139,6 +139,7 @@ pub struct Worker {
     tls_kicks: Vec<u32>,
     /// Earliest time the next TLS failure may be logged.
     tls_log_after: u64,
+    tls_updates: Option<std::sync::mpsc::Receiver<crate::tls::TlsSetup>>,
 }
 
 /// What a worker needs from the server to start.
@@ -154,6 +155,8 @@ pub struct WorkerSetup {
     /// TLS configuration, and the index of the first TLS listener.
     pub tls: Option<crate::tls::TlsSetup>,
     pub tls_from: usize,
+    /// Reloaded TLS configurations (see `tls::reload`).
+    pub tls_updates: Option<std::sync::mpsc::Receiver<crate::tls::TlsSetup>>,
 }
 
 /// Turns process signals into a drain of every worker, from inside one ring: no
@@ -164,6 +167,8 @@ pub struct SignalDuty {
     pub ready: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// Where SIGHUP's reload request goes.
     pub hub: Option<crate::policy::hub::Hub>,
+    /// SIGHUP also reloads certificates.
+    pub tls: Option<crate::tls::reload::TlsReloader>,
 }
 
 impl Worker {
@@ -263,6 +268,7 @@ impl Worker {
             tls_buffers: Vec::new(),
             tls_kicks: Vec::with_capacity(max_conns),
             tls_log_after: 0,
+            tls_updates: setup.tls_updates,
             shared: setup.shared,
         })
     }
@@ -453,7 +459,16 @@ impl Worker {
                 .as_ref()
                 .and_then(|d| d.hub.as_ref())
                 .is_some_and(|h| h.request_reload("SIGHUP"));
-            tracing::info!(queued, "SIGHUP: policy reload requested");
+            let certs = self
+                .signals
+                .as_ref()
+                .and_then(|d| d.tls.as_ref())
+                .is_some_and(|t| t.request());
+            tracing::info!(
+                queued,
+                certs,
+                "SIGHUP: policy and certificate reload requested"
+            );
             return;
         }
         if self.draining {

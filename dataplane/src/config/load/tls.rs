@@ -80,6 +80,7 @@ pub(super) fn parse(
         },
         None => d.ticket_lifetime,
     };
+    let watch = s.get("watch").and_then(|f| cx.bool(&f)).unwrap_or(d.watch);
     let mut certificates = Vec::new();
     match s.get("certificate") {
         Some(f) => {
@@ -112,6 +113,7 @@ pub(super) fn parse(
         alpn,
         session_tickets,
         ticket_lifetime,
+        watch,
     })
 }
 
