@@ -152,8 +152,8 @@ fn content_length(head: &[u8]) -> Option<usize> {
 
 /// Sends `count` requests one at a time on `s`, reading each full response
 /// (which must start with `status_line`) into `buf`.
-fn run_requests_expecting(
-    s: &mut TcpStream,
+fn run_requests_expecting<S: Read + Write>(
+    s: &mut S,
     buf: &mut [u8],
     count: usize,
     request: &[u8],
@@ -400,4 +400,96 @@ fn blocking_and_logging_attacks_does_not_allocate() {
         "{} events",
         log.lines().count()
     );
+}
+
+/// `openssl s_client` as a TLS client in another process (its allocations
+/// are not this process's): stdin carries requests, stdout responses.
+struct SClient {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    stdout: std::process::ChildStdout,
+}
+
+impl Read for SClient {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.stdout.read(buf)
+    }
+}
+
+impl Write for SClient {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.stdin.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.stdin.flush()
+    }
+}
+
+/// With TLS, after the handshake: records are opened and sealed in place in
+/// the connection's buffers, so a request allocates nothing either.
+#[test]
+fn tls_keep_alive_requests_do_not_allocate() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().expect("tmp");
+    let ck = rcgen::generate_simple_self_signed(vec!["api.test".to_string()]).expect("cert");
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, ck.cert.pem()).expect("write");
+    std::fs::write(&key, ck.key_pair.serialize_pem()).expect("write");
+
+    let up_listener = TcpListener::bind("127.0.0.1:0").expect("bind upstream");
+    let up_addr = up_listener.local_addr().expect("upstream addr");
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop_up = Arc::clone(&stop);
+    let up_thread = thread::spawn(move || upstream(up_listener, stop_up, RESPONSE));
+
+    let listen: SocketAddr = "127.0.0.1:0".parse().expect("literal addr");
+    let mut config = Config::quick(listen, &format!("http://{up_addr}"), Workers::Count(1))
+        .expect("quick config");
+    config.admin = None;
+    config.policy = pack_policy();
+    config.tls_listeners = vec![listen];
+    config.tls = Some(rampart_dataplane::tls::TlsConfig {
+        certificates: vec![rampart_dataplane::tls::CertSpec {
+            cert,
+            key,
+            server_names: Vec::new(),
+            at: [(0, 0); 2],
+        }],
+        // The file watcher (its own thread) would allocate while it looks.
+        watch: false,
+        ..Default::default()
+    });
+    let server = Server::start(config).expect("start the dataplane in-process");
+    let tls_addr = server.listen_addrs()[1];
+
+    let mut child = std::process::Command::new("openssl")
+        .args(["s_client", "-quiet", "-nocommands", "-connect"])
+        .arg(tls_addr.to_string())
+        .args(["-servername", "api.test"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("openssl s_client (tests/run.sh installs openssl)");
+    let mut client = SClient {
+        stdin: child.stdin.take().expect("stdin"),
+        stdout: child.stdout.take().expect("stdout"),
+        child,
+    };
+    let request = b"GET /api/v1/orders/1234/items?page=2 HTTP/1.1\r\nHost: api.test\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0\r\nAccept: application/json\r\n\r\n";
+    let mut buf = [0u8; 16 * 1024];
+    run_requests_expecting(&mut client, &mut buf, 1_000, request, b"HTTP/1.1 200");
+    let before = ALLOCS.load(Ordering::SeqCst);
+    run_requests_expecting(&mut client, &mut buf, 10_000, request, b"HTTP/1.1 200");
+    let after = ALLOCS.load(Ordering::SeqCst);
+
+    let _ = client.child.kill();
+    let _ = client.child.wait();
+    server.shutdown();
+    stop.store(true, Ordering::SeqCst);
+    let _ = TcpStream::connect_timeout(&up_addr, Duration::from_secs(1));
+    let _ = up_thread.join();
+    let delta = after - before;
+    println!("allocations during 10,000 judged keep-alive GETs over TLS: {delta}");
+    assert_eq!(delta, 0, "TLS requests allocated {delta} times");
 }
