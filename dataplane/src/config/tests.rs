@@ -1355,3 +1355,108 @@ fn behaviour_errors_point_at_the_value() {
         "unknown key `memroy_per_core` in [behaviour]",
     );
 }
+
+#[test]
+fn tls_section_is_read() {
+    let c = ok(r#"[server]
+listen = []
+tls_listen = ["127.0.0.1:8443", "[::1]:8443"]
+
+[tls]
+min_version = "1.3"
+alpn = ["http/1.1", "http/1.0"]
+session_tickets = false
+ticket_lifetime = "1h"
+watch = false
+
+[[tls.certificate]]
+cert = "a.pem"
+key = "a.key"
+
+[[tls.certificate]]
+cert = "b.pem"
+key = "b.key"
+server_names = ["API.example.com", "*.example.org"]
+
+[[upstream]]
+name = "api"
+servers = ["127.0.0.1:18080"]
+"#);
+    assert!(c.listeners.is_empty());
+    assert_eq!(c.tls_listeners.len(), 2);
+    let t = c.tls.expect("tls");
+    assert_eq!(t.min_version, crate::tls::MinVersion::Tls13);
+    assert_eq!(t.alpn, ["http/1.1", "http/1.0"]);
+    assert!(!t.session_tickets && !t.watch);
+    assert_eq!(t.ticket_lifetime, Duration::from_secs(3600));
+    assert_eq!(t.certificates.len(), 2);
+    assert_eq!(
+        t.certificates[1].server_names,
+        ["api.example.com", "*.example.org"]
+    );
+    // Positions of cert and key, for errors about the files.
+    assert_eq!(t.certificates[0].at, [(13, 8), (14, 7)]);
+}
+
+#[test]
+fn tls_errors_point_at_the_value() {
+    let base = |tls: &str| {
+        format!(
+            "[server]\nlisten = [\"127.0.0.1:8080\"]\ntls_listen = [\"127.0.0.1:8443\"]\n{tls}\n[[upstream]]\nname = \"api\"\nservers = [\"127.0.0.1:1\"]\n"
+        )
+    };
+    // TLS listeners without certificates.
+    let e = errs(&base(""));
+    assert!(
+        e.iter()
+            .any(|m| m.starts_with("3:15:") && m.contains("needs certificates")),
+        "{e:?}"
+    );
+    let e = errs(&base("[tls]\nmin_version = \"1.1\"\nalpn = [\"h2\"]\nticket_lifetime = \"200h\"\n[[tls.certificate]]\ncert = \"a.pem\"\nserver_names = [\"not a name\"]\n"));
+    for want in [
+        "5:15: tls.min_version must be \"1.2\" or \"1.3\"",
+        "6:9: tls.alpn: \"h2\" is not served",
+        "7:19: tls.ticket_lifetime must be at most 168h",
+        "[[tls.certificate]] needs `key`",
+        "tls.certificate.server_names: \"not a name\" is not a host name",
+    ] {
+        assert!(
+            e.iter().any(|m| m.contains(want)),
+            "missing {want:?} in {e:?}"
+        );
+    }
+    // The same address as a plain and a TLS listener.
+    let e = errs("[server]\nlisten = [\"127.0.0.1:8443\"]\ntls_listen = [\"127.0.0.1:8443\"]\n[tls]\n[[tls.certificate]]\ncert = \"a\"\nkey = \"b\"\n[[upstream]]\nname = \"api\"\nservers = [\"127.0.0.1:1\"]\n");
+    assert!(
+        e.iter().any(|m| m.contains("duplicate listen address")),
+        "{e:?}"
+    );
+    // Certificates nobody uses.
+    let e = errs(&format!(
+        "{MIN}\n[tls]\n[[tls.certificate]]\ncert = \"a\"\nkey = \"b\"\n"
+    ));
+    assert!(e.iter().any(|m| m.contains("no listener uses it")), "{e:?}");
+}
+
+#[test]
+fn example_file_documents_the_tls_keys() {
+    let src = include_str!("../../etc/rampart.example.toml");
+    for key in [
+        "# tls_listen = ",
+        "# [tls]",
+        "# min_version = ",
+        "# alpn = ",
+        "# session_tickets = ",
+        "# ticket_lifetime = ",
+        "# watch = ",
+        "# [[tls.certificate]]",
+        "# cert = ",
+        "# key = ",
+        "# server_names = ",
+    ] {
+        assert!(
+            src.lines().any(|l| l.starts_with(key)),
+            "example config does not show `{key}`"
+        );
+    }
+}

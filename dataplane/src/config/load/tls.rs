@@ -72,7 +72,10 @@ pub(super) fn parse(
     let ticket_lifetime = match s.get("ticket_lifetime") {
         Some(f) => match cx.duration(&f, false) {
             Some(t) if t > MAX_TICKET_LIFETIME => {
-                cx.err(f.v.span(), format!("{} must be at most 7d", f.name));
+                cx.err(
+                    f.v.span(),
+                    format!("{} must be at most 168h (7 days)", f.name),
+                );
                 d.ticket_lifetime
             }
             Some(t) => t,
