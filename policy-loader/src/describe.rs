@@ -139,6 +139,11 @@ fn write_cond(out: &mut String, c: &Cond) {
             test(out, t);
             Ok(())
         }
+        Cond::Tls(p, t) => {
+            let _ = write!(out, "tls.{}", p.name());
+            test(out, t);
+            Ok(())
+        }
         Cond::Anomaly(a) => write!(out, "anomaly {a:?}"),
         Cond::Policy { id, .. } => write!(out, "policy {} matched", id.0),
         Cond::ScoreAtLeast(n, _) => write!(out, "anomaly score >= {n}"),

@@ -7,7 +7,7 @@ use rampart_matcher::{apply_chain, Anomalies, BodyParse, Matches, RequestView, T
 
 use crate::gate::RequestFacts;
 use crate::lists::fingerprint::{header_fingerprint, HFP_LEN};
-use crate::measures::{Anomaly, Counter, IdentityProp};
+use crate::measures::{Anomaly, Counter, IdentityProp, TlsProp};
 use crate::model::{Action, Cond, Exclusion, ListKey, Mode, Policy, PolicyPhase, ValueTest};
 use crate::policy::CompiledPolicy;
 
@@ -25,6 +25,9 @@ pub struct Facts<'a> {
     pub ja4: Option<&'a [u8]>,
     /// TLS JA3 fingerprint.
     pub ja3: Option<&'a [u8]>,
+    /// TLS version (`1.2`, `1.3`), SNI and ALPN, in [`TlsProp`] order
+    /// (`None` everywhere on a plain connection).
+    pub tls: [Option<&'a [u8]>; 3],
     /// Password carried by a login request.
     pub password: Option<&'a [u8]>,
     /// Declared body length (may exceed the inspected bytes).
@@ -42,6 +45,7 @@ impl<'a> Facts<'a> {
             identity: [None; 7],
             ja4: None,
             ja3: None,
+            tls: [None; 3],
             password: None,
             body_len: 0,
             http_version: 11,
@@ -474,6 +478,7 @@ impl Evaluator {
                 ..
             } => cmp.test(measure(*counter, req), *value),
             Cond::Identity(prop, t) => identity(req, *prop).is_some_and(|v| value_test(t, v)),
+            Cond::Tls(prop, t) => tls_fact(req, *prop).is_some_and(|v| value_test(t, v)),
             Cond::Anomaly(a) => anomaly(*a, req.matches),
             // A policy in mode off is skipped: it never matches (except in
             // a dry run, where every policy is evaluated).
@@ -498,6 +503,17 @@ impl Evaluator {
                 any && matches!(t, ValueTest::Present)
             }),
         }
+    }
+}
+
+fn tls_fact<'r>(req: &'r Req<'_, '_>, prop: TlsProp) -> Option<&'r [u8]> {
+    let f = &req.facts;
+    match prop {
+        TlsProp::Version => f.tls[0],
+        TlsProp::Sni => f.tls[1],
+        TlsProp::Alpn => f.tls[2],
+        TlsProp::Ja4 => f.ja4,
+        TlsProp::Ja3 => f.ja3,
     }
 }
 
@@ -667,6 +683,7 @@ mod tests {
                 identity: std::array::from_fn(|i| facts.identity[i].as_deref()),
                 ja4: facts.ja4.as_deref(),
                 ja3: facts.ja3.as_deref(),
+                tls: std::array::from_fn(|i| facts.tls[i].as_deref()),
                 password: facts.password.as_deref(),
                 body_len: req.body.len() as u64,
                 http_version: 11,

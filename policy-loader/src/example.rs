@@ -199,6 +199,8 @@ pub struct DryFacts {
     pub ja4: Option<Vec<u8>>,
     /// JA3.
     pub ja3: Option<Vec<u8>>,
+    /// TLS version, SNI, ALPN.
+    pub tls: [Option<Vec<u8>>; 3],
     /// Login password.
     pub password: Option<Vec<u8>>,
 }
@@ -219,6 +221,7 @@ impl DryFacts {
         }
         f.ja4 = e.ja4.as_ref().map(|s| s.as_bytes().to_vec());
         f.ja3 = e.ja3.as_ref().map(|s| s.as_bytes().to_vec());
+        f.tls = std::array::from_fn(|i| e.tls[i].as_ref().map(|s| s.as_bytes().to_vec()));
         f.password = e.password.as_ref().map(|s| s.as_bytes().to_vec());
         f
     }
@@ -295,6 +298,7 @@ impl<'p> DryRunner<'p> {
             identity: std::array::from_fn(|i| facts.identity[i].as_deref()),
             ja4: facts.ja4.as_deref(),
             ja3: facts.ja3.as_deref(),
+            tls: std::array::from_fn(|i| facts.tls[i].as_deref()),
             password: facts.password.as_deref(),
             body_len: req.body.len() as u64,
             http_version: 11,

@@ -125,6 +125,8 @@ fn cond_reads_body(
         | Cond::Header(..)
         | Cond::Arg(..)
         | Cond::Cookie(..)
+        // The handshake is over before the head arrives.
+        | Cond::Tls(..)
         // Request measures (the declared body length included) and
         // behaviour counters are known from the head.
         | Cond::Counter { .. } => false,

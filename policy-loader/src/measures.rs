@@ -79,6 +79,43 @@ impl Counter {
     }
 }
 
+/// A fact of the connection's TLS handshake, for `{ tls = "...", ... }`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TlsProp {
+    /// Protocol version: `1.2` or `1.3`.
+    Version,
+    /// Server name the client asked for (SNI).
+    Sni,
+    /// Negotiated ALPN protocol (`http/1.1`).
+    Alpn,
+    /// JA4 fingerprint of the ClientHello.
+    Ja4,
+    /// JA3 fingerprint (MD5 hex) of the ClientHello.
+    Ja3,
+}
+
+/// Every TLS property name, in [`TlsProp`] order.
+pub const TLS_PROPS: &[&str] = &["version", "sni", "alpn", "ja4", "ja3"];
+
+impl TlsProp {
+    /// Looks a name up.
+    pub fn parse(name: &str) -> Option<TlsProp> {
+        Some(match name {
+            "version" => TlsProp::Version,
+            "sni" => TlsProp::Sni,
+            "alpn" => TlsProp::Alpn,
+            "ja4" => TlsProp::Ja4,
+            "ja3" => TlsProp::Ja3,
+            _ => return None,
+        })
+    }
+
+    /// The name, as written in packs.
+    pub fn name(self) -> &'static str {
+        TLS_PROPS[self as usize]
+    }
+}
+
 /// A client identity property.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum IdentityProp {

@@ -306,6 +306,8 @@ pub enum Cond {
     Arg(Vec<u8>, ValueTest),
     /// Cookie test.
     Cookie(Vec<u8>, ValueTest),
+    /// Test of a TLS handshake fact (never true on a plain connection).
+    Tls(crate::measures::TlsProp, ValueTest),
     /// List membership.
     List {
         /// List name and where it was referenced.
@@ -366,6 +368,8 @@ pub struct Example {
     pub ja4: Option<String>,
     /// TLS JA3 fingerprint.
     pub ja3: Option<String>,
+    /// TLS version, SNI and ALPN (`tls = { version, sni, alpn }`).
+    pub tls: [Option<String>; 3],
     /// Password the login carried.
     pub password: Option<String>,
     /// Why the example exists.

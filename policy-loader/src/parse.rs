@@ -637,6 +637,7 @@ const COND_MAIN: &[&str] = &[
     "header",
     "arg",
     "cookie",
+    "tls",
     "list",
     "counter",
     "identity",
@@ -704,7 +705,7 @@ pub(crate) fn condition(r: &mut Reader<'_>, n: &Node, depth: usize) -> Option<Co
     let v = t.get(main)?;
     let allowed: &[&str] = match main {
         "signature" | "signature_tag" => &["fields"],
-        "header" | "arg" | "cookie" | "identity" | "response_header" => VALUE_TESTS,
+        "header" | "arg" | "cookie" | "identity" | "tls" | "response_header" => VALUE_TESTS,
         "list" => &["key"],
         "counter" => CMPS,
         _ => &[],
@@ -807,6 +808,20 @@ pub(crate) fn condition(r: &mut Reader<'_>, n: &Node, depth: usize) -> Option<Co
                 return None;
             };
             Cond::Identity(prop, value_test(r, t)?)
+        }
+        "tls" => {
+            let name = r.string(v, "`tls`")?;
+            let Some(prop) = crate::measures::TlsProp::parse(&name) else {
+                r.err(
+                    &v.loc,
+                    format!(
+                        "unknown TLS property `{name}`; properties: {}",
+                        crate::measures::TLS_PROPS.join(", ")
+                    ),
+                );
+                return None;
+            };
+            Cond::Tls(prop, value_test(r, t)?)
         }
         "list" => {
             let name = r.string(v, "`list`")?;
@@ -1255,10 +1270,14 @@ fn examples(r: &mut Reader<'_>, n: &Node) -> Vec<Example> {
             }
         }
         let (mut ja4, mut ja3) = (None, None);
+        let mut tls: [Option<String>; 3] = Default::default();
         if let Some(c) = t.get("tls").and_then(|c| r.table(c, "`tls`").cloned()) {
-            r.keys(&c, "`tls`", &["ja4", "ja3"]);
+            r.keys(&c, "`tls`", &["ja4", "ja3", "version", "sni", "alpn"]);
             ja4 = r.optional_string(&c, "ja4");
             ja3 = r.optional_string(&c, "ja3");
+            for (i, k) in ["version", "sni", "alpn"].iter().enumerate() {
+                tls[i] = r.optional_string(&c, k);
+            }
         }
         let password = t
             .get("credential")
@@ -1278,6 +1297,7 @@ fn examples(r: &mut Reader<'_>, n: &Node) -> Vec<Example> {
                 identity,
                 ja4,
                 ja3,
+                tls,
                 password,
                 note,
                 loc: t.loc.clone(),

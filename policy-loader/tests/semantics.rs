@@ -1284,3 +1284,110 @@ fn head_final_stops() {
     assert!(fin("RP-NEG-HEAD"));
     assert!(!fin("RP-AFTER"), "the allow before it could match the body");
 }
+
+/// `{ tls = ... }` conditions test the handshake's facts and are never true
+/// on a plain connection; examples set them with `tls = { ... }`.
+#[test]
+fn tls_conditions_test_the_handshake_facts() {
+    let (_f, p) = compile(
+        r#"
+        [[policy]]
+        id = "T-OLD"
+        name = "TLS 1.2 to the admin API"
+        severity = "medium"
+        condition = { all = [{ tls = "version", equals = "1.2" }, { path = "/admin/**" }] }
+        action = "block"
+
+        [[policy.example]]
+        expect = "match"
+        tls = { version = "1.2" }
+        request = "GET /admin/users HTTP/1.1\nHost: api.example.com\n"
+
+        [[policy.example]]
+        expect = "no_match"
+        tls = { version = "1.3" }
+        request = "GET /admin/users HTTP/1.1\nHost: api.example.com\n"
+
+        [[policy]]
+        id = "T-SNI"
+        name = "Host does not name the certificate's host"
+        severity = "medium"
+        condition = { all = [{ tls = "sni" }, { not = { tls = "sni", equals = "api.example.com" } }] }
+        action = "tag"
+
+        [[policy.example]]
+        expect = "match"
+        tls = { sni = "other.example.com" }
+        request = "GET / HTTP/1.1\nHost: api.example.com\n"
+
+        [[policy.example]]
+        expect = "no_match"
+        note = "no TLS: nothing to test"
+        request = "GET / HTTP/1.1\nHost: api.example.com\n"
+
+        [[policy]]
+        id = "T-ALPN"
+        name = "ALPN other than http/1.1"
+        severity = "medium"
+        condition = { all = [{ tls = "alpn" }, { not = { tls = "alpn", equals = "http/1.1" } }] }
+        action = "tag"
+
+        [[policy.example]]
+        expect = "match"
+        tls = { alpn = "http/1.0" }
+        request = "GET / HTTP/1.1\nHost: api.example.com\n"
+
+        [[policy.example]]
+        expect = "no_match"
+        tls = { alpn = "http/1.1" }
+        request = "GET / HTTP/1.1\nHost: api.example.com\n"
+
+        [[policy]]
+        id = "T-JA4"
+        name = "JA4 prefix of a TLS 1.3 client without SNI"
+        severity = "medium"
+        condition = { tls = "ja4", prefix = "t13i" }
+        action = "tag"
+
+        [[policy.example]]
+        expect = "match"
+        tls = { ja4 = "t13i190900_cdda04ea901f_9846251eeac3" }
+        request = "GET / HTTP/1.1\nHost: api.example.com\n"
+
+        [[policy.example]]
+        expect = "no_match"
+        tls = { ja4 = "t13d1516h2_8daaf6152771_02713d6af862" }
+        request = "GET / HTTP/1.1\nHost: api.example.com\n"
+        "#,
+        &[],
+    );
+    let r = rampart_policy_loader::self_test(&p).expect("self test");
+    assert!(r.failures.is_empty(), "{:?}", r.failures);
+    assert_eq!(r.examples, 8);
+    // Live: the facts the dataplane passes.
+    let mut f = facts();
+    f.tls = [
+        Some(b"1.2".to_vec()),
+        Some(b"api.example.com".to_vec()),
+        Some(b"http/1.1".to_vec()),
+    ];
+    let v = run(&p, &get("/admin/x"), &f, false);
+    assert_eq!(hits(&p, &v), ["T-OLD"]);
+}
+
+#[test]
+fn an_unknown_tls_property_is_an_error_naming_the_choices() {
+    let f = Fixture::new();
+    f.pack(
+        "p",
+        &[(
+            "policies/p.toml",
+            "[[policy]]\nid = \"X\"\nname = \"x\"\ncondition = { tls = \"cipher\" }\naction = \"block\"\n",
+        )],
+    );
+    let e = f.load(&["p"], None).expect_err("an error").to_string();
+    assert!(
+        e.contains("unknown TLS property `cipher`; properties: version, sni, alpn, ja4, ja3"),
+        "{e}"
+    );
+}

@@ -670,3 +670,95 @@ fn a_renewed_certificate_file_is_picked_up_without_a_signal() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn policies_see_the_handshake_and_events_record_it() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let cert = make_cert(dir.path(), "api", &["api.test"]);
+    let pack = dir.path().join("pack");
+    std::fs::create_dir_all(pack.join("policies")).expect("mkdir");
+    std::fs::create_dir_all(pack.join("responses")).expect("mkdir");
+    std::fs::write(
+        pack.join("responses/block.json"),
+        r#"{"blocked":true,"event":"{{event_id}}"}"#,
+    )
+    .expect("write");
+    std::fs::write(
+        pack.join("pack.toml"),
+        "name = \"tls-e2e\"\nversion = \"1.0.0\"\n",
+    )
+    .expect("write");
+    std::fs::write(
+        pack.join("policies/tls.toml"),
+        r#"
+[[policy]]
+id = "E2E-TLS12-ADMIN"
+name = "TLS 1.2 clients may not reach the admin API"
+severity = "medium"
+condition = { all = [{ tls = "version", equals = "1.2" }, { path = "/admin/**" }] }
+action = "block"
+
+[[policy.example]]
+expect = "match"
+tls = { version = "1.2" }
+request = "GET /admin/users HTTP/1.1\nHost: api.test\n"
+
+[[policy.example]]
+expect = "no_match"
+tls = { version = "1.3" }
+request = "GET /admin/users HTTP/1.1\nHost: api.test\n"
+"#,
+    )
+    .expect("write");
+    let events = dir.path().join("events.log");
+    let up = TestUpstream::start(Behaviour::Ok);
+    let c = cert.cert.to_str().expect("utf-8");
+    let k = cert.key.to_str().expect("utf-8");
+    let p = pack.to_str().expect("utf-8");
+    let e = events.to_str().expect("utf-8");
+    let gw = Gateway::proxy_with_policy(
+        up.addr(),
+        &[
+            "--tls-listen",
+            "127.0.0.1:0",
+            "--cert",
+            c,
+            "--key",
+            k,
+            "--pack",
+            p,
+            "--events",
+            e,
+        ],
+    );
+    let (plain, tls) = (gw.addrs()[0], gw.addrs()[1]);
+    let v12 = client(&[&cert], &[&rustls::version::TLS12], &["http/1.1"]);
+    let v13 = client(&[&cert], &[&rustls::version::TLS13], &["http/1.1"]);
+    let mut old = RawConn::connect_tls(tls, v12, "api.test").expect("handshake");
+    assert_eq!(old.roundtrip(&get("/admin/users")).status, 403);
+    let mut new = RawConn::connect_tls(tls, v13, "api.test").expect("handshake");
+    assert_eq!(new.roundtrip(&get("/admin/users")).status, 200);
+    // A plain connection has no TLS facts: the condition is false.
+    let mut clear = RawConn::open(plain);
+    assert_eq!(clear.roundtrip(&get("/admin/users")).status, 200);
+
+    // The block's event names the handshake.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let line = loop {
+        let text = std::fs::read_to_string(&events).unwrap_or_default();
+        if let Some(l) = text.lines().find(|l| l.contains("E2E-TLS12-ADMIN")) {
+            break l.to_owned();
+        }
+        assert!(std::time::Instant::now() < deadline, "no event: {text}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let v: serde_json::Value = serde_json::from_str(&line).expect("event JSON");
+    let t = &v["tls"];
+    assert_eq!(t["version"], "1.2", "{line}");
+    assert_eq!(t["sni"], "api.test", "{line}");
+    assert_eq!(t["alpn"], "http/1.1", "{line}");
+    assert_eq!(t["resumed"], false, "{line}");
+    let ja4 = t["ja4"].as_str().expect("ja4");
+    assert!(ja4.starts_with("t12d") && ja4.len() == 36, "{ja4}");
+    assert_eq!(t["ja3"].as_str().map(str::len), Some(32), "{line}");
+}

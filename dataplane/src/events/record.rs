@@ -213,11 +213,7 @@ fn tls_facts(o: &mut Out<'_>, t: &crate::tls::HandshakeFacts) {
     o.key("tls");
     o.raw(b"{");
     o.key("version");
-    o.str(match t.version {
-        Some(rustls::ProtocolVersion::TLSv1_3) => b"1.3",
-        Some(rustls::ProtocolVersion::TLSv1_2) => b"1.2",
-        _ => b"?",
-    });
+    o.str(t.version_str().unwrap_or("?").as_bytes());
     if let Some(sni) = t.sni() {
         o.raw(b",");
         o.key("sni");

@@ -28,6 +28,8 @@ pub struct Peer<'a> {
     pub ip: std::net::IpAddr,
     pub ja4: Option<&'a [u8]>,
     pub ja3: Option<&'a [u8]>,
+    /// TLS version, SNI and ALPN (see `Facts::tls`).
+    pub tls: [Option<&'a [u8]>; 3],
 }
 
 impl<'a> Peer<'a> {
@@ -37,6 +39,7 @@ impl<'a> Peer<'a> {
             ip,
             ja4: None,
             ja3: None,
+            tls: [None; 3],
         }
     }
 
@@ -44,6 +47,7 @@ impl<'a> Peer<'a> {
     pub(crate) fn apply(&self, facts: &mut Facts<'a>) {
         facts.ja4 = self.ja4;
         facts.ja3 = self.ja3;
+        facts.tls = self.tls;
     }
 }
 

@@ -30,6 +30,9 @@ pub const IN_BUF: usize = 32 * 1024;
 /// server handshake flight with a long certificate chain.
 pub const OUT_BUF: usize = 2 * (MAX_FRAGMENT + record::OVERHEAD) + 8 * 1024;
 
+/// A session's record buffers (ciphertext in, ciphertext out), pooled per core.
+pub type SessionBuffers = (Box<[u8]>, Box<[u8]>);
+
 /// Why a TLS connection ends with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -98,6 +101,15 @@ impl Default for HandshakeFacts {
 }
 
 impl HandshakeFacts {
+    /// The negotiated version as policies and events name it.
+    pub fn version_str(&self) -> Option<&'static str> {
+        match self.version? {
+            ProtocolVersion::TLSv1_3 => Some("1.3"),
+            ProtocolVersion::TLSv1_2 => Some("1.2"),
+            _ => None,
+        }
+    }
+
     /// The server name the client asked for (SNI), as sent.
     pub fn sni(&self) -> Option<&[u8]> {
         (self.sni_len > 0).then(|| &self.sni[..usize::from(self.sni_len)])
@@ -116,6 +128,9 @@ impl HandshakeFacts {
     }
 }
 
+// The open state is the one every record uses; it lives inline (the session
+// itself is boxed per connection) so opening a record needs no extra pointer.
+#[allow(clippy::large_enum_variant)]
 enum State {
     Handshake(Box<UnbufferedServerConnection>),
     Open {
@@ -176,7 +191,7 @@ impl TlsSession {
         })
     }
 
-    pub fn into_buffers(self) -> (Box<[u8]>, Box<[u8]>) {
+    pub fn into_buffers(self) -> SessionBuffers {
         (self.inbuf, self.out)
     }
 

@@ -134,7 +134,7 @@ pub struct Worker {
     /// Listeners from this index on terminate TLS.
     tls_from: usize,
     /// Session buffers of closed TLS connections, for the next ones.
-    tls_buffers: Vec<(Box<[u8]>, Box<[u8]>)>,
+    tls_buffers: Vec<crate::tls::session::SessionBuffers>,
     /// TLS connections with plaintext for the state machine (see `tls_link`).
     tls_kicks: Vec<u32>,
     /// Earliest time the next TLS failure may be logged.

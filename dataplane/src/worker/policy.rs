@@ -521,5 +521,10 @@ pub(super) fn peer_of(
         ja3: facts
             .and_then(|f| f.ja3.as_ref())
             .map(|j| &j.as_bytes()[..]),
+        tls: [
+            facts.and_then(|f| f.version_str()).map(str::as_bytes),
+            facts.and_then(|f| f.sni()),
+            facts.and_then(|f| f.alpn).map(str::as_bytes),
+        ],
     }
 }
