@@ -49,3 +49,22 @@ ensure_lint_tools() {
     fi
 }
 
+
+# The TLS tests drive real clients: curl and openssl s_client (Debian packages).
+ensure_test_tools() {
+    local missing=()
+    command -v curl >/dev/null 2>&1 || missing+=(curl)
+    command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+    if [ "${#missing[@]}" -gt 0 ]; then
+        if ! command -v apt-get >/dev/null 2>&1; then
+            log "missing ${missing[*]} and no apt-get: install them and re-run."
+            exit 1
+        fi
+        local sudo=()
+        [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+        log "installing ${missing[*]} with apt-get"
+        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+            apt-get install -y -q --no-install-recommends "${missing[@]}" ca-certificates
+    fi
+}

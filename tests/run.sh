@@ -13,6 +13,7 @@ log() { printf '[tests/run.sh] %s\n' "$*" >&2; }
 . .ci/prereqs.sh
 ensure_prereqs
 ensure_lint_tools
+ensure_test_tools
 log "cargo: $(cargo --version); target dir: ${CARGO_TARGET_DIR:-target}"
 
 # Cheapest check first so a formatting slip fails in seconds.
