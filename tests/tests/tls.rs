@@ -762,3 +762,33 @@ request = "GET /admin/users HTTP/1.1\nHost: api.test\n"
     assert!(ja4.starts_with("t12d") && ja4.len() == 36, "{ja4}");
     assert_eq!(t["ja3"].as_str().map(str::len), Some(32), "{line}");
 }
+
+/// The whole chain with real parts: curl's real ClientHello, its JA4 in the
+/// default pack's tool list, and RP-TOOL-017 blocking a browser User-Agent
+/// sent over that TLS stack, while curl as itself is served.
+#[test]
+fn a_browser_user_agent_over_curls_tls_stack_is_blocked_by_the_default_pack() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let cert = make_cert(dir.path(), "api", &["api.test"]);
+    let up = TestUpstream::start(Behaviour::Ok);
+    let (_gw, addr) = tls_proxy(&up, &cert, true);
+    let resolve = format!("api.test:{}:127.0.0.1", addr.port());
+    let curl = |ua: &str| -> String {
+        let out = Command::new(tool("curl"))
+            .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "-A", ua])
+            .args(["--cacert", cert.cert.to_str().expect("path")])
+            .args(["--resolve", &resolve])
+            .arg(format!("https://api.test:{}/api/v1/items", addr.port()))
+            .output()
+            .expect("run curl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let chrome = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36";
+    // The list holds the JA4 of Debian 12's curl (OpenSSL 3.0); a machine
+    // with another curl build has another fingerprint and this would fail:
+    // see dataplane/tests/fixtures/tls/tools/README.md to add its capture.
+    assert_eq!(curl(chrome), "403", "a browser User-Agent over curl's TLS");
+    let before = up.request_count();
+    assert_eq!(curl("curl/7.88.1"), "200", "curl as itself");
+    assert_eq!(up.request_count(), before + 1);
+}
