@@ -5,7 +5,8 @@
 # certificate and the same client (wrk over OpenSSL, so the same TLS 1.3
 # cipher suite is negotiated with both: printed below).
 #
-#   keepalive  wrk over 64 keep-alive HTTPS connections, the kit's GET
+#   keepalive  wrk over 64 keep-alive HTTPS connections, a GET with the kit's
+#              headers (perf/wrk/tls-get.lua; Host bench.test, SNI localhost)
 #   handshake  wrk with `Connection: close`: a new TCP connection and a full
 #              TLS handshake for every request (wrk does not resume sessions)
 #
@@ -113,8 +114,8 @@ run() { # round id load
     fi
     pid=$(pid_of_port "$port")
     t0=$(ticks "$pid")
-    pin "$WRK_CPUS" wrk -t1 "${args[@]}" -d"$DURATION" --latency -H "Host: bench.test" \
-        "https://127.0.0.1:$port/" >"$out" 2>&1 || true
+    pin "$WRK_CPUS" wrk -t1 "${args[@]}" -d"$DURATION" --latency -s "$ROOT/perf/wrk/tls-get.lua" \
+        "https://localhost:$port/" >"$out" 2>&1 || true
     t1=$(ticks "$pid")
     awk -v round="$round" -v id="$id" -v load="$load" -v t=$((t1 - t0)) -v hz="$HZ" '
         function us(v) { if (v ~ /us$/) return v + 0; if (v ~ /ms$/) return v * 1000; if (v ~ /s$/) return v * 1e6; return v }

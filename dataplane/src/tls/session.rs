@@ -10,10 +10,12 @@
 
 use std::sync::Arc;
 
+use rustls::client::{ClientConnectionData, UnbufferedClientConnection};
 use rustls::kernel::KernelConnection;
+use rustls::pki_types::ServerName;
 use rustls::server::{ServerConnectionData, UnbufferedServerConnection};
 use rustls::unbuffered::{ConnectionState, EncodeError, UnbufferedStatus};
-use rustls::{ProtocolVersion, ServerConfig};
+use rustls::{ClientConfig, CommonState, ProtocolVersion, ServerConfig};
 
 use crate::fingerprint::{ClientHello, Ja3, Ja4};
 
@@ -101,6 +103,18 @@ impl Default for HandshakeFacts {
 }
 
 impl HandshakeFacts {
+    /// Records what the completed handshake negotiated; returns the version.
+    fn learn(&mut self, c: &CommonState) -> Version {
+        self.version = c.protocol_version();
+        self.cipher_suite = c.negotiated_cipher_suite().map(|s| s.suite());
+        self.alpn = c.alpn_protocol().and_then(known_alpn);
+        self.resumed = matches!(c.handshake_kind(), Some(rustls::HandshakeKind::Resumed));
+        match c.protocol_version() {
+            Some(ProtocolVersion::TLSv1_3) => Version::Tls13,
+            _ => Version::Tls12,
+        }
+    }
+
     /// The negotiated version as policies and events name it.
     pub fn version_str(&self) -> Option<&'static str> {
         match self.version? {
@@ -132,14 +146,117 @@ impl HandshakeFacts {
 // itself is boxed per connection) so opening a record needs no extra pointer.
 #[allow(clippy::large_enum_variant)]
 enum State {
-    Handshake(Box<UnbufferedServerConnection>),
+    Handshake(Handshake),
     Open {
-        kernel: Box<KernelConnection<ServerConnectionData>>,
+        kernel: Kernel,
         rx: RecordKey,
         tx: RecordKey,
         version: Version,
     },
     Failed,
+}
+
+/// rustls's handshake state: we terminate clients' TLS (server) and open
+/// TLS to upstreams (client).
+enum Handshake {
+    Server(Box<UnbufferedServerConnection>),
+    Client(Box<UnbufferedClientConnection>),
+}
+
+/// What rustls keeps after the handshake: the key schedule for key updates
+/// (and, as a client, the place session tickets go).
+enum Kernel {
+    Server(Box<KernelConnection<ServerConnectionData>>),
+    Client(Box<KernelConnection<ClientConnectionData>>),
+}
+
+impl Kernel {
+    fn update_rx_secret(&mut self) -> Result<(u64, rustls::ConnectionTrafficSecrets), rustls::Error> {
+        match self {
+            Kernel::Server(k) => k.update_rx_secret(),
+            Kernel::Client(k) => k.update_rx_secret(),
+        }
+    }
+
+    fn update_tx_secret(&mut self) -> Result<(u64, rustls::ConnectionTrafficSecrets), rustls::Error> {
+        match self {
+            Kernel::Server(k) => k.update_tx_secret(),
+            Kernel::Client(k) => k.update_tx_secret(),
+        }
+    }
+}
+
+/// Runs rustls's unbuffered handshake over the session's buffers until it
+/// completes (`Ok(true)`) or needs more input (`Ok(false)`). A macro because
+/// rustls gives the server and client connections the same method with
+/// different types and no common trait.
+macro_rules! drive_handshake {
+    ($s:ident, $conn:ident, $sink:ident, $p:ident) => {{
+        loop {
+            let UnbufferedStatus { discard, state } =
+                $conn.process_tls_records(&mut $s.inbuf[$s.in_start..$s.in_end]);
+            let state = match state {
+                Ok(st) => st,
+                Err(e) => break Err(TlsError::from(e)),
+            };
+            let mut done = false;
+            let mut wait = false;
+            let mut fail = None;
+            match state {
+                ConnectionState::EncodeTlsData(mut enc) => {
+                    match enc.encode(&mut $s.out[$s.out_end..]) {
+                        Ok(n) => $s.out_end += n,
+                        Err(EncodeError::InsufficientSize(_)) => fail = Some(TlsError::OutputFull),
+                        Err(EncodeError::AlreadyEncoded) => {}
+                    }
+                }
+                // What was encoded goes out in order behind anything already
+                // queued, so it counts as transmitted now.
+                ConnectionState::TransmitTlsData(t) => t.done(),
+                ConnectionState::BlockedHandshake => wait = true,
+                ConnectionState::ReadTraffic(mut rt) => {
+                    while let Some(rec) = rt.next_record() {
+                        match rec {
+                            Ok(rec) => {
+                                let n = if $s.early.is_empty() {
+                                    $sink(rec.payload)
+                                } else {
+                                    0
+                                };
+                                $p.delivered |= n > 0;
+                                $s.early.extend_from_slice(&rec.payload[n..]);
+                            }
+                            Err(e) => {
+                                fail = Some(TlsError::from(e));
+                                break;
+                            }
+                        }
+                    }
+                }
+                ConnectionState::WriteTraffic(_) => done = true,
+                ConnectionState::PeerClosed | ConnectionState::Closed => {
+                    $s.peer_closed = true;
+                    wait = true;
+                }
+                ConnectionState::ReadEarlyData(_) => fail = Some(TlsError::EarlyData),
+                _ => wait = true,
+            }
+            $s.in_start += discard;
+            if $s.in_start == $s.in_end {
+                $s.in_start = 0;
+                $s.in_end = 0;
+            }
+            if let Some(e) = fail {
+                break Err(e);
+            }
+            if done {
+                break Ok(true);
+            }
+            if wait {
+                break Ok(false);
+            }
+        }
+    }};
 }
 
 pub struct TlsSession {
@@ -174,8 +291,35 @@ impl TlsSession {
     ) -> Result<TlsSession, TlsError> {
         debug_assert!(inbuf.len() >= MAX_RECORD && out.len() >= 2 * record::OVERHEAD);
         let conn = UnbufferedServerConnection::new(config)?;
-        Ok(TlsSession {
-            state: State::Handshake(Box::new(conn)),
+        Ok(Self::with_state(
+            State::Handshake(Handshake::Server(Box::new(conn))),
+            inbuf,
+            out,
+        ))
+    }
+
+    /// A session opening TLS to a server named `name` (an upstream). Its first
+    /// [`TlsSession::process`] call writes the ClientHello to the output.
+    pub fn client(
+        config: Arc<ClientConfig>,
+        name: ServerName<'static>,
+        inbuf: Box<[u8]>,
+        out: Box<[u8]>,
+    ) -> Result<TlsSession, TlsError> {
+        let conn = UnbufferedClientConnection::new(config, name)?;
+        let mut s = Self::with_state(
+            State::Handshake(Handshake::Client(Box::new(conn))),
+            inbuf,
+            out,
+        );
+        // Nothing to fingerprint: we sent this hello.
+        s.first_record_seen = true;
+        Ok(s)
+    }
+
+    fn with_state(state: State, inbuf: Box<[u8]>, out: Box<[u8]>) -> TlsSession {
+        TlsSession {
+            state,
             inbuf,
             in_start: 0,
             in_end: 0,
@@ -188,7 +332,7 @@ impl TlsSession {
             facts: HandshakeFacts::default(),
             first_record_seen: false,
             processed: false,
-        })
+        }
     }
 
     pub fn into_buffers(self) -> SessionBuffers {
@@ -221,7 +365,7 @@ impl TlsSession {
     /// Nothing was processed yet and the first byte is an ASCII capital: a
     /// plain HTTP request on a TLS port (a TLS record starts with 22).
     pub fn looks_like_plain_http(&self) -> bool {
-        matches!(self.state, State::Handshake(_))
+        matches!(self.state, State::Handshake(Handshake::Server(_)))
             && !self.processed
             && self.in_end > self.in_start
             && self.inbuf[self.in_start].is_ascii_uppercase()
@@ -288,88 +432,38 @@ impl TlsSession {
                 _ => {}
             }
         }
-        let State::Handshake(conn) = &mut self.state else {
-            return Ok(());
+        let sink = sink;
+        let finished = match &mut self.state {
+            State::Handshake(Handshake::Server(conn)) => drive_handshake!(self, conn, sink, p),
+            State::Handshake(Handshake::Client(conn)) => drive_handshake!(self, conn, sink, p),
+            _ => return Ok(()),
         };
-        loop {
-            let UnbufferedStatus { discard, state } =
-                conn.process_tls_records(&mut self.inbuf[self.in_start..self.in_end]);
-            let state = match state {
-                Ok(s) => s,
-                Err(e) => {
-                    self.state = State::Failed;
-                    return Err(e.into());
-                }
-            };
-            let mut done = false;
-            let mut wait = false;
-            match state {
-                ConnectionState::EncodeTlsData(mut enc) => {
-                    match enc.encode(&mut self.out[self.out_end..]) {
-                        Ok(n) => self.out_end += n,
-                        Err(EncodeError::InsufficientSize(_)) => {
-                            self.state = State::Failed;
-                            return Err(TlsError::OutputFull);
-                        }
-                        Err(EncodeError::AlreadyEncoded) => {}
-                    }
-                }
-                // What was encoded goes out in order behind anything already
-                // queued, so it counts as transmitted now.
-                ConnectionState::TransmitTlsData(t) => t.done(),
-                ConnectionState::BlockedHandshake => wait = true,
-                ConnectionState::ReadTraffic(mut rt) => {
-                    while let Some(rec) = rt.next_record() {
-                        let rec = rec?;
-                        let n = if self.early.is_empty() {
-                            sink(rec.payload)
-                        } else {
-                            0
-                        };
-                        p.delivered |= n > 0;
-                        self.early.extend_from_slice(&rec.payload[n..]);
-                    }
-                }
-                ConnectionState::WriteTraffic(_) => done = true,
-                ConnectionState::PeerClosed | ConnectionState::Closed => {
-                    self.peer_closed = true;
-                    wait = true;
-                }
-                ConnectionState::ReadEarlyData(_) => {
-                    self.state = State::Failed;
-                    return Err(TlsError::EarlyData);
-                }
-                _ => wait = true,
-            }
-            self.in_start += discard;
-            if self.in_start == self.in_end {
-                self.in_start = 0;
-                self.in_end = 0;
-            }
-            if done {
-                break;
-            }
-            if wait {
-                return Ok(());
+        match finished {
+            Ok(true) => {}
+            Ok(false) => return Ok(()),
+            Err(e) => {
+                self.state = State::Failed;
+                return Err(e);
             }
         }
         // Handshake complete: the rest of the connection runs on our records.
-        let State::Handshake(conn) = std::mem::replace(&mut self.state, State::Failed) else {
-            return Ok(());
+        let (version, secrets, kernel) = match std::mem::replace(&mut self.state, State::Failed) {
+            State::Handshake(Handshake::Server(conn)) => {
+                let version = self.facts.learn(&conn);
+                let (secrets, kernel) = conn.dangerous_into_kernel_connection()?;
+                (version, secrets, Kernel::Server(Box::new(kernel)))
+            }
+            State::Handshake(Handshake::Client(conn)) => {
+                let version = self.facts.learn(&conn);
+                let (secrets, kernel) = conn.dangerous_into_kernel_connection()?;
+                (version, secrets, Kernel::Client(Box::new(kernel)))
+            }
+            _ => return Ok(()),
         };
-        self.facts.version = conn.protocol_version();
-        self.facts.cipher_suite = conn.negotiated_cipher_suite().map(|s| s.suite());
-        self.facts.alpn = conn.alpn_protocol().and_then(known_alpn);
-        self.facts.resumed = matches!(conn.handshake_kind(), Some(rustls::HandshakeKind::Resumed));
-        let version = match conn.protocol_version() {
-            Some(ProtocolVersion::TLSv1_3) => Version::Tls13,
-            _ => Version::Tls12,
-        };
-        let (secrets, kernel) = conn.dangerous_into_kernel_connection()?;
         let rx = RecordKey::new(version, secrets.rx.0, &secrets.rx.1)?;
         let tx = RecordKey::new(version, secrets.tx.0, &secrets.tx.1)?;
         self.state = State::Open {
-            kernel: Box::new(kernel),
+            kernel,
             rx,
             tx,
             version,
@@ -462,22 +556,47 @@ impl TlsSession {
                     }
                 }
                 HANDSHAKE if *version == Version::Tls13 => {
-                    let msg = &self.inbuf[body];
-                    // KeyUpdate (24), length 1, request_update.
-                    if msg.len() != 5 || msg[..4] != [24, 0, 0, 1] {
-                        let t = msg.first().copied().unwrap_or(0);
-                        self.state = State::Failed;
-                        return Err(TlsError::Renegotiation(t));
-                    }
-                    let requested = msg[4] == 1;
-                    let (seq, secret) = kernel.update_rx_secret()?;
-                    *rx = RecordKey::new(Version::Tls13, seq, &secret)?;
-                    if requested {
-                        let n =
-                            tx.seal(HANDSHAKE, &[24, 0, 0, 1, 0], &mut self.out[self.out_end..])?;
-                        self.out_end += n;
-                        let (seq, secret) = kernel.update_tx_secret()?;
-                        *tx = RecordKey::new(Version::Tls13, seq, &secret)?;
+                    // Post-handshake messages, possibly several in one record:
+                    // KeyUpdate (24) from either side, NewSessionTicket (4)
+                    // from a server we are the client of.
+                    let mut at = body.start;
+                    while at < body.end {
+                        let Some(h) = self.inbuf.get(at..at + 4) else {
+                            self.state = State::Failed;
+                            return Err(TlsError::Renegotiation(0));
+                        };
+                        let (kind, len) = (h[0], u32::from_be_bytes([0, h[1], h[2], h[3]]) as usize);
+                        let end = at + 4 + len;
+                        if end > body.end {
+                            self.state = State::Failed;
+                            return Err(TlsError::Renegotiation(kind));
+                        }
+                        match (kind, &mut *kernel) {
+                            (24, _) if len == 1 => {
+                                let requested = self.inbuf[at + 4] == 1;
+                                let (seq, secret) = kernel.update_rx_secret()?;
+                                *rx = RecordKey::new(Version::Tls13, seq, &secret)?;
+                                if requested {
+                                    let n = tx.seal(
+                                        HANDSHAKE,
+                                        &[24, 0, 0, 1, 0],
+                                        &mut self.out[self.out_end..],
+                                    )?;
+                                    self.out_end += n;
+                                    let (seq, secret) = kernel.update_tx_secret()?;
+                                    *tx = RecordKey::new(Version::Tls13, seq, &secret)?;
+                                }
+                            }
+                            (4, Kernel::Client(k)) => {
+                                // Kept by rustls for resuming the next connection.
+                                k.handle_new_session_ticket(&self.inbuf[at + 4..end])?;
+                            }
+                            _ => {
+                                self.state = State::Failed;
+                                return Err(TlsError::Renegotiation(kind));
+                            }
+                        }
+                        at = end;
                     }
                 }
                 other => {

@@ -364,3 +364,132 @@ fn sni_picks_the_certificate_and_bad_files_are_named() {
         text[2]
     );
 }
+
+/// A client config our session can use: the records are ours after the handshake.
+fn ours(cc: Arc<ClientConfig>) -> Arc<ClientConfig> {
+    let mut c = (*cc).clone();
+    c.enable_secret_extraction = true;
+    Arc::new(c)
+}
+
+/// Our session as the client (TLS to an upstream) against a rustls server.
+struct ClientPair {
+    server: rustls::ServerConnection,
+    client: TlsSession,
+    got: Vec<u8>,
+    server_got: Vec<u8>,
+}
+
+impl ClientPair {
+    fn new(setup: &TlsSetup, cc: Arc<ClientConfig>) -> ClientPair {
+        let server = rustls::ServerConnection::new(setup.server.clone()).expect("server");
+        let client = TlsSession::client(
+            cc,
+            ServerName::try_from("api.test".to_string()).expect("name"),
+            vec![0; IN_BUF].into_boxed_slice(),
+            vec![0; OUT_BUF].into_boxed_slice(),
+        )
+        .expect("client session");
+        ClientPair {
+            server,
+            client,
+            got: Vec::new(),
+            server_got: Vec::new(),
+        }
+    }
+
+    fn pump(&mut self) {
+        for _ in 0..50 {
+            let got = &mut self.got;
+            self.client
+                .process(&mut |b: &[u8]| {
+                    got.extend_from_slice(b);
+                    b.len()
+                })
+                .expect("client process");
+            let out = self.client.output().to_vec();
+            let mut moved = !out.is_empty();
+            self.client.written(out.len());
+            let mut rd = &out[..];
+            while !rd.is_empty() {
+                self.server.read_tls(&mut rd).expect("server read");
+                self.server.process_new_packets().expect("server process");
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = self.server.reader().read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    self.server_got.extend_from_slice(&buf[..n]);
+                }
+            }
+            let mut wire = Vec::new();
+            while self.server.wants_write() {
+                self.server.write_tls(&mut wire).expect("server write");
+            }
+            let mut at = 0;
+            while at < wire.len() {
+                moved = true;
+                at += self.client.feed(&wire[at..]);
+                let got = &mut self.got;
+                self.client
+                    .process(&mut |b: &[u8]| {
+                        got.extend_from_slice(b);
+                        b.len()
+                    })
+                    .expect("client process");
+            }
+            if !moved {
+                return;
+            }
+        }
+        panic!("no quiescence");
+    }
+}
+
+#[test]
+fn as_a_client_it_talks_to_a_rustls_server_and_resumes() {
+    let cert = test_cert(&["api.test"]);
+    let s = setup(&cert);
+    for version in [&rustls::version::TLS13, &rustls::version::TLS12] {
+        // One config per "core": its ticket store serves the reconnect.
+        let cc = ours(client_config(&cert, &[version], None));
+        let mut p = ClientPair::new(&s, cc.clone());
+        p.pump();
+        assert!(p.client.is_established(), "{version:?}");
+        assert!(!p.client.facts.resumed);
+        // Request out, response back, across many records.
+        let req: Vec<u8> = (0..50_000u32).map(|i| (i % 253) as u8).collect();
+        let mut at = 0;
+        while at < req.len() {
+            at += p.client.seal(&req[at..]).expect("seal");
+            p.pump();
+        }
+        assert_eq!(p.server_got, req);
+        p.server.writer().write_all(b"HTTP/1.1 200 OK\r\n\r\n").expect("write");
+        p.pump();
+        assert_eq!(p.got, b"HTTP/1.1 200 OK\r\n\r\n");
+        // The server's key update is followed.
+        if version == &rustls::version::TLS13 {
+            p.server.refresh_traffic_keys().expect("update");
+            p.server.writer().write_all(b"after").expect("write");
+            p.pump();
+            assert!(p.got.ends_with(b"after"));
+        }
+        let mut again = ClientPair::new(&s, cc);
+        again.pump();
+        assert!(again.client.is_established());
+        assert!(again.client.facts.resumed, "{version:?} resumed");
+    }
+}
+
+#[test]
+fn as_a_client_it_refuses_a_certificate_it_does_not_trust() {
+    let cert = test_cert(&["api.test"]);
+    let other = test_cert(&["api.test"]);
+    let s = setup(&cert);
+    let cc = ours(client_config(&other, &[&rustls::version::TLS13], None));
+    let mut p = ClientPair::new(&s, cc);
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| p.pump()));
+    assert!(r.is_err(), "an untrusted server certificate must fail the handshake");
+    assert!(!p.client.is_established());
+}
