@@ -112,7 +112,9 @@ const UPSTREAM_KEYS: &[&str] = &[
     "max_fails",
     "fail_timeout",
     "retry_idempotent",
+    "tls",
 ];
+const UPSTREAM_TLS_KEYS: &[&str] = &["server_name", "ca", "client_cert", "client_key", "verify"];
 const ROUTE_KEYS: &[&str] = &["host", "path_prefix", "upstream"];
 /// Identity keys (read by `identity::parse`), then the counters' keys (read
 /// by `counters`).
@@ -1239,6 +1241,8 @@ fn upstream(
     };
 
     let mut servers = Vec::new();
+    // The first server's host name, the default name to verify over TLS.
+    let mut first_host: Option<String> = None;
     match s.get("servers") {
         Some(f) => {
             if let Some(items) = cx.array(&f, "an array of \"host:port\" strings") {
@@ -1253,6 +1257,9 @@ fn upstream(
                         name: f.name.clone(),
                         v,
                     };
+                    if first_host.is_none() {
+                        first_host = cx.str(&item).and_then(host_name_of);
+                    }
                     match cx.str(&item).map(parse_server) {
                         Some(Ok(addr)) if !servers.contains(&addr) => servers.push(addr),
                         Some(Ok(addr)) => {
@@ -1311,6 +1318,7 @@ fn upstream(
         Some(f) => cx.bool(&f),
         None => Some(d.retry_idempotent),
     };
+    let tls = s.get("tls").and_then(|f| upstream_tls(cx, &f, first_host));
 
     // Return the name even when other keys are broken so routes naming it are not
     // additionally reported as unknown; the caller discards the whole config anyway.
@@ -1324,9 +1332,78 @@ fn upstream(
             max_fails: max_fails.unwrap_or(d.max_fails),
             fail_timeout: fail_timeout.unwrap_or(d.fail_timeout),
             retry_idempotent: retry_idempotent.unwrap_or(d.retry_idempotent),
+            tls,
         },
         span,
     ))
+}
+
+/// The host of `host:port` / `http://host:port` when it is a name, not an
+/// address literal.
+fn host_name_of(server: &str) -> Option<String> {
+    let rest = server.split_once("://").map_or(server, |(_, r)| r);
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    if rest.starts_with('[') {
+        return None;
+    }
+    let host = rest.rsplit_once(':').map_or(rest, |(h, _)| h);
+    (host.parse::<std::net::IpAddr>().is_err() && !host.is_empty()).then(|| host.to_owned())
+}
+
+/// `tls = true` or `tls = { server_name, ca, client_cert, client_key, verify }`.
+fn upstream_tls(
+    cx: &mut Ctx<'_>,
+    f: &Field<'_, '_>,
+    first_host: Option<String>,
+) -> Option<crate::tls::upstream::UpstreamTls> {
+    let (line, col) = cx.line_col(f.v.span().start);
+    let mut t = crate::tls::upstream::UpstreamTls::new(first_host);
+    t.at = (line, col);
+    if let Some(b) = f.v.get_ref().as_bool() {
+        return b.then_some(t);
+    }
+    let Some(table) = f.v.get_ref().as_table() else {
+        cx.type_err(f, "true, false or a table { server_name, ca, client_cert, client_key, verify }");
+        return None;
+    };
+    check_keys(cx, table, "upstream.tls", UPSTREAM_TLS_KEYS);
+    let get = |key: &str| {
+        table.get(key).map(|v| Field {
+            name: format!("upstream.tls.{key}"),
+            v,
+        })
+    };
+    if let Some(g) = get("server_name") {
+        match cx.str(&g) {
+            Some(n) if rustls::pki_types::ServerName::try_from(n).is_ok() => {
+                t.server_name = Some(n.to_owned())
+            }
+            Some(n) => cx.err(g.v.span(), format!("{}: {n:?} is not a host name or address", g.name)),
+            None => {}
+        }
+    }
+    let path = |cx: &mut Ctx<'_>, key: &str| -> Option<std::path::PathBuf> {
+        let g = get(key)?;
+        let v = cx.str(&g)?;
+        if v.is_empty() {
+            cx.err(g.v.span(), format!("{} must not be empty", g.name));
+            return None;
+        }
+        Some(std::path::PathBuf::from(v))
+    };
+    t.ca = path(cx, "ca");
+    match (path(cx, "client_cert"), path(cx, "client_key")) {
+        (Some(c), Some(k)) => t.client_cert = Some((c, k)),
+        (None, None) => {}
+        _ => cx.err(
+            f.v.span(),
+            "upstream.tls: client_cert and client_key go together",
+        ),
+    }
+    if let Some(g) = get("verify") {
+        t.verify = cx.bool(&g).unwrap_or(true);
+    }
+    Some(t)
 }
 
 fn valid_name(n: &str) -> bool {

@@ -197,6 +197,8 @@ pub struct UpstreamCluster {
     pub fail_timeout: Duration,
     /// Retry idempotent requests on another server when connecting fails.
     pub retry_idempotent: bool,
+    /// Speak TLS to the servers (`None`: plain HTTP).
+    pub tls: Option<crate::tls::upstream::UpstreamTls>,
 }
 
 impl UpstreamCluster {
@@ -210,6 +212,7 @@ impl UpstreamCluster {
             max_fails: 3,
             fail_timeout: Duration::from_secs(10),
             retry_idempotent: true,
+            tls: None,
         }
     }
 }
@@ -317,6 +320,22 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
                     line,
                     col,
                     message: format!("tls.certificate: {e}"),
+                });
+            }
+        }
+    }
+    for u in &mut config.upstreams {
+        if let Some(t) = &mut u.tls {
+            t.ca = t.ca.as_ref().map(rel);
+            t.client_cert = t.client_cert.as_ref().map(|(c, k)| (rel(c), rel(k)));
+            // Built (and thrown away) now so a bad CA or client certificate is
+            // reported at the `tls` line; the server builds its own at start.
+            if let Err(e) = crate::tls::upstream::client_config(t) {
+                cert_errors.push(Diagnostic {
+                    file: path.display().to_string(),
+                    line: t.at.0,
+                    col: t.at.1,
+                    message: format!("upstream {:?} tls: {e}", u.name),
                 });
             }
         }

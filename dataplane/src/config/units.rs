@@ -94,7 +94,7 @@ pub(crate) fn parse_server(s: &str) -> Result<SocketAddr, String> {
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => (rest, true),
         Some((scheme, _)) if scheme.eq_ignore_ascii_case("https") => {
             return Err(format!(
-                "upstream {s:?}: https upstreams are not yet supported; use http://host:port"
+                "upstream {s:?}: write host:port and set `tls = true` on the upstream for TLS"
             ))
         }
         Some((scheme, _)) => {

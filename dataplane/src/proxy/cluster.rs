@@ -151,6 +151,7 @@ mod tests {
             max_fails: 2,
             fail_timeout: Duration::from_secs(10),
             retry_idempotent: true,
+            tls: None,
         }
     }
 

@@ -12,6 +12,7 @@ pub mod record;
 pub mod reload;
 pub mod session;
 pub mod tickets;
+pub mod upstream;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -10,11 +10,13 @@
 //! bytes, or a batch of sealed records whose plaintext length is remembered
 //! so `to_client` advances by it when the ciphertext is out.
 
-use io_uring::opcode;
-use io_uring::types;
+use io_uring::{opcode, squeue, types};
 
 use super::conn::{Phase, Recv};
 use super::inbox::{Inbox, PAUSE_AT};
+use super::tx::Tx;
+use crate::reactor::bufring::BufRing;
+use crate::reactor::pool::BufPool;
 use super::stats::{TLS_FAILED, TLS_FULL, TLS_PLAINTEXT, TLS_RESUMED};
 use super::Worker;
 use crate::reactor::token::{Op, Token};
@@ -36,6 +38,128 @@ pub struct TlsLink {
 /// Free session buffers kept per core (beyond this they are freed).
 pub const BUFFER_POOL: usize = 1024;
 
+/// What one [`TlsLink::pump`] did.
+#[derive(Default)]
+pub struct Pumped {
+    /// Plaintext reached the connection's inbox.
+    pub delivered: bool,
+    /// The handshake completed now.
+    pub established: bool,
+    /// Plain HTTP arrived where a ClientHello was expected.
+    pub plain_http: bool,
+    pub error: Option<TlsError>,
+}
+
+/// How a send of the link's output ended.
+pub enum Sent {
+    /// More ciphertext is waiting: send again.
+    More,
+    /// Handshake or alert bytes went out; no plaintext was covered.
+    Control,
+    /// A batch of sealed plaintext is out: advance the `Tx` by this much.
+    Batch(usize),
+}
+
+impl TlsLink {
+    fn new(session: TlsSession) -> Box<TlsLink> {
+        Box::new(TlsLink {
+            session,
+            cipher: Inbox::new(),
+            sending: false,
+            batch: 0,
+            kicked: false,
+        })
+    }
+
+    /// Moves received ciphertext into the session and plaintext into
+    /// `plain`; marks `plain` at EOF when the peer's side is over.
+    pub fn pump(
+        &mut self,
+        plain: &mut Inbox,
+        bufs: &mut BufRing,
+        pool: &mut BufPool,
+        probe_plain_http: bool,
+    ) -> Pumped {
+        let mut out = Pumped::default();
+        let was_open = self.session.is_established();
+        loop {
+            // SAFETY: the slice is used only before this inbox's next consume.
+            let src = unsafe { self.cipher.front(bufs) };
+            let fed = if src.is_empty() {
+                0
+            } else {
+                self.session.feed(src)
+            };
+            if probe_plain_http && !was_open && self.session.looks_like_plain_http() {
+                out.plain_http = true;
+                return out;
+            }
+            self.cipher.consume(fed, bufs, pool);
+            match self.session.process(&mut |b: &[u8]| plain.push_plain(b, pool)) {
+                Ok(p) => {
+                    out.delivered |= p.delivered;
+                    out.established |= p.established;
+                    if p.peer_closed {
+                        plain.eof = true;
+                        break;
+                    }
+                    if p.blocked || fed == 0 {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    out.error = Some(e);
+                    return out;
+                }
+            }
+        }
+        if self.cipher.eof && self.cipher.is_empty() && !self.session.has_pending() {
+            plain.eof = true;
+        }
+        out
+    }
+
+    /// Seals the next batch of `tx`'s plaintext when nothing is being sent,
+    /// then builds the send of whatever output is waiting (`None`: nothing).
+    pub fn next_send(&mut self, fd: i32, tx: &Tx, user_data: u64) -> Result<Option<squeue::Entry>, TlsError> {
+        if self.sending {
+            return Ok(None);
+        }
+        if self.session.output().is_empty() && self.batch == 0 && tx.inflight {
+            // SAFETY: `tx`'s ranges stay valid until its send completes, which
+            // is not before the batch is accounted (the worker's rule for `Tx`).
+            let [a, b] = unsafe { tx.remaining() };
+            let n = self.session.seal(a)?;
+            let m = if n == a.len() { self.session.seal(b)? } else { 0 };
+            self.batch = n + m;
+        }
+        let out = self.session.output();
+        if out.is_empty() {
+            return Ok(None);
+        }
+        self.sending = true;
+        Ok(Some(
+            opcode::Send::new(types::Fd(fd), out.as_ptr(), out.len() as u32)
+                .flags(libc::MSG_NOSIGNAL)
+                .build()
+                .user_data(user_data),
+        ))
+    }
+
+    /// `n` bytes of the output were written.
+    pub fn sent(&mut self, n: usize) -> Sent {
+        self.sending = false;
+        self.session.written(n);
+        if !self.session.output().is_empty() {
+            return Sent::More;
+        }
+        match std::mem::take(&mut self.batch) {
+            0 => Sent::Control,
+            b => Sent::Batch(b),
+        }
+    }
+}
+
 impl Worker {
     /// A new TLS connection on `slot`; false when it cannot be set up.
     pub(super) fn tls_accept(&mut self, slot: u32) -> bool {
@@ -50,13 +174,7 @@ impl Worker {
         });
         match TlsSession::new(setup.server.clone(), inbuf, out) {
             Ok(session) => {
-                self.clients[slot as usize].tls = Some(Box::new(TlsLink {
-                    session,
-                    cipher: Inbox::new(),
-                    sending: false,
-                    batch: 0,
-                    kicked: false,
-                }));
+                self.clients[slot as usize].tls = Some(TlsLink::new(session));
                 true
             }
             Err(e) => {
@@ -88,59 +206,21 @@ impl Worker {
         let Some(link) = c.tls.as_mut() else {
             return;
         };
-        let was_open = link.session.is_established();
-        let mut delivered = false;
-        let mut result: Result<(), TlsError> = Ok(());
-        let mut plaintext_probe = false;
-        loop {
-            // SAFETY: the slice is used only before this inbox's next consume.
-            let src = unsafe { link.cipher.front(&self.bufs) };
-            let fed = if src.is_empty() {
-                0
+        let p = link.pump(&mut c.inbox, &mut self.bufs, &mut self.asm_pool, true);
+        if p.established {
+            let i = if link.session.facts.resumed {
+                TLS_RESUMED
             } else {
-                link.session.feed(src)
+                TLS_FULL
             };
-            if !was_open && link.session.looks_like_plain_http() {
-                plaintext_probe = true;
-                break;
-            }
-            link.cipher.consume(fed, &mut self.bufs, &mut self.asm_pool);
-            let inbox = &mut c.inbox;
-            let pool = &mut self.asm_pool;
-            match link
-                .session
-                .process(&mut |b: &[u8]| inbox.push_plain(b, pool))
-            {
-                Ok(p) => {
-                    delivered |= p.delivered;
-                    if p.established {
-                        let i = if link.session.facts.resumed {
-                            TLS_RESUMED
-                        } else {
-                            TLS_FULL
-                        };
-                        self.stats.now.tls[i] += 1;
-                    }
-                    if p.peer_closed {
-                        c.inbox.eof = true;
-                        break;
-                    }
-                    if p.blocked || fed == 0 {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
-            }
+            self.stats.now.tls[i] += 1;
         }
-        if plaintext_probe {
+        if p.plain_http {
             self.stats.now.tls[TLS_PLAINTEXT] += 1;
             self.plaintext_on_tls(slot);
             return;
         }
-        if let Err(e) = result {
+        if let Some(e) = p.error {
             self.stats.now.tls[TLS_FAILED] += 1;
             if self.now_ms >= self.tls_log_after {
                 self.tls_log_after = self.now_ms + 1000;
@@ -150,16 +230,9 @@ impl Worker {
             self.close_client(slot);
             return;
         }
-        let c = &mut self.clients[slot as usize];
-        let Some(link) = c.tls.as_mut() else {
-            return;
-        };
-        if link.cipher.eof && link.cipher.is_empty() && !link.session.has_pending() {
-            c.inbox.eof = true;
-        }
-        let eof = c.inbox.eof;
+        let eof = self.clients[slot as usize].inbox.eof;
         self.tls_flush(slot);
-        if delivered || eof {
+        if p.delivered || eof {
             if kick {
                 let c = &mut self.clients[slot as usize];
                 if let Some(link) = c.tls.as_mut() {
@@ -190,39 +263,18 @@ impl Worker {
         let Some(link) = c.tls.as_mut() else {
             return;
         };
-        if link.sending || c.fd < 0 {
+        if c.fd < 0 {
             return;
         }
-        if link.session.output().is_empty() && link.batch == 0 && c.to_client.inflight {
-            // SAFETY: `to_client`'s ranges stay valid until its send completes,
-            // which is not before `advance` below (the worker's rule for `Tx`).
-            let [a, b] = unsafe { c.to_client.remaining() };
-            let sealed = link.session.seal(a).and_then(|n| {
-                Ok(n + if n == a.len() {
-                    link.session.seal(b)?
-                } else {
-                    0
-                })
-            });
-            match sealed {
-                Ok(n) => link.batch = n,
-                Err(e) => {
-                    tracing::debug!(worker = self.id, error = %e, "TLS seal failed");
-                    self.close_client(slot);
-                    return;
-                }
+        let ud = Token::new(Op::ClientSend, slot, c.gen).encode();
+        match link.next_send(c.fd, &c.to_client, ud) {
+            Ok(Some(e)) => self.push(&e),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::debug!(worker = self.id, error = %e, "TLS seal failed");
+                self.close_client(slot);
             }
         }
-        let out = link.session.output();
-        if out.is_empty() {
-            return;
-        }
-        link.sending = true;
-        let e = opcode::Send::new(types::Fd(c.fd), out.as_ptr(), out.len() as u32)
-            .flags(libc::MSG_NOSIGNAL)
-            .build()
-            .user_data(Token::new(Op::ClientSend, slot, c.gen).encode());
-        self.push(&e);
     }
 
     /// A TLS send completed with `res`. Returns the plaintext bytes of
@@ -231,25 +283,22 @@ impl Worker {
     pub(super) fn tls_sent(&mut self, slot: u32, res: i32) -> Option<usize> {
         let c = &mut self.clients[slot as usize];
         let link = c.tls.as_mut()?;
-        link.sending = false;
         if res < 0 {
+            link.sending = false;
             c.to_client.inflight = false;
             self.close_client(slot);
             return None;
         }
         self.stats.now.bytes_out += res as u64;
-        link.session.written(res as usize);
-        if !link.session.output().is_empty() {
-            self.tls_flush(slot);
-            return None;
+        match link.sent(res as usize) {
+            Sent::Batch(n) => Some(n),
+            // More ciphertext, or handshake bytes out and plaintext perhaps
+            // waiting to be sealed.
+            Sent::More | Sent::Control => {
+                self.tls_flush(slot);
+                None
+            }
         }
-        let batch = std::mem::take(&mut link.batch);
-        if batch == 0 {
-            // Handshake bytes are out; plaintext may be waiting to be sealed.
-            self.tls_flush(slot);
-            return None;
-        }
-        Some(batch)
     }
 
     /// Re-arms the TLS connection's recv once its ciphertext queue drained.
