@@ -204,6 +204,20 @@ fn prepare(config: Config) -> Result<Prepared, StartError> {
         _ => None,
     };
     let tls_from = config.listeners.len();
+    let mut upstream_tls = Vec::with_capacity(config.upstreams.len());
+    for u in &config.upstreams {
+        upstream_tls.push(match &u.tls {
+            Some(t) => {
+                if !t.verify {
+                    tracing::warn!(upstream = %u.name, "TLS to this upstream does not verify its certificates");
+                }
+                Some(Arc::new(crate::tls::upstream::client_config(t).map_err(|e| {
+                    StartError::Tls(format!("upstream {:?}: {e}", u.name))
+                })?))
+            }
+            None => None,
+        });
+    }
     let (tls_reloader, tls_updates) = match (&config.tls, &tls) {
         (Some(cfg), Some(setup)) => {
             let (handle, receivers, _thread) =
@@ -262,6 +276,7 @@ fn prepare(config: Config) -> Result<Prepared, StartError> {
         shared: Arc::new(Shared {
             router: Router::new(&config.routes),
             decoy_secret,
+            upstream_tls,
             config,
         }),
         ready,

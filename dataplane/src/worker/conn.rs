@@ -257,6 +257,8 @@ impl Client {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UpState {
     Connecting,
+    /// Connected; the TLS handshake to the server is under way.
+    Handshaking,
     Idle,
     Busy,
 }
@@ -272,6 +274,8 @@ pub struct Upstream {
     pub client: u32,
     /// Came from the idle pool (a failure before any response byte may be retried).
     pub reused: bool,
+    /// TLS state, on connections to a cluster with `tls`.
+    pub tls: Option<Box<super::tls_link::TlsLink>>,
 }
 
 impl Upstream {
@@ -286,6 +290,7 @@ impl Upstream {
             state: UpState::Idle,
             client: 0,
             reused: false,
+            tls: None,
         }
     }
 }

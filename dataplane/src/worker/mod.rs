@@ -23,6 +23,7 @@ mod policy;
 mod response_inspect;
 mod stats;
 mod tls_link;
+mod upstream_tls;
 mod tx;
 mod upstream;
 
@@ -51,6 +52,9 @@ pub struct Shared {
     pub router: Router,
     /// Key of decoy tokens (see `enforce::decoy`).
     pub decoy_secret: [u8; 32],
+    /// Per cluster: the TLS client configuration its upstreams use (`None`:
+    /// plain HTTP). Each core copies it for its own session store.
+    pub upstream_tls: Vec<Option<Arc<rustls::ClientConfig>>>,
 }
 
 /// How often deadlines are checked and metrics published.
@@ -140,6 +144,10 @@ pub struct Worker {
     /// Earliest time the next TLS failure may be logged.
     tls_log_after: u64,
     tls_updates: Option<std::sync::mpsc::Receiver<crate::tls::TlsSetup>>,
+    /// Per cluster: this core's TLS client configuration (`None`: plain HTTP).
+    up_tls: Vec<Option<Arc<rustls::ClientConfig>>>,
+    /// Upstreams with plaintext for the response code (see `upstream_tls`).
+    up_tls_kicks: Vec<u32>,
 }
 
 /// What a worker needs from the server to start.
@@ -269,6 +277,13 @@ impl Worker {
             tls_kicks: Vec::with_capacity(max_conns),
             tls_log_after: 0,
             tls_updates: setup.tls_updates,
+            up_tls: setup
+                .shared
+                .upstream_tls
+                .iter()
+                .map(|c| c.as_deref().map(crate::tls::upstream::for_core))
+                .collect(),
+            up_tls_kicks: Vec::with_capacity(max_conns),
             shared: setup.shared,
         })
     }
@@ -373,6 +388,7 @@ impl Worker {
                 }
             }
             self.run_tls_kicks();
+            self.run_up_tls_kicks();
             self.rearm_starved();
             if let Some(b) = self.beh.as_mut() {
                 b.poll();

@@ -61,7 +61,7 @@ pub enum Sent {
 }
 
 impl TlsLink {
-    fn new(session: TlsSession) -> Box<TlsLink> {
+    pub fn new(session: TlsSession) -> Box<TlsLink> {
         Box::new(TlsLink {
             session,
             cipher: Inbox::new(),

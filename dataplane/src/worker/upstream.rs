@@ -138,6 +138,15 @@ impl Worker {
             self.retry_or_fail(slot, if timed_out { 504 } else { 502 }, true);
             return;
         }
+        let cl = self.ups[u as usize].cluster;
+        if self.up_tls.get(cl).is_some_and(|t| t.is_some()) {
+            if !self.up_tls_start(u) {
+                self.stats.now.upstream_connect_errors += 1;
+                self.drop_upstream(slot);
+                self.retry_or_fail(slot, 502, true);
+            }
+            return;
+        }
         self.ups[u as usize].state = UpState::Busy;
         self.arm_upstream_recv(u);
         self.submit_upstream_tx(slot);
@@ -149,7 +158,7 @@ impl Worker {
     /// A failed connect sent nothing, so any request may go to another server. A
     /// pooled connection that the server had closed may have swallowed the request,
     /// so only idempotent requests without a body are resent (RFC 9110 §9.2.2).
-    fn retry_or_fail(&mut self, slot: u32, status: u16, nothing_sent: bool) {
+    pub(super) fn retry_or_fail(&mut self, slot: u32, status: u16, nothing_sent: bool) {
         let now = self.now_ms;
         let c = &mut self.clients[slot as usize];
         if c.fd < 0 {
@@ -223,6 +232,10 @@ impl Worker {
 
     pub(super) fn resume_upstream_recv(&mut self, u: u32) {
         let up = &self.ups[u as usize];
+        if up.tls.is_some() {
+            self.up_tls_resume(u);
+            return;
+        }
         if up.recv == Recv::Off && up.inbox.queued() < PAUSE_AT && up.state != UpState::Connecting {
             self.arm_upstream_recv(u);
         }
@@ -241,7 +254,11 @@ impl Worker {
         }
         let u = tok.slot;
         let up = &mut self.ups[u as usize];
-        let o = apply_recv(&mut self.bufs, &mut up.inbox, &mut up.recv, res, flags);
+        let inbox = match up.tls.as_mut() {
+            Some(link) => &mut link.cipher,
+            None => &mut up.inbox,
+        };
+        let o = apply_recv(&mut self.bufs, inbox, &mut up.recv, res, flags);
         match o.result {
             RecvResult::Applied => {}
             RecvResult::Overflow => {
@@ -249,7 +266,10 @@ impl Worker {
                 return;
             }
             // A reset upstream ends its stream: whatever it sent is still relayed.
-            RecvResult::Failed => up.inbox.eof = true,
+            RecvResult::Failed => match up.tls.as_mut() {
+                Some(link) => link.cipher.eof = true,
+                None => up.inbox.eof = true,
+            },
         }
         if o.starved {
             self.rearm.push((true, u));
@@ -257,6 +277,15 @@ impl Worker {
         if o.pause {
             self.cancel_recv(tok);
         }
+        if self.ups[u as usize].tls.is_some() {
+            self.up_tls_pump(u, false);
+            return;
+        }
+        self.after_upstream_bytes(u);
+    }
+
+    /// Lets the upstream's owner react to new (plaintext) bytes or EOF.
+    pub(super) fn after_upstream_bytes(&mut self, u: u32) {
         let up = &self.ups[u as usize];
         match up.state {
             UpState::Idle => {
@@ -272,12 +301,12 @@ impl Worker {
                 let slot = up.client;
                 self.advance_response(slot);
             }
-            UpState::Connecting => {}
+            UpState::Connecting | UpState::Handshaking => {}
         }
     }
 
     /// The upstream connection failed mid-exchange in a way that cannot be retried.
-    fn upstream_broke(&mut self, u: u32) {
+    pub(super) fn upstream_broke(&mut self, u: u32) {
         let slot = self.ups[u as usize].client;
         let busy = self.ups[u as usize].state == UpState::Busy;
         if busy && self.clients[slot as usize].upstream == Some(u) {
@@ -301,6 +330,12 @@ impl Worker {
         if c.to_upstream.is_empty() {
             return;
         }
+        if up.tls.is_some() {
+            // Sealed and sent by the TLS link (see `submit_client_tx`).
+            c.to_upstream.inflight = true;
+            self.up_tls_flush(u);
+            return;
+        }
         let e = c
             .to_upstream
             .entry(up.fd, Token::new(Op::UpstreamSend, u, up.gen).encode());
@@ -314,6 +349,18 @@ impl Worker {
         let u = tok.slot;
         let slot = self.ups[u as usize].client;
         let reused = self.ups[u as usize].reused;
+        let mut res = res;
+        if let Some(link) = self.ups[u as usize].tls.as_mut() {
+            if res < 0 {
+                link.sending = false;
+                link.batch = 0;
+            } else {
+                match self.up_tls_sent(u, res as usize) {
+                    Some(n) => res = n as i32,
+                    None => return,
+                }
+            }
+        }
         let c = &mut self.clients[slot as usize];
         if c.upstream != Some(u) || c.fd < 0 {
             return;
@@ -713,6 +760,7 @@ impl Worker {
         up.gen = up.gen.wrapping_add(1);
         up.recv = Recv::Off;
         up.inbox.release(&mut self.bufs, &mut self.asm_pool);
+        self.up_tls_release(u);
         self.free_ups.push(u);
     }
 }
