@@ -40,7 +40,8 @@ enum Command {
     Proxy {
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
-        /// Upstream URL, e.g. http://127.0.0.1:18080
+        /// Upstream URL, e.g. http://127.0.0.1:18080 (https://host:port: TLS to it,
+        /// verified against the system CA roots)
         #[arg(long)]
         upstream: String,
         /// "auto" (one per core) or a number.

@@ -9,6 +9,7 @@
 pub mod client;
 pub mod config;
 pub mod gateway;
+pub mod tls_upstream;
 pub mod upstream;
 
 pub use client::{RawConn, Response};

@@ -1258,7 +1258,7 @@ fn upstream(
                         v,
                     };
                     if first_host.is_none() {
-                        first_host = cx.str(&item).and_then(host_name_of);
+                        first_host = cx.str(&item).and_then(super::units::host_name_of);
                     }
                     match cx.str(&item).map(parse_server) {
                         Some(Ok(addr)) if !servers.contains(&addr) => servers.push(addr),
@@ -1338,18 +1338,6 @@ fn upstream(
     ))
 }
 
-/// The host of `host:port` / `http://host:port` when it is a name, not an
-/// address literal.
-fn host_name_of(server: &str) -> Option<String> {
-    let rest = server.split_once("://").map_or(server, |(_, r)| r);
-    let rest = rest.strip_suffix('/').unwrap_or(rest);
-    if rest.starts_with('[') {
-        return None;
-    }
-    let host = rest.rsplit_once(':').map_or(rest, |(h, _)| h);
-    (host.parse::<std::net::IpAddr>().is_err() && !host.is_empty()).then(|| host.to_owned())
-}
-
 /// `tls = true` or `tls = { server_name, ca, client_cert, client_key, verify }`.
 fn upstream_tls(
     cx: &mut Ctx<'_>,
@@ -1363,7 +1351,10 @@ fn upstream_tls(
         return b.then_some(t);
     }
     let Some(table) = f.v.get_ref().as_table() else {
-        cx.type_err(f, "true, false or a table { server_name, ca, client_cert, client_key, verify }");
+        cx.type_err(
+            f,
+            "true, false or a table { server_name, ca, client_cert, client_key, verify }",
+        );
         return None;
     };
     check_keys(cx, table, "upstream.tls", UPSTREAM_TLS_KEYS);
@@ -1378,7 +1369,10 @@ fn upstream_tls(
             Some(n) if rustls::pki_types::ServerName::try_from(n).is_ok() => {
                 t.server_name = Some(n.to_owned())
             }
-            Some(n) => cx.err(g.v.span(), format!("{}: {n:?} is not a host name or address", g.name)),
+            Some(n) => cx.err(
+                g.v.span(),
+                format!("{}: {n:?} is not a host name or address", g.name),
+            ),
             None => {}
         }
     }

@@ -399,7 +399,19 @@ impl Config {
                 }]));
             }
         }
-        let server = units::parse_server(upstream_url.trim()).map_err(diag)?;
+        // `https://host:port` speaks TLS to it, verified against the system's
+        // roots for the host's name (or its address).
+        let url = upstream_url.trim();
+        let tls_url = url
+            .get(..8)
+            .is_some_and(|s| s.eq_ignore_ascii_case("https://"));
+        let server = units::parse_server(if tls_url { &url[8..] } else { url }).map_err(diag)?;
+        let mut cluster = UpstreamCluster::new("default", vec![server]);
+        if tls_url {
+            cluster.tls = Some(crate::tls::upstream::UpstreamTls::new(units::host_name_of(
+                &url[8..],
+            )));
+        }
         Ok(Config {
             workers,
             pin_workers: true,
@@ -411,7 +423,7 @@ impl Config {
             timeouts: Timeouts::default(),
             forwarding: Forwarding::default(),
             io: IoTuning::default(),
-            upstreams: vec![UpstreamCluster::new("default", vec![server])],
+            upstreams: vec![cluster],
             routes: vec![Route {
                 host: None,
                 path_prefix: "/".to_owned(),

@@ -147,6 +147,7 @@ fn example_file_documents_every_key() {
         "max_fails",
         "fail_timeout",
         "retry_idempotent",
+        "tls",
         "sink",
         "rotate_bytes",
         "rotate_every",
@@ -658,7 +659,7 @@ fn upstream_server_errors() {
     );
     assert_eq!(e.len(), 4, "{e:#?}");
     assert!(
-        e[0].starts_with("5:12: ") && e[0].contains("https upstreams are not yet supported"),
+        e[0].starts_with("5:12: ") && e[0].contains("set `tls = true` on the upstream"),
         "{e:?}"
     );
     assert!(
@@ -839,14 +840,14 @@ fn quick_mode() {
 #[test]
 fn quick_mode_errors() {
     let listen: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let e = Config::quick(listen, "https://127.0.0.1:443", Workers::Auto).unwrap_err();
+    let e = Config::quick(listen, "ftp://127.0.0.1:443", Workers::Auto).unwrap_err();
     assert_eq!(e.0.len(), 1);
     assert!(e.to_string().starts_with("--upstream:1:1: "), "{e}");
-    assert!(
-        e.to_string()
-            .contains("https upstreams are not yet supported"),
-        "{e}"
-    );
+    // https:// is TLS to the upstream.
+    let c = Config::quick(listen, "https://localhost:8443", Workers::Auto).expect("https");
+    let t = c.upstreams[0].tls.as_ref().expect("tls");
+    assert_eq!(t.server_name.as_deref(), Some("localhost"));
+    assert!(t.verify);
     assert!(Config::quick(listen, "http://127.0.0.1:1/api", Workers::Auto).is_err());
     assert!(Config::quick(listen, "http://127.0.0.1:1", Workers::Count(0)).is_err());
 }
@@ -1457,6 +1458,73 @@ fn example_file_documents_the_tls_keys() {
         assert!(
             src.lines().any(|l| l.starts_with(key)),
             "example config does not show `{key}`"
+        );
+    }
+}
+
+#[test]
+fn upstream_tls_is_read() {
+    let c = ok(r#"[server]
+listen = ["127.0.0.1:0"]
+
+[[upstream]]
+name = "plain"
+servers = ["127.0.0.1:1"]
+
+[[upstream]]
+name = "named"
+servers = ["localhost:443"]
+tls = true
+
+[[upstream]]
+name = "full"
+servers = ["127.0.0.1:443"]
+tls = { server_name = "billing.internal", ca = "ca.pem", client_cert = "c.pem", client_key = "c.key", verify = false }
+
+[[route]]
+upstream = "plain"
+"#);
+    assert!(c.upstreams[0].tls.is_none());
+    let named = c.upstreams[1].tls.as_ref().expect("tls");
+    assert_eq!(
+        named.server_name.as_deref(),
+        Some("localhost"),
+        "the host of `servers`"
+    );
+    assert!(named.verify && named.ca.is_none() && named.client_cert.is_none());
+    let full = c.upstreams[2].tls.as_ref().expect("tls");
+    assert_eq!(full.server_name.as_deref(), Some("billing.internal"));
+    assert_eq!(full.ca.as_deref(), Some(Path::new("ca.pem")));
+    assert!(full.client_cert.is_some() && !full.verify);
+    assert_eq!(full.at, (16, 7));
+}
+
+#[test]
+fn upstream_tls_errors_point_at_the_value() {
+    let e = errs(
+        r#"[server]
+listen = ["127.0.0.1:0"]
+
+[[upstream]]
+name = "a"
+servers = ["127.0.0.1:1"]
+tls = { client_cert = "c.pem", bogus = 1, server_name = "not a name!" }
+
+[[upstream]]
+name = "b"
+servers = ["127.0.0.1:2"]
+tls = "yes"
+"#,
+    );
+    for want in [
+        "client_cert and client_key go together",
+        "unknown key `bogus`",
+        "upstream.tls.server_name: \"not a name!\" is not a host name",
+        "12:7:",
+    ] {
+        assert!(
+            e.iter().any(|m| m.contains(want)),
+            "missing {want:?} in {e:?}"
         );
     }
 }

@@ -89,6 +89,18 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
 /// Hostnames are resolved here, once, at load time; the dataplane never does DNS on the
 /// hot path. A name contributes one address, IPv4 preferred, because "localhost" often
 /// resolves to ::1 first while test and dev servers listen on 127.0.0.1 only.
+/// The host of `host:port` / `http://host:port` when it is a name, not an
+/// address literal.
+pub(crate) fn host_name_of(server: &str) -> Option<String> {
+    let rest = server.split_once("://").map_or(server, |(_, r)| r);
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    if rest.starts_with('[') {
+        return None;
+    }
+    let host = rest.rsplit_once(':').map_or(rest, |(h, _)| h);
+    (host.parse::<std::net::IpAddr>().is_err() && !host.is_empty()).then(|| host.to_owned())
+}
+
 pub(crate) fn parse_server(s: &str) -> Result<SocketAddr, String> {
     let (rest, had_scheme) = match s.split_once("://") {
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => (rest, true),
@@ -221,7 +233,7 @@ mod tests {
             "localhost must resolve"
         );
         let https = parse_server("https://127.0.0.1:443").unwrap_err();
-        assert!(https.contains("not yet supported"), "{https}");
+        assert!(https.contains("set `tls = true`"), "{https}");
         for bad in [
             "127.0.0.1",
             "127.0.0.1:0",

@@ -171,14 +171,18 @@ enum Kernel {
 }
 
 impl Kernel {
-    fn update_rx_secret(&mut self) -> Result<(u64, rustls::ConnectionTrafficSecrets), rustls::Error> {
+    fn update_rx_secret(
+        &mut self,
+    ) -> Result<(u64, rustls::ConnectionTrafficSecrets), rustls::Error> {
         match self {
             Kernel::Server(k) => k.update_rx_secret(),
             Kernel::Client(k) => k.update_rx_secret(),
         }
     }
 
-    fn update_tx_secret(&mut self) -> Result<(u64, rustls::ConnectionTrafficSecrets), rustls::Error> {
+    fn update_tx_secret(
+        &mut self,
+    ) -> Result<(u64, rustls::ConnectionTrafficSecrets), rustls::Error> {
         match self {
             Kernel::Server(k) => k.update_tx_secret(),
             Kernel::Client(k) => k.update_tx_secret(),
@@ -432,7 +436,6 @@ impl TlsSession {
                 _ => {}
             }
         }
-        let sink = sink;
         let finished = match &mut self.state {
             State::Handshake(Handshake::Server(conn)) => drive_handshake!(self, conn, sink, p),
             State::Handshake(Handshake::Client(conn)) => drive_handshake!(self, conn, sink, p),
@@ -565,7 +568,8 @@ impl TlsSession {
                             self.state = State::Failed;
                             return Err(TlsError::Renegotiation(0));
                         };
-                        let (kind, len) = (h[0], u32::from_be_bytes([0, h[1], h[2], h[3]]) as usize);
+                        let (kind, len) =
+                            (h[0], u32::from_be_bytes([0, h[1], h[2], h[3]]) as usize);
                         let end = at + 4 + len;
                         if end > body.end {
                             self.state = State::Failed;

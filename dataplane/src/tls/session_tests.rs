@@ -465,7 +465,10 @@ fn as_a_client_it_talks_to_a_rustls_server_and_resumes() {
             p.pump();
         }
         assert_eq!(p.server_got, req);
-        p.server.writer().write_all(b"HTTP/1.1 200 OK\r\n\r\n").expect("write");
+        p.server
+            .writer()
+            .write_all(b"HTTP/1.1 200 OK\r\n\r\n")
+            .expect("write");
         p.pump();
         assert_eq!(p.got, b"HTTP/1.1 200 OK\r\n\r\n");
         // The server's key update is followed.
@@ -490,6 +493,9 @@ fn as_a_client_it_refuses_a_certificate_it_does_not_trust() {
     let cc = ours(client_config(&other, &[&rustls::version::TLS13], None));
     let mut p = ClientPair::new(&s, cc);
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| p.pump()));
-    assert!(r.is_err(), "an untrusted server certificate must fail the handshake");
+    assert!(
+        r.is_err(),
+        "an untrusted server certificate must fail the handshake"
+    );
     assert!(!p.client.is_established());
 }

@@ -23,9 +23,9 @@ mod policy;
 mod response_inspect;
 mod stats;
 mod tls_link;
-mod upstream_tls;
 mod tx;
 mod upstream;
+mod upstream_tls;
 
 use std::io;
 use std::os::fd::RawFd;

@@ -14,11 +14,11 @@ use io_uring::{opcode, squeue, types};
 
 use super::conn::{Phase, Recv};
 use super::inbox::{Inbox, PAUSE_AT};
+use super::stats::{TLS_FAILED, TLS_FULL, TLS_PLAINTEXT, TLS_RESUMED};
 use super::tx::Tx;
+use super::Worker;
 use crate::reactor::bufring::BufRing;
 use crate::reactor::pool::BufPool;
-use super::stats::{TLS_FAILED, TLS_FULL, TLS_PLAINTEXT, TLS_RESUMED};
-use super::Worker;
 use crate::reactor::token::{Op, Token};
 use crate::tls::{TlsError, TlsSession};
 
@@ -95,7 +95,10 @@ impl TlsLink {
                 return out;
             }
             self.cipher.consume(fed, bufs, pool);
-            match self.session.process(&mut |b: &[u8]| plain.push_plain(b, pool)) {
+            match self
+                .session
+                .process(&mut |b: &[u8]| plain.push_plain(b, pool))
+            {
                 Ok(p) => {
                     out.delivered |= p.delivered;
                     out.established |= p.established;
@@ -121,7 +124,12 @@ impl TlsLink {
 
     /// Seals the next batch of `tx`'s plaintext when nothing is being sent,
     /// then builds the send of whatever output is waiting (`None`: nothing).
-    pub fn next_send(&mut self, fd: i32, tx: &Tx, user_data: u64) -> Result<Option<squeue::Entry>, TlsError> {
+    pub fn next_send(
+        &mut self,
+        fd: i32,
+        tx: &Tx,
+        user_data: u64,
+    ) -> Result<Option<squeue::Entry>, TlsError> {
         if self.sending {
             return Ok(None);
         }
@@ -130,7 +138,11 @@ impl TlsLink {
             // is not before the batch is accounted (the worker's rule for `Tx`).
             let [a, b] = unsafe { tx.remaining() };
             let n = self.session.seal(a)?;
-            let m = if n == a.len() { self.session.seal(b)? } else { 0 };
+            let m = if n == a.len() {
+                self.session.seal(b)?
+            } else {
+                0
+            };
             self.batch = n + m;
         }
         let out = self.session.output();

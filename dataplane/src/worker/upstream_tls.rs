@@ -139,7 +139,10 @@ impl Worker {
         // connection belongs to an exchange.
         let slot = up.client as usize;
         let busy = up.state == UpState::Busy
-            && self.clients.get(slot).is_some_and(|c| c.upstream == Some(u));
+            && self
+                .clients
+                .get(slot)
+                .is_some_and(|c| c.upstream == Some(u));
         let idle_tx = super::tx::Tx::new();
         let tx = if busy {
             &self.clients[slot].to_upstream
