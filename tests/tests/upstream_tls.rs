@@ -253,3 +253,47 @@ fn check_names_a_bad_upstream_ca_at_its_line() {
         out.stderr
     );
 }
+
+/// An upstream that accepts the connection and never answers the
+/// ClientHello: the request times out like any stalled upstream (504), the
+/// gateway stays healthy.
+#[test]
+fn a_silent_tls_upstream_times_out_with_504() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = silent.local_addr().expect("addr");
+    let hold = std::thread::spawn(move || {
+        let conns: Vec<_> = silent.incoming().take(1).flatten().collect();
+        std::thread::sleep(std::time::Duration::from_secs(5));
+        drop(conns);
+    });
+    let gw = Gateway::run_config(&format!(
+        r#"
+[server]
+workers = 1
+listen = ["127.0.0.1:0"]
+
+[admin]
+listen = "127.0.0.1:0"
+
+[policy]
+enabled = false
+
+[timeouts]
+upstream_write = "500ms"
+
+[[upstream]]
+name = "backend"
+servers = ["{addr}"]
+tls = {{ verify = false }}
+max_fails = 0
+
+[[route]]
+upstream = "backend"
+"#
+    ));
+    let started = std::time::Instant::now();
+    let r = RawConn::open(gw.addr()).roundtrip(&get("/"));
+    assert_eq!(r.status, 504);
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    drop(hold);
+}
