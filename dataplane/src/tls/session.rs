@@ -17,6 +17,8 @@ use rustls::{ProtocolVersion, ServerConfig};
 
 use crate::fingerprint::{ClientHello, Ja3, Ja4};
 
+use super::client_subject::{ClientSubject, SubjectError};
+
 use super::record::{
     self, record_len, RecordError, RecordKey, Version, ALERT, APPLICATION_DATA, HANDSHAKE,
     MAX_FRAGMENT, MAX_RECORD,
@@ -50,6 +52,8 @@ pub enum TlsError {
     Renegotiation(u8),
     #[error("client sent early data, which is not enabled")]
     EarlyData,
+    #[error("{0}")]
+    ClientSubject(#[from] SubjectError),
 }
 
 /// What one [`TlsSession::process`] call did.
@@ -83,6 +87,8 @@ pub struct HandshakeFacts {
     pub alpn: Option<&'static str>,
     /// The session was resumed from a ticket.
     pub resumed: bool,
+    /// The verified client certificate's subject (`[tls] client_auth`).
+    pub client: ClientSubject,
 }
 
 impl Default for HandshakeFacts {
@@ -96,6 +102,7 @@ impl Default for HandshakeFacts {
             cipher_suite: None,
             alpn: None,
             resumed: false,
+            client: ClientSubject::default(),
         }
     }
 }
@@ -361,6 +368,11 @@ impl TlsSession {
         self.facts.cipher_suite = conn.negotiated_cipher_suite().map(|s| s.suite());
         self.facts.alpn = conn.alpn_protocol().and_then(known_alpn);
         self.facts.resumed = matches!(conn.handshake_kind(), Some(rustls::HandshakeKind::Resumed));
+        // rustls verified this chain (or restored it from the ticket of the
+        // session it resumed); the kernel connection no longer has it.
+        if let Some(leaf) = conn.peer_certificates().and_then(|c| c.first()) {
+            self.facts.client = ClientSubject::of(leaf)?;
+        }
         let version = match conn.protocol_version() {
             Some(ProtocolVersion::TLSv1_3) => Version::Tls13,
             _ => Version::Tls12,
