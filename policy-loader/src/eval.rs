@@ -7,7 +7,7 @@ use rampart_matcher::{apply_chain, Anomalies, BodyParse, Matches, RequestView, T
 
 use crate::gate::RequestFacts;
 use crate::lists::fingerprint::{header_fingerprint, HFP_LEN};
-use crate::measures::{Anomaly, Counter, IdentityProp, TlsProp};
+use crate::measures::{Anomaly, Counter, IdentityProp, TlsProp, TLS_FACTS};
 use crate::model::{Action, Cond, Exclusion, ListKey, Mode, Policy, PolicyPhase, ValueTest};
 use crate::policy::CompiledPolicy;
 
@@ -25,9 +25,10 @@ pub struct Facts<'a> {
     pub ja4: Option<&'a [u8]>,
     /// TLS JA3 fingerprint.
     pub ja3: Option<&'a [u8]>,
-    /// TLS version (`1.2`, `1.3`), SNI and ALPN, in [`TlsProp`] order
-    /// (`None` everywhere on a plain connection).
-    pub tls: [Option<&'a [u8]>; 3],
+    /// TLS version (`1.2`, `1.3`), SNI, ALPN, client certificate subject
+    /// and CN, in [`TlsProp`] order less the fingerprints (`None` everywhere
+    /// on a plain connection).
+    pub tls: [Option<&'a [u8]>; TLS_FACTS],
     /// Password carried by a login request.
     pub password: Option<&'a [u8]>,
     /// Declared body length (may exceed the inspected bytes).
@@ -45,7 +46,7 @@ impl<'a> Facts<'a> {
             identity: [None; 7],
             ja4: None,
             ja3: None,
-            tls: [None; 3],
+            tls: [None; TLS_FACTS],
             password: None,
             body_len: 0,
             http_version: 11,
@@ -514,6 +515,8 @@ fn tls_fact<'r>(req: &'r Req<'_, '_>, prop: TlsProp) -> Option<&'r [u8]> {
         TlsProp::Alpn => f.tls[2],
         TlsProp::Ja4 => f.ja4,
         TlsProp::Ja3 => f.ja3,
+        TlsProp::ClientSubject => f.tls[3],
+        TlsProp::ClientCn => f.tls[4],
     }
 }
 

@@ -199,8 +199,8 @@ pub struct DryFacts {
     pub ja4: Option<Vec<u8>>,
     /// JA3.
     pub ja3: Option<Vec<u8>>,
-    /// TLS version, SNI, ALPN.
-    pub tls: [Option<Vec<u8>>; 3],
+    /// TLS version, SNI, ALPN, client subject, client CN.
+    pub tls: [Option<Vec<u8>>; crate::measures::TLS_FACTS],
     /// Login password.
     pub password: Option<Vec<u8>>,
 }

@@ -92,10 +92,27 @@ pub enum TlsProp {
     Ja4,
     /// JA3 fingerprint (MD5 hex) of the ClientHello.
     Ja3,
+    /// Subject of the verified client certificate, as an RFC 4514 string
+    /// (`CN=partner-a,O=Example`).
+    ClientSubject,
+    /// Common name of the verified client certificate's subject.
+    ClientCn,
 }
 
 /// Every TLS property name, in [`TlsProp`] order.
-pub const TLS_PROPS: &[&str] = &["version", "sni", "alpn", "ja4", "ja3"];
+pub const TLS_PROPS: &[&str] = &[
+    "version",
+    "sni",
+    "alpn",
+    "ja4",
+    "ja3",
+    "client_subject",
+    "client_cn",
+];
+
+/// How many TLS facts besides the fingerprints `Facts::tls` carries:
+/// version, SNI, ALPN, client subject, client CN.
+pub const TLS_FACTS: usize = 5;
 
 impl TlsProp {
     /// Looks a name up.
@@ -106,6 +123,8 @@ impl TlsProp {
             "alpn" => TlsProp::Alpn,
             "ja4" => TlsProp::Ja4,
             "ja3" => TlsProp::Ja3,
+            "client_subject" => TlsProp::ClientSubject,
+            "client_cn" => TlsProp::ClientCn,
             _ => return None,
         })
     }

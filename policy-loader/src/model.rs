@@ -368,8 +368,9 @@ pub struct Example {
     pub ja4: Option<String>,
     /// TLS JA3 fingerprint.
     pub ja3: Option<String>,
-    /// TLS version, SNI and ALPN (`tls = { version, sni, alpn }`).
-    pub tls: [Option<String>; 3],
+    /// TLS version, SNI, ALPN, client subject and CN (`tls = { version,
+    /// sni, alpn, client_subject, client_cn }`).
+    pub tls: [Option<String>; crate::measures::TLS_FACTS],
     /// Password the login carried.
     pub password: Option<String>,
     /// Why the example exists.

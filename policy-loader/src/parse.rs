@@ -1270,12 +1270,19 @@ fn examples(r: &mut Reader<'_>, n: &Node) -> Vec<Example> {
             }
         }
         let (mut ja4, mut ja3) = (None, None);
-        let mut tls: [Option<String>; 3] = Default::default();
+        let mut tls: [Option<String>; crate::measures::TLS_FACTS] = Default::default();
         if let Some(c) = t.get("tls").and_then(|c| r.table(c, "`tls`").cloned()) {
-            r.keys(&c, "`tls`", &["ja4", "ja3", "version", "sni", "alpn"]);
+            let facts = ["version", "sni", "alpn", "client_subject", "client_cn"];
+            r.keys(
+                &c,
+                "`tls`",
+                &[
+                    "ja4", "ja3", facts[0], facts[1], facts[2], facts[3], facts[4],
+                ],
+            );
             ja4 = r.optional_string(&c, "ja4");
             ja3 = r.optional_string(&c, "ja3");
-            for (i, k) in ["version", "sni", "alpn"].iter().enumerate() {
+            for (i, k) in facts.iter().enumerate() {
                 tls[i] = r.optional_string(&c, k);
             }
         }

@@ -1370,9 +1370,91 @@ fn tls_conditions_test_the_handshake_facts() {
         Some(b"1.2".to_vec()),
         Some(b"api.example.com".to_vec()),
         Some(b"http/1.1".to_vec()),
+        None,
+        None,
     ];
     let v = run(&p, &get("/admin/x"), &f, false);
     assert_eq!(hits(&p, &v), ["T-OLD"]);
+}
+
+#[test]
+fn client_certificate_conditions_test_the_verified_subject() {
+    let (_f, p) = compile(
+        r#"
+        [[policy]]
+        id = "T-PARTNER-ONLY"
+        name = "The partner API needs a client certificate"
+        severity = "medium"
+        condition = { all = [{ path = "/partner/**" }, { not = { tls = "client_subject" } }] }
+        action = "block"
+
+        [[policy.example]]
+        expect = "match"
+        note = "no client certificate"
+        tls = { version = "1.3" }
+        request = "GET /partner/orders HTTP/1.1\nHost: api.example.com\n"
+
+        [[policy.example]]
+        expect = "no_match"
+        tls = { version = "1.3", client_subject = "CN=partner-a,O=Example", client_cn = "partner-a" }
+        request = "GET /partner/orders HTTP/1.1\nHost: api.example.com\n"
+
+        [[policy]]
+        id = "T-PARTNER-B"
+        name = "Partner B may not write"
+        severity = "medium"
+        condition = { all = [{ method = "POST" }, { tls = "client_cn", equals = "partner-b" }] }
+        action = "block"
+
+        [[policy.example]]
+        expect = "match"
+        tls = { client_subject = "CN=partner-b,O=Example", client_cn = "Partner-B" }
+        request = "POST /partner/orders HTTP/1.1\nHost: api.example.com\nContent-Length: 0\n"
+
+        [[policy.example]]
+        expect = "no_match"
+        tls = { client_subject = "CN=partner-a,O=Example", client_cn = "partner-a" }
+        request = "POST /partner/orders HTTP/1.1\nHost: api.example.com\nContent-Length: 0\n"
+
+        [[policy]]
+        id = "T-ORG"
+        name = "Certificates of one organisation"
+        severity = "low"
+        condition = { tls = "client_subject", matches = ',O=Example(,|$)' }
+        action = "tag"
+
+        [[policy.example]]
+        expect = "match"
+        tls = { client_subject = "CN=partner-a,O=Example,C=DE" }
+        request = "GET / HTTP/1.1\nHost: api.example.com\n"
+
+        [[policy.example]]
+        expect = "no_match"
+        tls = { client_subject = "CN=partner-a,O=Example Two" }
+        request = "GET / HTTP/1.1\nHost: api.example.com\n"
+        "#,
+        &[],
+    );
+    let r = rampart_policy_loader::self_test(&p).expect("self test");
+    assert!(r.failures.is_empty(), "{:?}", r.failures);
+    assert_eq!(r.examples, 6);
+    // Live: the facts the dataplane passes, in `Facts::tls` order.
+    let mut f = facts();
+    f.tls = [
+        Some(b"1.3".to_vec()),
+        Some(b"api.example.com".to_vec()),
+        Some(b"http/1.1".to_vec()),
+        Some(b"CN=partner-b,O=Example,C=DE".to_vec()),
+        Some(b"partner-b".to_vec()),
+    ];
+    let post = request("POST /partner/orders HTTP/1.1\nHost: a\nContent-Length: 0\n");
+    let v = run(&p, &post, &f, false);
+    assert_eq!(hits(&p, &v), ["T-ORG", "T-PARTNER-B"]);
+    // No certificate: the subject and CN are absent.
+    f.tls[3] = None;
+    f.tls[4] = None;
+    let v = run(&p, &get("/partner/orders"), &f, false);
+    assert_eq!(hits(&p, &v), ["T-PARTNER-ONLY"]);
 }
 
 #[test]
@@ -1387,7 +1469,7 @@ fn an_unknown_tls_property_is_an_error_naming_the_choices() {
     );
     let e = f.load(&["p"], None).expect_err("an error").to_string();
     assert!(
-        e.contains("unknown TLS property `cipher`; properties: version, sni, alpn, ja4, ja3"),
+        e.contains("unknown TLS property `cipher`; properties: version, sni, alpn, ja4, ja3, client_subject, client_cn"),
         "{e}"
     );
 }

@@ -476,7 +476,7 @@ fn tls_keep_alive_requests_do_not_allocate() {
         stdout: child.stdout.take().expect("stdout"),
         child,
     };
-    let request = b"GET /api/v1/orders/1234/items?page=2 HTTP/1.1\r\nHost: api.test\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0\r\nAccept: application/json\r\n\r\n";
+    let request = b"GET /api/v1/orders/1234/items?page=2 HTTP/1.1\r\nHost: api.test\r\nUser-Agent: orders-sync/2.1\r\nAccept: application/json\r\n\r\n";
     let mut buf = [0u8; 16 * 1024];
     run_requests_expecting(&mut client, &mut buf, 1_000, request, b"HTTP/1.1 200");
     let before = ALLOCS.load(Ordering::SeqCst);

@@ -78,6 +78,8 @@ const TLS_KEYS: &[&str] = &[
     "session_tickets",
     "ticket_lifetime",
     "watch",
+    "client_auth",
+    "client_ca",
 ];
 const TLS_CERT_KEYS: &[&str] = &["cert", "key", "server_names"];
 const ADMIN_KEYS: &[&str] = &["listen", "enabled"];

@@ -323,6 +323,17 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
                 });
             }
         }
+        if let Some(ca) = &mut tls.client_ca {
+            ca.path = rel(&ca.path);
+            if let Err(e) = crate::tls::certs::load_client_roots(&ca.path) {
+                cert_errors.push(Diagnostic {
+                    file: path.display().to_string(),
+                    line: ca.at.0,
+                    col: ca.at.1,
+                    message: format!("tls.client_ca: {e}"),
+                });
+            }
+        }
     }
     for u in &mut config.upstreams {
         if let Some(t) = &mut u.tls {

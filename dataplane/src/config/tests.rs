@@ -1440,6 +1440,138 @@ fn tls_errors_point_at_the_value() {
 }
 
 #[test]
+fn tls_client_auth_is_read() {
+    let c = ok(r#"[server]
+tls_listen = ["127.0.0.1:8443"]
+
+[tls]
+client_auth = "optional"
+client_ca = "partners-ca.pem"
+
+[[tls.certificate]]
+cert = "a.pem"
+key = "a.key"
+
+[[upstream]]
+name = "api"
+servers = ["127.0.0.1:18080"]
+"#);
+    let t = c.tls.expect("tls");
+    assert_eq!(t.client_auth, crate::tls::ClientAuth::Optional);
+    let ca = t.client_ca.expect("client_ca");
+    assert_eq!(ca.path, Path::new("partners-ca.pem"));
+    assert_eq!(ca.at, (6, 13));
+    // Off by default.
+    let c = ok("[server]\ntls_listen = [\"127.0.0.1:8443\"]\n[[tls.certificate]]\ncert = \"a\"\nkey = \"b\"\n[[upstream]]\nname = \"api\"\nservers = [\"127.0.0.1:1\"]\n");
+    let t = c.tls.expect("tls");
+    assert_eq!(t.client_auth, crate::tls::ClientAuth::Off);
+    assert_eq!(t.client_ca, None);
+}
+
+#[test]
+fn tls_client_auth_errors_point_at_the_value() {
+    let with = |keys: &str| {
+        format!(
+            "[server]\ntls_listen = [\"127.0.0.1:8443\"]\n[tls]\n{keys}\n[[tls.certificate]]\ncert = \"a\"\nkey = \"b\"\n[[upstream]]\nname = \"api\"\nservers = [\"127.0.0.1:1\"]\n"
+        )
+    };
+    one_err(
+        &with("client_auth = \"yes\"\nclient_ca = \"ca.pem\""),
+        "4:15",
+        "tls.client_auth must be \"off\", \"optional\" or \"required\", got \"yes\"",
+    );
+    one_err(&with("client_auth = true"), "4:15", "tls.client_auth");
+    one_err(
+        &with("client_auth = \"required\""),
+        "4:15",
+        "tls.client_auth = \"required\" needs tls.client_ca: a PEM file of the CA certificates",
+    );
+    one_err(
+        &with("client_auth = \"optional\"\nclient_ca = \"\""),
+        "5:13",
+        "tls.client_ca must not be empty",
+    );
+    one_err(
+        &with("client_ca = \"ca.pem\""),
+        "4:13",
+        "tls.client_ca is set but tls.client_auth is \"off\"",
+    );
+    one_err(
+        &with("client_auth = \"off\"\nclient_ca = \"ca.pem\""),
+        "5:13",
+        "tls.client_ca is set but tls.client_auth is \"off\"",
+    );
+    one_err(
+        &with("client_ca = [\"ca.pem\"]\nclient_auth = \"required\""),
+        "4:13",
+        "tls.client_ca",
+    );
+}
+
+/// A self-signed certificate and key as PEM files `stem.pem`, `stem.key` in `dir`.
+fn write_cert(dir: &Path, stem: &str) -> String {
+    let ck = rcgen::generate_simple_self_signed(vec![format!("{stem}.test")]).expect("rcgen");
+    std::fs::write(dir.join(format!("{stem}.pem")), ck.cert.pem()).expect("write");
+    std::fs::write(dir.join(format!("{stem}.key")), ck.key_pair.serialize_pem()).expect("write");
+    ck.cert.pem()
+}
+
+#[test]
+fn tls_client_ca_is_read_relative_to_the_config_and_checked_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    write_cert(dir.path(), "server");
+    let ca_pem = write_cert(dir.path(), "ca");
+    let file = dir.path().join("rampart.toml");
+    let config = |ca: &str| {
+        format!(
+            "[server]\ntls_listen = [\"127.0.0.1:0\"]\n\n[tls]\nclient_auth = \"required\"\nclient_ca = \"{ca}\"\n\n[[tls.certificate]]\ncert = \"server.pem\"\nkey = \"server.key\"\n\n[[upstream]]\nname = \"api\"\nservers = [\"127.0.0.1:1\"]\n"
+        )
+    };
+    std::fs::write(&file, config("ca.pem")).unwrap();
+    let c = load_file(&file).unwrap();
+    let t = c.tls.expect("tls");
+    assert_eq!(t.client_ca.expect("ca").path, dir.path().join("ca.pem"));
+
+    let load_err = |ca: &str| -> String {
+        std::fs::write(&file, config(ca)).unwrap();
+        let Err(ConfigError::Invalid(d)) = load_file(&file) else {
+            panic!("expected an error for client_ca = {ca:?}");
+        };
+        assert_eq!(d.0.len(), 1, "{d}");
+        d.to_string()
+    };
+    let at = format!("{}:6:13: tls.client_ca: ", file.display());
+    let e = load_err("missing.pem");
+    assert!(
+        e.starts_with(&at)
+            && e.contains("missing.pem: cannot read client CA certificates")
+            && e.contains("No such file"),
+        "{e}"
+    );
+    std::fs::write(dir.path().join("empty.pem"), "").unwrap();
+    let e = load_err("empty.pem");
+    assert!(
+        e.starts_with(&at) && e.contains("empty.pem: no CA certificate in the file"),
+        "{e}"
+    );
+    // A key is not a certificate.
+    let e = load_err("ca.key");
+    assert!(
+        e.starts_with(&at) && e.contains("ca.key: no CA certificate in the file"),
+        "{e}"
+    );
+    // The second certificate of the bundle is garbage.
+    let junk = "-----BEGIN CERTIFICATE-----\nMIIBAgMEBQ==\n-----END CERTIFICATE-----\n";
+    std::fs::write(dir.path().join("bundle.pem"), format!("{ca_pem}{junk}")).unwrap();
+    let e = load_err("bundle.pem");
+    assert!(
+        e.starts_with(&at)
+            && e.contains("bundle.pem: CA certificate 2 of the file cannot be a trust anchor"),
+        "{e}"
+    );
+}
+
+#[test]
 fn example_file_documents_the_tls_keys() {
     let src = include_str!("../../etc/rampart.example.toml");
     for key in [
@@ -1454,6 +1586,8 @@ fn example_file_documents_the_tls_keys() {
         "# cert = ",
         "# key = ",
         "# server_names = ",
+        "# client_auth = ",
+        "# client_ca = ",
     ] {
         assert!(
             src.lines().any(|l| l.starts_with(key)),

@@ -208,7 +208,8 @@ impl std::fmt::Write for Out<'_> {
 /// Formats `ev` as one JSON line (ending in `\n`) into `buf`, which is
 /// cleared first. Returns `false` when it did not fit in the buffer's
 /// capacity (nothing usable is left in `buf` then).
-/// `"tls":{...},`: version, SNI, ALPN, fingerprints and resumption.
+/// `"tls":{...},`: version, SNI, ALPN, fingerprints, resumption and the
+/// client certificate's subject.
 fn tls_facts(o: &mut Out<'_>, t: &crate::tls::HandshakeFacts) {
     o.key("tls");
     o.raw(b"{");
@@ -237,6 +238,16 @@ fn tls_facts(o: &mut Out<'_>, t: &crate::tls::HandshakeFacts) {
     o.raw(b",");
     o.key("resumed");
     o.raw(if t.resumed { b"true" } else { b"false" });
+    if let Some(dn) = t.client.dn() {
+        o.raw(b",");
+        o.key("client_subject");
+        o.str(dn);
+    }
+    if let Some(cn) = t.client.cn() {
+        o.raw(b",");
+        o.key("client_cn");
+        o.str(cn);
+    }
     o.raw(b"},");
 }
 

@@ -28,8 +28,8 @@ pub struct Peer<'a> {
     pub ip: std::net::IpAddr,
     pub ja4: Option<&'a [u8]>,
     pub ja3: Option<&'a [u8]>,
-    /// TLS version, SNI and ALPN (see `Facts::tls`).
-    pub tls: [Option<&'a [u8]>; 3],
+    /// TLS version, SNI, ALPN, client subject and CN (see `Facts::tls`).
+    pub tls: [Option<&'a [u8]>; rampart_policy_loader::measures::TLS_FACTS],
 }
 
 impl<'a> Peer<'a> {
@@ -39,7 +39,7 @@ impl<'a> Peer<'a> {
             ip,
             ja4: None,
             ja3: None,
-            tls: [None; 3],
+            tls: [None; rampart_policy_loader::measures::TLS_FACTS],
         }
     }
 

@@ -7,14 +7,17 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rustls::crypto::ring as provider;
-use rustls::server::{ClientHello, NoServerSessionStorage, ResolvesServerCert};
+use rustls::server::{
+    ClientHello, NoServerSessionStorage, ResolvesServerCert, WebPkiClientVerifier,
+};
 use rustls::sign::CertifiedKey;
-use rustls::ServerConfig;
+use rustls::{RootCertStore, ServerConfig};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use sha2::{Digest, Sha256};
 
 use super::tickets::TicketKeys;
-use super::{CertSpec, MinVersion, TlsConfig};
+use super::{CertSpec, ClientAuth, MinVersion, TlsConfig};
 
 /// A certificate or configuration problem, naming the file.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +34,17 @@ pub enum CertError {
     Mismatch { cert: String, key: String },
     #[error("{path}: the certificate cannot be parsed: {why}")]
     BadCertificate { path: String, why: String },
+    #[error("{path}: cannot read client CA certificates: {why}")]
+    CaRead { path: String, why: String },
+    #[error("{path}: no CA certificate in the file (expected PEM `BEGIN CERTIFICATE` blocks)")]
+    NoCa { path: String },
+    #[error("{path}: CA certificate {index} of the file cannot be a trust anchor: {why}")]
+    BadCa {
+        path: String,
+        /// 1-based, in file order.
+        index: usize,
+        why: String,
+    },
     #[error("invalid server name {0:?}")]
     BadName(String),
     #[error("TLS setup: {0}")]
@@ -179,11 +193,53 @@ fn pem_why(e: rustls_pki_types::pem::Error) -> String {
     }
 }
 
+/// The trust anchors client certificates must chain to, from one PEM file.
+pub struct ClientRoots {
+    pub store: RootCertStore,
+    /// SHA-256 over the anchors' DER, to tell whether a reload changed them.
+    pub digest: [u8; 32],
+}
+
+/// Reads the CA bundle of `[tls] client_ca`: every certificate in it must be
+/// usable as a trust anchor, and there must be at least one.
+pub fn load_client_roots(path: &Path) -> Result<ClientRoots, CertError> {
+    let p = path.display().to_string();
+    let iter = CertificateDer::pem_file_iter(path).map_err(|e| CertError::CaRead {
+        path: p.clone(),
+        why: pem_why(e),
+    })?;
+    let mut store = RootCertStore::empty();
+    let mut hash = Sha256::new();
+    for (i, c) in iter.enumerate() {
+        let der = c.map_err(|e| CertError::CaRead {
+            path: p.clone(),
+            why: pem_why(e),
+        })?;
+        hash.update((der.len() as u32).to_be_bytes());
+        hash.update(&der);
+        store.add(der).map_err(|e| CertError::BadCa {
+            path: p.clone(),
+            index: i + 1,
+            why: e.to_string(),
+        })?;
+    }
+    if store.is_empty() {
+        return Err(CertError::NoCa { path: p });
+    }
+    Ok(ClientRoots {
+        store,
+        digest: hash.finalize().into(),
+    })
+}
+
 /// Everything one TLS configuration generation hands to the cores.
 #[derive(Clone, Debug)]
 pub struct TlsSetup {
     pub server: Arc<ServerConfig>,
     pub tickets: Option<Arc<TicketKeys>>,
+    /// [`ClientRoots::digest`] of the client CA in force (`None`: client
+    /// certificates are not asked for).
+    pub client_roots: Option<[u8; 32]>,
 }
 
 /// Loads every certificate and builds the server configuration. `previous`
@@ -215,17 +271,62 @@ pub fn build_server_config(
             Err(e) => errors.push(e),
         }
     }
+    let provider = Arc::new(provider::default_provider());
+    let mut client_roots = None;
+    let verifier = match (&cfg.client_ca, cfg.client_auth) {
+        (Some(ca), ClientAuth::Optional | ClientAuth::Required) => {
+            match load_client_roots(&ca.path) {
+                Ok(roots) => {
+                    client_roots = Some(roots.digest);
+                    let b = WebPkiClientVerifier::builder_with_provider(
+                        Arc::new(roots.store),
+                        provider.clone(),
+                    );
+                    let b = if cfg.client_auth == ClientAuth::Optional {
+                        b.allow_unauthenticated()
+                    } else {
+                        b
+                    };
+                    match b.build() {
+                        Ok(v) => Some(v),
+                        Err(e) => {
+                            errors.push(CertError::Setup(format!("client certificates: {e}")));
+                            None
+                        }
+                    }
+                }
+                Err(e) => {
+                    errors.push(e);
+                    None
+                }
+            }
+        }
+        (None, ClientAuth::Optional | ClientAuth::Required) => {
+            errors.push(CertError::Setup(
+                "client_auth needs a client CA (client_ca)".into(),
+            ));
+            None
+        }
+        (_, ClientAuth::Off) => Some(WebPkiClientVerifier::no_client_auth()),
+    };
     if !errors.is_empty() {
         return Err(errors);
     }
+    let Some(verifier) = verifier else {
+        return Err(vec![CertError::Setup("no client verifier".into())]);
+    };
+    // Tickets carry the client certificate of the session they resume, and
+    // rustls restores it without verifying it again: once the client CA
+    // changes, tickets issued under the old one must not resume.
+    let previous = previous.filter(|p| p.client_roots == client_roots);
     let versions: &[&rustls::SupportedProtocolVersion] = match cfg.min_version {
         MinVersion::Tls12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
         MinVersion::Tls13 => &[&rustls::version::TLS13],
     };
-    let mut server = ServerConfig::builder_with_provider(Arc::new(provider::default_provider()))
+    let mut server = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(versions)
         .map_err(|e| vec![CertError::Setup(e.to_string())])?
-        .with_no_client_auth()
+        .with_client_cert_verifier(verifier)
         .with_cert_resolver(Arc::new(SniResolver { entries }));
     server.alpn_protocols = cfg.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
     // Records after the handshake are ours (see `record`).
@@ -248,6 +349,7 @@ pub fn build_server_config(
     Ok(TlsSetup {
         server: Arc::new(server),
         tickets,
+        client_roots,
     })
 }
 

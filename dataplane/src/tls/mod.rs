@@ -8,6 +8,7 @@
 //! supplies the AEADs [`record`] uses once the handshake is done.
 
 pub mod certs;
+pub mod client_subject;
 pub mod record;
 pub mod reload;
 pub mod session;
@@ -18,6 +19,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use certs::{build_server_config, TlsSetup};
+pub use client_subject::ClientSubject;
 pub use session::{HandshakeFacts, Progress, TlsError, TlsSession};
 
 /// One certificate chain and its key.
@@ -42,6 +44,40 @@ pub enum MinVersion {
     Tls13,
 }
 
+/// Whether clients present certificates (`[tls] client_auth`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// No certificate is asked for.
+    #[default]
+    Off,
+    /// Asked for; a client without one is served, a client with one that
+    /// does not verify is refused.
+    Optional,
+    /// A client without a certificate that verifies is refused.
+    Required,
+}
+
+impl ClientAuth {
+    /// As written in the config.
+    pub fn name(self) -> &'static str {
+        match self {
+            ClientAuth::Off => "off",
+            ClientAuth::Optional => "optional",
+            ClientAuth::Required => "required",
+        }
+    }
+}
+
+/// The CA certificates client certificates must chain to (`[tls] client_ca`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientCa {
+    /// PEM file of one or more CA certificates.
+    pub path: PathBuf,
+    /// 1-based line and column of the path in the config file (zeros when
+    /// not from a file), for errors about the file.
+    pub at: (usize, usize),
+}
+
 /// `[tls]`: how TLS listeners terminate TLS.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TlsConfig {
@@ -54,8 +90,13 @@ pub struct TlsConfig {
     /// Stateless session resumption with tickets.
     pub session_tickets: bool,
     pub ticket_lifetime: Duration,
-    /// Reload when a certificate or key file changes (as well as on SIGHUP).
+    /// Reload when a certificate, key or client CA file changes (as well as
+    /// on SIGHUP).
     pub watch: bool,
+    /// Client certificates (mutual TLS).
+    pub client_auth: ClientAuth,
+    /// Set exactly when `client_auth` is not `Off`.
+    pub client_ca: Option<ClientCa>,
 }
 
 impl Default for TlsConfig {
@@ -67,9 +108,13 @@ impl Default for TlsConfig {
             session_tickets: true,
             ticket_lifetime: Duration::from_secs(12 * 3600),
             watch: true,
+            client_auth: ClientAuth::Off,
+            client_ca: None,
         }
     }
 }
 
+#[cfg(test)]
+mod client_auth_tests;
 #[cfg(test)]
 mod session_tests;

@@ -1,6 +1,6 @@
 //! Certificate reload without a restart: a thread that rebuilds the TLS
-//! configuration when asked (SIGHUP, the admin API) or when a certificate or
-//! key file changes on disk (an ACME client renewing it), and hands the new
+//! configuration when asked (SIGHUP, the admin API) or when a certificate, key
+//! or client CA file changes on disk (an ACME client renewing it), and hands the new
 //! configuration to every core over a bounded channel. Cores pick it up at
 //! their next sweep; connections already established keep the keys they
 //! negotiated, new handshakes use the new certificates. A configuration that
@@ -40,6 +40,7 @@ fn stamp(cfg: &TlsConfig) -> Stamp {
     cfg.certificates
         .iter()
         .flat_map(|c| [&c.cert, &c.key])
+        .chain(cfg.client_ca.as_ref().map(|ca| &ca.path))
         .map(|p| {
             let m = std::fs::metadata(p).ok();
             (

@@ -19,6 +19,8 @@ use rustls::{ClientConfig, CommonState, ProtocolVersion, ServerConfig};
 
 use crate::fingerprint::{ClientHello, Ja3, Ja4};
 
+use super::client_subject::{ClientSubject, SubjectError};
+
 use super::record::{
     self, record_len, RecordError, RecordKey, Version, ALERT, APPLICATION_DATA, HANDSHAKE,
     MAX_FRAGMENT, MAX_RECORD,
@@ -52,6 +54,8 @@ pub enum TlsError {
     Renegotiation(u8),
     #[error("client sent early data, which is not enabled")]
     EarlyData,
+    #[error("{0}")]
+    ClientSubject(#[from] SubjectError),
 }
 
 /// What one [`TlsSession::process`] call did.
@@ -85,6 +89,8 @@ pub struct HandshakeFacts {
     pub alpn: Option<&'static str>,
     /// The session was resumed from a ticket.
     pub resumed: bool,
+    /// The verified client certificate's subject (`[tls] client_auth`).
+    pub client: ClientSubject,
 }
 
 impl Default for HandshakeFacts {
@@ -98,6 +104,7 @@ impl Default for HandshakeFacts {
             cipher_suite: None,
             alpn: None,
             resumed: false,
+            client: ClientSubject::default(),
         }
     }
 }
@@ -453,6 +460,11 @@ impl TlsSession {
         let (version, secrets, kernel) = match std::mem::replace(&mut self.state, State::Failed) {
             State::Handshake(Handshake::Server(conn)) => {
                 let version = self.facts.learn(&conn);
+                // rustls verified this chain (or restored it from the ticket of
+                // the session it resumed); the kernel connection no longer has it.
+                if let Some(leaf) = conn.peer_certificates().and_then(|c| c.first()) {
+                    self.facts.client = ClientSubject::of(leaf)?;
+                }
                 let (secrets, kernel) = conn.dangerous_into_kernel_connection()?;
                 (version, secrets, Kernel::Server(Box::new(kernel)))
             }

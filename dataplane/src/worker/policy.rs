@@ -525,6 +525,8 @@ pub(super) fn peer_of(
             facts.and_then(|f| f.version_str()).map(str::as_bytes),
             facts.and_then(|f| f.sni()),
             facts.and_then(|f| f.alpn).map(str::as_bytes),
+            facts.and_then(|f| f.client.dn()),
+            facts.and_then(|f| f.client.cn()),
         ],
     }
 }

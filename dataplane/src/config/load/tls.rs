@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{table_array, Ctx, Section, Span, TLS_CERT_KEYS};
-use crate::tls::{CertSpec, MinVersion, TlsConfig};
+use crate::tls::{CertSpec, ClientAuth, ClientCa, MinVersion, TlsConfig};
 
 /// Longest ticket lifetime RFC 8446 allows.
 const MAX_TICKET_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -84,6 +84,7 @@ pub(super) fn parse(
         None => d.ticket_lifetime,
     };
     let watch = s.get("watch").and_then(|f| cx.bool(&f)).unwrap_or(d.watch);
+    let (client_auth, client_ca) = client_auth(cx, s);
     let mut certificates = Vec::new();
     match s.get("certificate") {
         Some(f) => {
@@ -117,7 +118,74 @@ pub(super) fn parse(
         session_tickets,
         ticket_lifetime,
         watch,
+        client_auth,
+        client_ca,
     })
+}
+
+/// `client_auth` and `client_ca`: each needs the other (a CA bundle that
+/// nothing uses is a mistake worth naming, not a silent no-op).
+fn client_auth(cx: &mut Ctx<'_>, s: &Section<'_, '_>) -> (ClientAuth, Option<ClientCa>) {
+    let mode_field = s.get("client_auth");
+    let mode = mode_field.as_ref().and_then(|f| match cx.str(f)? {
+        "off" => Some(ClientAuth::Off),
+        "optional" => Some(ClientAuth::Optional),
+        "required" => Some(ClientAuth::Required),
+        other => {
+            cx.err(
+                f.v.span(),
+                format!(
+                    "{} must be \"off\", \"optional\" or \"required\", got {other:?}",
+                    f.name
+                ),
+            );
+            None
+        }
+    });
+    let ca = s.get("client_ca").and_then(|f| {
+        let v = cx.str(&f)?;
+        if v.is_empty() {
+            cx.err(f.v.span(), format!("{} must not be empty", f.name));
+            return None;
+        }
+        let at = cx.line_col(f.v.span().start);
+        Some((
+            ClientCa {
+                path: PathBuf::from(v),
+                at,
+            },
+            f.v.span(),
+        ))
+    });
+    match (mode, ca) {
+        (Some(ClientAuth::Off) | None, Some((_, span))) => {
+            // A bad `client_auth` value was reported already.
+            if mode.is_some() || mode_field.is_none() {
+                cx.err(
+                    span,
+                    "tls.client_ca is set but tls.client_auth is \"off\": set client_auth = \"optional\" or \"required\" to ask clients for certificates",
+                );
+            }
+            (ClientAuth::Off, None)
+        }
+        (Some(m @ (ClientAuth::Optional | ClientAuth::Required)), None) => {
+            if let Some(f) = &mode_field {
+                // An empty client_ca was reported already.
+                if s.get("client_ca").is_none() {
+                    cx.err(
+                        f.v.span(),
+                        format!(
+                            "tls.client_auth = \"{}\" needs tls.client_ca: a PEM file of the CA certificates client certificates must chain to",
+                            m.name()
+                        ),
+                    );
+                }
+            }
+            (ClientAuth::Off, None)
+        }
+        (Some(m), Some((ca, _))) => (m, Some(ca)),
+        (Some(ClientAuth::Off) | None, None) => (ClientAuth::Off, None),
+    }
 }
 
 fn certificate(cx: &mut Ctx<'_>, s: &Section<'_, '_>) -> Option<CertSpec> {
