@@ -481,3 +481,14 @@ pub fn get(addr: SocketAddr, path: &str) -> io::Result<Response> {
 pub fn get_request(path: &str) -> Vec<u8> {
     format!("GET {path} HTTP/1.1\r\nHost: example.test\r\n\r\n").into_bytes()
 }
+
+/// The value of the Prometheus sample `name` whose labels contain `label`
+/// (e.g. `outcome="failed"`) in a `/metrics` text; 0 when absent.
+pub fn metric_value(metrics: &str, name: &str, label: &str) -> f64 {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(name) && l.contains(label))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}

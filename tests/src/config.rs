@@ -1,8 +1,9 @@
 //! `GatewayConfig`: builds the TOML text of a `rampart run` config for tests.
 //!
 //! Every test config goes through here, so the schema lives in one place: `[server]`
-//! (workers, listen), `[admin]`, `[timeouts]`, `[limits]`, `[events]`, `[[upstream]]` with `servers`
-//! and `fail_timeout`, `[[route]]` — as in `dataplane/etc/rampart.example.toml`.
+//! (workers, listen or tls_listen), `[admin]`, `[tls]`, `[timeouts]`, `[limits]`, `[events]`,
+//! `[[upstream]]` with `servers`, `fail_timeout` and `tls`, `[[route]]` — as in
+//! `dataplane/etc/rampart.example.toml`.
 
 use std::net::SocketAddr;
 
@@ -16,6 +17,8 @@ pub struct GatewayConfig {
     fail_timeout: Option<String>,
     policy: Option<String>,
     events: Option<String>,
+    tls: Option<String>,
+    upstream_tls: Option<String>,
     extra: String,
 }
 
@@ -30,6 +33,8 @@ impl GatewayConfig {
             fail_timeout: None,
             events: None,
             policy: None,
+            tls: None,
+            upstream_tls: None,
             extra: String::new(),
         }
     }
@@ -51,6 +56,20 @@ impl GatewayConfig {
     /// Sets the body of the `[events]` table (e.g. `path = "/tmp/e.log"`).
     pub fn events(mut self, body: &str) -> Self {
         self.events = Some(body.to_owned());
+        self
+    }
+
+    /// Terminates TLS: the one listener becomes a `tls_listen` one, and
+    /// `body` is the `[tls]` table's text, `[[tls.certificate]]` tables
+    /// included.
+    pub fn tls(mut self, body: &str) -> Self {
+        self.tls = Some(body.to_owned());
+        self
+    }
+
+    /// Sets the upstream's `tls` value (TOML text: `true`, `{ ca = "..." }`).
+    pub fn upstream_tls(mut self, value: &str) -> Self {
+        self.upstream_tls = Some(value.to_owned());
         self
     }
 
@@ -86,10 +105,20 @@ impl GatewayConfig {
 
     /// The TOML text.
     pub fn render(&self) -> String {
+        let listen = if self.tls.is_some() {
+            "listen = []\ntls_listen = [\"127.0.0.1:0\"]"
+        } else {
+            "listen = [\"127.0.0.1:0\"]"
+        };
         let mut s = format!(
-            "[server]\nworkers = {}\nlisten = [\"127.0.0.1:0\"]\n\n[admin]\nlisten = \"127.0.0.1:0\"\n\n",
+            "[server]\nworkers = {}\n{listen}\n\n[admin]\nlisten = \"127.0.0.1:0\"\n\n",
             self.workers
         );
+        if let Some(t) = &self.tls {
+            s.push_str("[tls]\n");
+            s.push_str(t);
+            s.push_str("\n\n");
+        }
         s.push_str("[policy]\n");
         s.push_str(self.policy.as_deref().unwrap_or("enabled = false"));
         s.push_str("\n\n");
@@ -123,6 +152,9 @@ impl GatewayConfig {
         ));
         if let Some(ft) = &self.fail_timeout {
             s.push_str(&format!("fail_timeout = \"{ft}\"\n"));
+        }
+        if let Some(t) = &self.upstream_tls {
+            s.push_str(&format!("tls = {t}\n"));
         }
         s.push_str("\n[[route]]\npath_prefix = \"/\"\nupstream = \"app\"\n");
         s.push('\n');

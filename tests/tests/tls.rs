@@ -8,7 +8,8 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rampart_tests::client::RawConn;
+use rampart_tests::client::{metric_value, RawConn};
+use rampart_tests::config::GatewayConfig;
 use rampart_tests::gateway::{run_to_exit, Gateway};
 use rampart_tests::upstream::{Behaviour, TestUpstream};
 use rustls::crypto::ring as provider;
@@ -136,21 +137,9 @@ fn sni_selects_the_certificate_and_alpn_must_overlap() {
     let a = make_cert(dir.path(), "a", &["a.test"]);
     let b = make_cert(dir.path(), "b", &["b.test", "*.b.test"]);
     let up = TestUpstream::start(Behaviour::Ok);
-    let config = format!(
-        r#"
-[server]
-workers = 2
-listen = []
-tls_listen = ["127.0.0.1:0"]
-
-[admin]
-listen = "127.0.0.1:0"
-
-[policy]
-enabled = false
-
-[tls]
-min_version = "1.2"
+    let config = GatewayConfig::new(up.addr())
+        .tls(&format!(
+            r#"min_version = "1.2"
 
 [[tls.certificate]]
 cert = "{}"
@@ -159,21 +148,13 @@ key = "{}"
 [[tls.certificate]]
 cert = "{}"
 key = "{}"
-server_names = ["b.test", "*.b.test", "other.test"]
-
-[[upstream]]
-name = "api"
-servers = ["{}"]
-
-[[route]]
-upstream = "api"
-"#,
-        a.cert.display(),
-        a.key.display(),
-        b.cert.display(),
-        b.key.display(),
-        up.addr()
-    );
+server_names = ["b.test", "*.b.test", "other.test"]"#,
+            a.cert.display(),
+            a.key.display(),
+            b.cert.display(),
+            b.key.display(),
+        ))
+        .render();
     let gw = Gateway::run_config(&config);
     let addr = gw.addrs()[0];
     // Each name gets its certificate; an unknown name gets the first one.
@@ -405,16 +386,12 @@ fn bad_client_hellos_and_plain_http_are_refused_and_serving_goes_on() {
     let metrics = rampart_tests::client::get(gw.admin_addr(), "/metrics")
         .expect("metrics")
         .text();
-    let find = |outcome: &str| -> f64 {
-        metrics
-            .lines()
-            .find(|l| {
-                l.starts_with("rampart_tls_handshakes_total")
-                    && l.contains(&format!("outcome=\"{outcome}\""))
-            })
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0.0)
+    let find = |outcome: &str| {
+        metric_value(
+            &metrics,
+            "rampart_tls_handshakes_total",
+            &format!("outcome=\"{outcome}\""),
+        )
     };
     assert_eq!(find("failed"), 2.0, "{metrics}");
     assert_eq!(find("plaintext"), 1.0, "{metrics}");
@@ -527,37 +504,13 @@ fn certificates_reload_under_load_without_disturbing_connections() {
     let live_key = dir.path().join("live.key");
     install(&a, &live_cert, &live_key);
     let up = TestUpstream::start(Behaviour::Ok);
-    let config = format!(
-        r#"
-[server]
-workers = 2
-listen = []
-tls_listen = ["127.0.0.1:0"]
-
-[admin]
-listen = "127.0.0.1:0"
-
-[policy]
-enabled = false
-
-[tls]
-watch = false
-
-[[tls.certificate]]
-cert = "{}"
-key = "{}"
-
-[[upstream]]
-name = "api"
-servers = ["{}"]
-
-[[route]]
-upstream = "api"
-"#,
-        live_cert.display(),
-        live_key.display(),
-        up.addr()
-    );
+    let config = GatewayConfig::new(up.addr())
+        .tls(&format!(
+            "watch = false\n\n[[tls.certificate]]\ncert = \"{}\"\nkey = \"{}\"",
+            live_cert.display(),
+            live_key.display(),
+        ))
+        .render();
     let gw = Gateway::run_config(&config);
     let addr = gw.addrs()[0];
     assert_eq!(served_cert(addr, &[&a]), Some(a.der.clone()));
@@ -627,14 +580,11 @@ upstream = "api"
         .expect("metrics")
         .text();
     for (outcome, n) in [("ok", 1.0), ("failed", 1.0)] {
-        let v: f64 = metrics
-            .lines()
-            .find(|l| {
-                l.starts_with("rampart_tls_reloads_total") && l.contains(&format!("\"{outcome}\""))
-            })
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0.0);
+        let v = metric_value(
+            &metrics,
+            "rampart_tls_reloads_total",
+            &format!("\"{outcome}\""),
+        );
         assert_eq!(v, n, "reloads {outcome}: {metrics}");
     }
     assert!(

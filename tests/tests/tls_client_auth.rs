@@ -207,15 +207,11 @@ fn handshakes(gw: &Gateway, outcome: &str) -> f64 {
     let metrics = rampart_tests::client::get(gw.admin_addr(), "/metrics")
         .expect("metrics")
         .text();
-    metrics
-        .lines()
-        .find(|l| {
-            l.starts_with("rampart_tls_handshakes_total")
-                && l.contains(&format!("outcome=\"{outcome}\""))
-        })
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
+    rampart_tests::client::metric_value(
+        &metrics,
+        "rampart_tls_handshakes_total",
+        &format!("outcome=\"{outcome}\""),
+    )
 }
 
 #[test]

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use rampart_tests::client::RawConn;
+use rampart_tests::config::GatewayConfig;
 use rampart_tests::gateway::Gateway;
 use rampart_tests::tls_upstream::TlsUpstream;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
@@ -58,28 +59,7 @@ fn pki() -> Pki {
 }
 
 fn gateway(up: &TlsUpstream, tls: &str) -> Gateway {
-    Gateway::run_config(&format!(
-        r#"
-[server]
-workers = 2
-listen = ["127.0.0.1:0"]
-
-[admin]
-listen = "127.0.0.1:0"
-
-[policy]
-enabled = false
-
-[[upstream]]
-name = "backend"
-servers = ["{}"]
-tls = {tls}
-
-[[route]]
-upstream = "backend"
-"#,
-        up.addr()
-    ))
+    Gateway::run_config(&GatewayConfig::new(up.addr()).upstream_tls(tls).render())
 }
 
 fn get(path: &str) -> Vec<u8> {
@@ -180,37 +160,20 @@ fn a_client_certificate_is_presented_to_an_upstream_that_requires_one() {
 fn tls_on_both_sides() {
     let p = pki();
     let up = TlsUpstream::start(&p.server.0, &p.server.1, None);
-    let gw = Gateway::run_config(&format!(
-        r#"
-[server]
-workers = 1
-listen = []
-tls_listen = ["127.0.0.1:0"]
-
-[admin]
-listen = "127.0.0.1:0"
-
-[policy]
-enabled = false
-
-[tls]
-[[tls.certificate]]
-cert = "{}"
-key = "{}"
-
-[[upstream]]
-name = "backend"
-servers = ["{}"]
-tls = {{ server_name = "backend.test", ca = "{}" }}
-
-[[route]]
-upstream = "backend"
-"#,
-        p.server.0.display(),
-        p.server.1.display(),
-        up.addr(),
-        p.ca.display()
-    ));
+    let gw = Gateway::run_config(
+        &GatewayConfig::new(up.addr())
+            .workers(1)
+            .tls(&format!(
+                "[[tls.certificate]]\ncert = \"{}\"\nkey = \"{}\"",
+                p.server.0.display(),
+                p.server.1.display()
+            ))
+            .upstream_tls(&format!(
+                "{{ server_name = \"backend.test\", ca = \"{}\" }}",
+                p.ca.display()
+            ))
+            .render(),
+    );
     let mut roots = rustls::RootCertStore::empty();
     for c in rustls::pki_types::CertificateDer::pem_file_iter(&p.ca).expect("ca") {
         roots.add(c.expect("ca")).expect("add");
@@ -266,31 +229,13 @@ fn a_silent_tls_upstream_times_out_with_504() {
         std::thread::sleep(std::time::Duration::from_secs(5));
         drop(conns);
     });
-    let gw = Gateway::run_config(&format!(
-        r#"
-[server]
-workers = 1
-listen = ["127.0.0.1:0"]
-
-[admin]
-listen = "127.0.0.1:0"
-
-[policy]
-enabled = false
-
-[timeouts]
-upstream_write = "500ms"
-
-[[upstream]]
-name = "backend"
-servers = ["{addr}"]
-tls = {{ verify = false }}
-max_fails = 0
-
-[[route]]
-upstream = "backend"
-"#
-    ));
+    let gw = Gateway::run_config(
+        &GatewayConfig::new(addr)
+            .workers(1)
+            .timeout("upstream_write", "500ms")
+            .upstream_tls("{ verify = false }")
+            .render(),
+    );
     let started = std::time::Instant::now();
     let r = RawConn::open(gw.addr()).roundtrip(&get("/"));
     assert_eq!(r.status, 504);
