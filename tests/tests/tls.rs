@@ -742,3 +742,42 @@ fn a_browser_user_agent_over_curls_tls_stack_is_blocked_by_the_default_pack() {
     assert_eq!(curl("curl/7.88.1"), "200", "curl as itself");
     assert_eq!(up.request_count(), before + 1);
 }
+
+/// A client that starts a handshake and stalls (half a ClientHello) is
+/// closed at the header-read deadline, like a slowloris on a plain port,
+/// while other clients are served.
+#[test]
+fn a_stalled_handshake_is_closed_at_the_header_deadline() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let cert = make_cert(dir.path(), "api", &["api.test"]);
+    let up = TestUpstream::start(Behaviour::Ok);
+    let gw = Gateway::run_config(
+        &GatewayConfig::new(up.addr())
+            .timeout("header_read", "1s")
+            .tls(&format!(
+                "[[tls.certificate]]\ncert = \"{}\"\nkey = \"{}\"",
+                cert.cert.display(),
+                cert.key.display()
+            ))
+            .render(),
+    );
+    let addr = gw.addrs()[0];
+    let mut stalled = RawConn::open(addr);
+    // A record header announcing 512 bytes, then only 10 of them.
+    stalled
+        .send(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03abcd")
+        .expect("send");
+    let started = std::time::Instant::now();
+    let cfg = client(&[&cert], &[&rustls::version::TLS13], &["http/1.1"]);
+    let mut good = RawConn::connect_tls(addr, cfg, "api.test").expect("handshake");
+    assert_eq!(good.roundtrip(&get("/")).status, 200);
+    assert!(
+        stalled.is_closed_within(Duration::from_secs(4)),
+        "stalled handshake still open"
+    );
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(700),
+        "closed before the deadline: {waited:?}"
+    );
+}
