@@ -30,6 +30,16 @@ pub struct TlsUpstream {
     pub counts: Arc<TlsCounts>,
 }
 
+/// How a [`TlsUpstream`] ends its connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Closing {
+    /// Keep-alive until the peer closes (or 10 s of silence).
+    KeepAlive,
+    /// After each response: close_notify, then close, as a server whose
+    /// keep-alive timeout expired while the connection sat in a pool.
+    AfterEachResponse,
+}
+
 impl TlsUpstream {
     /// Serves with the PEM `cert`/`key`; `client_ca`: require a client
     /// certificate issued by this CA.
@@ -37,6 +47,16 @@ impl TlsUpstream {
         cert: &std::path::Path,
         key: &std::path::Path,
         client_ca: Option<&std::path::Path>,
+    ) -> TlsUpstream {
+        Self::start_with(cert, key, client_ca, Closing::KeepAlive)
+    }
+
+    /// Like [`TlsUpstream::start`], ending connections as `closing` says.
+    pub fn start_with(
+        cert: &std::path::Path,
+        key: &std::path::Path,
+        client_ca: Option<&std::path::Path>,
+        closing: Closing,
     ) -> TlsUpstream {
         let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
             .expect("cert file")
@@ -69,7 +89,7 @@ impl TlsUpstream {
             for s in listener.incoming() {
                 let Ok(s) = s else { return };
                 let (config, c) = (config.clone(), c.clone());
-                thread::spawn(move || serve(s, config, &c));
+                thread::spawn(move || serve(s, config, &c, closing));
             }
         });
         TlsUpstream { addr, counts }
@@ -88,7 +108,7 @@ impl TlsUpstream {
     }
 }
 
-fn serve(s: TcpStream, config: Arc<ServerConfig>, counts: &TlsCounts) {
+fn serve(s: TcpStream, config: Arc<ServerConfig>, counts: &TlsCounts, closing: Closing) {
     let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
     let Ok(conn) = ServerConnection::new(config) else {
         return;
@@ -145,6 +165,13 @@ fn serve(s: TcpStream, config: Arc<ServerConfig>, counts: &TlsCounts) {
             .and_then(|_| tls.flush())
             .is_err()
         {
+            return;
+        }
+        if closing == Closing::AfterEachResponse {
+            // Give the gateway time to pool the connection first.
+            thread::sleep(Duration::from_millis(100));
+            tls.conn.send_close_notify();
+            let _ = tls.flush();
             return;
         }
     }

@@ -242,3 +242,35 @@ fn a_silent_tls_upstream_times_out_with_504() {
     assert!(started.elapsed() < std::time::Duration::from_secs(3));
     drop(hold);
 }
+
+/// A pooled TLS connection the upstream closed (close_notify, then FIN, as
+/// when its keep-alive timeout expires) is not reused: the next request goes
+/// over a fresh handshake and succeeds.
+#[test]
+fn a_pooled_tls_connection_the_upstream_closed_is_replaced() {
+    let p = pki();
+    let up = TlsUpstream::start_with(
+        &p.server.0,
+        &p.server.1,
+        None,
+        rampart_tests::tls_upstream::Closing::AfterEachResponse,
+    );
+    let gw = Gateway::run_config(
+        &GatewayConfig::new(up.addr())
+            .workers(1)
+            .upstream_tls(&format!(
+                "{{ server_name = \"backend.test\", ca = \"{}\" }}",
+                p.ca.display()
+            ))
+            .render(),
+    );
+    let mut c = RawConn::open(gw.addr());
+    for i in 0..4 {
+        let r = c.roundtrip(&get(&format!("/again/{i}")));
+        assert_eq!(r.status, 200, "request {i}");
+        // Let the upstream's close reach the idle pooled connection.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    assert_eq!(up.requests(), 4);
+    assert_eq!(up.connections(), 4, "each request on a fresh connection");
+}
