@@ -177,8 +177,9 @@ server_names = ["b.test", "*.b.test", "other.test"]"#,
                 .with_no_client_auth();
             // The certificate is checked by hand below: "other.test" and
             // "unknown.test" are not names in the certificates.
-            c.dangerous()
-                .set_certificate_verifier(Arc::new(AcceptAny(provider::default_provider())));
+            c.dangerous().set_certificate_verifier(
+                rampart_dataplane::tls::upstream::AcceptAnyCertificate::new(),
+            );
             Arc::new(c)
         };
         let mut conn = RawConn::connect_tls(addr, cfg, sni).expect("handshake");
@@ -201,52 +202,6 @@ server_names = ["b.test", "*.b.test", "other.test"]"#,
     let cfg = client(&[&a], &[&rustls::version::TLS13], &["http/1.1"]);
     let mut conn = RawConn::connect_tls(addr, cfg, "a.test").expect("handshake");
     assert_eq!(conn.roundtrip(&get("/")).status, 200);
-}
-
-/// Accepts any server certificate (the test compares it itself).
-#[derive(Debug)]
-struct AcceptAny(rustls::crypto::CryptoProvider);
-
-impl rustls::client::danger::ServerCertVerifier for AcceptAny {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &rustls::pki_types::ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
 }
 
 #[test]

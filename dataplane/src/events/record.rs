@@ -215,39 +215,24 @@ fn tls_facts(o: &mut Out<'_>, t: &crate::tls::HandshakeFacts) {
     o.raw(b"{");
     o.key("version");
     o.str(t.version_str().unwrap_or("?").as_bytes());
-    if let Some(sni) = t.sni() {
-        o.raw(b",");
-        o.key("sni");
-        o.str(sni);
-    }
-    if let Some(alpn) = t.alpn {
-        o.raw(b",");
-        o.key("alpn");
-        o.str(alpn.as_bytes());
-    }
-    if let Some(j) = &t.ja4 {
-        o.raw(b",");
-        o.key("ja4");
-        o.str(j.as_bytes());
-    }
-    if let Some(j) = &t.ja3 {
-        o.raw(b",");
-        o.key("ja3");
-        o.str(j.as_bytes());
+    let fields: [(&str, Option<&[u8]>); 6] = [
+        ("sni", t.sni()),
+        ("alpn", t.alpn.map(str::as_bytes)),
+        ("ja4", t.ja4.as_ref().map(|j| &j.as_bytes()[..])),
+        ("ja3", t.ja3.as_ref().map(|j| &j.as_bytes()[..])),
+        ("client_subject", t.client.dn()),
+        ("client_cn", t.client.cn()),
+    ];
+    for (key, value) in fields {
+        if let Some(v) = value {
+            o.raw(b",");
+            o.key(key);
+            o.str(v);
+        }
     }
     o.raw(b",");
     o.key("resumed");
     o.raw(if t.resumed { b"true" } else { b"false" });
-    if let Some(dn) = t.client.dn() {
-        o.raw(b",");
-        o.key("client_subject");
-        o.str(dn);
-    }
-    if let Some(cn) = t.client.cn() {
-        o.raw(b",");
-        o.key("client_cn");
-        o.str(cn);
-    }
     o.raw(b"},");
 }
 

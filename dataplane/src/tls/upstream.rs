@@ -73,7 +73,7 @@ pub fn client_config(t: &UpstreamTls) -> Result<ClientConfig, CertError> {
     } else {
         builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
+            .with_custom_certificate_verifier(AcceptAnyCertificate::new())
     };
     let mut cfg = match &t.client_cert {
         Some((cert, key)) => {
@@ -152,11 +152,18 @@ fn roots(t: &UpstreamTls) -> Result<RootCertStore, CertError> {
 }
 
 /// `verify = false`: any certificate is accepted (signatures are still
-/// checked, so the peer holds the key of the certificate it sent).
+/// checked, so the peer holds the key of the certificate it sent). Public
+/// for tests that inspect a served certificate themselves.
 #[derive(Debug)]
-struct NoVerification(Arc<rustls::crypto::CryptoProvider>);
+pub struct AcceptAnyCertificate(Arc<rustls::crypto::CryptoProvider>);
 
-impl ServerCertVerifier for NoVerification {
+impl AcceptAnyCertificate {
+    pub fn new() -> Arc<AcceptAnyCertificate> {
+        Arc::new(AcceptAnyCertificate(Arc::new(provider::default_provider())))
+    }
+}
+
+impl ServerCertVerifier for AcceptAnyCertificate {
     fn verify_server_cert(
         &self,
         _end_entity: &CertificateDer<'_>,
