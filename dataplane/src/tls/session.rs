@@ -382,11 +382,6 @@ impl TlsSession {
             && self.inbuf[self.in_start].is_ascii_uppercase()
     }
 
-    /// Room for more ciphertext right now.
-    pub fn wants_input(&self) -> bool {
-        self.in_end < self.inbuf.len() || (self.pending.is_none() && self.in_start > 0)
-    }
-
     /// Ciphertext waiting to be written.
     pub fn output(&self) -> &[u8] {
         &self.out[self.out_start..self.out_end]
@@ -647,15 +642,6 @@ impl TlsSession {
             taken += chunk;
         }
         Ok(taken)
-    }
-
-    /// Queues a close_notify alert (best effort: dropped when the output is full).
-    pub fn close_notify(&mut self) {
-        if let State::Open { tx, .. } = &mut self.state {
-            if let Ok(n) = tx.seal(ALERT, &[1, 0], &mut self.out[self.out_end..]) {
-                self.out_end += n;
-            }
-        }
     }
 }
 
