@@ -1,13 +1,852 @@
-//! `rampart-bench compare`: the one-command benchmark of Rampart against its
-//! peers (work in progress).
+//! `rampart-bench compare`: the one-command benchmark of Rampart against
+//! its peers (issue 8). It starts the peers kit's backend and servers,
+//! Rampart in its modes and HAProxy with TLS, all pinned to the server
+//! CPUs; runs the same loads against each (`rampart-bench run` pinned to the
+//! load CPUs) in interleaved rounds; sweeps the offered load for HAProxy
+//! and Rampart; compares one worker with two; runs the matcher benchmark
+//! and (full mode) callgrind; then writes the report, `results.json` and
+//! SVG plots, and optionally the generated section of docs/BENCHMARKS.md.
+//! `perf/run` builds the binaries and calls it; see perf/README.md.
+//!
+//! Modules: [`setups`] (what runs where), [`loads`] (the generator's
+//! command lines), [`servers`] (processes), [`procfs`] (ports, PIDs, CPU
+//! time), [`measure`] (one run), [`stats`] (rounds → rows), [`check`] (do the
+//! WAFs block), [`matcher`], [`instr`], [`machine`], [`results`],
+//! [`writer`] (markdown, docs section), [`plots`] (SVG), [`interrupt`].
 
+pub mod check;
+pub mod instr;
+pub mod interrupt;
+pub mod loads;
+pub mod machine;
+pub mod matcher;
+pub mod measure;
+pub mod plots;
+pub mod procfs;
+pub mod results;
+pub mod servers;
+pub mod setups;
+pub mod stats;
+pub mod writer;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
 use clap::Args;
+
+use crate::loadgen::args::parse_duration;
+use loads::LoadSpec;
+use measure::{Runner, Sample};
+use results::{LoadPoint, Results};
+use servers::Servers;
+use setups::{Paths, Program, Setup};
 
 /// `rampart-bench compare [OPTIONS]`
 #[derive(Args, Clone, Debug)]
-pub struct CompareArgs {}
+pub struct CompareArgs {
+    /// Full mode: every setup, 3 rounds of 10 s, 5 offered loads, the
+    /// matcher at full length and instructions per request (~20 min).
+    /// Without it: the short mode (≤ 2 min), for quick checks.
+    #[arg(long)]
+    pub full: bool,
 
-/// Runs the comparison.
-pub fn run(_args: &CompareArgs) -> anyhow::Result<()> {
-    anyhow::bail!("compare is not implemented yet")
+    /// Rounds per cell (default: 1 short, 3 full).
+    #[arg(long)]
+    pub rounds: Option<u32>,
+
+    /// Measured duration of each closed-loop run (default: 2s short, 10s full).
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+
+    /// Connections of every load (the kit's 64).
+    #[arg(short = 'c', long, default_value_t = 64)]
+    pub connections: usize,
+
+    /// CPUs the servers and the backend are pinned to (taskset list).
+    #[arg(long, default_value = "0")]
+    pub srv_cpus: String,
+
+    /// CPUs the load generator is pinned to (taskset list).
+    #[arg(long, default_value = "1")]
+    pub load_cpus: String,
+
+    /// Only these setups (IDs: A B C D D2 E R0 RP RB HT RT0 RTP; HAProxy is
+    /// always kept, it is the ratio's base).
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+
+    /// Leave parts out: latency, scaling, matcher, instr, tls, many.
+    #[arg(long, value_delimiter = ',')]
+    pub skip: Vec<String>,
+
+    /// Write the report into docs/BENCHMARKS.md (the generated section) and
+    /// docs/bench/*.svg. Default: on in full mode, off in short mode.
+    #[arg(long, conflicts_with = "no_docs")]
+    pub docs: bool,
+
+    /// Do not touch docs/ (the report still goes to --out).
+    #[arg(long)]
+    pub no_docs: bool,
+
+    /// Where results go (default /tmp/peers/results/compare-<UTC timestamp>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+
+    /// The `rampart` binary (default: beside this one).
+    #[arg(long)]
+    pub rampart: Option<PathBuf>,
+
+    /// The `matcher-bench` binary (default: beside this one).
+    #[arg(long)]
+    pub matcher_bench: Option<PathBuf>,
+
+    /// The checkout (docs/, perf/overlays/); default: the git top level of
+    /// the current directory.
+    #[arg(long)]
+    pub repo: Option<PathBuf>,
+
+    /// The peers kit (default: $PEERS, else REPO/../shared/bench/peers).
+    #[arg(long)]
+    pub peers_kit: Option<PathBuf>,
+
+    /// The kit's work dir with its configs (default: $PEERS_WORK, else /tmp/peers/work).
+    #[arg(long)]
+    pub peers_work: Option<PathBuf>,
+
+    /// Compiled-database cache of the Rampart instances (kept between runs).
+    #[arg(long, default_value = "/var/tmp/rampart-bench-cache")]
+    pub cache_dir: PathBuf,
+
+    /// Render the report, plots (and docs with --docs) again from the
+    /// results.json of an earlier run, without measuring.
+    #[arg(long)]
+    pub from: Option<PathBuf>,
+}
+
+/// The durations and sizes of a mode.
+#[derive(Clone, Debug)]
+struct Plan {
+    full: bool,
+    rounds: u32,
+    duration: Duration,
+    /// Warm-up pass per cell before round 1.
+    warm: Duration,
+    /// Offered-load sweep: fractions of HAProxy's closed-loop GET maximum.
+    fractions: Vec<f64>,
+    open_duration: Duration,
+    open_warmup: Duration,
+    /// matcher-bench arguments.
+    matcher: Vec<String>,
+    /// Longest wait for a server to go idle after a run.
+    settle: Duration,
+}
+
+impl Plan {
+    fn new(a: &CompareArgs) -> Plan {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        if a.full {
+            Plan {
+                full: true,
+                rounds: a.rounds.unwrap_or(3),
+                duration: a.duration.unwrap_or(Duration::from_secs(10)),
+                warm: Duration::from_secs(2),
+                fractions: vec![0.25, 0.5, 0.75, 0.9, 1.0],
+                open_duration: Duration::from_secs(8),
+                open_warmup: Duration::from_secs(1),
+                matcher: s(&[
+                    "--signatures",
+                    "1000",
+                    "--requests",
+                    "20000",
+                    "--seconds",
+                    "3",
+                    "--only",
+                    "rampart,raw",
+                ]),
+                settle: Duration::from_secs(5),
+            }
+        } else {
+            Plan {
+                full: false,
+                rounds: a.rounds.unwrap_or(1),
+                duration: a.duration.unwrap_or(Duration::from_secs(2)),
+                warm: Duration::from_millis(500),
+                fractions: vec![0.5, 0.9],
+                open_duration: Duration::from_millis(1500),
+                open_warmup: Duration::from_millis(500),
+                matcher: s(&[
+                    "--signatures",
+                    "1000",
+                    "--requests",
+                    "2000",
+                    "--seconds",
+                    "0.5",
+                    "--only",
+                    "rampart,raw",
+                ]),
+                settle: Duration::from_secs(1),
+            }
+        }
+    }
+}
+
+fn log(msg: impl AsRef<str>) {
+    let t = machine::format_utc(machine::now_secs());
+    eprintln!("[compare {}] {}", &t[11..], msg.as_ref());
+}
+
+/// The command as the user typed it to perf/run: without the paths the
+/// wrapper adds.
+fn user_command(args: impl Iterator<Item = String>) -> String {
+    const WRAPPER: [&str; 5] = [
+        "--rampart",
+        "--matcher-bench",
+        "--repo",
+        "--peers-kit",
+        "--peers-work",
+    ];
+    let mut out = String::from("perf/run");
+    let mut skip_value = false;
+    for a in args {
+        if skip_value {
+            skip_value = false;
+            continue;
+        }
+        if WRAPPER.contains(&a.as_str()) {
+            skip_value = true;
+            continue;
+        }
+        if WRAPPER.iter().any(|w| a.starts_with(&format!("{w}="))) {
+            continue;
+        }
+        out.push(' ');
+        out.push_str(&a);
+    }
+    out
+}
+
+fn git_toplevel() -> Option<PathBuf> {
+    let o = Command::new("git")
+        .args(["rev-parse", "--show-toplevel"])
+        .output()
+        .ok()?;
+    o.status
+        .success()
+        .then(|| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+}
+
+fn beside_me(name: &str) -> Option<PathBuf> {
+    Some(std::env::current_exe().ok()?.parent()?.join(name))
+}
+
+fn env_path(var: &str) -> Option<PathBuf> {
+    std::env::var_os(var)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+/// Runs the comparison (or re-renders one with `--from`).
+pub fn run(args: &CompareArgs) -> Result<()> {
+    interrupt::install();
+    let repo = match &args.repo {
+        Some(r) => r.clone(),
+        None => git_toplevel()
+            .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))),
+    };
+    let write_docs = args.docs || (args.full && !args.no_docs);
+    if let Some(from) = &args.from {
+        let text =
+            std::fs::read_to_string(from).with_context(|| format!("reading {}", from.display()))?;
+        let res: Results =
+            serde_json::from_str(&text).with_context(|| format!("parsing {}", from.display()))?;
+        let dir = from.parent().unwrap_or(Path::new(".")).to_path_buf();
+        return render(&res, &dir, &repo, args.docs);
+    }
+    let started = machine::now_secs();
+    let t0 = Instant::now();
+    let out = args.out.clone().unwrap_or_else(|| {
+        PathBuf::from(format!(
+            "/tmp/peers/results/compare-{}",
+            machine::stamp(started)
+        ))
+    });
+    for sub in ["conf", "tls", "events", "runs", "logs"] {
+        std::fs::create_dir_all(out.join(sub))
+            .with_context(|| format!("creating {}", out.display()))?;
+    }
+    let kit = args
+        .peers_kit
+        .clone()
+        .or_else(|| env_path("PEERS"))
+        .unwrap_or_else(|| repo.join("../shared/bench/peers"));
+    let work = args
+        .peers_work
+        .clone()
+        .or_else(|| env_path("PEERS_WORK"))
+        .unwrap_or_else(|| PathBuf::from("/tmp/peers/work"));
+    if !work.join("conf/nginx-a.conf").is_file() {
+        bail!(
+            "no peers configs in {} — run the kit's setup.sh first (perf/run does: {}/setup.sh)",
+            work.display(),
+            kit.display()
+        );
+    }
+    let rampart = args
+        .rampart
+        .clone()
+        .or_else(|| beside_me("rampart"))
+        .unwrap_or_default();
+    let matcher_bin = args
+        .matcher_bench
+        .clone()
+        .or_else(|| beside_me("matcher-bench"))
+        .unwrap_or_default();
+    let bench = std::env::current_exe().context("locating rampart-bench")?;
+    if !rampart.is_file() {
+        bail!("no rampart binary at {} (build it: cargo build --release -p rampart-dataplane --bin rampart, or pass --rampart)", rampart.display());
+    }
+    let have_d2 = std::fs::read_to_string(work.join("features.env"))
+        .map(|t| t.contains("HAVE_NGX_MODSEC=1"))
+        .unwrap_or(false);
+    let plan = Plan::new(args);
+    let skip = |part: &str| args.skip.iter().any(|s| s == part);
+    let wanted = |id: &str| {
+        (args.only.is_empty()
+            || args.only.iter().any(|o| o == id)
+            || id == setups::HAPROXY
+            || id == setups::HAPROXY_TLS)
+            && (id != "D2" || have_d2)
+    };
+    let cells: Vec<(&str, &str)> = setups::plan(plan.full, wanted)
+        .into_iter()
+        .filter(|(load, _)| {
+            !((load.starts_with("tls") && skip("tls")) || (*load == "many" && skip("many")))
+        })
+        .collect();
+    let latency_ids: Vec<&str> = if skip("latency") {
+        Vec::new()
+    } else {
+        [setups::HAPROXY, setups::RAMPART_PACK]
+            .into_iter()
+            .filter(|id| wanted(id))
+            .collect()
+    };
+    let scaling_ids: Vec<&str> = if skip("scaling") {
+        Vec::new()
+    } else {
+        setups::SCALING.to_vec()
+    };
+
+    let paths = Paths {
+        peers_work: work.clone(),
+        out: out.clone(),
+        rampart: rampart.clone(),
+        overlay: repo.join("perf/overlays/single-client-load.toml"),
+        cache_dir: args.cache_dir.clone(),
+    };
+    let mut meta = machine::describe(&repo, &work, &rampart);
+    meta.started_utc = machine::format_utc(started)[..16].to_string();
+    meta.mode = if plan.full { "full" } else { "short" }.into();
+    meta.command = user_command(std::env::args().skip(2));
+    meta.srv_cpus = args.srv_cpus.clone();
+    meta.load_cpus = args.load_cpus.clone();
+    meta.rounds = plan.rounds;
+    meta.duration_s = plan.duration.as_secs_f64();
+    meta.connections = args.connections;
+    log(format!(
+        "{} mode: {} cells × {} round(s) of {:?}, results in {}",
+        meta.mode,
+        cells.len(),
+        plan.rounds,
+        plan.duration,
+        out.display()
+    ));
+
+    // Which servers: the backend, every setup of the plan, the sweep's and
+    // the scaling pair.
+    let mut ids: Vec<&str> = vec![setups::BACKEND];
+    for id in cells
+        .iter()
+        .map(|c| c.1)
+        .chain(latency_ids.iter().copied())
+        .chain(scaling_ids.iter().copied())
+    {
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    let to_start: Vec<&Setup> = setups::SETUPS
+        .iter()
+        .filter(|s| ids.contains(&s.id))
+        .collect();
+    prepare_files(&to_start, &paths)?;
+
+    let mut res = Results {
+        meta,
+        example_config: std::fs::read_to_string(paths.config(setups::RAMPART_PACK))
+            .unwrap_or_default(),
+        ..Results::default()
+    };
+    let runner = Runner {
+        bench: bench.clone(),
+        load_cpus: Some(args.load_cpus.clone()),
+        dir: out.join("runs"),
+        clk_tck: procfs::clk_tck(),
+    };
+    let spec = LoadSpec {
+        connections: args.connections,
+        threads: 1,
+        duration: plan.duration,
+        warmup: Duration::ZERO,
+        timeout: Duration::from_secs(10),
+        body_file: work.join("wrk/body.json"),
+        rate: None,
+    };
+
+    {
+        let mut srv = Servers::new(&out.join("logs"))?;
+        for s in &to_start {
+            interrupt::check()?;
+            let cpus = s.pinned.then_some(args.srv_cpus.as_str());
+            let t = Instant::now();
+            srv.start(
+                s.id,
+                cpus,
+                &setups::argv(s, &paths),
+                &setups::ports(s),
+                Duration::from_secs(180),
+            )
+            .with_context(|| format!("starting {}", s.name))?;
+            log(format!(
+                "started {} on 127.0.0.1:{} in {:.1} s",
+                s.name,
+                s.port,
+                t.elapsed().as_secs_f64()
+            ));
+        }
+        for s in &to_start {
+            let inspects = matches!(s.program, Program::Apache | Program::Nginx("modsec"))
+                || matches!(s.program, Program::Rampart { policy, .. } if policy != setups::Policy::None);
+            if inspects && !s.tls && s.pinned {
+                let w = check::waf(s.id, s.port);
+                if !w.passed() {
+                    res.notes.push(format!(
+                        "WAF check FAILED for {}: SQLi {}, XSS {}, GET / {} (expected 403, 403, 200)",
+                        s.name, w.sqli, w.xss, w.benign
+                    ));
+                }
+                log(format!(
+                    "WAF check {}: {} {} {}",
+                    s.id, w.sqli, w.xss, w.benign
+                ));
+                res.waf.push(w);
+            }
+        }
+
+        // Warm-up pass, then interleaved rounds.
+        let warm_spec = LoadSpec {
+            duration: plan.warm,
+            ..spec.clone()
+        };
+        for (load, id) in &cells {
+            one(
+                &runner,
+                &plan,
+                id,
+                load,
+                0,
+                &warm_spec,
+                &mut res.notes,
+                "warm",
+            )?;
+        }
+        let mut samples: Vec<Sample> = Vec::new();
+        for round in 1..=plan.rounds {
+            for (load, id) in &cells {
+                if let Some(s) = one(
+                    &runner,
+                    &plan,
+                    id,
+                    load,
+                    round,
+                    &spec,
+                    &mut res.notes,
+                    "run",
+                )? {
+                    samples.push(s);
+                }
+            }
+        }
+        res.rows = stats::rows(&samples, &cells, |l| {
+            loads::load(l).map(|l| l.base).unwrap_or(setups::HAPROXY)
+        });
+        res.samples = samples;
+
+        // Offered-load sweep against HAProxy's measured GET maximum.
+        let base = res
+            .rows
+            .iter()
+            .find(|r| r.load == "get" && r.setup == setups::HAPROXY)
+            .map(|r| r.rps);
+        if let (Some(base), false) = (base, latency_ids.is_empty()) {
+            let open = LoadSpec {
+                duration: plan.open_duration,
+                warmup: plan.open_warmup,
+                ..spec.clone()
+            };
+            for &f in &plan.fractions {
+                for id in &latency_ids {
+                    let rate = (base * f).round().max(1.0);
+                    let s = LoadSpec {
+                        rate: Some(rate),
+                        ..open.clone()
+                    };
+                    if let Some(sample) = one(
+                        &runner,
+                        &plan,
+                        id,
+                        "get",
+                        0,
+                        &s,
+                        &mut res.notes,
+                        &format!("open {:.0}%", f * 100.0),
+                    )? {
+                        res.latency_vs_load
+                            .push(LoadPoint::from_sample(&sample, f, rate));
+                        res.samples.push(Sample {
+                            load: format!("get@{:.0}%", f * 100.0),
+                            ..sample
+                        });
+                    }
+                }
+            }
+        }
+
+        // One worker against two: nothing pinned by taskset, the backend
+        // allowed on every CPU for the phase.
+        if !scaling_ids.is_empty() {
+            let all_cpus = format!("0-{}", res.meta.cpus.saturating_sub(1));
+            repin(
+                setups::setup(setups::BACKEND)
+                    .map(|s| s.port)
+                    .unwrap_or(18080),
+                &all_cpus,
+            );
+            let unpinned = Runner {
+                load_cpus: None,
+                ..runner.clone()
+            };
+            let mut samples = Vec::new();
+            for round in 1..=plan.rounds {
+                for id in &scaling_ids {
+                    if let Some(s) = one(
+                        &unpinned,
+                        &plan,
+                        id,
+                        "get",
+                        round,
+                        &spec,
+                        &mut res.notes,
+                        "scaling",
+                    )? {
+                        samples.push(s);
+                    }
+                }
+            }
+            repin(18080, &args.srv_cpus);
+            let order: Vec<(&str, &str)> = scaling_ids.iter().map(|id| ("get", *id)).collect();
+            res.scaling = stats::rows(&samples, &order, |_| "RS1");
+            res.samples.extend(samples);
+        }
+        log("stopping the servers");
+        srv.stop_all();
+    }
+
+    if !skip("matcher") {
+        if matcher_bin.is_file() {
+            log("matcher benchmark");
+            match matcher::run(
+                &matcher_bin,
+                Some(&args.srv_cpus),
+                &plan.matcher,
+                Duration::from_secs(300),
+            ) {
+                Ok(m) => res.matcher = Some(m),
+                Err(e) => {
+                    interrupt::check()?;
+                    res.notes.push(format!("matcher benchmark failed: {e:#}"));
+                }
+            }
+        } else {
+            res.notes.push(format!(
+                "matcher benchmark skipped: no binary at {}",
+                matcher_bin.display()
+            ));
+        }
+    }
+    if plan.full && !skip("instr") {
+        if Command::new("valgrind").arg("--version").output().is_ok() {
+            log("instructions per request (callgrind via the kit's instr.sh; a few minutes)");
+            let dir = out.join("instr");
+            std::fs::create_dir_all(&dir)?;
+            let cmd = format!(
+                "{} proxy --listen 127.0.0.1:18090 --upstream http://127.0.0.1:18080 --workers 1 --no-admin --no-policy",
+                rampart.display()
+            );
+            match instr::run(&kit, &work, &cmd, &dir, Duration::from_secs(1200)) {
+                Ok(rows) => res.instr = rows,
+                Err(e) => {
+                    interrupt::check()?;
+                    res.notes
+                        .push(format!("instructions per request failed: {e:#}"));
+                }
+            }
+        } else {
+            res.notes
+                .push("instructions per request skipped: valgrind is not installed".into());
+        }
+    }
+
+    add_health_notes(&mut res);
+    res.meta.finished_utc = machine::format_utc(machine::now_secs())[..16].to_string();
+    res.meta.elapsed_s = t0.elapsed().as_secs_f64();
+    let json = serde_json::to_string_pretty(&res)?;
+    std::fs::write(out.join("results.json"), json)?;
+    render(&res, &out, &repo, write_docs)?;
+    log(format!(
+        "done in {:.0} s; results in {}",
+        res.meta.elapsed_s,
+        out.display()
+    ));
+    Ok(())
+}
+
+/// One run of `load` against setup `id`; a failed run is a note, not the
+/// end of the comparison (a stop signal is).
+#[allow(clippy::too_many_arguments)]
+fn one(
+    runner: &Runner,
+    plan: &Plan,
+    id: &str,
+    load: &str,
+    round: u32,
+    spec: &LoadSpec,
+    notes: &mut Vec<String>,
+    what: &str,
+) -> Result<Option<Sample>> {
+    interrupt::check()?;
+    let Some(setup) = setups::setup(id) else {
+        bail!("unknown setup {id}");
+    };
+    let tag = format!("{}{}", what.replace([' ', '%'], ""), round);
+    let json = runner.dir.join(format!("{id}_{load}_{tag}.json"));
+    let args = loads::run_args(load, setup.port, spec, &json);
+    let backend = (id != setups::BACKEND).then_some(18080);
+    let limit = spec.duration + spec.warmup + Duration::from_secs(60);
+    let r = runner.run(&measure::Job {
+        setup: id,
+        load,
+        round,
+        port: setup.port,
+        backend,
+        args: &args,
+        json: &json,
+        limit,
+    });
+    runner.settle(setup.port, plan.settle)?;
+    match r {
+        Ok(s) => {
+            if what != "warm" {
+                let rep = &s.report;
+                log(format!(
+                    "{what} r{round} {load:<13} {:<36} {:>8.0} req/s  p50 {:>7} p99 {:>7}  cpu {:>6.1} µs/req  err {} non-2xx {}  foreign {:.0}%",
+                    setup.name,
+                    rep.throughput_rps,
+                    crate::loadgen::report::us(rep.latency_us.p50),
+                    crate::loadgen::report::us(rep.latency_us.p99),
+                    s.server_cpu_us,
+                    rep.errors.total(),
+                    rep.status.iter().filter(|(c, _)| !c.starts_with('2')).map(|(_, n)| n).sum::<u64>(),
+                    s.foreign_cpu_pct
+                ));
+            }
+            Ok(Some(s))
+        }
+        Err(e) => {
+            interrupt::check()?;
+            let msg = format!("{what} run {id}/{load} round {round} failed: {e:#}");
+            log(&msg);
+            notes.push(msg);
+            Ok(None)
+        }
+    }
+}
+
+/// Moves every thread of the processes listening on `port` to `cpus`.
+fn repin(port: u16, cpus: &str) {
+    for pid in procfs::pids_on_port(port) {
+        let ok = Command::new("taskset")
+            .args(["-a", "-p", "-c", cpus, &pid.to_string()])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
+        if !ok {
+            log(format!("could not move pid {pid} to CPUs {cpus}"));
+        }
+    }
+}
+
+/// Configs, certificate and HAProxy's TLS config for the setups to start.
+fn prepare_files(to_start: &[&Setup], p: &Paths) -> Result<()> {
+    if to_start.iter().any(|s| s.tls) {
+        let st = Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-days",
+                "7",
+            ])
+            .args([
+                "-subj",
+                "/CN=bench.test",
+                "-addext",
+                "subjectAltName=DNS:bench.test",
+            ])
+            .arg("-keyout")
+            .arg(p.key())
+            .arg("-out")
+            .arg(p.cert())
+            .output()
+            .context("running openssl to make the test certificate")?;
+        if !st.status.success() {
+            bail!(
+                "openssl req failed: {}",
+                String::from_utf8_lossy(&st.stderr)
+            );
+        }
+        let pem = p.out.join("tls/haproxy.pem");
+        let both = std::fs::read_to_string(p.cert())? + &std::fs::read_to_string(p.key())?;
+        std::fs::write(&pem, both)?;
+        if let Some(ht) = setups::setup(setups::HAPROXY_TLS) {
+            std::fs::write(
+                p.out.join("conf/haproxy-tls.cfg"),
+                setups::haproxy_tls_config(&pem, ht.port),
+            )?;
+        }
+    }
+    std::fs::create_dir_all(&p.cache_dir)
+        .with_context(|| format!("creating {}", p.cache_dir.display()))?;
+    for s in to_start {
+        if let Some(c) = setups::rampart_config(s, p) {
+            std::fs::write(p.config(s.id), c)?;
+        }
+    }
+    Ok(())
+}
+
+/// Notes on anything in the numbers that makes them suspect.
+fn add_health_notes(res: &mut Results) {
+    for r in res.rows.iter().chain(&res.scaling) {
+        let n = setups::setup(&r.setup).map(|s| s.name).unwrap_or(&r.setup);
+        if r.errors > 0 {
+            res.notes
+                .push(format!("{n} / {}: {} failed requests", r.load, r.errors));
+        }
+        if r.non_2xx > 0 {
+            res.notes.push(format!(
+                "{n} / {}: {} responses outside 2xx ({} blocked) — a benign load should pass",
+                r.load, r.non_2xx, r.blocked
+            ));
+        }
+        if r.foreign_cpu_pct_max > 15.0 {
+            res.notes.push(format!(
+                "{n} / {}: up to {:.0} % of a CPU used by other processes during a round (disturbed run)",
+                r.load, r.foreign_cpu_pct_max
+            ));
+        }
+    }
+}
+
+/// Writes report.md and the SVGs into `dir`; with `docs`, also the
+/// generated section of REPO/docs/BENCHMARKS.md and REPO/docs/bench/*.svg.
+fn render(res: &Results, dir: &Path, repo: &Path, docs: bool) -> Result<()> {
+    let plots = plots::all(res)?;
+    let bench_dir = dir.join("bench");
+    std::fs::create_dir_all(&bench_dir)?;
+    for (name, svg) in &plots {
+        std::fs::write(bench_dir.join(name), svg)?;
+    }
+    let section = writer::section(res, "bench");
+    std::fs::write(dir.join("report.md"), &section)?;
+    println!("{section}");
+    if docs {
+        let doc_path = repo.join("docs/BENCHMARKS.md");
+        let doc = std::fs::read_to_string(&doc_path)
+            .with_context(|| format!("reading {}", doc_path.display()))?;
+        let new = writer::replace_section(&doc, &section)?;
+        std::fs::write(&doc_path, new)?;
+        let svg_dir = repo.join("docs/bench");
+        std::fs::create_dir_all(&svg_dir)?;
+        for (name, svg) in &plots {
+            std::fs::write(svg_dir.join(name), svg)?;
+        }
+        log(format!(
+            "wrote {} and {}/",
+            doc_path.display(),
+            svg_dir.display()
+        ));
+    }
+    log(format!(
+        "report: {} (plots in {})",
+        dir.join("report.md").display(),
+        bench_dir.display()
+    ));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reported_command_is_the_users() {
+        let args = [
+            "--rampart",
+            "/t/rampart",
+            "--full",
+            "--repo=/r",
+            "--only",
+            "B,RP",
+            "--peers-work",
+            "/w",
+        ];
+        assert_eq!(
+            user_command(args.iter().map(|s| s.to_string())),
+            "perf/run --full --only B,RP"
+        );
+    }
+
+    #[test]
+    fn modes() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            c: CompareArgs,
+        }
+        let short = Plan::new(&Cli::parse_from(["x"]).c);
+        assert!(!short.full && short.rounds == 1 && short.duration == Duration::from_secs(2));
+        let full =
+            Plan::new(&Cli::parse_from(["x", "--full", "--rounds", "5", "--duration", "4s"]).c);
+        assert!(full.full && full.rounds == 5 && full.duration == Duration::from_secs(4));
+        assert_eq!(full.fractions.len(), 5);
+        assert!(Cli::try_parse_from(["x", "--docs", "--no-docs"]).is_err());
+    }
 }
