@@ -22,7 +22,7 @@ enum Command {
     /// Send load to one target and report throughput, latency, statuses and errors.
     Run(Box<loadgen::RunArgs>),
     /// Benchmark Rampart against the peers (nginx, HAProxy, ModSecurity) and write the report.
-    Compare(compare::CompareArgs),
+    Compare(Box<compare::CompareArgs>),
 }
 
 fn main() -> ExitCode {

@@ -12,11 +12,13 @@
 //! command lines), [`servers`] (processes), [`procfs`] (ports, PIDs, CPU
 //! time), [`measure`] (one run), [`stats`] (rounds → rows), [`check`] (do the
 //! WAFs block), [`matcher`], [`instr`], [`machine`], [`results`],
-//! [`writer`] (markdown, docs section), [`plots`] (SVG), [`interrupt`].
+//! [`writer`] (markdown, docs section), [`plots`] (SVG), [`interrupt`],
+//! [`kit`] (the kit's configs moved to other ports).
 
 pub mod check;
 pub mod instr;
 pub mod interrupt;
+pub mod kit;
 pub mod loads;
 pub mod machine;
 pub mod matcher;
@@ -114,6 +116,12 @@ pub struct CompareArgs {
     /// The kit's work dir with its configs (default: $PEERS_WORK, else /tmp/peers/work).
     #[arg(long)]
     pub peers_work: Option<PathBuf>,
+
+    /// Move every port up by this much and run on relocated copies of the
+    /// kit's configs: for a machine where something already holds the kit's
+    /// ports (callgrind is skipped then: the kit's instr.sh uses them).
+    #[arg(long, default_value_t = 0)]
+    pub port_offset: u16,
 
     /// Compiled-database cache of the Rampart instances (kept between runs).
     #[arg(long, default_value = "/var/tmp/rampart-bench-cache")]
@@ -276,23 +284,35 @@ pub fn run(args: &CompareArgs) -> Result<()> {
         std::fs::create_dir_all(out.join(sub))
             .with_context(|| format!("creating {}", out.display()))?;
     }
-    let kit = args
+    let kit_dir = args
         .peers_kit
         .clone()
         .or_else(|| env_path("PEERS"))
         .unwrap_or_else(|| repo.join("../shared/bench/peers"));
-    let work = args
+    let kit_work = args
         .peers_work
         .clone()
         .or_else(|| env_path("PEERS_WORK"))
         .unwrap_or_else(|| PathBuf::from("/tmp/peers/work"));
-    if !work.join("conf/nginx-a.conf").is_file() {
+    if !kit_work.join("conf/nginx-a.conf").is_file() {
         bail!(
             "no peers configs in {} — run the kit's setup.sh first (perf/run does: {}/setup.sh)",
-            work.display(),
-            kit.display()
+            kit_work.display(),
+            kit_dir.display()
         );
     }
+    let work = if args.port_offset > 0 {
+        let moved = out.join("kit");
+        kit::relocate(&kit_work, &moved, args.port_offset)?;
+        log(format!(
+            "ports moved up by {}: the kit's configs relocated to {}",
+            args.port_offset,
+            moved.display()
+        ));
+        moved
+    } else {
+        kit_work.clone()
+    };
     let rampart = args
         .rampart
         .clone()
@@ -305,7 +325,10 @@ pub fn run(args: &CompareArgs) -> Result<()> {
         .unwrap_or_default();
     let bench = std::env::current_exe().context("locating rampart-bench")?;
     if !rampart.is_file() {
-        bail!("no rampart binary at {} (build it: cargo build --release -p rampart-dataplane --bin rampart, or pass --rampart)", rampart.display());
+        bail!(
+            "no rampart binary at {} (build it: cargo build --release -p rampart-dataplane --bin rampart, or pass --rampart)",
+            rampart.display()
+        );
     }
     let have_d2 = std::fs::read_to_string(work.join("features.env"))
         .map(|t| t.contains("HAVE_NGX_MODSEC=1"))
@@ -339,14 +362,20 @@ pub fn run(args: &CompareArgs) -> Result<()> {
         setups::SCALING.to_vec()
     };
 
+    let all: Vec<Setup> = setups::SETUPS
+        .iter()
+        .map(|s| s.shifted(args.port_offset))
+        .collect();
+    let backend_port = setups::BACKEND_PORT + args.port_offset;
     let paths = Paths {
         peers_work: work.clone(),
         out: out.clone(),
         rampart: rampart.clone(),
         overlay: repo.join("perf/overlays/single-client-load.toml"),
         cache_dir: args.cache_dir.clone(),
+        port_offset: args.port_offset,
     };
-    let mut meta = machine::describe(&repo, &work, &rampart);
+    let mut meta = machine::describe(&repo, &kit_work, &rampart);
     meta.started_utc = machine::format_utc(started)[..16].to_string();
     meta.mode = if plan.full { "full" } else { "short" }.into();
     meta.command = user_command(std::env::args().skip(2));
@@ -377,11 +406,9 @@ pub fn run(args: &CompareArgs) -> Result<()> {
             ids.push(id);
         }
     }
-    let to_start: Vec<&Setup> = setups::SETUPS
-        .iter()
-        .filter(|s| ids.contains(&s.id))
-        .collect();
-    prepare_files(&to_start, &paths)?;
+    let to_start: Vec<&Setup> = all.iter().filter(|s| ids.contains(&s.id)).collect();
+    prepare_files(&to_start, &paths, backend_port)?;
+    let find = |id: &str| all.iter().find(|s| s.id == id);
 
     let mut res = Results {
         meta,
@@ -403,6 +430,11 @@ pub fn run(args: &CompareArgs) -> Result<()> {
         timeout: Duration::from_secs(10),
         body_file: work.join("wrk/body.json"),
         rate: None,
+    };
+    let ctx = Ctx {
+        runner: &runner,
+        plan: &plan,
+        backend_port,
     };
 
     {
@@ -426,24 +458,7 @@ pub fn run(args: &CompareArgs) -> Result<()> {
                 t.elapsed().as_secs_f64()
             ));
         }
-        for s in &to_start {
-            let inspects = matches!(s.program, Program::Apache | Program::Nginx("modsec"))
-                || matches!(s.program, Program::Rampart { policy, .. } if policy != setups::Policy::None);
-            if inspects && !s.tls && s.pinned {
-                let w = check::waf(s.id, s.port);
-                if !w.passed() {
-                    res.notes.push(format!(
-                        "WAF check FAILED for {}: SQLi {}, XSS {}, GET / {} (expected 403, 403, 200)",
-                        s.name, w.sqli, w.xss, w.benign
-                    ));
-                }
-                log(format!(
-                    "WAF check {}: {} {} {}",
-                    s.id, w.sqli, w.xss, w.benign
-                ));
-                res.waf.push(w);
-            }
-        }
+        waf_checks(&to_start, &mut res);
 
         // Warm-up pass, then interleaved rounds.
         let warm_spec = LoadSpec {
@@ -451,31 +466,15 @@ pub fn run(args: &CompareArgs) -> Result<()> {
             ..spec.clone()
         };
         for (load, id) in &cells {
-            one(
-                &runner,
-                &plan,
-                id,
-                load,
-                0,
-                &warm_spec,
-                &mut res.notes,
-                "warm",
-            )?;
+            if let Some(s) = find(id) {
+                ctx.one(s, load, 0, &warm_spec, &mut res.notes, "warm")?;
+            }
         }
         let mut samples: Vec<Sample> = Vec::new();
         for round in 1..=plan.rounds {
             for (load, id) in &cells {
-                if let Some(s) = one(
-                    &runner,
-                    &plan,
-                    id,
-                    load,
-                    round,
-                    &spec,
-                    &mut res.notes,
-                    "run",
-                )? {
-                    samples.push(s);
+                if let Some(s) = find(id) {
+                    samples.extend(ctx.one(s, load, round, &spec, &mut res.notes, "run")?);
                 }
             }
         }
@@ -497,22 +496,14 @@ pub fn run(args: &CompareArgs) -> Result<()> {
                 ..spec.clone()
             };
             for &f in &plan.fractions {
-                for id in &latency_ids {
+                for s in latency_ids.iter().filter_map(|id| find(id)) {
                     let rate = (base * f).round().max(1.0);
-                    let s = LoadSpec {
+                    let spec = LoadSpec {
                         rate: Some(rate),
                         ..open.clone()
                     };
-                    if let Some(sample) = one(
-                        &runner,
-                        &plan,
-                        id,
-                        "get",
-                        0,
-                        &s,
-                        &mut res.notes,
-                        &format!("open {:.0}%", f * 100.0),
-                    )? {
+                    let what = format!("open {:.0}%", f * 100.0);
+                    if let Some(sample) = ctx.one(s, "get", 0, &spec, &mut res.notes, &what)? {
                         res.latency_vs_load
                             .push(LoadPoint::from_sample(&sample, f, rate));
                         res.samples.push(Sample {
@@ -528,34 +519,28 @@ pub fn run(args: &CompareArgs) -> Result<()> {
         // allowed on every CPU for the phase.
         if !scaling_ids.is_empty() {
             let all_cpus = format!("0-{}", res.meta.cpus.saturating_sub(1));
-            repin(
-                setups::setup(setups::BACKEND)
-                    .map(|s| s.port)
-                    .unwrap_or(18080),
-                &all_cpus,
-            );
-            let unpinned = Runner {
-                load_cpus: None,
-                ..runner.clone()
+            repin(backend_port, &all_cpus);
+            let unpinned = Ctx {
+                runner: &Runner {
+                    load_cpus: None,
+                    ..runner.clone()
+                },
+                ..ctx
             };
             let mut samples = Vec::new();
             for round in 1..=plan.rounds {
-                for id in &scaling_ids {
-                    if let Some(s) = one(
-                        &unpinned,
-                        &plan,
-                        id,
+                for s in scaling_ids.iter().filter_map(|id| find(id)) {
+                    samples.extend(unpinned.one(
+                        s,
                         "get",
                         round,
                         &spec,
                         &mut res.notes,
                         "scaling",
-                    )? {
-                        samples.push(s);
-                    }
+                    )?);
                 }
             }
-            repin(18080, &args.srv_cpus);
+            repin(backend_port, &args.srv_cpus);
             let order: Vec<(&str, &str)> = scaling_ids.iter().map(|id| ("get", *id)).collect();
             res.scaling = stats::rows(&samples, &order, |_| "RS1");
             res.samples.extend(samples);
@@ -587,7 +572,12 @@ pub fn run(args: &CompareArgs) -> Result<()> {
         }
     }
     if plan.full && !skip("instr") {
-        if Command::new("valgrind").arg("--version").output().is_ok() {
+        if args.port_offset > 0 {
+            res.notes.push(
+                "instructions per request skipped: the kit's instr.sh needs its own ports (--port-offset)"
+                    .into(),
+            );
+        } else if Command::new("valgrind").arg("--version").output().is_ok() {
             log("instructions per request (callgrind via the kit's instr.sh; a few minutes)");
             let dir = out.join("instr");
             std::fs::create_dir_all(&dir)?;
@@ -595,7 +585,7 @@ pub fn run(args: &CompareArgs) -> Result<()> {
                 "{} proxy --listen 127.0.0.1:18090 --upstream http://127.0.0.1:18080 --workers 1 --no-admin --no-policy",
                 rampart.display()
             );
-            match instr::run(&kit, &work, &cmd, &dir, Duration::from_secs(1200)) {
+            match instr::run(&kit_dir, &kit_work, &cmd, &dir, Duration::from_secs(1200)) {
                 Ok(rows) => res.instr = rows,
                 Err(e) => {
                     interrupt::check()?;
@@ -623,63 +613,95 @@ pub fn run(args: &CompareArgs) -> Result<()> {
     Ok(())
 }
 
-/// One run of `load` against setup `id`; a failed run is a note, not the
-/// end of the comparison (a stop signal is).
-#[allow(clippy::too_many_arguments)]
-fn one(
-    runner: &Runner,
-    plan: &Plan,
-    id: &str,
-    load: &str,
-    round: u32,
-    spec: &LoadSpec,
-    notes: &mut Vec<String>,
-    what: &str,
-) -> Result<Option<Sample>> {
-    interrupt::check()?;
-    let Some(setup) = setups::setup(id) else {
-        bail!("unknown setup {id}");
-    };
-    let tag = format!("{}{}", what.replace([' ', '%'], ""), round);
-    let json = runner.dir.join(format!("{id}_{load}_{tag}.json"));
-    let args = loads::run_args(load, setup.port, spec, &json);
-    let backend = (id != setups::BACKEND).then_some(18080);
-    let limit = spec.duration + spec.warmup + Duration::from_secs(60);
-    let r = runner.run(&measure::Job {
-        setup: id,
-        load,
-        round,
-        port: setup.port,
-        backend,
-        args: &args,
-        json: &json,
-        limit,
-    });
-    runner.settle(setup.port, plan.settle)?;
-    match r {
-        Ok(s) => {
-            if what != "warm" {
-                let rep = &s.report;
-                log(format!(
-                    "{what} r{round} {load:<13} {:<36} {:>8.0} req/s  p50 {:>7} p99 {:>7}  cpu {:>6.1} µs/req  err {} non-2xx {}  foreign {:.0}%",
-                    setup.name,
-                    rep.throughput_rps,
-                    crate::loadgen::report::us(rep.latency_us.p50),
-                    crate::loadgen::report::us(rep.latency_us.p99),
-                    s.server_cpu_us,
-                    rep.errors.total(),
-                    rep.status.iter().filter(|(c, _)| !c.starts_with('2')).map(|(_, n)| n).sum::<u64>(),
-                    s.foreign_cpu_pct
+/// The WAF check of every inspecting plain-HTTP setup.
+fn waf_checks(started: &[&Setup], res: &mut Results) {
+    for s in started {
+        let inspects = matches!(s.program, Program::Apache | Program::Nginx("modsec"))
+            || matches!(s.program, Program::Rampart { policy, .. } if policy != setups::Policy::None);
+        if inspects && !s.tls && s.pinned {
+            let w = check::waf(s.id, s.port);
+            if !w.passed() {
+                res.notes.push(format!(
+                    "WAF check FAILED for {}: SQLi {}, XSS {}, GET / {} (expected 403, 403, 200)",
+                    s.name, w.sqli, w.xss, w.benign
                 ));
             }
-            Ok(Some(s))
+            log(format!(
+                "WAF check {}: {} {} {}",
+                s.id, w.sqli, w.xss, w.benign
+            ));
+            res.waf.push(w);
         }
-        Err(e) => {
-            interrupt::check()?;
-            let msg = format!("{what} run {id}/{load} round {round} failed: {e:#}");
-            log(&msg);
-            notes.push(msg);
-            Ok(None)
+    }
+}
+
+/// What every run of a phase shares.
+#[derive(Clone, Copy)]
+struct Ctx<'a> {
+    runner: &'a Runner,
+    plan: &'a Plan,
+    backend_port: u16,
+}
+
+impl Ctx<'_> {
+    /// One run of `load` against `setup`; a failed run is a note, not the
+    /// end of the comparison (a stop signal is).
+    fn one(
+        &self,
+        setup: &Setup,
+        load: &str,
+        round: u32,
+        spec: &LoadSpec,
+        notes: &mut Vec<String>,
+        what: &str,
+    ) -> Result<Option<Sample>> {
+        interrupt::check()?;
+        let id = setup.id;
+        let tag = format!("{}{}", what.replace([' ', '%'], ""), round);
+        let json = self.runner.dir.join(format!("{id}_{load}_{tag}.json"));
+        let args = loads::run_args(load, setup.port, spec, &json);
+        let backend = (id != setups::BACKEND).then_some(self.backend_port);
+        let limit = spec.duration + spec.warmup + Duration::from_secs(60);
+        let r = self.runner.run(&measure::Job {
+            setup: id,
+            load,
+            round,
+            port: setup.port,
+            backend,
+            args: &args,
+            json: &json,
+            limit,
+        });
+        self.runner.settle(setup.port, self.plan.settle)?;
+        match r {
+            Ok(s) => {
+                if what != "warm" {
+                    let rep = &s.report;
+                    log(format!(
+                        "{what} r{round} {load:<13} {:<36} {:>8.0} req/s  p50 {:>7} p99 {:>7}  cpu {:>6.1} µs/req  err {} non-2xx {}  foreign {:.0}%",
+                        setup.name,
+                        rep.throughput_rps,
+                        crate::loadgen::report::us(rep.latency_us.p50),
+                        crate::loadgen::report::us(rep.latency_us.p99),
+                        s.server_cpu_us,
+                        rep.errors.total(),
+                        rep.status
+                            .iter()
+                            .filter(|(c, _)| !c.starts_with('2'))
+                            .map(|(_, n)| n)
+                            .sum::<u64>(),
+                        s.foreign_cpu_pct
+                    ));
+                }
+                Ok(Some(s))
+            }
+            Err(e) => {
+                interrupt::check()?;
+                let msg = format!("{what} run {id}/{load} round {round} failed: {e:#}");
+                log(&msg);
+                notes.push(msg);
+                Ok(None)
+            }
         }
     }
 }
@@ -699,7 +721,7 @@ fn repin(port: u16, cpus: &str) {
 }
 
 /// Configs, certificate and HAProxy's TLS config for the setups to start.
-fn prepare_files(to_start: &[&Setup], p: &Paths) -> Result<()> {
+fn prepare_files(to_start: &[&Setup], p: &Paths, backend_port: u16) -> Result<()> {
     if to_start.iter().any(|s| s.tls) {
         let st = Command::new("openssl")
             .args([
@@ -734,10 +756,10 @@ fn prepare_files(to_start: &[&Setup], p: &Paths) -> Result<()> {
         let pem = p.out.join("tls/haproxy.pem");
         let both = std::fs::read_to_string(p.cert())? + &std::fs::read_to_string(p.key())?;
         std::fs::write(&pem, both)?;
-        if let Some(ht) = setups::setup(setups::HAPROXY_TLS) {
+        if let Some(ht) = to_start.iter().find(|s| s.id == setups::HAPROXY_TLS) {
             std::fs::write(
                 p.out.join("conf/haproxy-tls.cfg"),
-                setups::haproxy_tls_config(&pem, ht.port),
+                setups::haproxy_tls_config(&pem, ht.port, backend_port),
             )?;
         }
     }

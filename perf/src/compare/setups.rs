@@ -185,6 +185,25 @@ pub const SETUPS: &[Setup] = &[
     ),
 ];
 
+impl Setup {
+    /// The same setup with every port moved up by `offset` (to run beside
+    /// servers that already hold the usual ports).
+    pub fn shifted(mut self, offset: u16) -> Setup {
+        self.port += offset;
+        if let Program::Rampart {
+            plain_port: Some(p),
+            ..
+        } = &mut self.program
+        {
+            *p += offset;
+        }
+        self
+    }
+}
+
+/// The backend's port in the kit's configs.
+pub const BACKEND_PORT: u16 = 18080;
+
 /// Looks a setup up by ID.
 pub fn setup(id: &str) -> Option<&'static Setup> {
     SETUPS.iter().find(|s| s.id == id)
@@ -251,6 +270,8 @@ pub struct Paths {
     pub overlay: PathBuf,
     /// Compiled-database cache shared by the Rampart instances (and runs).
     pub cache_dir: PathBuf,
+    /// Added to every port (the kit's configs are relocated accordingly).
+    pub port_offset: u16,
 }
 
 impl Paths {
@@ -356,7 +377,8 @@ pub fn rampart_config(setup: &Setup, p: &Paths) -> Option<String> {
     }
     let _ = writeln!(
         c,
-        "\n[[upstream]]\nname = \"backend\"\nservers = [\"127.0.0.1:18080\"]"
+        "\n[[upstream]]\nname = \"backend\"\nservers = [\"127.0.0.1:{}\"]",
+        BACKEND_PORT + p.port_offset
     );
     match policy {
         Policy::None => {
@@ -386,7 +408,7 @@ pub fn rampart_config(setup: &Setup, p: &Paths) -> Option<String> {
 
 /// HAProxy with TLS on the run's certificate (cert and key in one file),
 /// as perf/tls.sh configures it: one thread, in front of A.
-pub fn haproxy_tls_config(pem: &Path, port: u16) -> String {
+pub fn haproxy_tls_config(pem: &Path, port: u16, backend: u16) -> String {
     format!(
         "global
   nbthread 1
@@ -404,7 +426,7 @@ frontend fe_tls
   bind 127.0.0.1:{port} ssl crt {} alpn http/1.1
   default_backend be_a
 backend be_a
-  server a 127.0.0.1:18080
+  server a 127.0.0.1:{backend}
 ",
         pem.display()
     )
@@ -439,6 +461,7 @@ mod tests {
             rampart: "/bin/rampart".into(),
             overlay: "/repo/perf/overlays/single-client-load.toml".into(),
             cache_dir: "/var/tmp/cache".into(),
+            port_offset: 0,
         }
     }
 
@@ -506,7 +529,19 @@ mod tests {
         );
         assert_eq!(argv(setup("A").unwrap(), &p)[8], "daemon off;");
         assert_eq!(ports(setup("RT0").unwrap()), [18444, 18190]);
-        assert!(haproxy_tls_config(Path::new("/x/h.pem"), 18443)
-            .contains("bind 127.0.0.1:18443 ssl crt /x/h.pem alpn http/1.1"));
+        let h = haproxy_tls_config(Path::new("/x/h.pem"), 18443, 18080);
+        assert!(h.contains("bind 127.0.0.1:18443 ssl crt /x/h.pem alpn http/1.1"));
+        assert!(h.contains("server a 127.0.0.1:18080"));
+    }
+
+    #[test]
+    fn shifted_ports() {
+        let mut p = paths();
+        p.port_offset = 1000;
+        let rt = setup("RT0").unwrap().shifted(1000);
+        assert_eq!(ports(&rt), [19444, 19190]);
+        let c = rampart_config(&rt, &p).unwrap();
+        assert!(c.contains("tls_listen = [\"127.0.0.1:19444\"]"));
+        assert!(c.contains("servers = [\"127.0.0.1:19080\"]"));
     }
 }
