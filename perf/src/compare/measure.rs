@@ -91,6 +91,14 @@ pub fn us_per_request(ticks: u64, clk_tck: u64, requests: u64) -> f64 {
     ticks as f64 * 1e6 / clk_tck as f64 / requests as f64
 }
 
+/// Requests the server answered while its CPU was sampled: the measured
+/// ones plus the warm-up's, which the report does not count (estimated at
+/// the offered rate in open loop, the measured rate in closed loop).
+pub fn served_requests(r: &Report) -> u64 {
+    let rate = r.offered_rps.unwrap_or(r.throughput_rps);
+    r.requests + (r.config.warmup_s * rate).round().max(0.0) as u64
+}
+
 /// Busy CPU not explained by the processes we account for, % of one CPU.
 pub fn foreign_pct(system: u64, explained: u64, clk_tck: u64, wall: Duration) -> f64 {
     let secs = wall.as_secs_f64();
@@ -170,12 +178,13 @@ impl Runner {
         let srv = s1.since(&s0);
         let bk = b1.since(&b0);
         let gen = k1.saturating_sub(k0);
+        let served = served_requests(&report);
         Ok(Sample {
             setup: setup.to_string(),
             load: load.to_string(),
             round,
-            server_cpu_us: us_per_request(srv, self.clk_tck, report.requests),
-            backend_cpu_us: backend.map(|_| us_per_request(bk, self.clk_tck, report.requests)),
+            server_cpu_us: us_per_request(srv, self.clk_tck, served),
+            backend_cpu_us: backend.map(|_| us_per_request(bk, self.clk_tck, served)),
             foreign_cpu_pct: foreign_pct(y1.saturating_sub(y0), srv + bk + gen, self.clk_tck, wall),
             report,
         })
@@ -219,6 +228,19 @@ mod tests {
         // 250 ticks at 100 Hz = 2.5 s of CPU over 100k requests = 25 µs each.
         assert!((us_per_request(250, 100, 100_000) - 25.0).abs() < 1e-9);
         assert_eq!(us_per_request(250, 100, 0), 0.0);
+    }
+
+    #[test]
+    fn warm_up_requests_count_for_cpu() {
+        let mut r = Report {
+            requests: 10_000,
+            throughput_rps: 5_000.0,
+            ..Report::default()
+        };
+        assert_eq!(served_requests(&r), 10_000);
+        r.config.warmup_s = 1.0;
+        r.offered_rps = Some(4_000.0);
+        assert_eq!(served_requests(&r), 14_000);
     }
 
     #[test]

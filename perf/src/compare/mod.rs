@@ -548,6 +548,7 @@ pub fn run(args: &CompareArgs) -> Result<()> {
         log("stopping the servers");
         srv.stop_all();
     }
+    trim_events(&out.join("events"));
 
     if !skip("matcher") {
         if matcher_bin.is_file() {
@@ -703,6 +704,38 @@ impl Ctx<'_> {
                 Ok(None)
             }
         }
+    }
+}
+
+/// The pack instances log an event per request under these loads (the
+/// monitor-mode behaviour policies match every request): hundreds of MB per
+/// run. Keep the first lines of each log as a sample, drop the rest.
+fn trim_events(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+    for path in paths {
+        let name = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
+        if name.ends_with(".head.jsonl") {
+            continue;
+        }
+        if name.ends_with(".log") {
+            if let Ok(f) = std::fs::File::open(&path) {
+                use std::io::{BufRead, BufReader};
+                let head: Vec<String> = BufReader::new(f)
+                    .lines()
+                    .take(20)
+                    .map_while(|l| l.ok())
+                    .collect();
+                let _ = std::fs::write(path.with_extension("head.jsonl"), head.join("\n") + "\n");
+            }
+        }
+        let _ = std::fs::remove_file(&path);
     }
 }
 

@@ -197,6 +197,7 @@ fn spectrum_panel(area: &DrawingArea<SVGBackend, Shift>, rows: &[&Row], title: &
     let mut chart = ChartBuilder::on(area)
         .caption(title, (FONT, 18))
         .margin(12)
+        .margin_right(30)
         .x_label_area_size(45)
         .y_label_area_size(70)
         .build_cartesian_2d(0f64..4.0, (lo..hi).log_scale())
@@ -229,7 +230,7 @@ fn spectrum_panel(area: &DrawingArea<SVGBackend, Shift>, rows: &[&Row], title: &
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.9))
+        .background_style(WHITE.mix(0.7))
         .border_style(BLACK)
         .label_font((FONT, 12))
         .draw()

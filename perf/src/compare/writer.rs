@@ -219,8 +219,8 @@ pub fn section(res: &Results, svg_dir: &str) -> String {
         Rampart with a generated config (`rampart run --config`, one worker, events to a file): no policy; the embedded \
         default pack with the behaviour policies in monitor mode (`perf/overlays/single-client-load.toml`: the load comes \
         from one address); the default pack as shipped, behaviour enforcing, under the *many* load; the same over TLS. \
-        Loads: *get* and *post* are the kit's `GET /` and 2 KiB JSON POST with its headers; *many* is the GET from {} \
-        source addresses ({} requests per connection, then a new connection from the next address), where HAProxy's \
+        Loads: *get* and *post* are the kit's `GET /` and 2 KiB JSON POST with its headers; *many* is the GET from the 65,536 \
+        source addresses of {} ({} requests per connection, then a new connection from the next address), where HAProxy's \
         stick table (E) and Rampart's behaviour counters track tens of thousands of clients; *tls* is perf/tls.sh's HTTPS \
         GET over keep-alive connections, *tls-handshake* a new connection and full handshake per request ({} connections).\n",
         loads::MANY_SOURCES, loads::MANY_RECONNECT, loads::HANDSHAKE_CONNS);
