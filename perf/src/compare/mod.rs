@@ -889,6 +889,24 @@ mod tests {
     }
 
     #[test]
+    fn event_logs_are_trimmed_to_a_sample() {
+        let dir = tempfile::tempdir().unwrap();
+        let lines: String = (0..30).map(|i| format!("{{\"n\":{i}}}\n")).collect();
+        std::fs::write(dir.path().join("RP.log"), &lines).unwrap();
+        std::fs::write(dir.path().join("RP.log.1"), &lines).unwrap();
+        trim_events(dir.path());
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["RP.head.jsonl"]);
+        let head = std::fs::read_to_string(dir.path().join("RP.head.jsonl")).unwrap();
+        assert_eq!(head.lines().count(), 20);
+        trim_events(&dir.path().join("missing"));
+    }
+
+    #[test]
     fn modes() {
         use clap::Parser;
         #[derive(Parser)]
