@@ -212,6 +212,29 @@ impl Runner {
     }
 }
 
+/// Above this much foreign CPU (% of one CPU) a run counts as disturbed.
+pub const DISTURBED_PCT: f64 = 15.0;
+
+/// Waits until the whole machine uses less than `pct` % of one CPU over a
+/// one-second window (the servers are idle between runs, so what is busy
+/// is someone else), for at most `max`. Returns the last window's %.
+pub fn wait_quiet(pct: f64, max: Duration, clk_tck: u64) -> Result<f64> {
+    let end = Instant::now() + max;
+    loop {
+        let (y0, t0) = (procfs::system_busy(), Instant::now());
+        interrupt::sleep(Duration::from_secs(1))?;
+        let busy = foreign_pct(
+            procfs::system_busy().saturating_sub(y0),
+            0,
+            clk_tck,
+            t0.elapsed(),
+        );
+        if busy < pct || Instant::now() >= end {
+            return Ok(busy);
+        }
+    }
+}
+
 fn union(a: &[u32], b: &[u32]) -> Vec<u32> {
     let mut v: Vec<u32> = a.iter().chain(b).copied().collect();
     v.sort_unstable();
