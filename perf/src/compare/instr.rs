@@ -2,7 +2,9 @@
 //! on these VMs), through the peers kit's `instr.sh`: each server runs under
 //! valgrind for a short and a long session and Ir/request is the
 //! difference over the difference in requests. Rampart no-policy is the
-//! kit's `EXTRA`; HAProxy its target B. Full mode only (a few minutes).
+//! kit's `EXTRA`; HAProxy (B), nginx (C) and HAProxy with its stick table
+//! (E) its targets (ModSecurity manages a few requests a second under
+//! valgrind: minutes per session). Full mode only (a few minutes).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -46,7 +48,7 @@ pub fn parse(md: &str, names: &BTreeMap<&str, &str>) -> Vec<InstrRow> {
         .collect()
 }
 
-/// Runs the kit's instr.sh for HAProxy (B) and `rampart_cmd` (one process
+/// Runs the kit's instr.sh for B, C, E and `rampart_cmd` (one process
 /// on 127.0.0.1:18090, started under valgrind by the kit), loads get and
 /// post, with results in `out`. Every server port must be free.
 pub fn run(
@@ -64,7 +66,7 @@ pub fn run(
     let log = std::fs::File::create(out.join("instr.log"))?;
     let mut child = servers::owned_command(&argv)?
         .env("PEERS_WORK", peers_work)
-        .env("TARGETS", "B")
+        .env("TARGETS", "B C E")
         .env("LOADS", "get post")
         .env("EXTRA", "name=rampart port=18090")
         .env("EXTRA_CMD", rampart_cmd)
@@ -95,7 +97,9 @@ pub fn run(
         );
     }
     let md = std::fs::read_to_string(out.join("instr.md")).context("reading instr.md")?;
-    let names: BTreeMap<&str, &str> = [("B", "B"), ("rampart", "R0")].into_iter().collect();
+    let names: BTreeMap<&str, &str> = [("B", "B"), ("C", "C"), ("E", "E"), ("rampart", "R0")]
+        .into_iter()
+        .collect();
     Ok(parse(&md, &names))
 }
 

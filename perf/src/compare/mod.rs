@@ -3,7 +3,7 @@
 //! Rampart in its modes and HAProxy with TLS, all pinned to the server
 //! CPUs; runs the same loads against each (`rampart-bench run` pinned to the
 //! load CPUs) in interleaved rounds; sweeps the offered load for HAProxy
-//! and Rampart; compares one worker with two; runs the matcher benchmark
+//! and Rampart; compares one worker with one per core; runs the matcher benchmark
 //! and (full mode) callgrind; then writes the report, `results.json` and
 //! SVG plots, and optionally the generated section of docs/BENCHMARKS.md.
 //! `perf/run` builds the binaries and calls it; see perf/README.md.
@@ -271,6 +271,7 @@ pub fn run(args: &CompareArgs) -> Result<()> {
         let res: Results =
             serde_json::from_str(&text).with_context(|| format!("parsing {}", from.display()))?;
         let dir = from.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let res = reaggregate(res);
         return render(&res, &dir, &repo, args.docs);
     }
     let started = machine::now_secs();
@@ -432,8 +433,9 @@ pub fn run(args: &CompareArgs) -> Result<()> {
         body_file: work.join("wrk/body.json"),
         rate: None,
     };
-    // Up to a third of the runs may be repeated for other processes' load.
-    let retries = Cell::new((cells.len() as u32 * plan.rounds).div_ceil(3) + 4);
+    // A tenth of the runs (and two more) may be repeated for other
+    // processes' load: each costs a run and up to 15 s of waiting.
+    let retries = Cell::new((cells.len() as u32 * plan.rounds).div_ceil(10) + 2);
     let ctx = Ctx {
         runner: &runner,
         plan: &plan,
@@ -531,7 +533,7 @@ pub fn run(args: &CompareArgs) -> Result<()> {
             }
         }
 
-        // One worker against two: nothing pinned by taskset, the backend
+        // One worker against one per core: nothing pinned by taskset, the backend
         // allowed on every CPU for the phase.
         if !scaling_ids.is_empty() {
             let all_cpus = format!("0-{}", res.meta.cpus.saturating_sub(1));
@@ -688,7 +690,7 @@ impl Ctx<'_> {
         self.retries.set(self.retries.get() - 1);
         let busy = measure::wait_quiet(
             measure::DISTURBED_PCT,
-            Duration::from_secs(30),
+            Duration::from_secs(15),
             self.runner.clk_tck,
         )?;
         log(format!(
@@ -863,17 +865,52 @@ fn prepare_files(to_start: &[&Setup], p: &Paths, backend_port: u16) -> Result<()
     Ok(())
 }
 
+/// The rows and health notes computed again from the raw samples (with the
+/// current aggregation rules), in the saved rows' order.
+fn reaggregate(mut res: Results) -> Results {
+    let base = |l: &str| loads::load(l).map(|l| l.base).unwrap_or(setups::HAPROXY);
+    let order: Vec<(String, String)> = res
+        .rows
+        .iter()
+        .map(|r| (r.load.clone(), r.setup.clone()))
+        .collect();
+    let order: Vec<(&str, &str)> = order
+        .iter()
+        .map(|(l, s)| (l.as_str(), s.as_str()))
+        .collect();
+    let rows = stats::rows(&res.samples, &order, base);
+    let order: Vec<(String, String)> = res
+        .scaling
+        .iter()
+        .map(|r| (r.load.clone(), r.setup.clone()))
+        .collect();
+    let order: Vec<(&str, &str)> = order
+        .iter()
+        .map(|(l, s)| (l.as_str(), s.as_str()))
+        .collect();
+    let scaling = stats::rows(&res.samples, &order, |_| "RS1");
+    res.rows = rows;
+    res.scaling = scaling;
+    add_health_notes(&mut res);
+    res
+}
+
 /// Notes on anything in the numbers that makes them suspect.
 fn add_health_notes(res: &mut Results) {
+    res.health.clear();
     let mut disturbed = Vec::new();
+    let mut dropped = Vec::new();
     for r in res.rows.iter().chain(&res.scaling) {
         let n = setups::setup(&r.setup).map(|s| s.name).unwrap_or(&r.setup);
         if r.errors > 0 {
-            res.notes
+            res.health
                 .push(format!("{n} / {}: {} failed requests", r.load, r.errors));
         }
+        if r.dropped > 0 {
+            dropped.push(format!("{n} / {} ({})", r.load, r.dropped));
+        }
         if r.non_2xx > 0 {
-            res.notes.push(format!(
+            res.health.push(format!(
                 "{n} / {}: {} responses outside 2xx ({} blocked) — a benign load should pass",
                 r.load, r.non_2xx, r.blocked
             ));
@@ -889,11 +926,17 @@ fn add_health_notes(res: &mut Results) {
         .map(|s| format!("{} / {} ({:.0} %)", s.setup, s.load, s.foreign_cpu_pct))
         .collect();
     disturbed.extend(open);
+    if !dropped.is_empty() {
+        res.health.push(format!(
+            "disturbed rounds left out of the medians (other processes used more than {:.0} % of a CPU): {}",
+            measure::DISTURBED_PCT,
+            dropped.join(", ")
+        ));
+    }
     if !disturbed.is_empty() {
-        res.notes.push(format!(
-            "other processes used more than {:.0} % of a CPU in at least one round of: {} — \
-             those numbers are less reliable (disturbed runs are repeated once when the machine is quiet, \
-             while a budget lasts)",
+        res.health.push(format!(
+            "every round disturbed (other processes used more than {:.0} % of a CPU; worst round in brackets), \
+             so these numbers are less reliable: {}",
             measure::DISTURBED_PCT,
             disturbed.join(", ")
         ));

@@ -58,8 +58,12 @@ pub struct Results {
     pub instr: Vec<InstrRow>,
     /// The generated config of the default-pack instance, for the report.
     pub example_config: String,
-    /// What went wrong or looks suspicious (failed runs, errors, a busy box).
+    /// What went wrong during the run (failed runs, WAF checks, a busy box).
     pub notes: Vec<String>,
+    /// What the numbers themselves say is suspect (errors, non-2xx,
+    /// disturbed rounds); derived from the rows, so recomputed by `--from`.
+    #[serde(default)]
+    pub health: Vec<String>,
     /// Every run, raw.
     pub samples: Vec<Sample>,
 }

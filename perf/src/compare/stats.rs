@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::measure::Sample;
+use super::measure::{Sample, DISTURBED_PCT};
 
 /// One `(setup, load)` cell, aggregated over its rounds.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -11,6 +11,9 @@ pub struct Row {
     pub setup: String,
     pub load: String,
     pub rounds: usize,
+    /// Rounds left out because other processes disturbed them.
+    #[serde(default)]
+    pub dropped: usize,
     /// Median, min and max of the rounds' req/s.
     pub rps: f64,
     pub rps_min: f64,
@@ -28,7 +31,8 @@ pub struct Row {
     pub errors: u64,
     /// Responses with a status outside 2xx over all rounds.
     pub non_2xx: u64,
-    /// Responses counted as blocked (403/429) over all rounds.
+    /// Responses counted as blocked (403/429) over all rounds (disturbed
+    /// ones included, as for errors).
     pub blocked: u64,
     pub foreign_cpu_pct_max: f64,
     /// The latency distribution `(percentile, µs)` of the median round.
@@ -60,10 +64,18 @@ fn non_2xx(s: &Sample) -> u64 {
 }
 
 /// Aggregates the samples of one `(setup, load)` cell (rounds ≥ 1).
-pub fn row(samples: &[&Sample]) -> Row {
-    let Some(first) = samples.first() else {
+pub fn row(all: &[&Sample]) -> Row {
+    let Some(first) = all.first() else {
         return Row::default();
     };
+    // Rounds that other processes disturbed are left out while at least one
+    // clean round remains: they measure the neighbours, not the server.
+    let clean: Vec<&Sample> = all
+        .iter()
+        .copied()
+        .filter(|s| s.foreign_cpu_pct <= DISTURBED_PCT)
+        .collect();
+    let samples: &[&Sample] = if clean.is_empty() { all } else { &clean };
     let get = |f: &dyn Fn(&Sample) -> f64| samples.iter().map(|s| f(s)).collect::<Vec<_>>();
     let rps = get(&|s| s.report.throughput_rps);
     let med = median(&rps);
@@ -80,6 +92,7 @@ pub fn row(samples: &[&Sample]) -> Row {
         setup: first.setup.clone(),
         load: first.load.clone(),
         rounds: samples.len(),
+        dropped: all.len() - samples.len(),
         rps: med,
         rps_min: rps.iter().copied().fold(f64::INFINITY, f64::min),
         rps_max: rps.iter().copied().fold(0.0, f64::max),
@@ -92,9 +105,9 @@ pub fn row(samples: &[&Sample]) -> Row {
         backend_cpu_us: first
             .backend_cpu_us
             .map(|_| median(&get(&|s| s.backend_cpu_us.unwrap_or(0.0)))),
-        errors: samples.iter().map(|s| s.report.errors.total()).sum(),
-        non_2xx: samples.iter().map(|s| non_2xx(s)).sum(),
-        blocked: samples.iter().map(|s| s.report.outcomes.blocked).sum(),
+        errors: all.iter().map(|s| s.report.errors.total()).sum(),
+        non_2xx: all.iter().map(|s| non_2xx(s)).sum(),
+        blocked: all.iter().map(|s| s.report.outcomes.blocked).sum(),
         foreign_cpu_pct_max: get(&|s| s.foreign_cpu_pct).into_iter().fold(0.0, f64::max),
         distribution: mid.report.latency_us.distribution.clone(),
     }
@@ -227,6 +240,31 @@ pub(crate) mod tests {
         // The distribution is the median round's (round 3, 32k req/s).
         assert_eq!(r[1].distribution[1], (50.0, 1900));
         assert_eq!(r[3].vs_base, Some(1.5));
+        assert_eq!(r[1].dropped, 0);
         assert_eq!(r[1].backend_cpu_us, Some(8.0));
+    }
+
+    #[test]
+    fn disturbed_rounds_are_left_out_while_a_clean_one_remains() {
+        let mut samples = vec![
+            sample("B", "get", 1, 40_000.0, 1500),
+            sample("B", "get", 2, 20_000.0, 3000),
+            sample("B", "get", 3, 41_000.0, 1400),
+        ];
+        samples[1].foreign_cpu_pct = 60.0;
+        samples[1].report.errors.closed = 1;
+        let r = rows(&samples, &[("get", "B")], |_| "B");
+        assert_eq!((r[0].rounds, r[0].dropped), (2, 1));
+        assert_eq!(r[0].rps, 40_500.0);
+        assert_eq!(r[0].rps_min, 40_000.0);
+        assert_eq!(r[0].errors, 1, "errors of a dropped round still count");
+        assert_eq!(r[0].foreign_cpu_pct_max, 3.0);
+        // All disturbed: all kept, and the foreign CPU says so.
+        for s in &mut samples {
+            s.foreign_cpu_pct = 50.0;
+        }
+        let r = rows(&samples, &[("get", "B")], |_| "B");
+        assert_eq!((r[0].rounds, r[0].dropped), (3, 0));
+        assert_eq!(r[0].foreign_cpu_pct_max, 50.0);
     }
 }

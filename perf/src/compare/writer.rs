@@ -109,7 +109,7 @@ fn instr_for(res: &Results, setup: &str, load: &str) -> String {
 fn main_table(res: &Results, out: &mut String) {
     let _ = writeln!(
         out,
-        "| load | setup | req/s | min..max | vs HAProxy | p50 ms | p99 ms | p99.9 ms | CPU µs/req | backend CPU µs/req | Ir/req | errors | non-2xx | foreign CPU % |"
+        "| load | setup | req/s | min..max | vs HAProxy | p50 ms | p99 ms | p99.9 ms | CPU µs/req | backend CPU µs/req | Ir/req | errors | non-2xx | foreign CPU % | rounds |"
     );
     let _ = writeln!(
         out,
@@ -124,7 +124,7 @@ fn main_table(res: &Results, out: &mut String) {
         };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {}..{} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} |",
+            "| {} | {} | {} | {}..{} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {} |",
             r.load,
             n,
             thousands(r.rps),
@@ -139,8 +139,18 @@ fn main_table(res: &Results, out: &mut String) {
             instr_for(res, &r.setup, &r.load),
             r.errors,
             r.non_2xx,
-            r.foreign_cpu_pct_max
+            r.foreign_cpu_pct_max,
+            rounds(r)
         );
+    }
+}
+
+/// `3`, or `2 of 3` when a disturbed round was left out.
+fn rounds(r: &Row) -> String {
+    if r.dropped == 0 {
+        r.rounds.to_string()
+    } else {
+        format!("{} of {}", r.rounds, r.rounds + r.dropped)
     }
 }
 
@@ -208,7 +218,9 @@ pub fn section(res: &Results, svg_dir: &str) -> String {
          TLS on the same certificate) under the same load. *CPU µs/req* is the user + system time of the server's processes \
          (all threads, from /proc) per response; *backend* the same for A. *Ir/req*: user-space instructions per request \
          (callgrind, full mode). *errors* are failed requests, *non-2xx* responses outside 2xx (blocked ones included); \
-         *foreign CPU* is machine CPU used by anything else, % of one CPU in the worst round (above ~15 the run was disturbed).\n",
+         *foreign CPU* is machine CPU used by anything else, % of one CPU in the worst round counted (above 15 the \
+         round was disturbed: such a run is repeated once when the machine is quiet, and disturbed rounds are left out of \
+         the medians while a clean one remains — *rounds* says how many were used).\n",
         m.srv_cpus,
         m.connections,
         m.load_cpus,
@@ -281,11 +293,12 @@ pub fn section(res: &Results, svg_dir: &str) -> String {
         );
     }
     if !res.scaling.is_empty() {
-        let _ = writeln!(o, "### Cores: one worker against two\n");
+        let _ = writeln!(o, "### Cores: one worker against one per core\n");
         let _ = writeln!(o, "Rampart with the default pack (monitor-mode behaviour overlay), `workers = 1` against \
-            `workers = 2`, the kit's GET; nothing pinned by taskset (each worker pins itself to a core), the backend \
-            allowed on every CPU. On this {}-CPU machine the load generator and the backend share the cores with the \
-            workers, so this shows what a second worker buys when the cores are already shared, not linear scaling.\n", m.cpus);
+            `workers = \"auto\"` (one per core: {} here), the kit's GET; nothing pinned by taskset (each worker pins \
+            itself to a core), the backend allowed on every CPU. On this {}-CPU machine the load generator and the \
+            backend share the cores with the workers, so this shows what more workers buy when the cores are already \
+            shared, not linear scaling.\n", m.cpus, m.cpus);
         scaling_table(&res.scaling, &mut o);
         let _ = writeln!(o);
     }
@@ -354,9 +367,9 @@ pub fn section(res: &Results, svg_dir: &str) -> String {
             .collect::<Vec<_>>()
             .join("; ")
     );
-    if !res.notes.is_empty() {
+    if !res.notes.is_empty() || !res.health.is_empty() {
         let _ = writeln!(o, "Notes from the run:\n");
-        for n in &res.notes {
+        for n in res.notes.iter().chain(&res.health) {
             let _ = writeln!(o, "- {n}");
         }
         let _ = writeln!(o);
