@@ -113,7 +113,7 @@ fn main_table(res: &Results, out: &mut String) {
     );
     let _ = writeln!(
         out,
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for r in &res.rows {
         let bold = r.setup.starts_with('R');
@@ -461,5 +461,15 @@ mod tests {
         assert!(s.contains("![Throughput per setup](bench/throughput.svg)"));
         assert!(s.contains("- something odd"));
         assert!(!s.contains("### Cores"), "no empty sections");
+        // Every table's rows have as many cells as its header.
+        let mut cols = None;
+        for line in s.lines() {
+            if line.starts_with('|') {
+                let n = line.matches('|').count();
+                assert_eq!(*cols.get_or_insert(n), n, "{line}");
+            } else {
+                cols = None;
+            }
+        }
     }
 }
