@@ -20,7 +20,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Send load to one target and report throughput, latency, statuses and errors.
-    Run(loadgen::RunArgs),
+    Run(Box<loadgen::RunArgs>),
     /// Benchmark Rampart against the peers (nginx, HAProxy, ModSecurity) and write the report.
     Compare(compare::CompareArgs),
 }

@@ -22,11 +22,12 @@ pub struct RunArgs {
     #[arg(short = 't', long, default_value_t = 1)]
     pub threads: usize,
 
-    /// How long to measure after the warm-up (`10s`, `500ms`, `2m`).
-    #[arg(short = 'd', long, value_parser = parse_duration, default_value = "10s")]
-    pub duration: Duration,
+    /// How long to measure after the warm-up (`10s`, `500ms`, `2m`);
+    /// 10 s unless `--requests` is given. With both, whichever comes first.
+    #[arg(short = 'd', long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
 
-    /// Stop after this many responses instead of after `--duration`.
+    /// Stop after this many responses.
     #[arg(short = 'n', long)]
     pub requests: Option<u64>,
 

@@ -53,6 +53,9 @@ pub struct Report {
     pub classes: BTreeMap<String, ClassCounts>,
     /// Failures by kind: see [`Errors`].
     pub errors: Errors,
+    /// The message of the first connect, socket or TLS error, to say why.
+    #[serde(default)]
+    pub first_error: Option<String>,
 }
 
 /// The settings of a run, echoed so a report stands on its own.
@@ -221,6 +224,9 @@ impl Report {
             e.parse,
             e.tls
         );
+        if let Some(first) = &self.first_error {
+            let _ = writeln!(s, "first error {first}");
+        }
         s
     }
 }
