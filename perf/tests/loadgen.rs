@@ -641,6 +641,7 @@ fn latency_percentiles_match_a_known_delay() {
     assert_eq!(r.requests, 100);
     assert_eq!(r.errors.total(), 0, "{:?}", r.errors);
     let l = &r.latency_us;
+    println!("20 ms delay: {l:?}");
     // The server holds every response for 20 ms after reading the request,
     // so none can take less (19 ms leaves room for the histogram's
     // rounding); the median has no reason to be much more on any machine.
@@ -677,6 +678,7 @@ path = "/slow"
     // slow share is between 2 % and 25 % (it is about 10 %).
     assert!((4..=50).contains(&slow), "slow responses {slow}");
     let l = &r.latency_us;
+    println!("{slow} slow of 200: {l:?}");
     assert!((2_000..=40_000).contains(&l.p50), "p50 {} us", l.p50);
     assert!((2_000..=40_000).contains(&l.p75), "p75 {} us", l.p75);
     assert!((99_000..=300_000).contains(&l.p99), "p99 {} us", l.p99);
@@ -817,12 +819,16 @@ path = "/garbage"
 
 #[test]
 fn a_refused_port_is_a_connect_error() {
-    let url = format!("http://127.0.0.1:{}/", refused_port());
+    let port = refused_port();
+    let url = format!("http://127.0.0.1:{port}/");
     let r = report_any_exit(&[&url, "-c", "2", "-d", "500ms", "--timeout", "1s"]);
     assert_eq!(r.requests, 0);
     let e = &r.errors;
     assert!(e.connect >= 1, "{e:?}");
     assert_eq!(e.total(), e.connect, "{e:?}");
+    // The report says why, naming the target.
+    let why = r.first_error.as_deref().unwrap_or("");
+    assert!(why.contains(&port.to_string()), "first error: {why:?}");
 }
 
 // ------------------------------------------------- connections and wire
@@ -1163,6 +1169,10 @@ fn the_open_loop_corrected_latency_shows_a_server_stall() {
     assert!(r.requests >= 600, "{}", r.requests);
     let c = &r.latency_us;
     let u = r.uncorrected_latency_us.as_ref().expect("uncorrected");
+    println!(
+        "{} requests; corrected p50 {} p90 {} p99 {} max {}; uncorrected p50 {} p90 {} p99 {} max {} (us)",
+        r.requests, c.p50, c.p90, c.p99, c.max, u.p50, u.p90, u.p99, u.max
+    );
     assert!(
         c.p90 >= 300_000,
         "corrected p90 {} us hides the stall",
@@ -1224,6 +1234,8 @@ fn https_with_a_ca_verifies_the_server() {
     ]);
     assert_eq!(r.requests, 0);
     assert!(r.errors.tls >= 1, "{:?}", r.errors);
+    let why = r.first_error.as_deref().unwrap_or("");
+    assert!(why.to_lowercase().contains("tls"), "first error: {why:?}");
     assert_eq!(srv.tls_handshakes(), handshakes);
     assert_eq!(srv.requests(), requests);
 }

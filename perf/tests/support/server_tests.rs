@@ -170,6 +170,17 @@ fn garbage_is_not_http() {
 }
 
 #[test]
+fn what_is_not_http_gets_400_and_a_close() {
+    let srv = TestServer::start(Behaviour::new(Reply::ok()));
+    let text = exchange(srv.addr(), "\x16\x03\x01\x00\x05hello\r\n\r\n");
+    assert_eq!(
+        text,
+        "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    assert_eq!(srv.requests(), 0);
+}
+
+#[test]
 fn delays_and_the_stall_hold_answers_back() {
     let srv = TestServer::start(
         Behaviour::new(Reply::ok())

@@ -430,7 +430,7 @@ fn serve(w: &mut dyn Wire, shared: &Shared, peer: SocketAddr, conn: u64) {
     let mut tmp = vec![0u8; 64 * 1024];
     loop {
         if take_requests(shared, &mut buf, &mut pending, peer, conn).is_err() {
-            return;
+            return reject(w);
         }
         if pending.is_empty() {
             match w.read(&mut tmp) {
@@ -463,7 +463,7 @@ fn serve(w: &mut dyn Wire, shared: &Shared, peer: SocketAddr, conn: u64) {
             return;
         }
         if take_requests(shared, &mut buf, &mut pending, peer, conn).is_err() {
-            return;
+            return reject(w);
         }
         let Some((seen, drop)) = pending.pop_front() else {
             continue;
@@ -485,6 +485,14 @@ fn serve(w: &mut dyn Wire, shared: &Shared, peer: SocketAddr, conn: u64) {
             return;
         }
     }
+}
+
+/// What a web server says to bytes that are not HTTP (such as a TLS
+/// ClientHello): 400, then it closes.
+fn reject(w: &mut dyn Wire) {
+    let _ =
+        w.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    let _ = w.flush();
 }
 
 /// Moves the complete requests at the start of `buf` to `pending` (each
