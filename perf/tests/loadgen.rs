@@ -182,6 +182,25 @@ fn warm_up_responses_are_not_counted() {
     );
 }
 
+#[test]
+fn the_measured_window_excludes_the_warm_up() {
+    let srv = TestServer::start(Behaviour::new(Reply::ok().delay(ms(5))));
+    let r = report(&[&srv.url("/"), "-c", "1", "--warmup", "300ms", "-d", "500ms"]);
+    assert!(
+        (0.45..0.75).contains(&r.elapsed_s),
+        "elapsed {} s for -d 500ms after 300ms of warm-up",
+        r.elapsed_s
+    );
+    // At most one response per 5 ms fits in the measured half second.
+    assert!((1..=101).contains(&r.requests), "{}", r.requests);
+    assert!(
+        srv.requests() > r.requests + 10,
+        "server {} vs counted {}: no warm-up?",
+        srv.requests(),
+        r.requests
+    );
+}
+
 // -------------------------------------------------------- classification
 
 fn status_server() -> TestServer {
@@ -719,6 +738,27 @@ fn connections_the_server_closes_are_counted_and_the_run_goes_on() {
 }
 
 #[test]
+fn every_pipelined_request_lost_with_a_dropped_connection_is_counted() {
+    // 4 in flight per connection, answers taking 2 ms: when the server drops
+    // a connection, the request it drops has others queued behind it, and
+    // each of them is a request that got no answer.
+    let srv = TestServer::start(Behaviour::new(Reply::ok().delay(ms(2))).drop_every(25));
+    let r = report(&[&srv.url("/"), "-c", "1", "--pipeline", "4", "-n", "200"]);
+    assert_eq!(r.requests, 200);
+    let (drops, e) = (srv.drops(), &r.errors);
+    assert!(drops >= 5, "server dropped {drops} connections");
+    assert_eq!(e.total(), e.closed, "{e:?}");
+    // At most 4 lost per drop; more than one per drop on the whole (the
+    // last drop may have come after the run stopped counting).
+    assert!(
+        e.closed <= 4 * drops && e.closed >= 2 * (drops - 1),
+        "{} closed for {drops} dropped connections",
+        e.closed
+    );
+    assert_eq!(class(&r, "default").failed, e.closed);
+}
+
+#[test]
 fn slow_responses_time_out_and_the_run_goes_on() {
     let srv =
         TestServer::start(Behaviour::new(Reply::ok()).route("/slow", Reply::ok().delay(ms(1500))));
@@ -1043,6 +1083,65 @@ path = "/big"
     matches_server("/chunked", c, srv.requests_on("/chunked"), 2);
     matches_server("/trickle", t, srv.requests_on("/trickle"), 2);
     matches_server("/big", b, srv.requests_on("/big"), 2);
+}
+
+#[test]
+fn interim_responses_trailers_and_close_delimited_bodies_are_read() {
+    let srv = TestServer::start(
+        Behaviour::new(Reply::ok())
+            .route("/interim", Reply::ok().body(40).interim())
+            .route(
+                "/trailers",
+                Reply::ok().body(2000).chunked_with_trailers(300),
+            )
+            .route("/untilclose", Reply::ok().body(3000).until_close()),
+    );
+    let dir = tempfile::tempdir().expect("tmp");
+    let mix = write_file(
+        dir.path(),
+        "mix.toml",
+        r#"
+[[request]]
+class = "interim"
+path = "/interim"
+[[request]]
+class = "trailers"
+path = "/trailers"
+[[request]]
+class = "untilclose"
+path = "/untilclose"
+"#,
+    );
+    let r = report(&[
+        &srv.url("/"),
+        "-c",
+        "2",
+        "-n",
+        "60",
+        "--timeout",
+        "3s",
+        "--mix",
+        arg(&mix),
+    ]);
+    assert_eq!(r.requests, 60);
+    assert_eq!(r.errors.total(), 0, "{:?}", r.errors);
+    // The 100 Continue is not a response of its own.
+    assert_eq!(r.status, BTreeMap::from([("200".to_string(), 60)]));
+    let (i, t, u) = (
+        class(&r, "interim").responses,
+        class(&r, "trailers").responses,
+        class(&r, "untilclose").responses,
+    );
+    assert!(i > 0 && t > 0 && u > 0, "{:?}", r.classes);
+    // A body that ends with the connection needs a new connection after it.
+    assert!(
+        r.connections_opened >= u,
+        "{} connections for {u} close-delimited responses",
+        r.connections_opened
+    );
+    matches_server("/interim", i, srv.requests_on("/interim"), 2);
+    matches_server("/trailers", t, srv.requests_on("/trailers"), 2);
+    matches_server("/untilclose", u, srv.requests_on("/untilclose"), 2);
 }
 
 #[test]

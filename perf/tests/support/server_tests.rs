@@ -107,6 +107,23 @@ fn chunked_bodies_are_framed_as_chunks() {
 }
 
 #[test]
+fn interim_responses_trailers_and_close_delimited_bodies() {
+    let srv = TestServer::start(
+        Behaviour::new(Reply::ok())
+            .route("/t", Reply::ok().body(5).chunked_with_trailers(3).interim())
+            .route("/c", Reply::ok().body(7).until_close()),
+    );
+    let text = exchange(srv.addr(), &(get("/t") + &get("/c") + &get("/never")));
+    assert_eq!(
+        text,
+        "HTTP/1.1 100 Continue\r\n\r\n\
+         HTTP/1.1 200 OK\r\nServer: loadgen-test\r\nTransfer-Encoding: chunked\r\n\r\n\
+         3;name=\"v\"\r\nxxx\r\n2;name=\"v\"\r\nxx\r\n0;end\r\nX-Checksum: 0123abcd\r\nX-Other: 1\r\n\r\n\
+         HTTP/1.1 200 OK\r\nServer: loadgen-test\r\n\r\nxxxxxxx"
+    );
+}
+
+#[test]
 fn trickled_responses_arrive_whole() {
     let srv = TestServer::start(Behaviour::new(Reply::ok().body(1000).trickle()));
     let text = exchange(srv.addr(), &last("GET", "/"));
@@ -153,11 +170,13 @@ fn every_nth_request_is_dropped_unanswered() {
     );
     assert_eq!(status_lines(&text).len(), 2, "{text}");
     assert_eq!(srv.dropped(), 2);
+    assert_eq!(srv.drops(), 1);
     // The count runs over connections: the next connection's first request
     // is number 5, its second number 6 is dropped.
     let text = exchange(srv.addr(), &(get("/5") + &get("/6")));
     assert_eq!(status_lines(&text).len(), 1, "{text}");
     assert_eq!(srv.dropped(), 3);
+    assert_eq!(srv.drops(), 2);
 }
 
 #[test]

@@ -42,6 +42,14 @@ pub struct Reply {
     pub trickle: bool,
     /// Answer with bytes that are not HTTP at all.
     pub garbage: bool,
+    /// Send a `100 Continue` interim response first.
+    pub interim: bool,
+    /// Chunked only: a chunk extension on each chunk and a trailer field
+    /// after the last.
+    pub trailers: bool,
+    /// No Content-Length and no chunking: the body ends when the server
+    /// closes the connection.
+    pub until_close: bool,
 }
 
 impl Reply {
@@ -55,6 +63,9 @@ impl Reply {
             delay: Duration::ZERO,
             trickle: false,
             garbage: false,
+            interim: false,
+            trailers: false,
+            until_close: false,
         }
     }
 
@@ -88,6 +99,23 @@ impl Reply {
 
     pub fn delay(mut self, d: Duration) -> Reply {
         self.delay = d;
+        self
+    }
+
+    pub fn interim(mut self) -> Reply {
+        self.interim = true;
+        self
+    }
+
+    /// Chunked with extensions and a trailer (chunks of `chunk` bytes).
+    pub fn chunked_with_trailers(mut self, chunk: usize) -> Reply {
+        self.chunk = Some(chunk.max(1));
+        self.trailers = true;
+        self
+    }
+
+    pub fn until_close(mut self) -> Reply {
+        self.until_close = true;
         self
     }
 
@@ -190,6 +218,8 @@ struct Counts {
     /// Requests received and never answered because the server dropped
     /// their connection (`drop_every`).
     dropped: AtomicU64,
+    /// Connections closed that way.
+    drops: AtomicU64,
     garbage_sent: AtomicU64,
     /// Responses held back by the stall.
     stalled: AtomicU64,
@@ -334,6 +364,11 @@ impl TestServer {
         self.counts().dropped.load(Ordering::SeqCst)
     }
 
+    /// Connections dropped with requests unanswered.
+    pub fn drops(&self) -> u64 {
+        self.counts().drops.load(Ordering::SeqCst)
+    }
+
     /// Garbage (non-HTTP) answers sent.
     pub fn garbage_sent(&self) -> u64 {
         self.counts().garbage_sent.load(Ordering::SeqCst)
@@ -471,6 +506,7 @@ fn serve(w: &mut dyn Wire, shared: &Shared, peer: SocketAddr, conn: u64) {
         if drop {
             c.dropped
                 .fetch_add(1 + pending.len() as u64, Ordering::SeqCst);
+            c.drops.fetch_add(1, Ordering::SeqCst);
             return;
         }
         let reply = shared.behaviour.reply_for(&seen.path).clone();
@@ -478,7 +514,7 @@ fn serve(w: &mut dyn Wire, shared: &Shared, peer: SocketAddr, conn: u64) {
             .header("connection")
             .is_some_and(|v| v.eq_ignore_ascii_case("close"));
         match answer(w, shared, &seen, &reply) {
-            Ok(()) if !reply.close && !client_close => {}
+            Ok(()) if !reply.close && !reply.until_close && !client_close => {}
             _ => return,
         }
         if eof && pending.is_empty() {
@@ -599,7 +635,7 @@ fn answer(w: &mut dyn Wire, shared: &Shared, seen: &Seen, reply: &Reply) -> io::
     let bodiless = seen.method == "HEAD" || status < 200 || status == 204 || status == 304;
     let mut head = format!("HTTP/1.1 {status} {}\r\n", reason(status));
     head.push_str("Server: loadgen-test\r\n");
-    if status != 204 && !(100..200).contains(&status) {
+    if status != 204 && !(100..200).contains(&status) && !reply.until_close {
         match reply.chunk {
             Some(_) => head.push_str("Transfer-Encoding: chunked\r\n"),
             // A 304's and a HEAD response's Content-Length describe the body a
@@ -613,16 +649,24 @@ fn answer(w: &mut dyn Wire, shared: &Shared, seen: &Seen, reply: &Reply) -> io::
     head.push_str("\r\n");
     let body = vec![b'x'; if bodiless { 0 } else { reply.body_len }];
     let mut pieces: Vec<Vec<u8>> = Vec::new();
+    if reply.interim {
+        pieces.push(b"HTTP/1.1 100 Continue\r\n\r\n".to_vec());
+    }
     match (reply.chunk, bodiless) {
         (Some(size), false) => {
             pieces.push(head.into_bytes());
+            let ext = if reply.trailers { ";name=\"v\"" } else { "" };
             for part in body.chunks(size) {
-                let mut p = format!("{:x}\r\n", part.len()).into_bytes();
+                let mut p = format!("{:x}{ext}\r\n", part.len()).into_bytes();
                 p.extend_from_slice(part);
                 p.extend_from_slice(b"\r\n");
                 pieces.push(p);
             }
-            pieces.push(b"0\r\n\r\n".to_vec());
+            if reply.trailers {
+                pieces.push(b"0;end\r\nX-Checksum: 0123abcd\r\nX-Other: 1\r\n\r\n".to_vec());
+            } else {
+                pieces.push(b"0\r\n\r\n".to_vec());
+            }
         }
         _ => {
             let mut all = head.into_bytes();
@@ -647,7 +691,7 @@ fn answer(w: &mut dyn Wire, shared: &Shared, seen: &Seen, reply: &Reply) -> io::
     for (i, p) in pieces.into_iter().enumerate() {
         w.write_all(&p)?;
         w.flush()?;
-        if (reply.trickle || reply.chunk.is_some()) && i + 1 < n {
+        if (reply.trickle || reply.chunk.is_some() || reply.interim) && i + 1 < n {
             thread::sleep(Duration::from_millis(1));
         }
     }
