@@ -1378,6 +1378,38 @@ fn https_to_a_plain_server_is_a_tls_error() {
     assert!(r.errors.tls >= 1, "{:?}", r.errors);
 }
 
+#[test]
+fn a_handshake_the_server_cuts_is_a_tls_failure_and_not_spun_on() {
+    // A server that takes the ClientHello and closes without a word (what a
+    // gateway refusing a TLS client does). The handshake failed: per the
+    // report contract that is `tls`, and the worker's rule is that a target
+    // failing handshakes is retried after a pause, not reconnected in a
+    // tight loop (which would flood the target and measure nothing).
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let n = accepted.clone();
+    std::thread::spawn(move || {
+        for s in listener.incoming() {
+            let Ok(mut s) = s else { continue };
+            n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _ = s.set_read_timeout(Some(ms(1000)));
+            let _ = std::io::Read::read(&mut s, &mut [0u8; 4096]);
+        }
+    });
+    let url = format!("https://{addr}/");
+    let r = report_any_exit(&[&url, "-c", "2", "-d", "500ms", "--timeout", "1s"]);
+    let connections = accepted.load(std::sync::atomic::Ordering::SeqCst);
+    let e = &r.errors;
+    assert_eq!(r.requests, 0);
+    assert!(e.total() >= 1, "{e:?}");
+    // 2 slots for 0.5 s with a pause between attempts: a few dozen at most.
+    assert!(
+        connections <= 100 && e.tls == e.total(),
+        "{connections} connections in 0.5 s (spun on?), errors {e:?} (not tls?)"
+    );
+}
+
 // ------------------------------------------------------------ the output
 
 #[test]
