@@ -481,7 +481,9 @@ impl Worker<'_> {
     /// anything else still in flight was never answered.
     fn eof(&mut self, i: usize, now: Instant) {
         if self.conns[i].handshaking() {
-            self.note_text(|| "tls: the server closed the connection during the handshake".to_string());
+            self.note_text(|| {
+                "tls: the server closed the connection during the handshake".to_string()
+            });
             return self.close(i, Failure::Tls, now);
         }
         let c = &mut self.conns[i];
