@@ -381,6 +381,20 @@ impl Hub {
         }
     }
 
+    /// The serving policy and its generation (admin API).
+    pub fn current(&self) -> Option<(Arc<CompiledPolicy>, u64)> {
+        let s = self.status.lock().ok()?;
+        s.current.clone().map(|p| (p, s.generation))
+    }
+
+    /// The recent reloads, newest last (admin API).
+    pub fn history(&self) -> Vec<ReloadRecord> {
+        self.status
+            .lock()
+            .map(|s| s.history.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// Whether inspection is on.
     pub fn enabled(&self) -> bool {
         self.tx.is_some()
