@@ -316,7 +316,7 @@ impl EventStore {
             .filter_map(|e| serde_json::from_str::<Value>(&e.wrapped()).ok())
             .collect();
         let mut fields: Vec<&FieldAgg> = a.fields.iter().collect();
-        fields.sort_by(|x, y| y.count.cmp(&x.count));
+        fields.sort_by_key(|f| std::cmp::Reverse(f.count));
         let fields: Vec<Value> = fields
             .iter()
             .map(|f| {
