@@ -600,18 +600,121 @@ fn action_threshold_and_exclusion_changes_apply() {
     assert_eq!(audit["entries"][0]["after"]["mode"], "off");
 }
 
+fn send_from(gw: &Gateway, from: std::net::Ipv4Addr, path: &str) -> u16 {
+    RawConn::connect_from(from, gw.addr())
+        .expect("connect from another loopback address")
+        .roundtrip(format!("GET {path} HTTP/1.1\r\nHost: api.test\r\n\r\n").as_bytes())
+        .status
+}
+
 #[test]
-fn client_blocks_are_not_available_yet() {
+fn a_client_block_stops_that_client_until_lifted() {
     let e = env(true, "");
     let gw = e.start();
+    let t = Some(TOKEN);
+    for (body, field) in [
+        (r#"{"client":"nope","duration":"10m"}"#, "client"),
+        (r#"{"duration":"10m"}"#, "client"),
+        (r#"{"client":"127.0.0.1","duration":"10x"}"#, "duration"),
+        (r#"{"client":"127.0.0.1","duration":"0s"}"#, "duration"),
+        (r#"{"client":"127.0.0.1","duration":"400d"}"#, "duration"),
+        (r#"{"client":"127.0.0.1"}"#, "duration"),
+        (
+            r#"{"client":"127.0.0.1","duration":"1m","reason":7}"#,
+            "reason",
+        ),
+    ] {
+        let (st, v) = api(&gw, "POST", "/api/clients/block", t, Some(body));
+        assert_eq!((st, v["field"].as_str()), (400, Some(field)), "{body}: {v}");
+    }
+    let (st, _) = api(
+        &gw,
+        "POST",
+        "/api/clients/block",
+        None,
+        Some(r#"{"client":"127.0.0.1","duration":"10m"}"#),
+    );
+    assert_eq!(st, 401);
+    assert_eq!(read(&e.overlay()), OVERLAY, "nothing written");
+
     let (st, v) = api(
         &gw,
         "POST",
         "/api/clients/block",
-        Some(TOKEN),
-        Some(r#"{"client":"10.0.0.1","duration":"10m"}"#),
+        t,
+        Some(r#"{"client":"127.0.0.1","duration":"10m","reason":"stuffing"}"#),
     );
-    assert_eq!(st, 501, "{v}");
-    let (st, _) = api(&gw, "DELETE", "/api/clients/block/10.0.0.1", None, None);
-    assert_eq!(st, 401);
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["client"], "127.0.0.1");
+    assert!(v["until_ms"].as_u64().unwrap() > v["reload"]["time_ms"].as_u64().unwrap());
+    assert_eq!(v["reload"]["added"][0], "rampart.client-block");
+    let text = read(&e.overlay());
+    assert!(text.starts_with(OVERLAY), "{text}");
+    assert!(
+        text.contains("[[block]]\nclient = \"127.0.0.1\"\nuntil = \""),
+        "{text}"
+    );
+    assert!(text.contains("reason = \"stuffing\""), "{text}");
+
+    assert_eq!(send(&gw, "/benign"), 403, "blocked");
+    assert_eq!(
+        send_from(&gw, "127.0.0.2".parse().unwrap(), "/benign"),
+        200,
+        "others pass"
+    );
+    let ev = wait_for(&gw, "/api/events?policy=rampart.client-block", |v| {
+        v["count"] == 1
+    });
+    assert_eq!(ev["events"][0]["event"]["action"], "block");
+    let blocks = get(&gw, "/api/clients/blocks");
+    assert_eq!(blocks["blocks"][0]["client"], "127.0.0.1");
+    assert_eq!(blocks["blocks"][0]["active"], true);
+    assert_eq!(blocks["blocks"][0]["reason"], "stuffing");
+    assert_eq!(get(&gw, "/api/status")["policy"]["client_blocks"], 1);
+
+    // Blocking again replaces the entry.
+    let (st, v) = api(
+        &gw,
+        "POST",
+        "/api/clients/block",
+        t,
+        Some(r#"{"client":"127.0.0.1/32","duration":"1h"}"#),
+    );
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["before"]["reason"], "stuffing");
+    assert_eq!(read(&e.overlay()).matches("[[block]]").count(), 1);
+
+    let (st, v) = api(&gw, "DELETE", "/api/clients/block/127.0.0.1", t, None);
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(send(&gw, "/benign"), 200, "unblocked");
+    assert!(!read(&e.overlay()).contains("[[block]]"));
+    let (st, v) = api(&gw, "DELETE", "/api/clients/block/127.0.0.1", t, None);
+    assert_eq!(st, 404, "{v}");
+    let (st, _) = api(&gw, "DELETE", "/api/clients/block/bogus", t, None);
+    assert_eq!(st, 400);
+
+    // A short block lifts by itself: the hub loads again when it expires.
+    let (st, v) = api(
+        &gw,
+        "POST",
+        "/api/clients/block",
+        t,
+        Some(r#"{"client":"127.0.0.0/8","duration":"2s"}"#),
+    );
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(send(&gw, "/benign"), 403);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while send(&gw, "/benign") == 403 {
+        assert!(Instant::now() < deadline, "the block never lifted");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let s = get(&gw, "/api/status");
+    assert_eq!(s["reloads"][0]["reason"], "client block expired", "{s}");
+    assert_eq!(
+        get(&gw, "/api/clients/blocks")["blocks"][0]["active"],
+        false
+    );
+    let audit = get(&gw, "/api/audit");
+    assert_eq!(audit["entries"].as_array().unwrap().len(), 4, "{audit}");
+    assert_eq!(audit["entries"][0]["client"], "127.0.0.0/8");
 }

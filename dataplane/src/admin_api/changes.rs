@@ -305,15 +305,41 @@ pub fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
     result
 }
 
-/// `POST /api/policies/{id}/{mode|action|threshold|exclusions}`.
-pub fn policy_change(
-    api: &Api,
-    head: &Head,
-    id: &str,
-    kind: &str,
-    body: &[u8],
-) -> Result<(u16, Value), ApiError> {
-    let who = authorize(api, head)?.to_owned();
+/// Who asks, and about what: for the audit log.
+struct Ctx<'a> {
+    head: &'a Head,
+    who: String,
+    endpoint: String,
+    /// `("policy", id)` or `("client", ip)`.
+    subject: (&'static str, String),
+}
+
+/// The overlay's path and text (`None`: no file yet) and the parsed document.
+fn open_overlay(overlay: &Path) -> Result<(Option<String>, DocumentMut), ApiError> {
+    let old = match std::fs::read_to_string(overlay) {
+        Ok(t) => Some(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            return Err(ApiError::new(
+                500,
+                format!("cannot read the overlay {}: {e}", overlay.display()),
+            ))
+        }
+    };
+    let doc: DocumentMut = old.as_deref().unwrap_or("").parse().map_err(|e| {
+        ApiError::new(
+            409,
+            format!(
+                "the overlay {} is not valid TOML; fix it by hand first: {e}",
+                overlay.display()
+            ),
+        )
+    })?;
+    Ok((old, doc))
+}
+
+/// The overlay path, or the 409 when changes cannot be applied.
+fn overlay_path(api: &Api) -> Result<std::path::PathBuf, ApiError> {
     let Some(overlay) = api.overlay.clone() else {
         return Err(ApiError::new(409, NO_OVERLAY));
     };
@@ -323,6 +349,75 @@ pub fn policy_change(
             "policy inspection is off; there is nothing to change",
         ));
     }
+    Ok(overlay)
+}
+
+/// Writes the edited overlay, reloads, puts the old file back if the
+/// reload fails, and audits. Returns the reload's outcome as JSON.
+#[allow(clippy::too_many_arguments)]
+fn commit(
+    api: &Api,
+    cx: &Ctx<'_>,
+    overlay: &Path,
+    old: Option<&str>,
+    text: &str,
+    before: &Value,
+    after: &Value,
+    field: &'static str,
+) -> Result<Value, ApiError> {
+    if let Err(e) = write_atomic(overlay, text) {
+        let msg = format!("cannot write the overlay {}: {e}", overlay.display());
+        audit(api, cx, before, after, "write_failed", Some(&msg));
+        return Err(ApiError::new(500, msg));
+    }
+    let reload = api.hub.reload_and_wait("admin api", RELOAD_WAIT);
+    let failure = match &reload {
+        Some(r) if r.ok => None,
+        Some(r) => Some(r.errors.join("; ")),
+        None => Some(
+            "the policy hub is busy with another reload; nothing was changed, retry".to_owned(),
+        ),
+    };
+    if let Some(err) = failure {
+        let restored = match old {
+            Some(t) => write_atomic(overlay, t),
+            None => std::fs::remove_file(overlay),
+        };
+        let mut msg = format!("the change did not load and was undone: {err}");
+        if let Err(e) = restored {
+            msg.push_str(&format!(
+                "; and restoring the previous overlay failed: {e} (fix {} by hand)",
+                overlay.display()
+            ));
+        }
+        audit(api, cx, before, after, "reload_failed", Some(&msg));
+        let status = if reload.is_some() { 422 } else { 503 };
+        return Err(ApiError::field(status, field, msg));
+    }
+    audit(api, cx, before, after, "applied", None);
+    Ok(reload.map_or(Value::Null, |r| {
+        json!({
+            "time_ms": r.at * 1000,
+            "ok": r.ok,
+            "version": r.version,
+            "elapsed_ms": r.elapsed_ms,
+            "added": r.changes.added,
+            "removed": r.changes.removed,
+            "changed": r.changes.changed,
+        })
+    }))
+}
+
+/// `POST /api/policies/{id}/{mode|action|threshold|exclusions}`.
+pub fn policy_change(
+    api: &Api,
+    head: &Head,
+    id: &str,
+    kind: &str,
+    body: &[u8],
+) -> Result<(u16, Value), ApiError> {
+    let who = authorize(api, head)?.to_owned();
+    let overlay = overlay_path(api)?;
     let (current, _) = api
         .hub
         .current()
@@ -330,6 +425,12 @@ pub fn policy_change(
     let Some(p) = current.policies.iter().find(|p| p.id == id) else {
         return Err(ApiError::new(404, format!("unknown policy `{id}`")));
     };
+    if id == rampart_policy_loader::client_block::POLICY_ID {
+        return Err(ApiError::new(
+            409,
+            "this policy is made from the overlay's [[block]] entries; use /api/clients/block",
+        ));
+    }
     let change = validate(kind, body)?;
     let (before, after) = match &change {
         Change::Mode(m) => (json!({"mode": p.mode.as_str()}), json!({"mode": m})),
@@ -342,25 +443,7 @@ pub fn policy_change(
     };
     drop(current);
     let _one = api.changing.lock().unwrap_or_else(|e| e.into_inner());
-    let old = match std::fs::read_to_string(&overlay) {
-        Ok(t) => Some(t),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => {
-            return Err(ApiError::new(
-                500,
-                format!("cannot read the overlay {}: {e}", overlay.display()),
-            ))
-        }
-    };
-    let mut doc: DocumentMut = old.as_deref().unwrap_or("").parse().map_err(|e| {
-        ApiError::new(
-            409,
-            format!(
-                "the overlay {} is not valid TOML; fix it by hand first: {e}",
-                overlay.display()
-            ),
-        )
-    })?;
+    let (old, mut doc) = open_overlay(&overlay)?;
     let t = override_for(&mut doc, id)?;
     let threshold_before = t.get("threshold").and_then(Item::as_integer);
     match change {
@@ -390,76 +473,28 @@ pub fn policy_change(
     } else {
         before
     };
-    let text = doc.to_string();
-    let endpoint = format!("{} {}", head.method, head.target);
-    if let Err(e) = write_atomic(&overlay, &text) {
-        let msg = format!("cannot write the overlay {}: {e}", overlay.display());
-        audit(
-            api,
-            head,
-            &who,
-            &endpoint,
-            id,
-            &before,
-            &after,
-            "write_failed",
-            Some(&msg),
-        );
-        return Err(ApiError::new(500, msg));
-    }
-    let reload = api.hub.reload_and_wait("admin api", RELOAD_WAIT);
-    let failure = match &reload {
-        Some(r) if r.ok => None,
-        Some(r) => Some(r.errors.join("; ")),
-        None => Some(
-            "the policy hub is busy with another reload; nothing was changed, retry".to_owned(),
-        ),
+    let cx = Ctx {
+        head,
+        who,
+        endpoint: format!("{} {}", head.method, head.target),
+        subject: ("policy", id.to_owned()),
     };
-    if let Some(err) = failure {
-        let restored = match &old {
-            Some(t) => write_atomic(&overlay, t),
-            None => std::fs::remove_file(&overlay),
-        };
-        let mut msg = format!("the change did not load and was undone: {err}");
-        if let Err(e) = restored {
-            msg.push_str(&format!(
-                "; and restoring the previous overlay failed: {e} (fix {} by hand)",
-                overlay.display()
-            ));
-        }
-        audit(
-            api,
-            head,
-            &who,
-            &endpoint,
-            id,
-            &before,
-            &after,
-            "reload_failed",
-            Some(&msg),
-        );
-        let status = if reload.is_some() { 422 } else { 503 };
-        let mut e = ApiError::new(status, msg);
-        e.field = Some(match kind {
-            "mode" => "mode",
-            "action" => "action",
-            "threshold" => "threshold",
-            _ => "body",
-        });
-        return Err(e);
-    }
-    audit(
-        api, head, &who, &endpoint, id, &before, &after, "applied", None,
-    );
-    let reload = reload.map(|r| {
-        json!({
-            "time_ms": r.at * 1000,
-            "ok": r.ok,
-            "version": r.version,
-            "elapsed_ms": r.elapsed_ms,
-            "changed": r.changes.changed,
-        })
-    });
+    let field = match kind {
+        "mode" => "mode",
+        "action" => "action",
+        "threshold" => "threshold",
+        _ => "body",
+    };
+    let reload = commit(
+        api,
+        &cx,
+        &overlay,
+        old.as_deref(),
+        &doc.to_string(),
+        &before,
+        &after,
+        field,
+    )?;
     Ok((
         200,
         json!({
@@ -468,49 +503,272 @@ pub fn policy_change(
             "change": kind,
             "before": before,
             "after": after,
-            "by": who,
+            "by": cx.who,
             "overlay": overlay.display().to_string(),
             "reload": reload,
         }),
     ))
 }
 
-/// `POST /api/clients/block`, `DELETE /api/clients/block/{ip}`: not in this
-/// version (the overlay has no timed client block yet).
-pub fn client_block(api: &Api, head: &Head) -> Result<(u16, Value), ApiError> {
-    authorize(api, head)?;
-    Err(ApiError::new(
-        501,
-        "blocking a client from the admin API is not implemented yet: the overlay has no timed client block; add an [[override.exclude]]-free policy with a `client.ip` list instead",
+/// Longest block, and longest reason kept.
+const MAX_BLOCK_S: u64 = 365 * 86_400;
+const MAX_REASON: usize = 256;
+
+/// `10m`, `2h`, `1d`, `30s` in seconds.
+fn duration_s(s: &str) -> Option<u64> {
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
+    let n: u64 = n.parse().ok()?;
+    let mul = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return None,
+    };
+    n.checked_mul(mul)
+}
+
+/// An address or network as the overlay writes it (`10.0.0.1`, `10.0.0.0/8`).
+fn client_key(s: &str) -> Option<String> {
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Some(ip.to_string());
+    }
+    let net = s.parse::<ipnet::IpNet>().ok()?.trunc();
+    Some(if net.prefix_len() == net.max_prefix_len() {
+        net.addr().to_string()
+    } else {
+        net.to_string()
+    })
+}
+
+/// The `block` array of the overlay (created when missing).
+fn blocks_mut(doc: &mut DocumentMut) -> Result<&mut ArrayOfTables, ApiError> {
+    let root = doc.as_table_mut();
+    if !root.contains_key("block") {
+        root.insert("block", Item::ArrayOfTables(ArrayOfTables::new()));
+    }
+    root.get_mut("block")
+        .and_then(Item::as_array_of_tables_mut)
+        .ok_or_else(|| {
+            ApiError::new(
+                409,
+                "the overlay's `block` is not an array of [[block]] tables; fix the file by hand",
+            )
+        })
+}
+
+fn block_json(t: &Table, now_s: u64) -> Value {
+    let until = t.get("until").and_then(Item::as_str);
+    let until_s = until.and_then(rampart_policy_loader::client_block::rfc3339_s);
+    json!({
+        "client": t.get("client").and_then(Item::as_str),
+        "until": until,
+        "until_ms": until_s.map(|s| s * 1000),
+        "reason": t.get("reason").and_then(Item::as_str),
+        "active": until_s.is_some_and(|u| u > now_s),
+    })
+}
+
+/// Removes the blocks of `client` and every expired one; returns the
+/// removed block of `client`, if any, as JSON.
+fn remove_blocks(arr: &mut ArrayOfTables, client: &str, now_s: u64) -> Option<Value> {
+    let mut found = None;
+    let mut i = 0;
+    while i < arr.len() {
+        let Some(t) = arr.get(i) else { break };
+        let same = t
+            .get("client")
+            .and_then(Item::as_str)
+            .and_then(client_key)
+            .is_some_and(|c| c == client);
+        let expired = t
+            .get("until")
+            .and_then(Item::as_str)
+            .and_then(rampart_policy_loader::client_block::rfc3339_s)
+            .is_some_and(|u| u <= now_s);
+        if same || expired {
+            if same {
+                found = Some(block_json(t, now_s));
+            }
+            arr.remove(i);
+        } else {
+            i += 1;
+        }
+    }
+    found
+}
+
+fn now_s() -> u64 {
+    now_ms() / 1000
+}
+
+/// `POST /api/clients/block` `{"client", "duration", "reason"}`: writes (or
+/// replaces) the client's `[[block]]` in the overlay; expired blocks are
+/// pruned at the same time.
+pub fn client_block(api: &Api, head: &Head, body: &[u8]) -> Result<(u16, Value), ApiError> {
+    let who = authorize(api, head)?.to_owned();
+    let overlay = overlay_path(api)?;
+    let m = body_object(body)?;
+    only_keys(&m, &["client", "duration", "reason"])?;
+    let client = match m.get("client") {
+        Some(Value::String(s)) => client_key(s).ok_or_else(|| {
+            ApiError::field(
+                400,
+                "client",
+                format!("`{s}` is not an IP address or CIDR network"),
+            )
+        })?,
+        Some(_) => return Err(ApiError::field(400, "client", "`client` must be a string")),
+        None => return Err(ApiError::field(400, "client", "`client` is required")),
+    };
+    let secs = match m.get("duration") {
+        Some(Value::String(s)) => duration_s(s)
+            .filter(|d| (1..=MAX_BLOCK_S).contains(d))
+            .ok_or_else(|| {
+                ApiError::field(400, "duration", format!("`duration` is like \"30s\", \"10m\", \"2h\" or \"7d\", at most 365d; got `{s}`"))
+            })?,
+        Some(_) => return Err(ApiError::field(400, "duration", "`duration` must be a string like \"10m\"")),
+        None => return Err(ApiError::field(400, "duration", "`duration` is required")),
+    };
+    let reason = match m.get("reason") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.len() <= MAX_REASON => Some(s.clone()),
+        Some(_) => {
+            return Err(ApiError::field(
+                400,
+                "reason",
+                format!("`reason` is a string of at most {MAX_REASON} bytes"),
+            ))
+        }
+    };
+    let _one = api.changing.lock().unwrap_or_else(|e| e.into_inner());
+    let (old, mut doc) = open_overlay(&overlay)?;
+    let now = now_s();
+    let until_s = now + secs;
+    let until = rampart_policy_loader::client_block::format_rfc3339(until_s);
+    let arr = blocks_mut(&mut doc)?;
+    let before = remove_blocks(arr, &client, now).unwrap_or(Value::Null);
+    let mut t = Table::new();
+    t.insert("client", value(client.clone()));
+    t.insert("until", value(until.clone()));
+    if let Some(r) = &reason {
+        t.insert("reason", value(r.clone()));
+    }
+    arr.push(t);
+    let after =
+        json!({"client": client, "until": until, "until_ms": until_s * 1000, "reason": reason});
+    let cx = Ctx {
+        head,
+        who,
+        endpoint: format!("{} {}", head.method, head.target),
+        subject: ("client", client.clone()),
+    };
+    let reload = commit(
+        api,
+        &cx,
+        &overlay,
+        old.as_deref(),
+        &doc.to_string(),
+        &before,
+        &after,
+        "client",
+    )?;
+    Ok((
+        200,
+        json!({
+            "ok": true,
+            "client": client,
+            "until": until,
+            "until_ms": until_s * 1000,
+            "reason": reason,
+            "policy": rampart_policy_loader::client_block::POLICY_ID,
+            "before": before,
+            "by": cx.who,
+            "reload": reload,
+        }),
     ))
 }
 
-#[allow(clippy::too_many_arguments)]
+/// `DELETE /api/clients/block/{ip}`: removes the client's block (404 when
+/// it has none) and the expired ones.
+pub fn client_unblock(api: &Api, head: &Head, ip: &str) -> Result<(u16, Value), ApiError> {
+    let who = authorize(api, head)?.to_owned();
+    let overlay = overlay_path(api)?;
+    let client = client_key(ip).ok_or_else(|| {
+        ApiError::field(
+            400,
+            "client",
+            format!("`{ip}` is not an IP address or CIDR network"),
+        )
+    })?;
+    let _one = api.changing.lock().unwrap_or_else(|e| e.into_inner());
+    let (old, mut doc) = open_overlay(&overlay)?;
+    let arr = blocks_mut(&mut doc)?;
+    let Some(before) = remove_blocks(arr, &client, now_s()) else {
+        return Err(ApiError::new(404, format!("`{client}` is not blocked")));
+    };
+    if arr.is_empty() {
+        doc.as_table_mut().remove("block");
+    }
+    let after = Value::Null;
+    let cx = Ctx {
+        head,
+        who,
+        endpoint: format!("{} {}", head.method, head.target),
+        subject: ("client", client.clone()),
+    };
+    let reload = commit(
+        api,
+        &cx,
+        &overlay,
+        old.as_deref(),
+        &doc.to_string(),
+        &before,
+        &after,
+        "client",
+    )?;
+    Ok((
+        200,
+        json!({"ok": true, "client": client, "before": before, "by": cx.who, "reload": reload}),
+    ))
+}
+
+/// `GET /api/clients/blocks`: the overlay's blocks, in force or expired.
+pub fn client_blocks(api: &Api) -> Result<(u16, Value), ApiError> {
+    let Some(overlay) = &api.overlay else {
+        return Ok((200, json!({"blocks": []})));
+    };
+    let (_, doc) = open_overlay(overlay)?;
+    let now = now_s();
+    let blocks: Vec<Value> = doc
+        .get("block")
+        .and_then(Item::as_array_of_tables)
+        .map(|a| a.iter().map(|t| block_json(t, now)).collect())
+        .unwrap_or_default();
+    Ok((200, json!({ "blocks": blocks })))
+}
+
 fn audit(
     api: &Api,
-    head: &Head,
-    who: &str,
-    endpoint: &str,
-    policy: &str,
+    cx: &Ctx<'_>,
     before: &Value,
     after: &Value,
     outcome: &str,
     error: Option<&str>,
 ) {
     let Some(path) = &api.audit else { return };
-    let line = json!({
+    let mut line = json!({
         "time_ms": now_ms(),
-        "remote": head.peer.map(|p| p.to_string()),
-        "identity": who,
-        "endpoint": endpoint,
-        "policy": policy,
+        "remote": cx.head.peer.map(|p| p.to_string()),
+        "identity": cx.who,
+        "endpoint": cx.endpoint,
         "before": before,
         "after": after,
         "outcome": outcome,
         "error": error,
-    })
-    .to_string()
-        + "\n";
+    });
+    line[cx.subject.0] = json!(cx.subject.1);
+    let line = line.to_string() + "\n";
     let r = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

@@ -217,13 +217,15 @@ fn route(api: &Arc<Api>, head: &Head, path: &str, body: &[u8]) -> Result<(u16, V
             changes::policy_change(api, head, &percent_decode(id), kind, body)
         }
         ("GET", ["clients", "top"]) => top_clients(api, &q),
-        ("POST", ["clients", "block"]) | ("DELETE", ["clients", "block", _]) => {
-            changes::client_block(api, head)
+        ("POST", ["clients", "block"]) => changes::client_block(api, head, body),
+        ("DELETE", ["clients", "block", ip]) => {
+            changes::client_unblock(api, head, &percent_decode(ip))
         }
+        ("GET", ["clients", "blocks"]) => changes::client_blocks(api),
         ("GET", ["routes"]) => Ok((200, json!({ "routes": api.store.routes() }))),
         ("GET", ["audit"]) => changes::audit_read(api, &q),
         (_, ["status" | "events" | "policies" | "routes" | "audit"])
-        | (_, ["clients", "top"])
+        | (_, ["clients", "top" | "blocks" | "block"])
         | (_, ["policies", _])
         | (_, ["events", "stream"]) => {
             Err(ApiError::new(405, format!("{m} is not allowed on {path}")))
@@ -318,6 +320,8 @@ fn status(api: &Api) -> Value {
             "enforce": p.stats.enforce,
             "monitor": p.stats.monitor,
             "signatures": p.stats.signatures,
+            "client_blocks": p.stats.client_blocks.active,
+            "next_block_expiry_ms": p.stats.client_blocks.next_expiry_s.map(|s| s * 1000),
         })
     });
     let reloads: Vec<Value> = api

@@ -47,11 +47,13 @@ pub fn start(api: &Arc<Api>, mut stream: TcpStream, filter: Filter) -> io::Resul
         return stream.flush();
     }
     stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
+    // Subscribed before the head goes out: a client that has read the head
+    // sees every event from then on.
+    let rx = api.store.subscribe(filter);
     stream.write_all(
         b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\nConnection: close\r\n\r\nretry: 2000\n: connected\n\n",
     )?;
     stream.flush()?;
-    let rx = api.store.subscribe(filter);
     let keepalive = api.cfg.stream_keepalive;
     std::thread::Builder::new()
         .name("rampart-admin-sse".into())
