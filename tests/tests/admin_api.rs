@@ -338,8 +338,13 @@ fn the_event_stream_sends_new_matching_events_and_keepalives() {
     // Streams are bounded.
     let mut second = TcpStream::connect(gw.admin_addr()).expect("connect");
     second
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    second
         .write_all(b"GET /api/events/stream HTTP/1.1\r\nHost: a\r\n\r\n")
         .expect("w");
+    // Its head has come back: it holds the second slot.
+    read_until(&mut second, &mut String::new(), "\r\n\r\n");
     let (st, v) = api(&gw, "GET", "/api/events/stream", None, None);
     assert_eq!(st, 503, "{v}");
     assert!(v["error"].as_str().unwrap().contains("max_streams"), "{v}");
@@ -693,6 +698,13 @@ fn a_client_block_stops_that_client_until_lifted() {
     let (st, _) = api(&gw, "DELETE", "/api/clients/block/bogus", t, None);
     assert_eq!(st, 400);
 
+    // A network's slash may come unescaped in the DELETE path.
+    let body = r#"{"client":"127.1.0.0/16","duration":"1h"}"#;
+    let (st, v) = api(&gw, "POST", "/api/clients/block", t, Some(body));
+    assert_eq!(st, 200, "{v}");
+    let (st, v) = api(&gw, "DELETE", "/api/clients/block/127.1.0.0/16", t, None);
+    assert_eq!(st, 200, "{v}");
+
     // A short block lifts by itself: the hub loads again when it expires.
     let (st, v) = api(
         &gw,
@@ -715,6 +727,6 @@ fn a_client_block_stops_that_client_until_lifted() {
         false
     );
     let audit = get(&gw, "/api/audit");
-    assert_eq!(audit["entries"].as_array().unwrap().len(), 4, "{audit}");
+    assert_eq!(audit["entries"].as_array().unwrap().len(), 6, "{audit}");
     assert_eq!(audit["entries"][0]["client"], "127.0.0.0/8");
 }

@@ -1,6 +1,7 @@
 //! Changes through the admin API: a policy's mode, action, threshold or a new
-//! exclusion, written to the local overlay file and applied by the normal
-//! reload, each recorded in the audit log.
+//! exclusion, and timed client blocks (`[[block]]`, see
+//! `rampart_policy_loader::client_block`), written to the local overlay file
+//! and applied by the normal reload, each recorded in the audit log.
 //!
 //! The order is fixed so a bad request changes nothing: token (403 when none
 //! is configured, 401 when missing or wrong), overlay configured (409), the

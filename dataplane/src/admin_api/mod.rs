@@ -218,8 +218,9 @@ fn route(api: &Arc<Api>, head: &Head, path: &str, body: &[u8]) -> Result<(u16, V
         }
         ("GET", ["clients", "top"]) => top_clients(api, &q),
         ("POST", ["clients", "block"]) => changes::client_block(api, head, body),
-        ("DELETE", ["clients", "block", ip]) => {
-            changes::client_unblock(api, head, &percent_decode(ip))
+        // A network's `/` may come unescaped: `/api/clients/block/10.0.0.0/8`.
+        ("DELETE", ["clients", "block", ip @ ..]) if !ip.is_empty() => {
+            changes::client_unblock(api, head, &percent_decode(&ip.join("/")))
         }
         ("GET", ["clients", "blocks"]) => changes::client_blocks(api),
         ("GET", ["routes"]) => Ok((200, json!({ "routes": api.store.routes() }))),
