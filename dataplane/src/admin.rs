@@ -1,6 +1,7 @@
 //! The admin listener, off the hot path: Prometheus metrics (`/metrics`), liveness
 //! (`/healthz`) and readiness (`/readyz`) on a small blocking std::net server, plus the
-//! metric names, descriptions and latency buckets the cores report into.
+//! metric names, descriptions and latency buckets the cores report into. Requests
+//! under `/api/` go to the admin API ([`crate::admin_api`]) with the connection.
 //!
 //! The cores never touch this module per request: they keep plain (non-atomic)
 //! counters and fixed-bucket histograms locally and add the deltas to the global

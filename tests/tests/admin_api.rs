@@ -730,3 +730,29 @@ fn a_client_block_stops_that_client_until_lifted() {
     assert_eq!(audit["entries"].as_array().unwrap().len(), 6, "{audit}");
     assert_eq!(audit["entries"][0]["client"], "127.0.0.0/8");
 }
+
+#[test]
+fn a_bad_token_file_stops_the_start_with_its_line() {
+    let e = env(false, "");
+    let tf = e.dir.path().join("weak.token");
+    std::fs::write(&tf, "# weak\nshort\n").expect("w");
+    let cfg = e.dir.path().join("rampart.toml");
+    let text = e.config.replace(
+        "[admin]\n",
+        &format!("[admin]\ntoken_file = {:?}\n", tf.display().to_string()),
+    );
+    std::fs::write(&cfg, text).expect("w");
+    let out = rampart_tests::gateway::run_to_exit(
+        &["run", "--config", cfg.to_str().expect("utf-8")],
+        Duration::from_secs(30),
+    );
+    assert!(!out.status.success());
+    assert!(
+        out.stderr.contains(&format!(
+            "{}:2: a token needs at least 16 characters",
+            tf.display()
+        )),
+        "{}",
+        out.stderr
+    );
+}
