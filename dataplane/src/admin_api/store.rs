@@ -416,34 +416,14 @@ impl Inner {
             }
             *a.actions.entry(action.clone()).or_default() += 1;
             a.last_ms = a.last_ms.max(e.time_ms);
-            let slot = match a.minutes.back_mut() {
-                Some(m) if m.at == minute => m,
-                // Lines arrive nearly in order (per core); an older minute
-                // still in the window is found by a short scan.
-                Some(m) if m.at > minute => match a.minutes.iter_mut().find(|m| m.at == minute) {
-                    Some(m) => m,
-                    None => continue,
-                },
-                _ => {
-                    a.minutes.push_back(Minute {
-                        at: minute,
-                        ..Minute::default()
-                    });
-                    while a.minutes.len() > MINUTES {
-                        a.minutes.pop_front();
-                    }
-                    match a.minutes.back_mut() {
-                        Some(m) => m,
-                        None => continue,
-                    }
+            if let Some(slot) = minute_slot(&mut a.minutes, minute) {
+                if monitor {
+                    slot.monitor += 1;
+                } else {
+                    slot.enforce += 1;
                 }
-            };
-            if monitor {
-                slot.monitor += 1;
-            } else {
-                slot.enforce += 1;
+                *slot.actions.entry(action).or_default() += 1;
             }
-            *slot.actions.entry(action).or_default() += 1;
             if a.samples.len() == SAMPLES {
                 a.samples.pop_front();
             }
@@ -524,6 +504,26 @@ impl Inner {
             self.clients.remove(k);
         }
     }
+}
+
+/// The entry of `minute`, appended when it is the newest. Lines arrive
+/// nearly in order (each core's in order); a late one for an older minute
+/// is counted there if that minute has an entry, else only in the totals.
+fn minute_slot(minutes: &mut VecDeque<Minute>, minute: u64) -> Option<&mut Minute> {
+    match minutes.back() {
+        Some(m) if m.at == minute => {}
+        Some(m) if m.at > minute => return minutes.iter_mut().rev().find(|m| m.at == minute),
+        _ => {
+            minutes.push_back(Minute {
+                at: minute,
+                ..Minute::default()
+            });
+            while minutes.len() > MINUTES {
+                minutes.pop_front();
+            }
+        }
+    }
+    minutes.back_mut()
 }
 
 /// A line parsed: the stored event and what only the aggregates need.
@@ -678,6 +678,30 @@ mod tests {
         assert_eq!(by_blocks.len(), 1);
         assert_eq!(by_blocks[0]["blocks"], 1);
         assert_eq!(s.routes()[0]["events"], 4);
+    }
+
+    #[test]
+    fn late_lines_count_in_their_minute_and_keep_their_samples() {
+        let s = EventStore::new(10);
+        let at = |t: &str, id: &str| {
+            line(id, "10.0.0.1", "P1", "enforce", "block", true)
+                .replace("2024-02-29T12:34:56.789Z", t)
+        };
+        s.ingest(at("2024-02-29T12:34:10.000Z", "a").as_bytes());
+        s.ingest(at("2024-02-29T12:36:10.000Z", "b").as_bytes());
+        s.ingest(at("2024-02-29T12:34:50.000Z", "late").as_bytes());
+        s.ingest(at("2024-02-29T12:35:50.000Z", "gap").as_bytes());
+        let now = rfc3339_ms("2024-02-29T12:40:00.000Z").unwrap();
+        let p = s.policy_json("P1", now).unwrap();
+        let m = p["minutes"].as_array().unwrap();
+        assert_eq!(m.len(), 2, "{p}");
+        assert_eq!(m[0]["enforce"], 2, "the late line joins 12:34");
+        assert_eq!(m[1]["enforce"], 1);
+        assert_eq!(
+            p["counts"]["hits"], 4,
+            "the gap minute still counts in the totals"
+        );
+        assert_eq!(p["samples"].as_array().unwrap().len(), 4);
     }
 
     #[test]
