@@ -294,6 +294,11 @@ pub fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
+        // The replacement keeps the file's mode (an operator may have made
+        // it 0600 or group-writable on purpose).
+        if let Ok(m) = std::fs::metadata(path) {
+            f.set_permissions(m.permissions())?;
+        }
         f.write_all(text.as_bytes())?;
         f.sync_all()?;
         drop(f);
@@ -887,6 +892,11 @@ mod tests {
         write_atomic(&p, "a = 1\n").unwrap();
         write_atomic(&p, "b = 2\n").unwrap();
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "b = 2\n");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o640)).unwrap();
+        write_atomic(&p, "c = 3\n").unwrap();
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o640, "mode kept");
         assert_eq!(
             std::fs::read_dir(d.path()).unwrap().count(),
             1,
