@@ -16,6 +16,7 @@
 //! - [`demo`]: the small built-in demo API behind `rampart demo`.
 
 pub mod admin;
+pub mod admin_api;
 pub mod behaviour;
 pub mod config;
 pub mod demo;

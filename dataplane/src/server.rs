@@ -179,8 +179,18 @@ fn prepare(config: Config) -> Result<Prepared, StartError> {
     };
     let (hub, policies, _hub_thread) =
         Hub::start(config.policy.clone(), config.intel.clone(), workers, limits)?;
+    // The admin API's event store, fed by the event writer thread (never a core).
+    let store = config.admin.map(|_| {
+        Arc::new(crate::admin_api::EventStore::new(
+            config.admin_api.recent_events,
+        ))
+    });
     let (events, core_events) = if config.policy.enabled && config.events.enabled {
-        let (log, cores) = EventLog::start(&config.events, workers).map_err(StartError::Events)?;
+        let tap = store
+            .clone()
+            .map(|s| -> crate::events::Tap { Box::new(move |b| s.ingest(b)) });
+        let (log, cores) =
+            EventLog::start(&config.events, workers, tap).map_err(StartError::Events)?;
         (Some(log), cores.into_iter().map(Some).collect())
     } else {
         (None, (0..workers).map(|_| None).collect())
@@ -260,8 +270,28 @@ fn prepare(config: Config) -> Result<Prepared, StartError> {
     let ready = Arc::new(AtomicBool::new(false));
     let admin_addr = match config.admin {
         Some(addr) => {
+            let api = match store {
+                Some(store) => Some(Arc::new(
+                    crate::admin_api::Api::new(
+                        config.admin_api.clone(),
+                        hub.clone(),
+                        config.policy.overlay.clone(),
+                        store,
+                        crate::admin_api::Facts {
+                            workers,
+                            listeners: listen_addrs.clone(),
+                            monitor: config.policy.monitor,
+                        },
+                    )
+                    .map_err(|e| StartError::Admin {
+                        addr,
+                        source: io::Error::other(e.to_string()),
+                    })?,
+                )),
+                None => None,
+            };
             let (bound, _) =
-                crate::admin::spawn_admin(addr, metrics, ready.clone(), Some(hub.clone()))
+                crate::admin::spawn_admin(addr, metrics, ready.clone(), Some(hub.clone()), api)
                     .map_err(|source| StartError::Admin { addr, source })?;
             Some(bound)
         }
