@@ -357,7 +357,18 @@ fn route(state: &AdminState, method: &str, target: &str) -> Vec<u8> {
             None => response(200, "application/json", br#"{"enabled":false}"#),
         };
     }
-    let known = matches!(path, "/metrics" | "/healthz" | "/readyz" | "/admin/policy");
+    if crate::console::is_console_path(path) && method == "GET" {
+        if state.api.is_none() {
+            return response(404, "text/plain", b"the console needs the admin API\n");
+        }
+        let mut r = response(200, "text/html; charset=utf-8", crate::console::INDEX_HTML);
+        for h in crate::console::SECURITY_HEADERS {
+            insert_header(&mut r, h);
+        }
+        return r;
+    }
+    let known = matches!(path, "/metrics" | "/healthz" | "/readyz" | "/admin/policy")
+        || crate::console::is_console_path(path);
     if method != "GET" {
         if known {
             let mut r = response(405, "text/plain", b"method not allowed\n");

@@ -19,6 +19,7 @@ pub mod admin;
 pub mod admin_api;
 pub mod behaviour;
 pub mod config;
+pub mod console;
 pub mod demo;
 pub mod enforce;
 pub mod events;

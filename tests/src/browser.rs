@@ -154,6 +154,18 @@ impl Browser {
         Ok(r["result"]["value"].clone())
     }
 
+    /// A PNG of the page as it is now.
+    pub fn screenshot(&mut self) -> io::Result<Vec<u8>> {
+        use base64::Engine as _;
+        let r = self.call("Page.captureScreenshot", json!({ "format": "png" }))?;
+        let data = r["data"]
+            .as_str()
+            .ok_or_else(|| io::Error::other("no screenshot data"))?;
+        base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .map_err(io::Error::other)
+    }
+
     /// Polls `js` until it returns something truthy; returns that value.
     pub fn wait_for(&mut self, js: &str, timeout: Duration) -> io::Result<Value> {
         let deadline = Instant::now() + timeout;
