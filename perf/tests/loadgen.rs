@@ -145,6 +145,16 @@ fn n_is_exact_across_threads() {
 }
 
 #[test]
+fn fewer_requests_than_threads_still_finish() {
+    // A thread with no share of -n would wait for a deadline that -n alone
+    // does not set: the run uses no more threads than requests.
+    let srv = TestServer::start(Behaviour::new(Reply::ok()));
+    let r = report(&[&srv.url("/"), "-t", "4", "-c", "4", "-n", "2"]);
+    assert_eq!(r.config.threads, 2);
+    assert_eq!(r.requests, 2);
+}
+
+#[test]
 fn a_timed_run_stops_after_its_duration() {
     let srv = TestServer::start(Behaviour::new(Reply::ok().delay(ms(5))));
     let r = report(&[&srv.url("/"), "-c", "2", "-d", "1s"]);
