@@ -2,6 +2,7 @@
 //! request heads in place, forwarding request bodies, writing our own responses,
 //! and the deadline sweep.
 
+use crate::traffic::UpErr;
 use io_uring::cqueue;
 
 use crate::http::canned::{write_error_response, CONTINUE_100};
@@ -473,6 +474,7 @@ impl Worker {
         c.route = route;
         // Consumed by `try_request` right after this when answered here.
         c.read_whole = c.req_left == Remaining::None;
+        self.traffic.tally.request(route);
         if let Some(early) = self.pre_scan(slot, head.headers) {
             // Denylisted, already deceived, or a decoy token: answered unscanned.
             let c = &mut self.clients[slot as usize];
@@ -781,6 +783,7 @@ impl Worker {
             self.close_client(slot);
             return;
         }
+        let route = (c.phase != Phase::Head).then_some(c.route);
         if c.phase == Phase::Head {
             c.request_id = self.ids.next();
         }
@@ -788,7 +791,7 @@ impl Worker {
         c.to_client.set(&c.note[..n], &[], 0);
         c.phase = Phase::Closing;
         c.deadline = self.now_ms + client_write;
-        self.stats.response(status);
+        self.count_response(route, status);
         self.submit_client_tx(slot);
         tracing::debug!(worker = self.id, status, "request rejected");
     }
@@ -869,8 +872,8 @@ impl Worker {
                 }
                 Phase::InspectResponse => self.response_hold_expired(slot),
                 Phase::SendingRequest | Phase::AwaitResponse => {
-                    self.stats.now.upstream_timeouts += 1;
                     let (cl, sv) = (c.cluster, c.server);
+                    self.count_upstream_error(cl, UpErr::Timeout);
                     self.clusters[cl].record_failure(sv, now);
                     self.respond_error(slot, 504);
                 }

@@ -5,6 +5,7 @@
 //! above never knows. Shares `TlsLink`'s pump and send logic with client
 //! connections; see `tls_link.rs`.
 
+use crate::traffic::UpErr;
 use super::conn::{Recv, UpState};
 use super::inbox::PAUSE_AT;
 use super::tls_link::{Sent, TlsLink};
@@ -102,7 +103,7 @@ impl Worker {
     fn up_tls_handshake_failed(&mut self, u: u32) {
         let up = &self.ups[u as usize];
         let (cl, sv, slot) = (up.cluster, up.server, up.client);
-        self.stats.now.upstream_connect_errors += 1;
+        self.count_upstream_error(cl, UpErr::Connect);
         if self.clusters[cl].record_failure(sv, self.now_ms) {
             tracing::warn!(worker = self.id, server = %self.clusters[cl].servers[sv].addr, "upstream server ejected");
         }
