@@ -341,6 +341,7 @@ impl Worker {
             .router
             .pick_route(head.host, head.target)
             .ok_or(404u16)?;
+        self.traffic.routed(route);
         let max_body = self.cfg().limits.max_body_bytes;
         if let BodyFraming::Length(n) = head.framing {
             if n > max_body {
@@ -474,7 +475,7 @@ impl Worker {
         c.route = route;
         // Consumed by `try_request` right after this when answered here.
         c.read_whole = c.req_left == Remaining::None;
-        self.traffic.tally.request(route);
+        self.traffic.head_route = None;
         if let Some(early) = self.pre_scan(slot, head.headers) {
             // Denylisted, already deceived, or a decoy token: answered unscanned.
             let c = &mut self.clients[slot as usize];
@@ -772,6 +773,7 @@ impl Worker {
     /// Answers with one of our canned error responses and closes afterwards.
     pub(super) fn respond_error(&mut self, slot: u32, status: u16) {
         let client_write = Self::ms(self.cfg().timeouts.client_write);
+        let head_route = self.traffic.head_route.take();
         self.drop_upstream(slot);
         let c = &mut self.clients[slot as usize];
         if c.fd < 0 {
@@ -783,7 +785,11 @@ impl Worker {
             self.close_client(slot);
             return;
         }
-        let route = (c.phase != Phase::Head).then_some(c.route);
+        let route = if c.phase == Phase::Head {
+            head_route
+        } else {
+            Some(c.route)
+        };
         if c.phase == Phase::Head {
             c.request_id = self.ids.next();
         }

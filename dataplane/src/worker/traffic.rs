@@ -17,6 +17,10 @@ pub struct CoreTraffic {
     cursor: usize,
     /// The busiest addresses found so far (re-checked every snapshot).
     top: Vec<TopClient>,
+    /// The route of the request being started, until it is under way: an
+    /// answer given while its connection is still reading the head (413,
+    /// no healthy server) counts for this route.
+    pub head_route: Option<usize>,
 }
 
 impl CoreTraffic {
@@ -26,7 +30,15 @@ impl CoreTraffic {
             publisher,
             cursor: 0,
             top: Vec::with_capacity(TOP_CLIENTS),
+            head_route: None,
         }
+    }
+
+    /// A request was routed to `route`.
+    #[inline]
+    pub fn routed(&mut self, route: usize) {
+        self.tally.request(route);
+        self.head_route = Some(route);
     }
 }
 
