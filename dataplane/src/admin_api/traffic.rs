@@ -79,11 +79,11 @@ pub struct Traffic {
 
 /// Starts merging `feed` for `api` (a thread that lives as long as the process).
 pub fn start(api: &Arc<Api>, feed: Feed, config: &Config) {
+    let router = crate::proxy::route::Router::new(&config.routes);
     let meta = Meta {
-        routes: config
-            .routes
-            .iter()
-            .enumerate()
+        // Numbered as the cores number them: in match order.
+        routes: (0..router.len())
+            .filter_map(|i| router.route(i).map(|r| (i, r)))
             .map(|(i, r)| {
                 json!({
                     "route": i,
