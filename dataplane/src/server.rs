@@ -295,9 +295,9 @@ fn prepare(config: Config) -> Result<Prepared, StartError> {
             };
             if let Some(api) = &api {
                 // Cores publish per-route and per-cluster counts once a second.
-                let servers: Vec<usize> = config.upstreams.iter().map(|u| u.servers.len()).collect();
-                let (pubs, feed) =
-                    crate::traffic::channels(workers, config.routes.len(), &servers);
+                let servers: Vec<usize> =
+                    config.upstreams.iter().map(|u| u.servers.len()).collect();
+                let (pubs, feed) = crate::traffic::channels(workers, config.routes.len(), &servers);
                 traffic = pubs.into_iter().map(Some).collect();
                 crate::admin_api::traffic::start(api, feed, &config);
             }

@@ -213,7 +213,8 @@ fn traffic_counts_add_up_over_cores_with_latency_health_and_top_clients() {
     let top = wait_for(&gw, "/api/clients/top?by=requests", |t| {
         t["clients"][0]["client"] == "127.0.0.2"
             && t["clients"].as_array().is_some_and(|c| {
-                c.iter().any(|x| x["client"] == "127.0.0.5" && x["blocks"] == 2)
+                c.iter()
+                    .any(|x| x["client"] == "127.0.0.5" && x["blocks"] == 2)
             })
     });
     assert_eq!(top["by"], "requests");
@@ -227,7 +228,10 @@ fn traffic_counts_add_up_over_cores_with_latency_health_and_top_clients() {
     // History: one point every 5 s, adding up to what was sent.
     let h = wait_for(&gw, "/api/traffic/history", |h| {
         h["points"].as_array().is_some_and(|p| {
-            p.iter().map(|x| x["requests"].as_u64().unwrap_or(0)).sum::<u64>() == 53
+            p.iter()
+                .map(|x| x["requests"].as_u64().unwrap_or(0))
+                .sum::<u64>()
+                == 53
         })
     });
     assert_eq!(h["step_ms"], 5000);

@@ -105,16 +105,7 @@ pub fn start(api: &Arc<Api>, feed: Feed, config: &Config) {
             })
             .collect(),
     };
-    let t = Arc::new(Traffic {
-        meta,
-        state: Mutex::new(State {
-            latest: feed.cores.iter().map(|_| None).collect(),
-            window: VecDeque::with_capacity(RATE_WINDOW + 1),
-            history: VecDeque::with_capacity(HISTORY_POINTS),
-            at_last_point: None,
-            ticks: 0,
-        }),
-    });
+    let t = Arc::new(Traffic::new(meta, feed.cores.len()));
     if api.traffic.set(t.clone()).is_err() {
         return;
     }
@@ -130,6 +121,19 @@ pub fn start(api: &Arc<Api>, feed: Feed, config: &Config) {
 }
 
 impl Traffic {
+    fn new(meta: Meta, cores: usize) -> Traffic {
+        Traffic {
+            meta,
+            state: Mutex::new(State {
+                latest: (0..cores).map(|_| None).collect(),
+                window: VecDeque::with_capacity(RATE_WINDOW + 1),
+                history: VecDeque::with_capacity(HISTORY_POINTS),
+                at_last_point: None,
+                ticks: 0,
+            }),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -264,7 +268,8 @@ impl Traffic {
         let routes: Vec<Value> = (0..n)
             .map(|i| {
                 let mut v = route_json(i);
-                if let (Some(o), Some(meta)) = (v.as_object_mut(), self.meta.routes[i].as_object()) {
+                if let (Some(o), Some(meta)) = (v.as_object_mut(), self.meta.routes[i].as_object())
+                {
                     for (k, x) in meta {
                         o.insert(k.clone(), x.clone());
                     }
@@ -291,7 +296,11 @@ impl Traffic {
         let total_errors_then: u64 = old.clusters.iter().map(up_errors).sum();
         let mut order: Vec<usize> = (0..n).collect();
         order.sort_by(|&x, &y| {
-            let r = |i: usize| new.routes[i].requests.saturating_sub(old.routes[i].requests);
+            let r = |i: usize| {
+                new.routes[i]
+                    .requests
+                    .saturating_sub(old.routes[i].requests)
+            };
             r(y).cmp(&r(x))
                 .then(new.routes[y].requests.cmp(&new.routes[x].requests))
                 .then(x.cmp(&y))
@@ -527,4 +536,90 @@ fn view(api: &Api) -> Result<&Traffic, ApiError> {
         .get()
         .map(|t| t.as_ref())
         .ok_or_else(|| ApiError::new(503, "the traffic view is not running"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::traffic::channels;
+
+    fn meta() -> Meta {
+        Meta {
+            routes: vec![
+                json!({"route": 0, "name": "/a/"}),
+                json!({"route": 1, "name": "/b/"}),
+            ],
+            clusters: vec![("app".into(), vec!["127.0.0.1:1".into()])],
+        }
+    }
+
+    /// Each core publishes cumulative counts; the view adds the newest of
+    /// each, and a history point holds what happened in its step.
+    #[test]
+    fn cores_add_up_and_history_points_hold_their_step() {
+        let (mut pubs, feed) = channels(2, 2, &[1]);
+        let t = Traffic::new(meta(), 2);
+        let mut sent = [0u64; 2];
+        for tick in 1..=10u64 {
+            for (core, p) in pubs.iter_mut().enumerate() {
+                let mut s = p.buffer().expect("a free buffer");
+                sent[core] += core as u64 + 1;
+                s.at_ms = tick * 1000;
+                s.routes[0].requests = sent[core];
+                s.routes[0].classes[1] = sent[core];
+                s.routes[0].latency[hist::bucket(100 * (core as u64 + 1))] = sent[core];
+                s.clusters[0].connect_errors = core as u64;
+                s.servers[0].ejected = core == 1;
+                p.publish(s);
+            }
+            t.tick(&feed);
+        }
+        let v = t.json(2);
+        assert_eq!(v["cores_reporting"], 2);
+        assert_eq!(v["routes"][0]["requests"], 30, "{v}");
+        assert_eq!(v["routes"][0]["name"], "/a/");
+        assert_eq!(v["routes"][1]["requests"], 0);
+        assert_eq!(v["totals"]["responses"]["2xx"], 30);
+        // 3 a second over the window.
+        assert_eq!(v["routes"][0]["requests_per_s"], 3.0, "{v}");
+        let lat = &v["routes"][0]["latency"];
+        assert!(lat["p50_us"].as_u64().unwrap() <= lat["p99_us"].as_u64().unwrap());
+        assert_eq!(v["upstreams"][0]["connect_errors"], 1);
+        assert_eq!(v["upstreams"][0]["healthy"], false);
+        assert_eq!(v["upstreams"][0]["servers"][0]["ejected_cores"], 1);
+        let h = t.history_json(None);
+        let points = h["points"].as_array().unwrap();
+        assert_eq!(points.len(), 2);
+        assert_eq!(points[0]["requests"], 15);
+        assert_eq!(points[1]["requests"], 15);
+        assert_eq!(points[1]["time_ms"], 10_000);
+        assert_eq!(
+            t.history_json(Some(5000))["points"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn the_history_keeps_the_last_hour_only() {
+        let (mut pubs, feed) = channels(1, 1, &[]);
+        let t = Traffic::new(meta(), 1);
+        let ticks = (HISTORY_POINTS as u64 + 10) * u64::from(HISTORY_EVERY);
+        for tick in 1..=ticks {
+            let p = &mut pubs[0];
+            let mut s = p.buffer().expect("buffer");
+            s.at_ms = tick * 1000;
+            s.routes[0].requests = tick;
+            p.publish(s);
+            t.tick(&feed);
+        }
+        let h = t.history_json(None);
+        let points = h["points"].as_array().unwrap();
+        assert_eq!(points.len(), HISTORY_POINTS);
+        assert_eq!(points.last().unwrap()["time_ms"], ticks * 1000);
+        assert_eq!(points[0]["requests"], u64::from(HISTORY_EVERY));
+        assert_eq!(t.lock().window.len(), RATE_WINDOW);
+    }
 }

@@ -434,9 +434,10 @@ impl CoreCounters {
         let mut kept = 0;
         for i in 0..out.len() {
             let addr = out[i].addr;
-            let fresh = self.ips.get(key_of(addr)).and_then(|(s, last)| {
-                (s.addr == Some(addr)).then(|| value(s, last)).flatten()
-            });
+            let fresh = self
+                .ips
+                .get(key_of(addr))
+                .and_then(|(s, last)| (s.addr == Some(addr)).then(|| value(s, last)).flatten());
             if let Some(v) = fresh {
                 out[kept] = v;
                 kept += 1;

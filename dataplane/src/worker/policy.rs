@@ -242,7 +242,9 @@ impl Worker {
     /// Carries out policy `idx`'s terminating action on the client connection.
     pub(super) fn respond_policy(&mut self, slot: u32, idx: usize) {
         self.stats.now.policy_stops += 1;
-        self.traffic.tally.blocked(self.clients[slot as usize].route);
+        self.traffic
+            .tally
+            .blocked(self.clients[slot as usize].route);
         // Holds, escalation and deception are decided in `enforce`.
         self.stop_with(slot, idx, true);
     }

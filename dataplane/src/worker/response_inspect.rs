@@ -13,9 +13,9 @@
 //! response is delayed by at most that. Without response policies nothing
 //! here runs and nothing is held.
 
-use crate::traffic::UpErr;
 use crate::http::response::{ResponseFraming, ResponseHead};
 use crate::policy::ResponseVerdict;
+use crate::traffic::UpErr;
 
 use super::conn::{Phase, Remaining};
 use super::Worker;

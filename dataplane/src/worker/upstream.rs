@@ -720,7 +720,9 @@ impl Worker {
             }
         }
         self.stats.latency(latency);
-        self.traffic.tally.latency(self.clients[slot as usize].route, latency);
+        self.traffic
+            .tally
+            .latency(self.clients[slot as usize].route, latency);
         let c = &mut self.clients[slot as usize];
         if let Some(out) = c.out.take() {
             self.out_pool.give(out);

@@ -5,13 +5,13 @@
 //! above never knows. Shares `TlsLink`'s pump and send logic with client
 //! connections; see `tls_link.rs`.
 
-use crate::traffic::UpErr;
 use super::conn::{Recv, UpState};
 use super::inbox::PAUSE_AT;
 use super::tls_link::{Sent, TlsLink};
 use super::Worker;
 use crate::reactor::token::{Op, Token};
 use crate::tls::TlsSession;
+use crate::traffic::UpErr;
 
 impl Worker {
     /// Starts the handshake on a freshly connected upstream `u` of a TLS
