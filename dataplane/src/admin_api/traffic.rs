@@ -463,7 +463,7 @@ fn latency_json(b: &[u64; BUCKETS], sum_us: u64) -> Value {
     let count: u64 = b.iter().sum();
     json!({
         "count": count,
-        "mean_us": if count == 0 { None } else { Some(sum_us / count) },
+        "mean_us": sum_us.checked_div(count),
         "p50_us": hist::percentile(b, 0.5),
         "p90_us": hist::percentile(b, 0.9),
         "p99_us": hist::percentile(b, 0.99),

@@ -451,7 +451,7 @@ impl CoreCounters {
                 offer(out, v);
             }
         });
-        out.sort_unstable_by(|a, b| b.requests_1m.cmp(&a.requests_1m));
+        out.sort_unstable_by_key(|c| std::cmp::Reverse(c.requests_1m));
         looked
     }
 
