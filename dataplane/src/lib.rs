@@ -31,4 +31,5 @@ pub mod reactor;
 pub mod server;
 pub mod steering;
 pub mod tls;
+pub mod traffic;
 mod worker;

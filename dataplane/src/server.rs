@@ -146,6 +146,8 @@ struct Prepared {
     /// Certificate reloads, and each worker's end of them.
     tls_reloader: Option<crate::tls::reload::TlsReloader>,
     tls_updates: Vec<Option<std::sync::mpsc::Receiver<crate::tls::TlsSetup>>>,
+    /// Each worker's end of the traffic snapshots (`None`: no admin API).
+    traffic: Vec<Option<crate::traffic::Publisher>>,
 }
 
 fn prepare(config: Config) -> Result<Prepared, StartError> {
@@ -268,6 +270,7 @@ fn prepare(config: Config) -> Result<Prepared, StartError> {
         crate::enforce::load_decoy_secret(config.enforcement.decoy_secret_file.as_deref())
             .map_err(StartError::DecoySecret)?;
     let ready = Arc::new(AtomicBool::new(false));
+    let mut traffic: Vec<Option<crate::traffic::Publisher>> = (0..workers).map(|_| None).collect();
     let admin_addr = match config.admin {
         Some(addr) => {
             let api = match store {
@@ -290,6 +293,14 @@ fn prepare(config: Config) -> Result<Prepared, StartError> {
                 )),
                 None => None,
             };
+            if let Some(api) = &api {
+                // Cores publish per-route and per-cluster counts once a second.
+                let servers: Vec<usize> =
+                    config.upstreams.iter().map(|u| u.servers.len()).collect();
+                let (pubs, feed) = crate::traffic::channels(workers, config.routes.len(), &servers);
+                traffic = pubs.into_iter().map(Some).collect();
+                crate::admin_api::traffic::start(api, feed, &config);
+            }
             let (bound, _) =
                 crate::admin::spawn_admin(addr, metrics, ready.clone(), Some(hub.clone()), api)
                     .map_err(|source| StartError::Admin { addr, source })?;
@@ -320,6 +331,7 @@ fn prepare(config: Config) -> Result<Prepared, StartError> {
         tls_from,
         tls_reloader,
         tls_updates,
+        traffic,
     })
 }
 
@@ -394,6 +406,7 @@ fn spawn_worker(
     let behaviour = prep.behaviours[id].take();
     let (tls, tls_from) = (prep.tls.clone(), prep.tls_from);
     let tls_updates = prep.tls_updates[id].take();
+    let traffic = prep.traffic[id].take();
     std::thread::Builder::new()
         .name(format!("rampart-w{id}"))
         .spawn(move || {
@@ -412,6 +425,7 @@ fn spawn_worker(
                 tls,
                 tls_from,
                 tls_updates,
+                traffic,
             }) {
                 Ok(w) => w,
                 Err(e) => {
@@ -576,6 +590,7 @@ impl Server {
             tls: prep.tls.clone(),
             tls_from: prep.tls_from,
             tls_updates: prep.tls_updates[0].take(),
+            traffic: prep.traffic[0].take(),
             shared: prep.shared.clone(),
             listeners: sockets.into_iter().map(IntoRawFd::into_raw_fd).collect(),
             control_fd: controls[0],

@@ -1,6 +1,7 @@
 //! The operator console end to end, in headless Chromium: the real gateway
 //! with a pack whose SQL-injection policy runs in monitor mode, an attacker
-//! sending injections while the console is open, the attacker showing up,
+//! sending injections while the console is open, the attacker showing up
+//! (by events and by requests), its route and upstream listed,
 //! the operator switching the policy to enforce from the console, and the
 //! next attack blocked.
 
@@ -116,6 +117,16 @@ fn an_operator_sees_the_attacker_and_switches_the_policy_to_enforce() {
         Duration::from_secs(20),
     )
     .expect("the policy is listed");
+    // Routes and upstreams come from /api/traffic; by requests, the attacker
+    // is among the busiest clients.
+    b.wait_for(
+        "Number(document.querySelector('#routes tr[data-route=\"/\"] td[data-requests]')?.textContent || 0) > 0 \
+         && (document.querySelector('#upstreams tr[data-upstream=\"app\"]')?.innerText || '').includes('healthy')",
+        Duration::from_secs(15),
+    )
+    .expect("the route and its upstream are listed");
+    b.wait_for("document.querySelector('#top-by').value = 'requests'; document.querySelector('#top-by').dispatchEvent(new Event('change')); !!document.querySelector('#attackers tr[data-client=\"127.0.0.77\"]')", Duration::from_secs(15))
+        .expect("the attacker is listed by requests");
     // Live events arrive over the stream.
     b.wait_for(
         "document.getElementById('events').innerText.includes('T-SQLI')",

@@ -13,6 +13,8 @@
 //! - [`auth`]: the bearer tokens of `[admin] token_file`.
 //! - [`changes`]: validating a change, editing the overlay, reloading, auditing.
 //! - [`stream`]: Server-Sent Events, one thread per subscriber.
+//! - [`traffic`]: the cores' traffic snapshots merged: rates, latency,
+//!   upstream health, busiest clients, a short history.
 //! - [`http`]: the small request/response plumbing.
 
 pub mod auth;
@@ -20,6 +22,7 @@ pub mod changes;
 mod http;
 pub mod store;
 mod stream;
+pub mod traffic;
 
 use std::io::{self, Read};
 use std::net::{SocketAddr, TcpStream};
@@ -89,6 +92,8 @@ pub struct Api {
     streams: AtomicUsize,
     /// One change at a time: edit, reload, audit.
     changing: Mutex<()>,
+    /// The merged traffic snapshots (set when the gateway starts its cores).
+    traffic: OnceLock<Arc<traffic::Traffic>>,
 }
 
 /// Why the API could not be set up.
@@ -128,6 +133,7 @@ impl Api {
             started_ms: store::now_ms(),
             streams: AtomicUsize::new(0),
             changing: Mutex::new(()),
+            traffic: OnceLock::new(),
         })
     }
 
@@ -223,9 +229,12 @@ fn route(api: &Arc<Api>, head: &Head, path: &str, body: &[u8]) -> Result<(u16, V
             changes::client_unblock(api, head, &percent_decode(&ip.join("/")))
         }
         ("GET", ["clients", "blocks"]) => changes::client_blocks(api),
+        ("GET", ["traffic"]) => traffic::traffic(api, &q),
+        ("GET", ["traffic", "history"]) => traffic::history(api, &q),
         ("GET", ["routes"]) => Ok((200, json!({ "routes": api.store.routes() }))),
         ("GET", ["audit"]) => changes::audit_read(api, &q),
-        (_, ["status" | "events" | "policies" | "routes" | "audit"])
+        (_, ["status" | "events" | "policies" | "routes" | "audit" | "traffic"])
+        | (_, ["traffic", "history"])
         | (_, ["clients", "top" | "blocks" | "block"])
         | (_, ["policies", _])
         | (_, ["events", "stream"]) => {
@@ -441,12 +450,18 @@ fn policy(api: &Api, id: &str) -> Result<(u16, Value), ApiError> {
 
 fn top_clients(api: &Api, q: &[(String, String)]) -> Result<(u16, Value), ApiError> {
     let mut by_blocks = false;
+    let mut by_requests = false;
     for (k, v) in q {
         match (k.as_str(), v.as_str()) {
-            ("by", "events") => by_blocks = false,
-            ("by", "blocks") => by_blocks = true,
+            ("by", "events") => (by_blocks, by_requests) = (false, false),
+            ("by", "blocks") => (by_blocks, by_requests) = (true, false),
+            ("by", "requests") => (by_blocks, by_requests) = (false, true),
             ("by", _) => {
-                return Err(ApiError::field(400, "by", "`by` is `events` or `blocks`"));
+                return Err(ApiError::field(
+                    400,
+                    "by",
+                    "`by` is `events`, `blocks` or `requests`",
+                ));
             }
             ("limit", _) => {}
             (k, _) => {
@@ -459,6 +474,9 @@ fn top_clients(api: &Api, q: &[(String, String)]) -> Result<(u16, Value), ApiErr
         }
     }
     let n = limit(q, 10, 100)?;
+    if by_requests {
+        return Ok((200, traffic::top_clients(api, n)?));
+    }
     Ok((
         200,
         json!({

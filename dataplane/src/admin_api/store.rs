@@ -366,6 +366,21 @@ impl EventStore {
             .collect()
     }
 
+    /// What the store knows of one client address (`None`: no event).
+    pub fn client_json(&self, ip: &str) -> Option<Value> {
+        let g = self.lock();
+        g.clients.get(ip).map(|c| {
+            json!({
+                "user": c.user,
+                "events": c.events,
+                "blocks": c.blocks,
+                "first_ms": c.first_ms,
+                "last_ms": c.last_ms,
+                "policies": c.policies,
+            })
+        })
+    }
+
     /// Every route seen, most events first.
     pub fn routes(&self) -> Vec<Value> {
         let g = self.lock();
