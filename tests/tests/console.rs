@@ -177,6 +177,42 @@ fn an_operator_sees_the_attacker_and_switches_the_policy_to_enforce() {
             && text.contains("# the operator's overlay"),
         "{text}"
     );
+
+    // Block the attacker outright from the top-clients table: even its
+    // harmless requests are refused; unblocking from the console lifts it.
+    assert_eq!(benign_status(), 200);
+    b.eval("document.querySelector('#attackers button[data-block=\"127.0.0.77\"]').click()")
+        .expect("click block");
+    b.wait_for(
+        "document.getElementById('blocks').innerText.includes('127.0.0.77')",
+        Duration::from_secs(15),
+    )
+    .expect("the block is listed");
+    assert_eq!(benign_status(), 403, "a blocked client is refused");
+    b.eval("document.querySelector('#blocks button[data-unblock=\"127.0.0.77\"]').click()")
+        .expect("click unblock");
+    b.wait_for(
+        "!document.getElementById('blocks').innerText.includes('127.0.0.77')",
+        Duration::from_secs(15),
+    )
+    .expect("the block is gone");
+    assert_eq!(benign_status(), 200, "unblocked");
+
+    // The live events can be narrowed to one client.
+    b.eval("const c = document.getElementById('ev-client'); c.value = '127.0.0.1'; c.dispatchEvent(new Event('change'))")
+        .expect("filter");
+    b.wait_for(
+        "!document.getElementById('events').innerText.includes('127.0.0.77')",
+        Duration::from_secs(10),
+    )
+    .expect("the filter hides the attacker's events");
+}
+
+fn benign_status() -> u16 {
+    let mut c =
+        RawConn::connect_from(std::net::Ipv4Addr::from(ATTACKER), gateway_addr()).expect("connect");
+    c.roundtrip(b"GET /home HTTP/1.1\r\nHost: api.test\r\nConnection: close\r\n\r\n")
+        .status
 }
 
 #[test]
