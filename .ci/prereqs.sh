@@ -55,6 +55,8 @@ ensure_test_tools() {
     local missing=()
     command -v curl >/dev/null 2>&1 || missing+=(curl)
     command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+    # the operator console's end-to-end test drives headless Chromium
+    command -v chromium >/dev/null 2>&1 || missing+=(chromium)
     if [ "${#missing[@]}" -gt 0 ]; then
         if ! command -v apt-get >/dev/null 2>&1; then
             log "missing ${missing[*]} and no apt-get: install them and re-run."

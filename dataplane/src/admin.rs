@@ -1,6 +1,7 @@
 //! The admin listener, off the hot path: Prometheus metrics (`/metrics`), liveness
 //! (`/healthz`) and readiness (`/readyz`) on a small blocking std::net server, plus the
-//! metric names, descriptions and latency buckets the cores report into.
+//! metric names, descriptions and latency buckets the cores report into. Requests
+//! under `/api/` go to the admin API ([`crate::admin_api`]) with the connection.
 //!
 //! The cores never touch this module per request: they keep plain (non-atomic)
 //! counters and fixed-bucket histograms locally and add the deltas to the global
@@ -180,6 +181,7 @@ struct AdminState {
     metrics: Option<PrometheusHandle>,
     ready: Arc<AtomicBool>,
     hub: Option<crate::policy::hub::Hub>,
+    api: Option<Arc<crate::admin_api::Api>>,
 }
 
 /// How long `POST /admin/reload` waits for the hub (a reload of a large pack
@@ -194,13 +196,18 @@ pub fn spawn_admin(
     metrics: Option<PrometheusHandle>,
     ready: Arc<AtomicBool>,
     hub: Option<crate::policy::hub::Hub>,
+    api: Option<Arc<crate::admin_api::Api>>,
 ) -> io::Result<(SocketAddr, JoinHandle<()>)> {
     let listener = TcpListener::bind(addr)?;
     let local = listener.local_addr()?;
+    if let Some(a) = &api {
+        a.set_admin_addr(local);
+    }
     let state = Arc::new(AdminState {
         metrics,
         ready,
         hub,
+        api,
     });
 
     let (tx, rx) = mpsc::sync_channel::<TcpStream>(ADMIN_QUEUE);
@@ -276,9 +283,13 @@ fn serve_admin_conn(mut stream: TcpStream, state: &AdminState) -> io::Result<()>
         let mut req = httparse::Request::new(&mut headers);
         match req.parse(&buf[..filled]) {
             Ok(httparse::Status::Partial) => continue,
-            Ok(httparse::Status::Complete(_)) => {
+            Ok(httparse::Status::Complete(n)) => {
                 let method = req.method.unwrap_or("");
                 let path = req.path.unwrap_or("");
+                if let Some(api) = state.api.as_ref().filter(|_| path.starts_with("/api/")) {
+                    let head = api_head(&req, stream.peer_addr().ok());
+                    return crate::admin_api::serve(api, stream, head, &buf[n..filled]);
+                }
                 break route(state, method, path);
             }
             Err(_) => break response(400, "text/plain", b"bad request\n"),
@@ -286,6 +297,23 @@ fn serve_admin_conn(mut stream: TcpStream, state: &AdminState) -> io::Result<()>
     };
     stream.write_all(&reply)?;
     stream.flush()
+}
+
+/// The owned head the admin API needs (`/api/...` requests).
+fn api_head(req: &httparse::Request<'_, '_>, peer: Option<SocketAddr>) -> crate::admin_api::Head {
+    let header = |name: &str| {
+        req.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| String::from_utf8_lossy(h.value).into_owned())
+    };
+    crate::admin_api::Head {
+        method: req.method.unwrap_or("").to_owned(),
+        target: req.path.unwrap_or("").to_owned(),
+        authorization: header("authorization"),
+        content_length: header("content-length").and_then(|v| v.trim().parse().ok()),
+        peer,
+    }
 }
 
 fn route(state: &AdminState, method: &str, target: &str) -> Vec<u8> {
@@ -329,7 +357,18 @@ fn route(state: &AdminState, method: &str, target: &str) -> Vec<u8> {
             None => response(200, "application/json", br#"{"enabled":false}"#),
         };
     }
-    let known = matches!(path, "/metrics" | "/healthz" | "/readyz" | "/admin/policy");
+    if crate::console::is_console_path(path) && method == "GET" {
+        if state.api.is_none() {
+            return response(404, "text/plain", b"the console needs the admin API\n");
+        }
+        let mut r = response(200, "text/html; charset=utf-8", crate::console::INDEX_HTML);
+        for h in crate::console::SECURITY_HEADERS {
+            insert_header(&mut r, h);
+        }
+        return r;
+    }
+    let known = matches!(path, "/metrics" | "/healthz" | "/readyz" | "/admin/policy")
+        || crate::console::is_console_path(path);
     if method != "GET" {
         if known {
             let mut r = response(405, "text/plain", b"method not allowed\n");
@@ -430,8 +469,14 @@ mod tests {
     #[test]
     fn health_ready_and_errors() {
         let ready = Arc::new(AtomicBool::new(false));
-        let (addr, _t) =
-            spawn_admin("127.0.0.1:0".parse().unwrap(), None, ready.clone(), None).unwrap();
+        let (addr, _t) = spawn_admin(
+            "127.0.0.1:0".parse().unwrap(),
+            None,
+            ready.clone(),
+            None,
+            None,
+        )
+        .unwrap();
 
         let (st, _, body) = get(addr, &req("GET", "/healthz"));
         assert_eq!((st, body.as_str()), (200, "ok\n"));
@@ -458,7 +503,8 @@ mod tests {
             metrics::gauge!(ACTIVE_CONNECTIONS).set(4.0);
         });
         let ready = Arc::new(AtomicBool::new(true));
-        let (addr, _t) = spawn_admin("127.0.0.1:0".parse().unwrap(), Some(h), ready, None).unwrap();
+        let (addr, _t) =
+            spawn_admin("127.0.0.1:0".parse().unwrap(), Some(h), ready, None, None).unwrap();
         let (st, head, body) = get(addr, &req("GET", "/metrics"));
         assert_eq!(st, 200);
         assert!(head.contains("Content-Type: text/plain; version=0.0.4"));
@@ -478,7 +524,8 @@ mod tests {
     #[test]
     fn stuck_client_does_not_block_others() {
         let ready = Arc::new(AtomicBool::new(true));
-        let (addr, _t) = spawn_admin("127.0.0.1:0".parse().unwrap(), None, ready, None).unwrap();
+        let (addr, _t) =
+            spawn_admin("127.0.0.1:0".parse().unwrap(), None, ready, None, None).unwrap();
         // Occupy both workers with clients that never finish their head.
         let stuck: Vec<TcpStream> = (0..ADMIN_WORKERS)
             .map(|_| {

@@ -544,6 +544,12 @@ pub fn demo_curl_lines_with_admin(gateway: SocketAddr, admin: Option<SocketAddr>
         lines.push("# Metrics and the serving policy on the admin listener:".to_string());
         lines.push(format!("curl -s http://{a}/metrics | grep '^rampart_'"));
         lines.push(format!("curl -s http://{a}/admin/policy"));
+        lines.push(format!(
+            "curl -s 'http://{a}/api/events?limit=3'    # the latest security events"
+        ));
+        lines.push(format!(
+            "# The operator console: open http://{a}/ in a browser"
+        ));
     }
     lines
 }

@@ -16,8 +16,10 @@
 //! - [`demo`]: the small built-in demo API behind `rampart demo`.
 
 pub mod admin;
+pub mod admin_api;
 pub mod behaviour;
 pub mod config;
+pub mod console;
 pub mod demo;
 pub mod enforce;
 pub mod events;
@@ -29,4 +31,5 @@ pub mod reactor;
 pub mod server;
 pub mod steering;
 pub mod tls;
+pub mod traffic;
 mod worker;

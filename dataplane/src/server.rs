@@ -146,6 +146,8 @@ struct Prepared {
     /// Certificate reloads, and each worker's end of them.
     tls_reloader: Option<crate::tls::reload::TlsReloader>,
     tls_updates: Vec<Option<std::sync::mpsc::Receiver<crate::tls::TlsSetup>>>,
+    /// Each worker's end of the traffic snapshots (`None`: no admin API).
+    traffic: Vec<Option<crate::traffic::Publisher>>,
 }
 
 fn prepare(config: Config) -> Result<Prepared, StartError> {
@@ -179,8 +181,18 @@ fn prepare(config: Config) -> Result<Prepared, StartError> {
     };
     let (hub, policies, _hub_thread) =
         Hub::start(config.policy.clone(), config.intel.clone(), workers, limits)?;
+    // The admin API's event store, fed by the event writer thread (never a core).
+    let store = config.admin.map(|_| {
+        Arc::new(crate::admin_api::EventStore::new(
+            config.admin_api.recent_events,
+        ))
+    });
     let (events, core_events) = if config.policy.enabled && config.events.enabled {
-        let (log, cores) = EventLog::start(&config.events, workers).map_err(StartError::Events)?;
+        let tap = store
+            .clone()
+            .map(|s| -> crate::events::Tap { Box::new(move |b| s.ingest(b)) });
+        let (log, cores) =
+            EventLog::start(&config.events, workers, tap).map_err(StartError::Events)?;
         (Some(log), cores.into_iter().map(Some).collect())
     } else {
         (None, (0..workers).map(|_| None).collect())
@@ -258,10 +270,39 @@ fn prepare(config: Config) -> Result<Prepared, StartError> {
         crate::enforce::load_decoy_secret(config.enforcement.decoy_secret_file.as_deref())
             .map_err(StartError::DecoySecret)?;
     let ready = Arc::new(AtomicBool::new(false));
+    let mut traffic: Vec<Option<crate::traffic::Publisher>> = (0..workers).map(|_| None).collect();
     let admin_addr = match config.admin {
         Some(addr) => {
+            let api = match store {
+                Some(store) => Some(Arc::new(
+                    crate::admin_api::Api::new(
+                        config.admin_api.clone(),
+                        hub.clone(),
+                        config.policy.overlay.clone(),
+                        store,
+                        crate::admin_api::Facts {
+                            workers,
+                            listeners: listen_addrs.clone(),
+                            monitor: config.policy.monitor,
+                        },
+                    )
+                    .map_err(|e| StartError::Admin {
+                        addr,
+                        source: io::Error::other(e.to_string()),
+                    })?,
+                )),
+                None => None,
+            };
+            if let Some(api) = &api {
+                // Cores publish per-route and per-cluster counts once a second.
+                let servers: Vec<usize> =
+                    config.upstreams.iter().map(|u| u.servers.len()).collect();
+                let (pubs, feed) = crate::traffic::channels(workers, config.routes.len(), &servers);
+                traffic = pubs.into_iter().map(Some).collect();
+                crate::admin_api::traffic::start(api, feed, &config);
+            }
             let (bound, _) =
-                crate::admin::spawn_admin(addr, metrics, ready.clone(), Some(hub.clone()))
+                crate::admin::spawn_admin(addr, metrics, ready.clone(), Some(hub.clone()), api)
                     .map_err(|source| StartError::Admin { addr, source })?;
             Some(bound)
         }
@@ -290,6 +331,7 @@ fn prepare(config: Config) -> Result<Prepared, StartError> {
         tls_from,
         tls_reloader,
         tls_updates,
+        traffic,
     })
 }
 
@@ -364,6 +406,7 @@ fn spawn_worker(
     let behaviour = prep.behaviours[id].take();
     let (tls, tls_from) = (prep.tls.clone(), prep.tls_from);
     let tls_updates = prep.tls_updates[id].take();
+    let traffic = prep.traffic[id].take();
     std::thread::Builder::new()
         .name(format!("rampart-w{id}"))
         .spawn(move || {
@@ -382,6 +425,7 @@ fn spawn_worker(
                 tls,
                 tls_from,
                 tls_updates,
+                traffic,
             }) {
                 Ok(w) => w,
                 Err(e) => {
@@ -546,6 +590,7 @@ impl Server {
             tls: prep.tls.clone(),
             tls_from: prep.tls_from,
             tls_updates: prep.tls_updates[0].take(),
+            traffic: prep.traffic[0].take(),
             shared: prep.shared.clone(),
             listeners: sockets.into_iter().map(IntoRawFd::into_raw_fd).collect(),
             control_fd: controls[0],

@@ -113,12 +113,22 @@ fn load_parts(
         parse::pack(f, i, &mut parsed, &mut sink);
     }
     parsed.lists.extend(intel);
-    let overrides = overlay
+    let (overrides, blocks) = overlay
         .map(|(name, text)| overlay::parse(name, text, &mut sink))
         .unwrap_or_default();
     let mut policies = std::mem::take(&mut parsed.policies);
     resolve(&parsed, &mut policies, &mut sink);
     apply_overrides(&parsed, &mut policies, &overrides, &mut sink);
+    let client_blocks = crate::client_block::add_policy(
+        &blocks,
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        parsed.templates.iter().any(|(t, _)| t.name == "block"),
+        &mut parsed.lists,
+        &mut policies,
+        &mut sink,
+    );
     check_cycles(&policies, &mut sink);
     crate::response_policy::check_masks(&policies, &parsed.signatures, &mut sink);
     crate::response_policy::check_policy_refs(&policies, &mut sink);
@@ -196,6 +206,7 @@ fn load_parts(
         databases: matcher.report().databases,
         from_cache: matcher.report().from_cache,
         lists: parsed.lists.iter().map(|(l, _)| ListStats::of(l)).collect(),
+        client_blocks,
         elapsed: started.elapsed(),
     };
     let policy = CompiledPolicy::new(

@@ -10,6 +10,7 @@
 //!
 //! The format is documented in `docs/POLICY.md`.
 
+pub mod client_block;
 mod compile;
 pub mod describe;
 mod diag;

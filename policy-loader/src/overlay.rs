@@ -40,20 +40,33 @@ const KEYS: &[&str] = &[
 ];
 const EXCLUDE_KEYS: &[&str] = &["path", "method", "client", "field"];
 
-/// Parses an overlay file's text.
-pub(crate) fn parse(file: &str, text: &str, sink: &mut Sink) -> Vec<Override> {
+/// Parses an overlay file's text: its overrides and its timed client
+/// blocks (`[[block]]`, see [`crate::client_block`]).
+pub(crate) fn parse(
+    file: &str,
+    text: &str,
+    sink: &mut Sink,
+) -> (Vec<Override>, Vec<crate::client_block::ClientBlock>) {
     let Some(doc) = tree::parse(file, text, sink) else {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     };
     let mut r = Reader { sink, id: None };
-    r.keys(&doc, "an overlay file", &["override"]);
+    r.keys(&doc, "an overlay file", &["override", "block"]);
+    let blocks = doc
+        .get("block")
+        .map(|b| crate::client_block::parse(&mut r, b))
+        .unwrap_or_default();
+    (overrides(&mut r, &doc), blocks)
+}
+
+fn overrides(r: &mut Reader<'_>, doc: &Node) -> Vec<Override> {
     let Some(arr) = doc.get("override") else {
         return Vec::new();
     };
     let mut out = Vec::new();
     for t in r.array(arr, "`override`").to_vec() {
         let mut r = Reader {
-            sink: r.sink,
+            sink: &mut *r.sink,
             id: None,
         };
         let Some(t) = r.table(&t, "an [[override]]").cloned() else {

@@ -31,6 +31,8 @@ pub struct LoadStats {
     pub from_cache: bool,
     /// Every list (packs' and intel directories'), in load order.
     pub lists: Vec<crate::lists::ListStats>,
+    /// Timed client blocks from the overlay in force, and when the next lifts.
+    pub client_blocks: crate::client_block::Blocks,
     /// Wall time of the whole load.
     pub elapsed: Duration,
 }

@@ -599,3 +599,90 @@ fn changes_since_reports_policies_whose_signatures_changed() {
     let newer = f.policy(&["p"], None);
     assert_eq!(newer.changes_since(&new).changed, ["RP-ANY-SQLI"]);
 }
+
+#[test]
+fn client_blocks_in_force_become_a_policy_that_runs_first() {
+    let f = two_packs();
+    f.file(
+        "overlay.toml",
+        r#"
+        [[block]]
+        client = "198.51.100.7"
+        until = "2999-01-01T00:00:00Z"
+        reason = "stuffing"
+
+        [[block]]
+        client = "203.0.113.0/24"
+        until = "2998-06-01T12:00:00Z"
+
+        [[block]]
+        client = "192.0.2.1"
+        until = "2000-01-01T00:00:00Z"
+        "#,
+    );
+    let p = f.policy(&["vendor", "local"], Some("overlay.toml"));
+    assert_eq!(
+        p.stats.client_blocks.active, 2,
+        "the expired one is ignored"
+    );
+    assert_eq!(
+        p.stats.client_blocks.next_expiry_s,
+        rampart_policy_loader::client_block::rfc3339_s("2998-06-01T12:00:00Z")
+    );
+    assert_eq!(p.policies[0].id, "rampart.client-block", "runs first");
+    let from = |ip: &str| DryFacts {
+        client_ip: Some(ip.parse().expect("ip")),
+        ..facts()
+    };
+    for (ip, blocked) in [
+        ("198.51.100.7", true),
+        ("203.0.113.99", true),
+        ("192.0.2.1", false),
+        ("198.51.100.8", false),
+    ] {
+        let r = run(&p, &get("/"), &from(ip), false);
+        assert_eq!(
+            decision(&p, &r).as_deref(),
+            blocked.then_some("rampart.client-block"),
+            "{ip}"
+        );
+    }
+    // No block in force: no policy, no list.
+    f.file(
+        "overlay.toml",
+        "[[block]]\nclient = \"192.0.2.1\"\nuntil = \"2000-01-01T00:00:00Z\"\n",
+    );
+    let q = f.policy(&["vendor", "local"], Some("overlay.toml"));
+    assert!(q.policy("rampart.client-block").is_none());
+    assert_eq!(q.stats.client_blocks.next_expiry_s, None);
+}
+
+#[test]
+fn bad_client_blocks_are_load_errors() {
+    let f = two_packs();
+    f.file(
+        "overlay.toml",
+        r#"
+        [[block]]
+        client = "10.0.0.0/33"
+        until = "2999-01-01T00:00:00Z"
+
+        [[block]]
+        client = "10.0.0.1"
+        until = "tomorrow"
+
+        [[block]]
+        until = "2999-01-01T00:00:00Z"
+        why = 1
+        "#,
+    );
+    assert_lines(
+        &f.errors(&["vendor", "local"], Some("overlay.toml")),
+        &[
+            "overlay.toml:2:10: `10.0.0.0/33` is not an IP address or CIDR network",
+            "overlay.toml:7:9: `until` is a UTC time like \"2026-11-25T07:10:00Z\", got `tomorrow`",
+            "overlay.toml:9:1: a [[block]] needs `client`",
+            "overlay.toml:11:1: unknown field `why` in a [[block]]; allowed: client, until, reason",
+        ],
+    );
+}

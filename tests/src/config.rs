@@ -19,6 +19,7 @@ pub struct GatewayConfig {
     events: Option<String>,
     tls: Option<String>,
     upstream_tls: Option<String>,
+    admin: String,
     extra: String,
 }
 
@@ -35,6 +36,7 @@ impl GatewayConfig {
             policy: None,
             tls: None,
             upstream_tls: None,
+            admin: String::new(),
             extra: String::new(),
         }
     }
@@ -43,6 +45,13 @@ impl GatewayConfig {
     /// Without it, policy inspection is off: these tests are about the proxy.
     pub fn policy(mut self, body: &str) -> Self {
         self.policy = Some(body.to_owned());
+        self
+    }
+
+    /// Adds lines to the `[admin]` table (e.g. `token_file = "/x"`).
+    pub fn admin(mut self, lines: &str) -> Self {
+        self.admin.push_str(lines);
+        self.admin.push('\n');
         self
     }
 
@@ -111,8 +120,8 @@ impl GatewayConfig {
             "listen = [\"127.0.0.1:0\"]"
         };
         let mut s = format!(
-            "[server]\nworkers = {}\n{listen}\n\n[admin]\nlisten = \"127.0.0.1:0\"\n\n",
-            self.workers
+            "[server]\nworkers = {}\n{listen}\n\n[admin]\nlisten = \"127.0.0.1:0\"\n{}\n",
+            self.workers, self.admin
         );
         if let Some(t) = &self.tls {
             s.push_str("[tls]\n");

@@ -6,6 +6,7 @@
 //! - [`gateway`]: [`Gateway`], the `rampart` binary as a child process.
 //! - [`config`]: [`GatewayConfig`], TOML configs for `rampart run`.
 
+pub mod browser;
 pub mod client;
 pub mod config;
 pub mod gateway;

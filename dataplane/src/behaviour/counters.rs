@@ -103,6 +103,8 @@ pub const DEFAULT_AUTH_FAILURE_STATUSES: [u16; 2] = [401, 403];
 pub struct RequestKeys {
     /// The client address (after trusted-proxy resolution).
     pub client_ip: u64,
+    /// The address itself (kept with its counters for the traffic view).
+    pub client_addr: Option<std::net::IpAddr>,
     /// API key.
     pub api_key: Option<u64>,
     /// Bearer token.
@@ -142,6 +144,8 @@ impl RequestKeys {
 /// Per client address.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct IpState {
+    /// The address whose key this is (for the traffic view's top clients).
+    addr: Option<std::net::IpAddr>,
     last_request_ms: u64,
     rate_1s: Rate,
     rate_10s: Rate,
@@ -393,6 +397,64 @@ impl CoreCounters {
         }
     }
 
+    /// The busiest client addresses by requests in the last minute, into
+    /// `out` (busiest first, at most its capacity; it is cleared first, and
+    /// never grows). Looks at the addresses in `out` on entry (last call's
+    /// winners, so a busy client stays found) and at up to `budget` slots of
+    /// the address table from `*cursor` on, which advances: a full table is
+    /// covered every `len / budget` calls. Returns the slots looked at.
+    pub fn top_ips(
+        &self,
+        now_ms: u64,
+        cursor: &mut usize,
+        budget: usize,
+        out: &mut Vec<crate::traffic::TopClient>,
+        key_of: impl Fn(std::net::IpAddr) -> u64,
+    ) -> u64 {
+        let cap = out.capacity();
+        if cap == 0 {
+            return 0;
+        }
+        let value = |s: &IpState, last: u64| -> Option<crate::traffic::TopClient> {
+            let addr = s.addr?;
+            let get = |r: &Rate, w: Window| {
+                let mut r = *r;
+                r.roll(w, last, now_ms);
+                r.get(w, now_ms)
+            };
+            let requests_1m = get(&s.rate_1m, Window::M1);
+            (requests_1m > 0).then(|| crate::traffic::TopClient {
+                addr,
+                rate_1s: get(&s.rate_1s, Window::S1),
+                requests_1m,
+                requests_10m: get(&s.rate_10m, Window::M10),
+            })
+        };
+        // Keep the current list's entries, refreshed, then offer the scan's.
+        let mut kept = 0;
+        for i in 0..out.len() {
+            let addr = out[i].addr;
+            let fresh = self
+                .ips
+                .get(key_of(addr))
+                .and_then(|(s, last)| (s.addr == Some(addr)).then(|| value(s, last)).flatten());
+            if let Some(v) = fresh {
+                out[kept] = v;
+                kept += 1;
+            }
+        }
+        out.truncate(kept);
+        let mut looked = 0u64;
+        *cursor = self.ips.scan(*cursor, budget, |s, last| {
+            looked += 1;
+            if let Some(v) = value(s, last) {
+                offer(out, v);
+            }
+        });
+        out.sort_unstable_by_key(|c| std::cmp::Reverse(c.requests_1m));
+        looked
+    }
+
     /// Counts a request at `now_ms` and writes every behaviour counter into `out`
     /// (indexed by `Counter` id; needs at least [`id::END`] entries — shorter slices
     /// get only the counters that fit). Counters of identities the request lacks are 0.
@@ -402,6 +464,9 @@ impl CoreCounters {
             let e = self.ips.entry(k.client_ip, now_ms);
             let s = e.state;
             s.roll(e.last_ms, now_ms);
+            if e.new {
+                s.addr = k.client_addr;
+            }
             if !e.new && s.last_request_ms != 0 {
                 s.timing_1m
                     .observe(Window::M1, now_ms.saturating_sub(s.last_request_ms));
@@ -639,6 +704,23 @@ impl CoreCounters {
 }
 
 /// Writes a key's (a, b, distinct) view into the counters it stands for.
+/// Puts `v` into `out` if it is busier than its least busy entry, never
+/// growing `out` beyond its capacity; an address already there is skipped.
+fn offer(out: &mut Vec<crate::traffic::TopClient>, v: crate::traffic::TopClient) {
+    if out.iter().any(|o| o.addr == v.addr) {
+        return;
+    }
+    if out.len() < out.capacity() {
+        out.push(v);
+        return;
+    }
+    if let Some((i, least)) = out.iter().enumerate().min_by_key(|(_, o)| o.requests_1m) {
+        if v.requests_1m > least.requests_1m {
+            out[i] = v;
+        }
+    }
+}
+
 fn write_key(buf: &mut [u64; id::END], kind: KeyKind, (a, b, d): (u64, u64, u64)) {
     match kind {
         KeyKind::ApiKey => buf[id::KEY_RATE_1M] = a,

@@ -215,9 +215,33 @@ impl Engine {
         }
     }
 
+    /// The busiest client addresses by requests (see
+    /// [`CoreCounters::top_ips`]); nothing without counters.
+    pub fn top_clients(
+        &self,
+        cursor: &mut usize,
+        budget: usize,
+        out: &mut Vec<crate::traffic::TopClient>,
+    ) -> u64 {
+        let Some(c) = self.counters.as_ref() else {
+            out.clear();
+            return 0;
+        };
+        let hash = &self.hash;
+        c.top_ips(self.now_ms(), cursor, budget, out, |a| ip_key(hash, a))
+    }
+
     /// The counters' table and exchange statistics (`None` when disabled).
     pub fn stats(&self) -> Option<CounterStats> {
         self.counters.as_ref().map(CoreCounters::stats)
+    }
+}
+
+/// The counter key of a client address.
+fn ip_key(hash: &RandomState, ip: IpAddr) -> u64 {
+    match ip {
+        IpAddr::V4(a) => hash.hash_one(a.octets()),
+        IpAddr::V6(a) => hash.hash_one(a.octets()),
     }
 }
 
@@ -230,10 +254,8 @@ fn keys(hash: &RandomState, failure: &[[u16; 4]], target: &[u8], id: &Identity<'
     };
     let (route, object) = route_and_object(hash, path);
     RequestKeys {
-        client_ip: match id.client_ip {
-            IpAddr::V4(a) => hash.hash_one(a.octets()),
-            IpAddr::V6(a) => hash.hash_one(a.octets()),
-        },
+        client_ip: ip_key(hash, id.client_ip),
+        client_addr: Some(id.client_ip),
         api_key: id.api_key.map(h),
         token: id.token.map(h),
         // A login names its user; otherwise a verified-or-not JWT subject

@@ -150,6 +150,23 @@ impl<S: Copy + Default> Table<S> {
         Some(&mut self.slots[i as usize].state)
     }
 
+    /// Calls `f(state, last_update_ms)` for up to `n` tracked keys from
+    /// position `from` on (wrapping), and returns where the next call should
+    /// start. Tracked keys occupy the slab's first `len()` slots.
+    pub fn scan(&self, from: usize, n: usize, mut f: impl FnMut(&S, u64)) -> usize {
+        let len = self.len();
+        if len == 0 {
+            return 0;
+        }
+        let mut i = from % len;
+        for _ in 0..n.min(len) {
+            let s = &self.slots[i];
+            f(&s.state, s.stamp & !REFERENCED);
+            i = (i + 1) % len;
+        }
+        i
+    }
+
     /// The state of `key`, tracking it (evicting another key if full) when new.
     /// Marks it referenced and records `now_ms` as its last update.
     pub fn entry(&mut self, key: u64, now_ms: u64) -> Entry<'_, S> {

@@ -82,7 +82,15 @@ const TLS_KEYS: &[&str] = &[
     "client_ca",
 ];
 const TLS_CERT_KEYS: &[&str] = &["cert", "key", "server_names"];
-const ADMIN_KEYS: &[&str] = &["listen", "enabled"];
+const ADMIN_KEYS: &[&str] = &[
+    "listen",
+    "enabled",
+    "token_file",
+    "audit_log",
+    "recent_events",
+    "max_streams",
+    "stream_keepalive",
+];
 const LIMITS_KEYS: &[&str] = &[
     "max_header_bytes",
     "max_headers",
@@ -500,6 +508,7 @@ fn build(cx: &mut Ctx<'_>, doc: &DeTable<'_>) -> Config {
         .chain(tls_listeners.iter().map(|(a, _)| *a))
         .collect();
     let admin = admin(cx, &sec_admin, &all_listeners);
+    let admin_api = admin_api(cx, &sec_admin);
     let sec_limits = Section::from_doc(cx, doc, "limits", LIMITS_KEYS);
     let limits = limits(cx, &sec_limits);
     let sec_timeouts = Section::from_doc(cx, doc, "timeouts", TIMEOUTS_KEYS);
@@ -529,6 +538,7 @@ fn build(cx: &mut Ctx<'_>, doc: &DeTable<'_>) -> Config {
         tls_listeners: tls_listeners.into_iter().map(|(a, _)| a).collect(),
         tls,
         admin,
+        admin_api,
         limits,
         timeouts,
         forwarding,
@@ -948,6 +958,36 @@ fn admin(
         None => DEFAULT_ADMIN,
     };
     enabled.then_some(addr)
+}
+
+/// The admin API's keys of `[admin]`.
+fn admin_api(cx: &mut Ctx<'_>, s: &Section<'_, '_>) -> crate::admin_api::ApiConfig {
+    let d = crate::admin_api::ApiConfig::default();
+    let path = |cx: &mut Ctx<'_>, key: &str| -> Option<std::path::PathBuf> {
+        let f = s.get(key)?;
+        let v = cx.str(&f)?;
+        if v.trim().is_empty() {
+            cx.err(f.v.span(), format!("{} must not be empty", f.name));
+            return None;
+        }
+        Some(std::path::PathBuf::from(v))
+    };
+    let int = |cx: &mut Ctx<'_>, key: &str, lo: i64, hi: i64, default: usize| {
+        s.get(key)
+            .and_then(|f| cx.int_in(&f, lo, hi))
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(default)
+    };
+    crate::admin_api::ApiConfig {
+        token_file: path(cx, "token_file"),
+        audit_log: path(cx, "audit_log"),
+        recent_events: int(cx, "recent_events", 0, 1_000_000, d.recent_events),
+        max_streams: int(cx, "max_streams", 1, 64, d.max_streams),
+        stream_keepalive: s
+            .get("stream_keepalive")
+            .and_then(|f| cx.duration(&f, false))
+            .unwrap_or(d.stream_keepalive),
+    }
 }
 
 fn limits(cx: &mut Ctx<'_>, s: &Section<'_, '_>) -> Limits {

@@ -34,6 +34,8 @@ pub struct Config {
     pub tls: Option<crate::tls::TlsConfig>,
     /// `None` when `admin.enabled = false`.
     pub admin: Option<SocketAddr>,
+    /// The admin API's `[admin]` keys (tokens, audit log, event store).
+    pub admin_api: crate::admin_api::ApiConfig,
     pub limits: Limits,
     pub timeouts: Timeouts,
     pub forwarding: Forwarding,
@@ -306,6 +308,8 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
     config.policy.packs = config.policy.packs.iter().map(rel).collect();
     config.policy.overlay = config.policy.overlay.as_ref().map(rel);
     config.policy.cache_dir = config.policy.cache_dir.as_ref().map(rel);
+    config.admin_api.token_file = config.admin_api.token_file.as_ref().map(rel);
+    config.admin_api.audit_log = config.admin_api.audit_log.as_ref().map(rel);
     config.intel.lists = config.intel.lists.iter().map(rel).collect();
     let mut cert_errors = Vec::new();
     if let Some(tls) = &mut config.tls {
@@ -430,6 +434,7 @@ impl Config {
             tls_listeners: Vec::new(),
             tls: None,
             admin: Some(DEFAULT_ADMIN),
+            admin_api: crate::admin_api::ApiConfig::default(),
             limits: Limits::default(),
             timeouts: Timeouts::default(),
             forwarding: Forwarding::default(),

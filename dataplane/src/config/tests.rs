@@ -282,6 +282,35 @@ upstream = "a"
 }
 
 #[test]
+fn admin_api_keys() {
+    let c = ok(MIN);
+    assert_eq!(c.admin_api, crate::admin_api::ApiConfig::default());
+    let c = ok(&format!(
+        "[admin]\ntoken_file = \"tokens\"\naudit_log = \"/var/log/a.jsonl\"\nrecent_events = 0\nmax_streams = 2\nstream_keepalive = \"1s\"\n{MIN}"
+    ));
+    assert_eq!(c.admin_api.token_file, Some("tokens".into()));
+    assert_eq!(c.admin_api.audit_log, Some("/var/log/a.jsonl".into()));
+    assert_eq!(c.admin_api.recent_events, 0);
+    assert_eq!(c.admin_api.max_streams, 2);
+    assert_eq!(c.admin_api.stream_keepalive, Duration::from_secs(1));
+    one_err(
+        &format!("[admin]\nmax_streams = 0\n{MIN}"),
+        "2:15",
+        "max_streams",
+    );
+    one_err(
+        &format!("[admin]\ntoken_file = \"\"\n{MIN}"),
+        "2:14",
+        "must not be empty",
+    );
+    one_err(
+        &format!("[admin]\nrecent_events = -1\n{MIN}"),
+        "2:17",
+        "recent_events",
+    );
+}
+
+#[test]
 fn admin_can_be_disabled() {
     let c = ok(&format!("[admin]\nenabled = false\n{MIN}"));
     assert_eq!(c.admin, None);

@@ -36,6 +36,11 @@ use std::time::Duration;
 pub use record::Event;
 pub use redact::Redactor;
 
+/// Something that sees every batch of event lines the writer drains (the
+/// admin API's event store): called on the writer thread, never on a core,
+/// with whole `\n`-terminated lines, before they go to the sink.
+pub type Tap = Box<dyn FnMut(&[u8]) + Send>;
+
 /// Set by SIGUSR1 (read by worker 0 from the signalfd); the writer reopens
 /// the log file at its next turn. Process-wide because the signal is.
 static REOPEN: AtomicBool = AtomicBool::new(false);
@@ -183,7 +188,11 @@ pub struct EventLog {
 impl EventLog {
     /// Opens the sink and starts the writer for `cores` workers. Call after
     /// the metrics recorder is installed (the writer's counters bind to it).
-    pub fn start(cfg: &EventsConfig, cores: usize) -> io::Result<(EventLog, Vec<CoreEvents>)> {
+    pub fn start(
+        cfg: &EventsConfig,
+        cores: usize,
+        tap: Option<Tap>,
+    ) -> io::Result<(EventLog, Vec<CoreEvents>)> {
         cfg.check_sink().map_err(io::Error::other)?;
         let sink = sink::Sink::open(
             &cfg.sink,
@@ -226,6 +235,7 @@ impl EventLog {
             reopen: &REOPEN,
             written: metrics::counter!(EVENTS_TOTAL, "outcome" => "written"),
             lost: metrics::counter!(EVENTS_TOTAL, "outcome" => "dropped_sink_error"),
+            tap,
         };
         let thread = std::thread::Builder::new()
             .name("rampart-events".to_owned())

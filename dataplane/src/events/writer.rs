@@ -36,6 +36,8 @@ pub struct Writer {
     pub reopen: &'static AtomicBool,
     pub written: Counter,
     pub lost: Counter,
+    /// Sees each batch before the sink does (the admin API's event store).
+    pub tap: Option<super::Tap>,
 }
 
 struct Outage {
@@ -69,6 +71,7 @@ impl Writer {
                 // ring's capacity, and the buffer must not grow.
                 let room = self.buf.capacity() - self.buf.len();
                 if self.rxs[i].pending() > 0 && room < self.rxs[i].capacity() {
+                    tap(&mut self.tap, &self.buf);
                     Self::write_out(
                         &mut self.sink,
                         &mut self.buf,
@@ -84,6 +87,7 @@ impl Writer {
                 });
                 busy |= got >= self.rxs[i].capacity() / 4;
             }
+            tap(&mut self.tap, &self.buf);
             Self::write_out(
                 &mut self.sink,
                 &mut self.buf,
@@ -157,6 +161,16 @@ impl Writer {
             }
         }
         buf.clear();
+    }
+}
+
+/// Hands a batch to the tap, if any: even when the sink fails, so the admin
+/// API still shows what is happening.
+fn tap(tap: &mut Option<super::Tap>, buf: &[u8]) {
+    if let Some(t) = tap.as_mut() {
+        if !buf.is_empty() {
+            t(buf);
+        }
     }
 }
 

@@ -164,6 +164,9 @@ struct HubState {
     /// Files and mtimes as of the serving policy, and a change waiting to settle.
     loaded_fingerprint: Fingerprint,
     pending: Option<(Fingerprint, Instant)>,
+    /// The client-block expiry a reload was last started for (tried once,
+    /// so a pack that stopped loading does not cause a reload per turn).
+    expiry_tried: Option<u64>,
 }
 
 fn now_secs() -> u64 {
@@ -332,6 +335,7 @@ impl Hub {
             generation: 1,
             loaded_fingerprint: fp,
             pending: None,
+            expiry_tried: None,
         };
         let handle = std::thread::Builder::new()
             .name("rampart-policy".into())
@@ -381,6 +385,20 @@ impl Hub {
         }
     }
 
+    /// The serving policy and its generation (admin API).
+    pub fn current(&self) -> Option<(Arc<CompiledPolicy>, u64)> {
+        let s = self.status.lock().ok()?;
+        s.current.clone().map(|p| (p, s.generation))
+    }
+
+    /// The recent reloads, newest last (admin API).
+    pub fn history(&self) -> Vec<ReloadRecord> {
+        self.status
+            .lock()
+            .map(|s| s.history.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// Whether inspection is on.
     pub fn enabled(&self) -> bool {
         self.tx.is_some()
@@ -413,6 +431,23 @@ impl HubState {
             }
             if self.cfg.watch {
                 self.watch();
+            }
+            self.lift_expired_blocks();
+        }
+    }
+
+    /// Loads again when an overlay `[[block]]` in force has expired, so the
+    /// block lifts (within a turn, ~0.5 s, plus the load time).
+    fn lift_expired_blocks(&mut self) {
+        let next = self.status.lock().ok().and_then(|s| {
+            s.current
+                .as_ref()
+                .and_then(|p| p.stats.client_blocks.next_expiry_s)
+        });
+        if let Some(t) = next {
+            if now_secs() >= t && self.expiry_tried != Some(t) {
+                self.expiry_tried = Some(t);
+                self.reload("client block expired");
             }
         }
     }

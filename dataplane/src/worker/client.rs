@@ -2,6 +2,7 @@
 //! request heads in place, forwarding request bodies, writing our own responses,
 //! and the deadline sweep.
 
+use crate::traffic::UpErr;
 use io_uring::cqueue;
 
 use crate::http::canned::{write_error_response, CONTINUE_100};
@@ -340,6 +341,7 @@ impl Worker {
             .router
             .pick_route(head.host, head.target)
             .ok_or(404u16)?;
+        self.traffic.routed(route);
         let max_body = self.cfg().limits.max_body_bytes;
         if let BodyFraming::Length(n) = head.framing {
             if n > max_body {
@@ -473,6 +475,7 @@ impl Worker {
         c.route = route;
         // Consumed by `try_request` right after this when answered here.
         c.read_whole = c.req_left == Remaining::None;
+        self.traffic.head_route = None;
         if let Some(early) = self.pre_scan(slot, head.headers) {
             // Denylisted, already deceived, or a decoy token: answered unscanned.
             let c = &mut self.clients[slot as usize];
@@ -770,6 +773,7 @@ impl Worker {
     /// Answers with one of our canned error responses and closes afterwards.
     pub(super) fn respond_error(&mut self, slot: u32, status: u16) {
         let client_write = Self::ms(self.cfg().timeouts.client_write);
+        let head_route = self.traffic.head_route.take();
         self.drop_upstream(slot);
         let c = &mut self.clients[slot as usize];
         if c.fd < 0 {
@@ -781,6 +785,11 @@ impl Worker {
             self.close_client(slot);
             return;
         }
+        let route = if c.phase == Phase::Head {
+            head_route
+        } else {
+            Some(c.route)
+        };
         if c.phase == Phase::Head {
             c.request_id = self.ids.next();
         }
@@ -788,7 +797,7 @@ impl Worker {
         c.to_client.set(&c.note[..n], &[], 0);
         c.phase = Phase::Closing;
         c.deadline = self.now_ms + client_write;
-        self.stats.response(status);
+        self.count_response(route, status);
         self.submit_client_tx(slot);
         tracing::debug!(worker = self.id, status, "request rejected");
     }
@@ -869,8 +878,8 @@ impl Worker {
                 }
                 Phase::InspectResponse => self.response_hold_expired(slot),
                 Phase::SendingRequest | Phase::AwaitResponse => {
-                    self.stats.now.upstream_timeouts += 1;
                     let (cl, sv) = (c.cluster, c.server);
+                    self.count_upstream_error(cl, UpErr::Timeout);
                     self.clusters[cl].record_failure(sv, now);
                     self.respond_error(slot, 504);
                 }

@@ -268,6 +268,9 @@ impl Worker {
     /// Answers a request [`Worker::pre_scan`] picked out.
     pub(super) fn act_early(&mut self, slot: u32, early: Early) {
         self.stats.now.policy_stops += 1;
+        self.traffic
+            .tally
+            .blocked(self.clients[slot as usize].route);
         match early {
             Early::Deny(i) => {
                 self.enf.stats.bump(Count::Denylisted);

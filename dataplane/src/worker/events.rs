@@ -204,6 +204,7 @@ impl Worker {
             k.metrics.flush();
         }
         self.stats.flush();
+        self.publish_traffic();
         self.enf.stats.flush();
         if let Some(b) = self.beh.as_mut() {
             b.flush_metrics();

@@ -23,6 +23,7 @@ mod policy;
 mod response_inspect;
 mod stats;
 mod tls_link;
+mod traffic;
 mod tx;
 mod upstream;
 mod upstream_tls;
@@ -116,6 +117,8 @@ pub struct Worker {
     headers: Vec<httparse::Header<'static>>,
     ids: RequestIdGen,
     stats: Stats,
+    /// Per-route and per-cluster counts for the admin API's traffic view.
+    traffic: traffic::CoreTraffic,
     start: Instant,
     now_ms: u64,
     now_us: u64,
@@ -165,6 +168,8 @@ pub struct WorkerSetup {
     pub tls_from: usize,
     /// Reloaded TLS configurations (see `tls::reload`).
     pub tls_updates: Option<std::sync::mpsc::Receiver<crate::tls::TlsSetup>>,
+    /// Where traffic snapshots go (`None`: no admin API).
+    pub traffic: Option<crate::traffic::Publisher>,
 }
 
 /// Turns process signals into a drain of every worker, from inside one ring: no
@@ -256,6 +261,11 @@ impl Worker {
             headers: vec![httparse::EMPTY_HEADER; cfg.limits.max_headers],
             ids: RequestIdGen::new(setup.id as u16),
             stats: Stats::new(setup.id),
+            traffic: traffic::CoreTraffic::new(
+                setup.shared.router.len(),
+                cfg.upstreams.len(),
+                setup.traffic,
+            ),
             start: Instant::now(),
             now_ms: 0,
             now_us: 0,

@@ -242,6 +242,9 @@ impl Worker {
     /// Carries out policy `idx`'s terminating action on the client connection.
     pub(super) fn respond_policy(&mut self, slot: u32, idx: usize) {
         self.stats.now.policy_stops += 1;
+        self.traffic
+            .tally
+            .blocked(self.clients[slot as usize].route);
         // Holds, escalation and deception are decided in `enforce`.
         self.stop_with(slot, idx, true);
     }
@@ -371,7 +374,7 @@ impl Worker {
         c.out = Some(out);
         c.deadline = self.now_ms + client_write;
         self.after_local_answer(slot, keep);
-        self.stats.response(status);
+        self.count_response(Some(self.clients[slot as usize].route), status);
         self.submit_client_tx(slot);
     }
 

@@ -15,6 +15,7 @@
 
 use crate::http::response::{ResponseFraming, ResponseHead};
 use crate::policy::ResponseVerdict;
+use crate::traffic::UpErr;
 
 use super::conn::{Phase, Remaining};
 use super::Worker;
@@ -141,7 +142,8 @@ impl Worker {
                 }
                 // Truncated before the prefix was complete: nothing was sent
                 // yet, so the client can still be told.
-                self.stats.now.upstream_protocol_errors += 1;
+                let cl = c.cluster;
+                self.count_upstream_error(cl, UpErr::Protocol);
                 self.respond_error(slot, 502);
                 return;
             }
@@ -150,7 +152,8 @@ impl Worker {
             let take = match c.resp_left.take(&mut c.resp_chunks, window) {
                 Ok(n) if n > 0 => n,
                 _ => {
-                    self.stats.now.upstream_protocol_errors += 1;
+                    let cl = c.cluster;
+                    self.count_upstream_error(cl, UpErr::Protocol);
                     self.respond_error(slot, 502);
                     return;
                 }

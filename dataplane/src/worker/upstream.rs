@@ -3,6 +3,7 @@
 //! the response head in place, relaying the body, and returning the connection to
 //! the pool when the exchange ends cleanly.
 
+use crate::traffic::UpErr;
 use io_uring::{cqueue, opcode, squeue, types};
 
 use crate::http::chunked::ChunkedDecoder;
@@ -66,7 +67,7 @@ impl Worker {
             )
         };
         if fd < 0 {
-            self.stats.now.upstream_connect_errors += 1;
+            self.count_upstream_error(cl, UpErr::Connect);
             return Err(502);
         }
         set_nodelay(fd);
@@ -126,11 +127,12 @@ impl Worker {
         if res < 0 {
             let timed_out = res == -libc::ECANCELED;
             let (cl, sv) = (self.ups[u as usize].cluster, self.ups[u as usize].server);
-            if timed_out {
-                self.stats.now.upstream_timeouts += 1;
+            let kind = if timed_out {
+                UpErr::Timeout
             } else {
-                self.stats.now.upstream_connect_errors += 1;
-            }
+                UpErr::Connect
+            };
+            self.count_upstream_error(cl, kind);
             if self.clusters[cl].record_failure(sv, self.now_ms) {
                 tracing::warn!(worker = self.id, server = %self.clusters[cl].servers[sv].addr, "upstream server ejected");
             }
@@ -141,7 +143,7 @@ impl Worker {
         let cl = self.ups[u as usize].cluster;
         if self.up_tls.get(cl).is_some_and(|t| t.is_some()) {
             if !self.up_tls_start(u) {
-                self.stats.now.upstream_connect_errors += 1;
+                self.count_upstream_error(cl, UpErr::Connect);
                 self.drop_upstream(slot);
                 self.retry_or_fail(slot, 502, true);
             }
@@ -310,7 +312,7 @@ impl Worker {
         let slot = self.ups[u as usize].client;
         let busy = self.ups[u as usize].state == UpState::Busy;
         if busy && self.clients[slot as usize].upstream == Some(u) {
-            self.stats.now.upstream_protocol_errors += 1;
+            self.count_upstream_error(self.ups[u as usize].cluster, UpErr::Protocol);
             self.drop_upstream(slot);
             self.retry_or_fail(slot, 502, false);
         } else {
@@ -373,7 +375,7 @@ impl Worker {
                 self.early_response(slot, u);
                 return;
             }
-            self.stats.now.upstream_protocol_errors += 1;
+            self.count_upstream_error(self.ups[u as usize].cluster, UpErr::Protocol);
             self.drop_upstream(slot);
             // A pooled connection the server closed: resend on a fresh one if safe.
             let nothing_sent = !self.clients[slot as usize].req_sent && !reused;
@@ -578,7 +580,7 @@ impl Worker {
                     self.learn_response(slot);
                     let c = &self.clients[slot as usize];
                     let (status, cl, sv) = (c.resp_status, c.cluster, c.server);
-                    self.stats.response(status);
+                    self.count_upstream_response(slot, status);
                     self.clusters[cl].record_success(sv);
                     self.response_status_known(slot, status);
                     self.submit_client_tx(slot);
@@ -587,7 +589,7 @@ impl Worker {
                 RespStep::Inspect(head_len, part) => {
                     let c = &self.clients[slot as usize];
                     let (status, cl, sv) = (c.resp_status, c.cluster, c.server);
-                    self.stats.response(status);
+                    self.count_upstream_response(slot, status);
                     self.clusters[cl].record_success(sv);
                     self.response_status_known(slot, status);
                     self.hold_response(slot, u, &buf[head_len..head_len + part], head_len + part);
@@ -613,7 +615,8 @@ impl Worker {
                         Ok(true) => continue,
                         Ok(false) => {
                             if up.inbox.eof {
-                                self.stats.now.upstream_protocol_errors += 1;
+                                let cl = up.cluster;
+                                self.count_upstream_error(cl, UpErr::Protocol);
                                 self.drop_upstream(slot);
                                 self.retry_or_fail(slot, 502, false);
                             } else {
@@ -628,11 +631,11 @@ impl Worker {
                     }
                 }
                 RespStep::Fail(status) => {
-                    self.stats.now.upstream_protocol_errors += 1;
                     let (cl, sv) = {
                         let c = &self.clients[slot as usize];
                         (c.cluster, c.server)
                     };
+                    self.count_upstream_error(cl, UpErr::Protocol);
                     self.clusters[cl].record_failure(sv, self.now_ms);
                     self.respond_error(slot, status);
                     return;
@@ -672,7 +675,8 @@ impl Worker {
         let part = match c.resp_left.take(&mut c.resp_chunks, buf) {
             Ok(p) => p,
             Err(_) => {
-                self.stats.now.upstream_protocol_errors += 1;
+                let cl = c.cluster;
+                self.count_upstream_error(cl, UpErr::Protocol);
                 self.close_client(slot);
                 return;
             }
@@ -716,6 +720,9 @@ impl Worker {
             }
         }
         self.stats.latency(latency);
+        self.traffic
+            .tally
+            .latency(self.clients[slot as usize].route, latency);
         let c = &mut self.clients[slot as usize];
         if let Some(out) = c.out.take() {
             self.out_pool.give(out);

@@ -11,6 +11,7 @@ use super::tls_link::{Sent, TlsLink};
 use super::Worker;
 use crate::reactor::token::{Op, Token};
 use crate::tls::TlsSession;
+use crate::traffic::UpErr;
 
 impl Worker {
     /// Starts the handshake on a freshly connected upstream `u` of a TLS
@@ -102,7 +103,7 @@ impl Worker {
     fn up_tls_handshake_failed(&mut self, u: u32) {
         let up = &self.ups[u as usize];
         let (cl, sv, slot) = (up.cluster, up.server, up.client);
-        self.stats.now.upstream_connect_errors += 1;
+        self.count_upstream_error(cl, UpErr::Connect);
         if self.clusters[cl].record_failure(sv, self.now_ms) {
             tracing::warn!(worker = self.id, server = %self.clusters[cl].servers[sv].addr, "upstream server ejected");
         }

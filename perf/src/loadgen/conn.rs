@@ -151,6 +151,12 @@ impl Conn {
         }
     }
 
+    /// True while a TLS handshake is under way: a connection lost now failed
+    /// the handshake, whatever the socket said.
+    pub fn handshaking(&self) -> bool {
+        matches!(&self.stream, Some(Stream::Tls(_, c)) if c.is_handshaking())
+    }
+
     /// Puts the slot back to "no socket", keeping its buffers.
     pub fn reset(&mut self) {
         self.stream = None;

@@ -173,7 +173,11 @@ pub fn run(args: &RunArgs) -> Result<Report> {
         }
         None
     };
-    let threads = args.threads.min(args.connections);
+    // every thread needs a connection, and a share of --requests to finish on
+    let threads = args.threads.min(args.connections).min(
+        args.requests
+            .map_or(usize::MAX, |n| n.min(usize::MAX as u64) as usize),
+    );
     let duration = match (args.duration, args.requests) {
         (Some(d), _) => Some(d),
         (None, Some(_)) => None,

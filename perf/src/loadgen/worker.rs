@@ -280,6 +280,10 @@ impl Worker<'_> {
 
     /// A socket or TLS error on slot `i`: tallied by kind, remembered if first.
     fn stream_failed(&mut self, i: usize, e: &StreamError, now: Instant) {
+        if self.conns[i].handshaking() && !matches!(e, StreamError::Tls(_)) {
+            self.note_text(|| "tls: the connection was lost during the handshake".to_string());
+            return self.close(i, Failure::Tls, now);
+        }
         self.note(e);
         self.close(i, stream_failure(e), now);
     }
@@ -476,6 +480,12 @@ impl Worker<'_> {
     /// The server closed slot `i`: a body that ran until close is complete;
     /// anything else still in flight was never answered.
     fn eof(&mut self, i: usize, now: Instant) {
+        if self.conns[i].handshaking() {
+            self.note_text(|| {
+                "tls: the server closed the connection during the handshake".to_string()
+            });
+            return self.close(i, Failure::Tls, now);
+        }
         let c = &mut self.conns[i];
         if c.reader.until_close() {
             if let Some(front) = c.inflight.pop_front() {
