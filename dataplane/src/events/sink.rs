@@ -32,6 +32,10 @@ pub struct Sink {
     /// Size of the open file (what we know we wrote, plus what was there).
     size: u64,
     opened: Instant,
+    /// The path is a regular file. A character device (`/dev/null`), a FIFO
+    /// or a socket is written to but never rotated or truncated: renaming
+    /// `/dev/null` to `/dev/null.1` would replace the device with a file.
+    regular: bool,
 }
 
 /// Opens `path` for appending, creating it (mode 0640) if needed.
@@ -59,6 +63,7 @@ impl Sink {
             file: None,
             size: 0,
             opened: Instant::now(),
+            regular: true,
         };
         s.reopen()?;
         Ok(s)
@@ -72,7 +77,9 @@ impl Sink {
         };
         self.file = None;
         let f = open_append(path)?;
-        self.size = f.metadata()?.len();
+        let meta = f.metadata()?;
+        self.regular = meta.file_type().is_file();
+        self.size = if self.regular { meta.len() } else { 0 };
         self.file = Some(f);
         self.opened = Instant::now();
         Ok(())
@@ -80,7 +87,8 @@ impl Sink {
 
     /// Whether the file is due for rotation by age.
     pub fn rotation_due(&self) -> bool {
-        self.file.is_some()
+        self.regular
+            && self.file.is_some()
             && self.size > 0
             && self
                 .rotation
@@ -94,6 +102,9 @@ impl Sink {
         let SinkKind::File(path) = &self.kind else {
             return Ok(());
         };
+        if !self.regular {
+            return Ok(());
+        }
         let path = path.clone();
         self.file = None;
         let keep = self.rotation.keep;
@@ -120,7 +131,7 @@ impl Sink {
             if self.file.is_none() {
                 self.reopen().map_err(|e| (done, e))?;
             }
-            let limit = self.rotation.bytes;
+            let limit = if self.regular { self.rotation.bytes } else { 0 };
             let take = if limit == 0 || self.size + buf.len() as u64 <= limit {
                 buf.len()
             } else {
@@ -143,7 +154,7 @@ impl Sink {
                 self.rotate().map_err(|e| (done, e))?;
             }
         }
-        if self.rotation.bytes > 0 && self.size >= self.rotation.bytes {
+        if self.regular && self.rotation.bytes > 0 && self.size >= self.rotation.bytes {
             self.rotate().map_err(|e| (done, e))?;
         }
         Ok(())
@@ -163,7 +174,9 @@ impl Sink {
                 // file never holds a partial line (best effort: the disk may
                 // refuse this too, but truncation frees space rather than
                 // taking it).
-                let _ = f.set_len(self.size);
+                if self.regular {
+                    let _ = f.set_len(self.size);
+                }
                 Err(e)
             }
         }
@@ -272,6 +285,37 @@ mod tests {
         let all = format!("{two}{one}{cur}");
         let nums: Vec<usize> = all.lines().map(|l| l[5..9].parse().unwrap()).collect();
         assert_eq!(nums, (30 - nums.len()..30).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_fifo_or_device_is_written_but_never_rotated() {
+        // `--events /dev/null` once turned /dev/null into a rotated file; a
+        // FIFO stands in for the device here (renaming a real /dev/null in a
+        // test that fails would break the machine).
+        use std::os::unix::fs::FileTypeExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.fifo");
+        let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path; mkfifo reads it only.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let reader = {
+            let path = path.clone();
+            std::thread::spawn(move || std::fs::read(&path).unwrap().len())
+        };
+        let rot = Rotation {
+            bytes: 100,
+            every: Some(Duration::from_millis(1)),
+            keep: 2,
+        };
+        let mut s = Sink::open(&SinkKind::File(path.clone()), rot).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(!s.rotation_due(), "a FIFO is never due");
+        s.write_lines(&lines(30)).unwrap();
+        s.rotate().unwrap();
+        drop(s);
+        assert_eq!(reader.join().unwrap(), 30 * 11, "every line went through");
+        assert!(!numbered(&path, 1).exists(), "nothing was renamed");
+        assert!(std::fs::metadata(&path).unwrap().file_type().is_fifo());
     }
 
     #[test]
