@@ -4,7 +4,11 @@
 //! difference over the difference in requests. Rampart no-policy is the
 //! kit's `EXTRA`; HAProxy (B), nginx (C) and HAProxy with its stick table
 //! (E) its targets (ModSecurity manages a few requests a second under
-//! valgrind: minutes per session). Full mode only (a few minutes).
+//! valgrind: minutes per session). Rampart with the default pack gets a
+//! second run of its own (the kit measures one extra process at a time),
+//! started from its generated config so its compiled pack comes from the
+//! warm cache instead of being compiled under valgrind. Full mode only (a
+//! few minutes).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -48,13 +52,22 @@ pub fn parse(md: &str, names: &BTreeMap<&str, &str>) -> Vec<InstrRow> {
         .collect()
 }
 
-/// Runs the kit's instr.sh for B, C, E and `rampart_cmd` (one process
-/// on 127.0.0.1:18090, started under valgrind by the kit), loads get and
-/// post, with results in `out`. Every server port must be free.
+/// What one instr.sh run measures: the kit's `targets` (e.g. `"B C E"`, or
+/// none) and one Rampart process started by `cmd` under valgrind, listening
+/// on `port`, reported as setup `id`.
+pub struct Job<'a> {
+    pub targets: &'a str,
+    pub cmd: &'a str,
+    pub port: u16,
+    pub id: &'a str,
+}
+
+/// Runs the kit's instr.sh for `job`, loads get and post, with results in
+/// `out`. Every server port must be free.
 pub fn run(
     kit: &Path,
     peers_work: &Path,
-    rampart_cmd: &str,
+    job: &Job<'_>,
     out: &Path,
     limit: Duration,
 ) -> Result<Vec<InstrRow>> {
@@ -66,10 +79,10 @@ pub fn run(
     let log = std::fs::File::create(out.join("instr.log"))?;
     let mut child = servers::owned_command(&argv)?
         .env("PEERS_WORK", peers_work)
-        .env("TARGETS", "B C E")
+        .env("TARGETS", job.targets)
         .env("LOADS", "get post")
-        .env("EXTRA", "name=rampart port=18090")
-        .env("EXTRA_CMD", rampart_cmd)
+        .env("EXTRA", format!("name=rampart port={}", job.port))
+        .env("EXTRA_CMD", job.cmd)
         .env("RESULTS", out)
         .stdout(log.try_clone()?)
         .stderr(log)
@@ -97,7 +110,7 @@ pub fn run(
         );
     }
     let md = std::fs::read_to_string(out.join("instr.md")).context("reading instr.md")?;
-    let names: BTreeMap<&str, &str> = [("B", "B"), ("C", "C"), ("E", "E"), ("rampart", "R0")]
+    let names: BTreeMap<&str, &str> = [("B", "B"), ("C", "C"), ("E", "E"), ("rampart", job.id)]
         .into_iter()
         .collect();
     Ok(parse(&md, &names))

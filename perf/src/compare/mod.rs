@@ -604,12 +604,46 @@ pub fn run(args: &CompareArgs) -> Result<()> {
                 "{} proxy --listen 127.0.0.1:18090 --upstream http://127.0.0.1:18080 --workers 1 --no-admin --no-policy",
                 rampart.display()
             );
-            match instr::run(&kit_dir, &kit_work, &cmd, &dir, Duration::from_secs(1200)) {
+            let job = instr::Job {
+                targets: "B C E",
+                cmd: &cmd,
+                port: 18090,
+                id: "R0",
+            };
+            match instr::run(&kit_dir, &kit_work, &job, &dir, Duration::from_secs(1200)) {
                 Ok(rows) => res.instr = rows,
                 Err(e) => {
                     interrupt::check()?;
                     res.notes
                         .push(format!("instructions per request failed: {e:#}"));
+                }
+            }
+            // The default pack, from the config the throughput runs used
+            // (their runs left its compiled databases in the cache).
+            let pack_conf = paths.config(setups::RAMPART_PACK);
+            if let Some(pack) = all
+                .iter()
+                .find(|s| s.id == setups::RAMPART_PACK)
+                .filter(|_| pack_conf.is_file())
+            {
+                log("instructions per request of the default pack (callgrind)");
+                let dir = out.join("instr-pack");
+                std::fs::create_dir_all(&dir)?;
+                let cmd = format!("{} run --config {}", rampart.display(), pack_conf.display());
+                let job = instr::Job {
+                    targets: "",
+                    cmd: &cmd,
+                    port: pack.port,
+                    id: setups::RAMPART_PACK,
+                };
+                match instr::run(&kit_dir, &kit_work, &job, &dir, Duration::from_secs(1200)) {
+                    Ok(rows) => res.instr.extend(rows),
+                    Err(e) => {
+                        interrupt::check()?;
+                        res.notes.push(format!(
+                            "instructions per request of the pack failed: {e:#}"
+                        ));
+                    }
                 }
             }
         } else {
