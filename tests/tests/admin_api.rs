@@ -48,6 +48,15 @@ tags = ["lfi"]
 priority = 20
 condition = { signature = "lfi.passwd" }
 action = "block"
+
+[[policy]]
+id = "T-BURST"
+name = "burst on /burst"
+severity = "low"
+tags = ["rate"]
+priority = 30
+condition = { all = [{ path = "/burst*" }, { counter = "client.ip.rate_1s", gt = 100 }] }
+action = { rate_limit = { retry_after = "1s" } }
 "#;
 
 /// An operator's overlay with a comment and an unrelated override, both
@@ -176,7 +185,7 @@ fn status_events_policies_and_clients_show_an_attack() {
     assert!(s["uptime_ms"].is_u64() && s["started_ms"].as_u64().unwrap() > 1_600_000_000_000);
     assert_eq!(s["policy"]["packs"][0]["name"], "e2e");
     assert_eq!(s["policy"]["packs"][0]["version"], "1.2.3");
-    assert_eq!(s["policy"]["packs"][0]["policies"], 2);
+    assert_eq!(s["policy"]["packs"][0]["policies"], 3);
     assert_eq!(s["overlay"], e.overlay().display().to_string());
     assert_eq!(s["reloads"][0]["reason"], "start");
     assert_eq!(s["reloads"][0]["ok"], true);
@@ -224,7 +233,7 @@ fn status_events_policies_and_clients_show_an_attack() {
     }
 
     let pols = get(&gw, "/api/policies");
-    assert_eq!(pols["count"], 2);
+    assert_eq!(pols["count"], 3);
     let sqli = pols["policies"]
         .as_array()
         .unwrap()
@@ -600,9 +609,30 @@ fn action_threshold_and_exclusion_changes_apply() {
     );
     assert_eq!(st, 200, "{v}");
     assert_eq!(send(&gw, "/other?name=/etc/passwd"), 200, "off");
+
+    // A threshold: T-BURST's one counter, 100 a second, down to 2.
+    let burst = |from: [u8; 4]| -> Vec<u16> {
+        (0..4)
+            .map(|_| send_from(&gw, std::net::Ipv4Addr::from(from), "/burst"))
+            .collect()
+    };
+    assert_eq!(burst([127, 0, 0, 21]), [200, 200, 200, 200]);
+    let (st, v) = api(
+        &gw,
+        "POST",
+        "/api/policies/T-BURST/threshold",
+        t,
+        Some(r#"{"threshold":2}"#),
+    );
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["after"]["threshold"], 2, "{v}");
+    assert_eq!(burst([127, 0, 0, 22]), [200, 200, 429, 429], "rate_1s > 2");
+    assert!(read(&e.overlay()).contains("threshold = 2"));
+
     let audit = get(&gw, "/api/audit");
-    assert_eq!(audit["entries"].as_array().unwrap().len(), 4);
-    assert_eq!(audit["entries"][0]["after"]["mode"], "off");
+    assert_eq!(audit["entries"].as_array().unwrap().len(), 5);
+    assert_eq!(audit["entries"][1]["after"]["mode"], "off");
+    assert_eq!(audit["entries"][0]["policy"], "T-BURST");
 }
 
 fn send_from(gw: &Gateway, from: std::net::Ipv4Addr, path: &str) -> u16 {
