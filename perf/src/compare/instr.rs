@@ -79,7 +79,15 @@ pub fn run(
     let log = std::fs::File::create(out.join("instr.log"))?;
     let mut child = servers::owned_command(&argv)?
         .env("PEERS_WORK", peers_work)
-        .env("TARGETS", job.targets)
+        // the kit reads an empty TARGETS as "all of them": a blank means none
+        .env(
+            "TARGETS",
+            if job.targets.is_empty() {
+                " "
+            } else {
+                job.targets
+            },
+        )
         .env("LOADS", "get post")
         .env("EXTRA", format!("name=rampart port={}", job.port))
         .env("EXTRA_CMD", job.cmd)
