@@ -4,11 +4,11 @@
 //! difference over the difference in requests. Rampart no-policy is the
 //! kit's `EXTRA`; HAProxy (B), nginx (C) and HAProxy with its stick table
 //! (E) its targets (ModSecurity manages a few requests a second under
-//! valgrind: minutes per session). Rampart with the default pack gets a
-//! second run of its own (the kit measures one extra process at a time),
-//! started from its generated config so its compiled pack comes from the
-//! warm cache instead of being compiled under valgrind. Full mode only (a
-//! few minutes).
+//! valgrind: minutes per session). Not the pack instances: under valgrind
+//! Hyperscan sees no AVX-512, the compiled-pack cache built for the host
+//! misses, and the pack would compile under valgrind for many minutes; their
+//! inspection cost is counted by `perf/examples/pack_judge.rs`. Full mode
+//! only (a few minutes).
 
 use std::collections::BTreeMap;
 use std::path::Path;
