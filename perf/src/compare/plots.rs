@@ -208,13 +208,7 @@ fn spectrum_panel(area: &DrawingArea<SVGBackend, Shift>, rows: &[&Row], title: &
         .x_desc("percentile")
         .y_desc("latency, ms (log scale)")
         .x_label_formatter(&|x| percentile_label(*x))
-        .y_label_formatter(&|y| {
-            if *y >= 1.0 {
-                format!("{y:.0}")
-            } else {
-                format!("{y}")
-            }
-        })
+        .y_label_formatter(&|y| ms_label(*y))
         .label_style((FONT, 13))
         .light_line_style(RGBAColor(0, 0, 0, 0.04))
         .draw()
@@ -313,13 +307,7 @@ pub fn latency_vs_load(res: &Results) -> Result<String> {
             .x_desc("offered load, requests per second")
             .y_desc("latency, ms (log scale)")
             .x_label_formatter(&|v| thousands(*v))
-            .y_label_formatter(&|y| {
-                if *y >= 1.0 {
-                    format!("{y:.0}")
-                } else {
-                    format!("{y}")
-                }
-            })
+            .y_label_formatter(&|y| ms_label(*y))
             .label_style((FONT, 13))
             .light_line_style(RGBAColor(0, 0, 0, 0.04))
             .draw()
@@ -362,6 +350,15 @@ pub fn latency_vs_load(res: &Results) -> Result<String> {
         root.present().map_err(err)?;
     }
     Ok(svg)
+}
+
+/// A log-scale millisecond tick: whole numbers from 1 ms up, decimals below.
+fn ms_label(y: f64) -> String {
+    if y >= 1.0 {
+        format!("{y:.0}")
+    } else {
+        format!("{y}")
+    }
 }
 
 #[cfg(test)]
