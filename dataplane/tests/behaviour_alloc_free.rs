@@ -2,14 +2,11 @@
 //! over many clients, users, keys and routes, with evictions and cross-core traffic,
 //! under a counting global allocator.
 
-use std::sync::atomic::Ordering;
-
 use rampart_dataplane::behaviour::counters::id;
 use rampart_dataplane::behaviour::{CoreCounters, RequestKeys};
 use rampart_dataplane::traffic::{TopClient, TOP_CLIENTS};
 
 mod common;
-use common::ALLOCS;
 
 #[global_allocator]
 static GLOBAL: common::Counting = common::Counting;
@@ -21,7 +18,7 @@ fn counters_do_not_allocate_per_request_even_when_evicting() {
     let mut out = [0u64; id::END];
     let mut tops: Vec<Vec<TopClient>> = (0..2).map(|_| Vec::with_capacity(TOP_CLIENTS)).collect();
     let mut cursors = [0usize; 2];
-    let before = ALLOCS.load(Ordering::Relaxed);
+    let before = common::allocs();
     let mut now = 1_000_000u64;
     for i in 0..100_000u64 {
         let core = (i % 2) as usize;
@@ -54,7 +51,7 @@ fn counters_do_not_allocate_per_request_even_when_evicting() {
             }
         }
     }
-    let allocs = ALLOCS.load(Ordering::Relaxed) - before;
+    let allocs = common::allocs() - before;
     let s = cores[0].stats();
     assert!(s.ip_evictions > 10_000, "{s:?}");
     assert!(s.key_evictions > 0, "{s:?}");

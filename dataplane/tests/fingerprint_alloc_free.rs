@@ -4,12 +4,10 @@
 //! into stack buffers, plus malformed inputs that end in errors.
 
 use std::fmt::{self, Write as _};
-use std::sync::atomic::Ordering;
 
 use rampart_dataplane::fingerprint::{ClientHello, Ja3, Ja3String, Ja4, Ja4Raw};
 
 mod common;
-use common::ALLOCS;
 
 #[global_allocator]
 static GLOBAL: common::Counting = common::Counting;
@@ -45,7 +43,7 @@ fn fingerprinting_does_not_allocate() {
         len: 0,
     };
     let mut checksum = 0usize;
-    let before = ALLOCS.load(Ordering::Relaxed);
+    let before = common::allocs();
     for round in 0..10_000 {
         let capture = CAPTURES[round % CAPTURES.len()];
         for hello in [
@@ -64,7 +62,7 @@ fn fingerprinting_does_not_allocate() {
         checksum += ClientHello::from_record(&capture[..capture.len() / 2]).is_err() as usize;
         checksum += ClientHello::parse(&capture[..40]).is_err() as usize;
     }
-    let allocs = ALLOCS.load(Ordering::Relaxed) - before;
+    let allocs = common::allocs() - before;
     assert!(checksum > 0);
     assert_eq!(allocs, 0, "fingerprinting allocated {allocs} times");
 }

@@ -6,7 +6,6 @@
 
 use std::net::IpAddr;
 use std::path::Path;
-use std::sync::atomic::Ordering;
 
 use hmac::{Hmac, Mac};
 use p256::ecdsa::signature::Signer as _;
@@ -19,7 +18,6 @@ use rampart_dataplane::behaviour::{
 use sha2::Sha256;
 
 mod common;
-use common::ALLOCS;
 
 #[global_allocator]
 static GLOBAL: common::Counting = common::Counting;
@@ -149,7 +147,7 @@ fn run(x: &mut IdentityExtractor, reqs: &[Req], rounds: usize) -> usize {
                 .collect()
         })
         .collect();
-    let before = ALLOCS.load(Ordering::Relaxed);
+    let before = common::allocs();
     let mut seen = 0usize;
     for i in 0..rounds {
         let k = i % reqs.len();
@@ -166,7 +164,7 @@ fn run(x: &mut IdentityExtractor, reqs: &[Req], rounds: usize) -> usize {
         let facts = id.facts();
         seen += facts.iter().flatten().count() + usize::from(id.jwt_invalid);
     }
-    let allocs = ALLOCS.load(Ordering::Relaxed) - before;
+    let allocs = common::allocs() - before;
     assert_eq!(allocs, 0, "{allocs} allocations in {rounds} extractions");
     headers.clear();
     seen
@@ -195,9 +193,9 @@ fn extraction_does_not_allocate() {
         t
     };
     // The counter sees this test's allocations at all.
-    let before = ALLOCS.load(Ordering::Relaxed);
+    let before = common::allocs();
     std::hint::black_box(vec![0u8; 64]);
-    assert!(ALLOCS.load(Ordering::Relaxed) > before);
+    assert!(common::allocs() > before);
     // Warm up on one token set, then measure on tokens never seen (their
     // signatures are checked, not cached) and on the warm ones again.
     let warm = requests(&token_set("w", 8));

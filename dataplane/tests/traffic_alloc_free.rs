@@ -3,12 +3,9 @@
 //! `rampart_dataplane::traffic`), under a counting global allocator. (Its own
 //! test binary: the allocation counter sees every thread of the process.)
 
-use std::sync::atomic::Ordering;
-
 use rampart_dataplane::traffic::channels;
 
 mod common;
-use common::ALLOCS;
 
 #[global_allocator]
 static GLOBAL: common::Counting = common::Counting;
@@ -16,7 +13,7 @@ static GLOBAL: common::Counting = common::Counting;
 #[test]
 fn traffic_snapshots_circulate_without_allocating() {
     let (mut pubs, feed) = channels(2, 8, &[2, 3]);
-    let before = ALLOCS.load(Ordering::Relaxed);
+    let before = common::allocs();
     for n in 0..10_000u64 {
         for p in pubs.iter_mut() {
             if let Some(mut s) = p.buffer() {
@@ -35,6 +32,6 @@ fn traffic_snapshots_circulate_without_allocating() {
             }
         }
     }
-    let allocs = ALLOCS.load(Ordering::Relaxed) - before;
+    let allocs = common::allocs() - before;
     assert_eq!(allocs, 0, "allocations while publishing snapshots");
 }
