@@ -320,6 +320,18 @@ struct Ctx<'a> {
     subject: (&'static str, String),
 }
 
+impl<'a> Ctx<'a> {
+    /// A change to `client`'s block, made by `who` through `head`.
+    fn client(head: &'a Head, who: String, client: &str) -> Ctx<'a> {
+        Ctx {
+            head,
+            who,
+            endpoint: format!("{} {}", head.method, head.target),
+            subject: ("client", client.to_string()),
+        }
+    }
+}
+
 /// The overlay's path and text (`None`: no file yet) and the parsed document.
 fn open_overlay(overlay: &Path) -> Result<(Option<String>, DocumentMut), ApiError> {
     let old = match std::fs::read_to_string(overlay) {
@@ -663,12 +675,7 @@ pub fn client_block(api: &Api, head: &Head, body: &[u8]) -> Result<(u16, Value),
     arr.push(t);
     let after =
         json!({"client": client, "until": until, "until_ms": until_s * 1000, "reason": reason});
-    let cx = Ctx {
-        head,
-        who,
-        endpoint: format!("{} {}", head.method, head.target),
-        subject: ("client", client.clone()),
-    };
+    let cx = Ctx::client(head, who, &client);
     let reload = commit(
         api,
         &cx,
@@ -717,12 +724,7 @@ pub fn client_unblock(api: &Api, head: &Head, ip: &str) -> Result<(u16, Value), 
         doc.as_table_mut().remove("block");
     }
     let after = Value::Null;
-    let cx = Ctx {
-        head,
-        who,
-        endpoint: format!("{} {}", head.method, head.target),
-        subject: ("client", client.clone()),
-    };
+    let cx = Ctx::client(head, who, &client);
     let reload = commit(
         api,
         &cx,
