@@ -19,7 +19,7 @@ use crate::error::CompileErrors;
 use crate::signature::{Pattern, Signature};
 use crate::Matcher;
 
-const MAGIC: &[u8; 8] = b"RMPTHS03";
+const MAGIC: &[u8; 8] = b"RMPTHS04";
 
 /// Outcome of [`Matcher::compile_cached`] besides the matcher.
 #[derive(Debug, Clone, Default)]
@@ -160,7 +160,12 @@ impl Matcher {
             warning: None,
         };
         match std::fs::read(&path) {
-            Ok(bytes) => match load(sigs, &key, &bytes, started) {
+            Ok(bytes) => match load(
+                &crate::fold_case::fold_trailing_lowercase(sigs),
+                &key,
+                &bytes,
+                started,
+            ) {
                 Ok(m) => return Ok((m, outcome)),
                 Err(e) => outcome.warning = Some(format!("ignoring cache {}: {e}", path.display())),
             },

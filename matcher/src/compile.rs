@@ -105,6 +105,8 @@ pub(crate) struct Group {
 pub(crate) struct MergeClass {
     /// The members' chains contain `Lowercase` (the value is lowercased first).
     pub lower: bool,
+    /// Serves the kinds a request has one value of (method, target, path).
+    pub single: bool,
     /// Member group indexes (all below 64, so a kind's members fit a `u64`).
     pub groups: Vec<usize>,
     /// The field kinds it serves.
@@ -133,12 +135,14 @@ pub(crate) struct KindMerge {
 /// would not have scanned anyway.
 pub(crate) fn merge_classes(metas: &[SigMeta], chains: &[Vec<Transform>]) -> Vec<MergeClass> {
     let mut classes: Vec<MergeClass> = Vec::new();
-    // A request has one method, target and path: merging saves little there,
-    // and would put their signatures (a newline in the path, say) in the
-    // databases that scan many values, where they would fire on every
-    // field separator.
+    // A request has one method, target and path. Their chains are merged too
+    // (a plain path was scanned once per chain, each call costing more than
+    // the few bytes it reads), but never into a group that also serves the
+    // kinds with many values: their signatures (a newline in the path, say)
+    // would fire on every field separator there.
     let single = [FieldKind::Method, FieldKind::Target, FieldKind::Path];
-    for kind in FieldKind::ALL.into_iter().filter(|k| !single.contains(k)) {
+    for kind in FieldKind::ALL {
+        let one = single.contains(&kind);
         let mut in_kind: Vec<usize> = metas
             .iter()
             .filter(|m| m.targets_kind(kind))
@@ -166,7 +170,7 @@ pub(crate) fn merge_classes(metas: &[SigMeta], chains: &[Vec<Transform>]) -> Vec
             }
             match classes
                 .iter_mut()
-                .find(|c| c.lower == lower && c.groups == groups)
+                .find(|c| c.lower == lower && c.single == one && c.groups == groups)
             {
                 Some(c) => c.kinds.insert(kind),
                 None => {
@@ -174,6 +178,7 @@ pub(crate) fn merge_classes(metas: &[SigMeta], chains: &[Vec<Transform>]) -> Vec
                     kinds.insert(kind);
                     classes.push(MergeClass {
                         lower,
+                        single: one,
                         groups,
                         kinds,
                     });
@@ -517,6 +522,7 @@ impl Matcher {
     /// Compiles a signature set. Every invalid signature is reported, not only the first.
     pub fn compile(sigs: &[Signature]) -> Result<Matcher, CompileErrors> {
         let started = Instant::now();
+        let sigs = &*crate::fold_case::fold_trailing_lowercase(sigs);
         let analysis = validate(sigs)?;
         let (metas, chains, stream_chains) = plan(sigs, &analysis);
         let mut prefilter: Vec<bool> = metas.iter().map(|m| m.prefilter).collect();

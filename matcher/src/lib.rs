@@ -17,6 +17,7 @@ pub mod engine;
 mod error;
 pub mod extract;
 pub mod field;
+mod fold_case;
 mod matches;
 mod request;
 mod scanner;

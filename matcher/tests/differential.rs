@@ -25,6 +25,18 @@ fn atom() -> impl Strategy<Value = String> {
         Just("[^a]".to_string()),
         Just("\\d".to_string()),
         Just("\\n".to_string()),
+        // Classes whose meaning under case folding differs from their
+        // meaning on a lowercased value (a trailing `lowercase` may be
+        // turned into a caseless scan only where the two agree).
+        Just("B".to_string()),
+        Just("[A-Z]".to_string()),
+        Just("[a-zA-Z]".to_string()),
+        Just("[^A-Z]".to_string()),
+        Just("[0-Z]".to_string()),
+        Just("[[:upper:]]".to_string()),
+        Just("[^ab]".to_string()),
+        Just("(?i:b)".to_string()),
+        Just("\\xe9".to_string()),
     ]
 }
 
@@ -79,6 +91,10 @@ fn value() -> impl Strategy<Value = Vec<u8>> {
             Just(b'b'),
             Just(b'c'),
             Just(b'A'),
+            Just(b'B'),
+            Just(b'Z'),
+            Just(0xe9u8),
+            Just(0xc9u8),
             Just(b'1'),
             Just(b'%'),
             Just(b'4'),

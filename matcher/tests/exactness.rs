@@ -196,3 +196,44 @@ fn merged_chains_see_what_their_own_chain_produces() {
     assert_eq!(found.len(), 1);
     assert_eq!((found[0].start, found[0].end), (Some(3), 11));
 }
+
+/// The method, target and path are merged too (each has one value, so one
+/// call instead of one per chain): a plain path is scanned once, and a path
+/// some chain changes still reaches every chain decoded its own way.
+#[test]
+fn chains_on_the_path_merge_for_plain_paths_only() {
+    use rampart_matcher::Transform as T;
+    let path = |id: &str, lit: &str, chain: &[T]| {
+        Signature::literal(id, lit, vec![Target::all(K::Path)]).with_transforms(chain)
+    };
+    let mut s = scanner(&[
+        path("raw", "/Admin", &[]),
+        path("decoded", "/etc/passwd", &[T::UrlDecode]),
+        path("normal", "/etc/passwd", &[T::UrlDecode, T::NormalizePath]),
+        path("lower", "/private", &[T::UrlDecode, T::Lowercase]),
+    ]);
+    assert_eq!(
+        Req::get("/Admin/etc/passwd/PRIVATE").scan(&mut s),
+        vec![
+            hit("decoded", K::Path, ""),
+            hit("lower", K::Path, ""),
+            hit("normal", K::Path, ""),
+            hit("raw", K::Path, ""),
+        ]
+    );
+    // Case-sensitive raw signature, lowercased copy: no match.
+    assert!(Req::get("/admin").scan(&mut s).is_empty());
+    // Only the normalising chain sees through `/./`; only decoding chains see `%2F`.
+    assert_eq!(
+        Req::get("/etc/./passwd").scan(&mut s),
+        vec![hit("normal", K::Path, "")]
+    );
+    assert_eq!(
+        Req::get("/etc%2Fpasswd/%50rivate").scan(&mut s),
+        vec![
+            hit("decoded", K::Path, ""),
+            hit("lower", K::Path, ""),
+            hit("normal", K::Path, ""),
+        ]
+    );
+}
