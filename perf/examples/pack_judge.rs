@@ -73,6 +73,7 @@ fn main() {
             std::time::Instant::now(),
         )
     });
+    let started = std::time::Instant::now();
     for i in 0..n {
         let attack = load_kind == "attack";
         let ip = match engine {
@@ -116,11 +117,14 @@ fn main() {
             "request {i} judged wrongly"
         );
     }
+    let per_request = started.elapsed().as_nanos() as f64 / n.max(1) as f64;
     let hits: Vec<&str> = kit
         .verdict
         .hits
         .iter()
         .map(|h| kit.policy.policies[h.policy].id.as_str())
         .collect();
-    println!("{load_kind}: {n} requests judged, policies matched: {hits:?}");
+    println!(
+        "{load_kind}: {n} requests judged in {per_request:.0} ns each, policies matched: {hits:?}"
+    );
 }
