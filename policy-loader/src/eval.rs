@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use rampart_matcher::{apply_chain, Anomalies, BodyParse, Matches, RequestView, Transform};
 
-use crate::gate::RequestFacts;
+use crate::gate::{PathScratch, RequestFacts};
 use crate::lists::fingerprint::{header_fingerprint, HFP_LEN};
 use crate::measures::{Anomaly, Counter, IdentityProp, TlsProp, TLS_FACTS};
 use crate::model::{Action, Cond, Exclusion, ListKey, Mode, Policy, PolicyPhase, ValueTest};
@@ -99,6 +99,8 @@ pub struct Evaluator {
     arg_b: Vec<u8>,
     /// Policies to look at (a bitset), from the gates.
     candidates: Vec<u64>,
+    /// The gates' path set's search state (made on first use per policy).
+    paths: Option<PathScratch>,
     /// Use the policy's gates (tests turn them off to compare).
     use_gates: bool,
 }
@@ -152,6 +154,7 @@ impl Evaluator {
             arg_a: Vec::with_capacity(1024),
             arg_b: Vec::with_capacity(1024),
             candidates: Vec::new(),
+            paths: None,
             use_gates: true,
         }
     }
@@ -190,6 +193,14 @@ impl Evaluator {
         );
         let gates = policy.gates();
         let gated = self.use_gates && gates.covers(policy.policies.len());
+        let mut paths = self.paths.take();
+        if gated {
+            gates.match_paths(path, &mut paths);
+        }
+        let path_bits = match &paths {
+            Some(p) if gated => p.bits(),
+            _ => &[],
+        };
         let req = Req {
             view,
             response: None,
@@ -198,9 +209,16 @@ impl Evaluator {
             path,
             dry_run,
             gated,
-            gate_facts: gates.facts(view.method, view.headers, facts.counters, matches),
+            gate_facts: gates.facts(
+                view.method,
+                view.headers,
+                facts.counters,
+                path_bits,
+                matches,
+            ),
         };
         self.run(policy, &req, PolicyPhase::Request, out);
+        self.paths = paths;
         self.path_a = pa;
         self.path_b = pb;
     }

@@ -1,7 +1,7 @@
 //! Which policies can hold at all, given a few facts about a request that
 //! cost next to nothing to establish: which signatures matched, which of the
-//! headers the pack tests are present, the method, behaviour counters and
-//! evasion anomalies.
+//! headers the pack tests are present, the method, behaviour counters,
+//! evasion anomalies, and which of the pack's path patterns match.
 //!
 //! Most of a pack's policies are "signature X (or Y) matched, and …" or
 //! "header H is present and …": on a benign request none of them can hold,
@@ -12,10 +12,25 @@
 //! condition. The evaluator looks only at the policies gated by a matched
 //! signature (or not gated by signatures at all) and skips those whose other
 //! gates are closed, so skipping never changes a verdict.
+//!
+//! Path patterns: the default pack has a dozen policies on paths (`/admin/**`,
+//! `path_regex = "(?i)^/(?:phpmyadmin|…)"`), about a hundred globs and
+//! regexes in all, and tried one by one they cost more than the rest of a
+//! benign request's evaluation. Every glob (translated exactly: `*` is
+//! `[^/]*`, `**` is `.*`, the rest literal bytes, anchored at both ends) and
+//! every path regex goes into one `regex-automata` set, built with the
+//! options `regex::bytes` uses for its own sets, so pattern `k` matches in the
+//! set exactly when it matches alone. One overlapping search over the path
+//! gives all of them.
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use rampart_matcher::Matches;
+use regex_automata::nfa::thompson::WhichCaptures;
+use regex_automata::{meta, Input, MatchKind, PatternSet};
 
 use crate::eval::anomaly;
+use crate::glob::{Glob, Part as GlobPart};
 use crate::measures::{Anomaly, Counter, REQUEST_MEASURES};
 use crate::model::{Cmp, Cond, ListKey, Policy};
 
@@ -32,6 +47,8 @@ enum Atom {
     Counter(u16),
     /// The anomaly was seen (its position in [`ANOMALY_KINDS`]).
     Anomaly(u8),
+    /// The path pattern (index into the gates' path set) matches the path.
+    Path(u16),
 }
 
 /// Every anomaly a condition can test, in bit order.
@@ -54,6 +71,8 @@ pub(crate) struct RequestFacts<'a> {
     anomalies: u8,
     /// Behaviour counters by id (missing entries read 0).
     counters: &'a [u64],
+    /// Path patterns that match, a bitset (empty when the set was not run).
+    paths: &'a [u64],
 }
 
 /// The gates of a pack's policies, computed once when it is loaded.
@@ -77,6 +96,82 @@ pub(crate) struct Gates {
     methods: Vec<Vec<u8>>,
     /// Behaviour counter comparisons tested by gates.
     counters: Vec<(Counter, Cmp, u64)>,
+    /// Every path glob and regex the gates test, as one set.
+    paths: Option<PathSet>,
+}
+
+/// The path patterns of a pack, compiled into one set.
+#[derive(Debug)]
+struct PathSet {
+    re: meta::Regex,
+    /// Tells evaluators whose scratch was made for another set.
+    id: u64,
+}
+
+/// An evaluator's per-core scratch for [`Gates::match_paths`].
+#[derive(Debug)]
+pub(crate) struct PathScratch {
+    owner: u64,
+    cache: meta::Cache,
+    set: PatternSet,
+    bits: Vec<u64>,
+}
+
+impl PathScratch {
+    /// The patterns that matched in the last [`Gates::match_paths`].
+    pub(crate) fn bits(&self) -> &[u64] {
+        &self.bits
+    }
+}
+
+/// What gate derivation interns while walking the condition trees.
+struct Interner {
+    headers: Vec<Vec<u8>>,
+    methods: Vec<Vec<u8>>,
+    counters: Vec<(Counter, Cmp, u64)>,
+    /// Regex sources of path patterns; `None`: path tests are not gates.
+    paths: Option<Vec<String>>,
+}
+
+/// Most path patterns in the set; a pack with more does without path gates.
+const MAX_PATH_PATTERNS: usize = 4096;
+
+/// A path glob as an anchored regex that matches exactly the same paths.
+fn glob_regex(g: &Glob) -> String {
+    let mut out = String::from("(?s-u)\\A");
+    for part in g.parts() {
+        match part {
+            GlobPart::Lit(l) => {
+                for b in l {
+                    out.push_str(&format!("\\x{b:02x}"));
+                }
+            }
+            GlobPart::Star => out.push_str("[^/]*"),
+            GlobPart::DoubleStar => out.push_str(".*"),
+        }
+    }
+    out.push_str("\\z");
+    out
+}
+
+/// Compiles path patterns as `regex::bytes::RegexSet` would.
+fn build_path_set(sources: &[String]) -> Option<PathSet> {
+    static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+    let config = meta::Config::new()
+        .nfa_size_limit(Some(10 * (1 << 20)))
+        .hybrid_cache_capacity(2 * (1 << 20))
+        .match_kind(MatchKind::All)
+        .utf8_empty(false)
+        .which_captures(WhichCaptures::None);
+    let re = meta::Builder::new()
+        .configure(config)
+        .syntax(regex_automata::util::syntax::Config::new().utf8(false))
+        .build_many(sources)
+        .ok()?;
+    Some(PathSet {
+        re,
+        id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+    })
 }
 
 /// Interns `name` into `names` (at most 64 entries); `None` when full.
@@ -93,22 +188,45 @@ fn intern(names: &mut Vec<Vec<u8>>, name: &[u8]) -> Option<u8> {
 
 impl Gates {
     pub(crate) fn of(policies: &[Policy], signatures: usize) -> Gates {
-        let mut headers = Vec::new();
-        let mut methods = Vec::new();
-        let mut counters = Vec::new();
-        let gates: Vec<Vec<Vec<Atom>>> = policies
-            .iter()
-            .map(|p| {
-                let mut g = gate(&p.condition, &mut headers, &mut methods, &mut counters);
-                for d in &mut g {
-                    d.sort_unstable();
-                    d.dedup();
-                }
-                // The most selective disjunction first: it decides candidacy.
-                g.sort_by_key(|d| rank(d));
-                g
-            })
-            .collect();
+        let derive = |paths: bool| {
+            let mut cx = Interner {
+                headers: Vec::new(),
+                methods: Vec::new(),
+                counters: Vec::new(),
+                paths: paths.then(Vec::new),
+            };
+            let gates: Vec<Vec<Vec<Atom>>> = policies
+                .iter()
+                .map(|p| {
+                    let mut g = gate(&p.condition, &mut cx);
+                    for d in &mut g {
+                        d.sort_unstable();
+                        d.dedup();
+                    }
+                    // The most selective disjunction first: it decides candidacy.
+                    g.sort_by_key(|d| rank(d));
+                    g
+                })
+                .collect();
+            (gates, cx)
+        };
+        let (mut gates, mut cx) = derive(true);
+        let sources = cx.paths.take().unwrap_or_default();
+        let paths = if sources.is_empty() {
+            None
+        } else {
+            build_path_set(&sources)
+        };
+        if paths.is_none() && !sources.is_empty() {
+            // Path tests stay in the condition trees only.
+            (gates, cx) = derive(false);
+        }
+        let Interner {
+            headers,
+            methods,
+            counters,
+            ..
+        } = cx;
         let words = policies.len().div_ceil(64);
         let mut ungated = vec![0u64; words];
         let mut by_sig = vec![0u64; words * signatures];
@@ -123,7 +241,7 @@ impl Gates {
                             Atom::Sig(s) => (&mut by_sig, s as usize),
                             Atom::Header(h) => (&mut by_header, h as usize),
                             Atom::Method(m) => (&mut by_method, m as usize),
-                            Atom::Counter(_) | Atom::Anomaly(_) => continue,
+                            Atom::Counter(_) | Atom::Anomaly(_) | Atom::Path(_) => continue,
                         };
                         if let Some(w) = set.get_mut(at * words + i / 64) {
                             *w |= bit;
@@ -143,6 +261,35 @@ impl Gates {
             headers,
             methods,
             counters,
+            paths,
+        }
+    }
+
+    /// Runs the path set over `path` into `scratch` (made or remade for
+    /// this set as needed: only when the policy changed).
+    pub(crate) fn match_paths(&self, path: &[u8], scratch: &mut Option<PathScratch>) {
+        let Some(ps) = &self.paths else {
+            if let Some(s) = scratch.as_mut() {
+                s.bits.clear();
+            }
+            return;
+        };
+        let s = match scratch {
+            Some(s) if s.owner == ps.id => s,
+            _ => scratch.insert(PathScratch {
+                owner: ps.id,
+                cache: ps.re.create_cache(),
+                set: PatternSet::new(ps.re.pattern_len()),
+                bits: vec![0; ps.re.pattern_len().div_ceil(64)],
+            }),
+        };
+        s.set.clear();
+        ps.re
+            .which_overlapping_matches_with(&mut s.cache, &Input::new(path), &mut s.set);
+        s.bits.fill(0);
+        for p in s.set.iter() {
+            let k = p.as_usize();
+            s.bits[k / 64] |= 1 << (k % 64);
         }
     }
 
@@ -158,10 +305,12 @@ impl Gates {
         method: &[u8],
         headers: &[(&[u8], &[u8])],
         counters: &'a [u64],
+        paths: &'a [u64],
         matches: &Matches,
     ) -> RequestFacts<'a> {
         let mut f = RequestFacts {
             counters,
+            paths,
             ..RequestFacts::default()
         };
         for (i, a) in ANOMALY_KINDS.into_iter().enumerate() {
@@ -236,6 +385,10 @@ impl Gates {
                     cmp.test(facts.counters.get(c.0 as usize).copied().unwrap_or(0), v)
                 }),
                 Atom::Anomaly(b) => facts.anomalies & (1 << b) != 0,
+                Atom::Path(k) => facts
+                    .paths
+                    .get(usize::from(k) / 64)
+                    .is_some_and(|w| w & (1 << (k % 64)) != 0),
             })
         })
     }
@@ -258,12 +411,13 @@ fn rank(d: &[Atom]) -> u8 {
 
 /// Necessary conditions for `c` to hold: every returned disjunction must
 /// have a true atom. Empty when nothing cheap is necessary.
-fn gate(
-    c: &Cond,
-    headers: &mut Vec<Vec<u8>>,
-    methods: &mut Vec<Vec<u8>>,
-    counters: &mut Vec<(Counter, Cmp, u64)>,
-) -> Vec<Vec<Atom>> {
+fn gate(c: &Cond, cx: &mut Interner) -> Vec<Vec<Atom>> {
+    let Interner {
+        headers,
+        methods,
+        counters,
+        ..
+    } = cx;
     match c {
         Cond::Signature { resolved, .. } | Cond::SignatureTag { resolved, .. } => {
             vec![resolved.iter().map(|&s| Atom::Sig(s)).collect()]
@@ -313,18 +467,20 @@ fn gate(
             Some(b) => vec![vec![Atom::Anomaly(b as u8)]],
             None => Vec::new(),
         },
+        Cond::Path(globs) | Cond::Route(globs) => {
+            let sources: Vec<String> = globs.iter().map(glob_regex).collect();
+            path_gate(cx, sources)
+        }
+        Cond::PathRegex(re) => path_gate(cx, vec![re.as_str().to_owned()]),
         // Every part must hold: every part's gates are necessary.
-        Cond::All(v) => v
-            .iter()
-            .flat_map(|c| gate(c, headers, methods, counters))
-            .collect(),
+        Cond::All(v) => v.iter().flat_map(|c| gate(c, cx)).collect(),
         // One part must hold: one disjunction of the union of one gate per
         // part (the first: signature-only when there is one), if every part
         // has a gate.
         Cond::Any(v) => {
             let mut all = Vec::new();
             for c in v {
-                let mut g = gate(c, headers, methods, counters);
+                let mut g = gate(c, cx);
                 g.sort_by_key(|d| rank(d));
                 match g.into_iter().next() {
                     Some(d) => all.extend(d),
@@ -336,5 +492,127 @@ fn gate(
         // A negation, a reference to another policy, a score threshold and
         // the other tests can hold without any of these facts.
         _ => Vec::new(),
+    }
+}
+
+/// One disjunction: one of these path patterns matches (none when path
+/// tests are not gates).
+fn path_gate(cx: &mut Interner, sources: Vec<String>) -> Vec<Vec<Atom>> {
+    let Some(paths) = cx.paths.as_mut() else {
+        return Vec::new();
+    };
+    let mut d = Vec::with_capacity(sources.len());
+    for src in sources {
+        let k = match paths.iter().position(|p| *p == src) {
+            Some(k) => k,
+            None if paths.len() < MAX_PATH_PATTERNS => {
+                paths.push(src);
+                paths.len() - 1
+            }
+            None => return Vec::new(),
+        };
+        d.push(Atom::Path(k as u16));
+    }
+    vec![d]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every string over an alphabet, up to a length.
+    fn strings(alphabet: &[&str], max: usize) -> Vec<String> {
+        let mut all = vec![String::new()];
+        let mut last = vec![String::new()];
+        for _ in 0..max {
+            last = last
+                .iter()
+                .flat_map(|s| alphabet.iter().map(move |a| format!("{s}{a}")))
+                .collect();
+            all.extend(last.iter().cloned());
+        }
+        all
+    }
+
+    /// The translation is exact: on every short path over `/`, `a`, `b` and
+    /// a non-ASCII byte, each glob of up to four pieces matches exactly
+    /// when its regex does.
+    #[test]
+    fn glob_regexes_match_what_globs_match() {
+        let globs = strings(&["/", "a", "*", "**", "\u{e9}"], 4);
+        let paths = strings(&["/", "a", "b", "\u{e9}"], 5);
+        for g in &globs {
+            let glob = Glob::path(g);
+            let re = regex::bytes::Regex::new(&glob_regex(&glob)).expect("translated glob");
+            for p in &paths {
+                assert_eq!(
+                    glob.matches(p.as_bytes(), b'/'),
+                    re.is_match(p.as_bytes()),
+                    "glob {g:?} on {p:?}"
+                );
+            }
+        }
+    }
+
+    /// The set finds exactly the patterns that match alone, and a scratch
+    /// made for one set is remade for another.
+    #[test]
+    fn the_path_set_agrees_with_each_pattern_alone() {
+        let sources: Vec<String> = [
+            "(?i)^/(?:admin|internal)(?:/|$)",
+            "(?i)(?:^|/)(?:swagger|openapi)(?:\\.json)?$",
+            "^/v[0-9]+/",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(
+            ["/admin/**", "/*/debug/**", "/v0"]
+                .iter()
+                .map(|g| glob_regex(&Glob::path(g))),
+        )
+        .collect();
+        let set = build_path_set(&sources).expect("set builds");
+        let singles: Vec<regex::bytes::Regex> = sources
+            .iter()
+            .map(|s| regex::bytes::Regex::new(s).expect("regex"))
+            .collect();
+        let gates = Gates {
+            paths: Some(set),
+            ..Gates::default()
+        };
+        let mut scratch = None;
+        for path in [
+            "/",
+            "/admin",
+            "/ADMIN/x",
+            "/administrator",
+            "/api/openapi.json",
+            "/v2/users",
+            "/x/debug/y",
+            "/x/y/debug/z",
+            "/v0",
+            "/v0/",
+            "/internal/\u{e9}",
+        ] {
+            gates.match_paths(path.as_bytes(), &mut scratch);
+            let bits = scratch.as_ref().expect("scratch").bits();
+            for (k, re) in singles.iter().enumerate() {
+                assert_eq!(
+                    bits[k / 64] & (1 << (k % 64)) != 0,
+                    re.is_match(path.as_bytes()),
+                    "pattern {} on {path}",
+                    sources[k]
+                );
+            }
+        }
+        let first = scratch.as_ref().map(|s| s.owner);
+        let other = Gates {
+            paths: build_path_set(&sources[..1]),
+            ..Gates::default()
+        };
+        other.match_paths(b"/admin", &mut scratch);
+        let s = scratch.expect("scratch");
+        assert_ne!(Some(s.owner), first);
+        assert_eq!(s.bits(), &[1]);
     }
 }

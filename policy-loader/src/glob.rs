@@ -9,7 +9,7 @@ pub struct Glob {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-enum Part {
+pub(crate) enum Part {
     Lit(Vec<u8>),
     /// Any run of bytes other than the separator.
     Star,
@@ -69,6 +69,11 @@ impl Glob {
             parts,
             source: src.to_owned(),
         }
+    }
+
+    /// Its parts (for the gates, which translate globs into one regex set).
+    pub(crate) fn parts(&self) -> &[Part] {
+        &self.parts
     }
 
     /// The pattern as written.
