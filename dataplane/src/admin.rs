@@ -182,6 +182,9 @@ struct AdminState {
     ready: Arc<AtomicBool>,
     hub: Option<crate::policy::hub::Hub>,
     api: Option<Arc<crate::admin_api::Api>>,
+    /// Certificate reloads (TLS listeners only): `POST /admin/reload` asks
+    /// for one too, as SIGHUP does.
+    tls: Option<crate::tls::reload::TlsReloader>,
 }
 
 /// How long `POST /admin/reload` waits for the hub (a reload of a large pack
@@ -197,6 +200,7 @@ pub fn spawn_admin(
     ready: Arc<AtomicBool>,
     hub: Option<crate::policy::hub::Hub>,
     api: Option<Arc<crate::admin_api::Api>>,
+    tls: Option<crate::tls::reload::TlsReloader>,
 ) -> io::Result<(SocketAddr, JoinHandle<()>)> {
     let listener = TcpListener::bind(addr)?;
     let local = listener.local_addr()?;
@@ -208,6 +212,7 @@ pub fn spawn_admin(
         ready,
         hub,
         api,
+        tls,
     });
 
     let (tx, rx) = mpsc::sync_channel::<TcpStream>(ADMIN_QUEUE);
@@ -324,21 +329,38 @@ fn route(state: &AdminState, method: &str, target: &str) -> Vec<u8> {
             insert_header(&mut r, "Allow: POST");
             return r;
         }
+        // Certificates first: their reload runs on its own thread while the
+        // pack compiles. Its outcome is logged and counted
+        // (`rampart_tls_reloads_total`); "queued" means a reload that will
+        // see the files as they are now is pending.
+        let certificates = state
+            .tls
+            .as_ref()
+            .map(|t| if t.request() { "requested" } else { "queued" });
         let Some(hub) = state.hub.as_ref().filter(|h| h.enabled()) else {
-            return response(
-                409,
-                "application/json",
-                br#"{"error":"policy inspection is off"}"#,
-            );
+            return match certificates {
+                Some(c) => response(
+                    200,
+                    "application/json",
+                    serde_json::json!({ "policy": "off", "certificates": c })
+                        .to_string()
+                        .as_bytes(),
+                ),
+                None => response(
+                    409,
+                    "application/json",
+                    br#"{"error":"policy inspection is off"}"#,
+                ),
+            };
         };
         return match hub.reload_and_wait("admin", RELOAD_WAIT) {
             Some(r) => {
                 let status = if r.ok { 200 } else { 422 };
-                response(
-                    status,
-                    "application/json",
-                    r.to_json().to_string().as_bytes(),
-                )
+                let mut body = r.to_json();
+                if let (Some(c), Some(o)) = (certificates, body.as_object_mut()) {
+                    o.insert("certificates".into(), c.into());
+                }
+                response(status, "application/json", body.to_string().as_bytes())
             }
             None => response(
                 503,
@@ -475,6 +497,7 @@ mod tests {
             ready.clone(),
             None,
             None,
+            None,
         )
         .unwrap();
 
@@ -503,8 +526,15 @@ mod tests {
             metrics::gauge!(ACTIVE_CONNECTIONS).set(4.0);
         });
         let ready = Arc::new(AtomicBool::new(true));
-        let (addr, _t) =
-            spawn_admin("127.0.0.1:0".parse().unwrap(), Some(h), ready, None, None).unwrap();
+        let (addr, _t) = spawn_admin(
+            "127.0.0.1:0".parse().unwrap(),
+            Some(h),
+            ready,
+            None,
+            None,
+            None,
+        )
+        .unwrap();
         let (st, head, body) = get(addr, &req("GET", "/metrics"));
         assert_eq!(st, 200);
         assert!(head.contains("Content-Type: text/plain; version=0.0.4"));
@@ -524,8 +554,15 @@ mod tests {
     #[test]
     fn stuck_client_does_not_block_others() {
         let ready = Arc::new(AtomicBool::new(true));
-        let (addr, _t) =
-            spawn_admin("127.0.0.1:0".parse().unwrap(), None, ready, None, None).unwrap();
+        let (addr, _t) = spawn_admin(
+            "127.0.0.1:0".parse().unwrap(),
+            None,
+            ready,
+            None,
+            None,
+            None,
+        )
+        .unwrap();
         // Occupy both workers with clients that never finish their head.
         let stuck: Vec<TcpStream> = (0..ADMIN_WORKERS)
             .map(|_| {

@@ -301,9 +301,15 @@ fn prepare(config: Config) -> Result<Prepared, StartError> {
                 traffic = pubs.into_iter().map(Some).collect();
                 crate::admin_api::traffic::start(api, feed, &config);
             }
-            let (bound, _) =
-                crate::admin::spawn_admin(addr, metrics, ready.clone(), Some(hub.clone()), api)
-                    .map_err(|source| StartError::Admin { addr, source })?;
+            let (bound, _) = crate::admin::spawn_admin(
+                addr,
+                metrics,
+                ready.clone(),
+                Some(hub.clone()),
+                api,
+                tls_reloader.clone(),
+            )
+            .map_err(|source| StartError::Admin { addr, source })?;
             Some(bound)
         }
         None => None,

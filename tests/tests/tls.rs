@@ -548,6 +548,52 @@ fn certificates_reload_under_load_without_disturbing_connections() {
     );
 }
 
+/// `POST /admin/reload` reloads certificates as SIGHUP does (with file
+/// watching off, nothing else would pick the renewal up).
+#[test]
+fn the_admin_reload_reloads_certificates_too() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let a = make_cert(dir.path(), "a", &["api.test"]);
+    let b = make_cert(dir.path(), "b", &["api.test"]);
+    let live_cert = dir.path().join("live.pem");
+    let live_key = dir.path().join("live.key");
+    install(&a, &live_cert, &live_key);
+    let up = TestUpstream::start(Behaviour::Ok);
+    let config = GatewayConfig::new(up.addr())
+        .tls(&format!(
+            "watch = false\n\n[[tls.certificate]]\ncert = \"{}\"\nkey = \"{}\"",
+            live_cert.display(),
+            live_key.display(),
+        ))
+        .render();
+    let gw = Gateway::run_config(&config);
+    let addr = gw.addrs()[0];
+    assert_eq!(served_cert(addr, &[&a]), Some(a.der.clone()));
+    install(&b, &live_cert, &live_key);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        served_cert(addr, &[&a, &b]),
+        Some(a.der.clone()),
+        "nothing reloads the certificate on its own here"
+    );
+    let r = RawConn::open(gw.admin_addr())
+        .roundtrip(b"POST /admin/reload HTTP/1.1\r\nHost: admin\r\nContent-Length: 0\r\n\r\n");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let body: serde_json::Value = serde_json::from_str(&r.text()).expect("json");
+    assert!(
+        matches!(body["certificates"].as_str(), Some("requested" | "queued")),
+        "{body}"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while served_cert(addr, &[&a, &b]) != Some(b.der.clone()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the renewed certificate was not served within 5 s of the admin reload"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn a_renewed_certificate_file_is_picked_up_without_a_signal() {
     let dir = tempfile::tempdir().expect("tmp");
