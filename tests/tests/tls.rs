@@ -450,23 +450,58 @@ fn served_cert(addr: SocketAddr, roots: &[&Cert]) -> Option<CertificateDer<'stat
     (conn.roundtrip(&get("/fresh")).status == 200).then_some(cert)
 }
 
+/// A gateway serving certificate `a` from `live.pem`/`live.key` with file
+/// watching off, and certificate `b` ready to renew to.
+struct Renewal {
+    _dir: tempfile::TempDir,
+    a: Cert,
+    b: Cert,
+    live_cert: PathBuf,
+    live_key: PathBuf,
+    _up: TestUpstream,
+    gw: Gateway,
+}
+
+impl Renewal {
+    fn start() -> Renewal {
+        let dir = tempfile::tempdir().expect("tmp");
+        let a = make_cert(dir.path(), "a", &["api.test"]);
+        let b = make_cert(dir.path(), "b", &["api.test"]);
+        let live_cert = dir.path().join("live.pem");
+        let live_key = dir.path().join("live.key");
+        install(&a, &live_cert, &live_key);
+        let up = TestUpstream::start(Behaviour::Ok);
+        let config = GatewayConfig::new(up.addr())
+            .tls(&format!(
+                "watch = false\n\n[[tls.certificate]]\ncert = \"{}\"\nkey = \"{}\"",
+                live_cert.display(),
+                live_key.display(),
+            ))
+            .render();
+        let gw = Gateway::run_config(&config);
+        Renewal {
+            _dir: dir,
+            a,
+            b,
+            live_cert,
+            live_key,
+            _up: up,
+            gw,
+        }
+    }
+}
+
 #[test]
 fn certificates_reload_under_load_without_disturbing_connections() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let a = make_cert(dir.path(), "a", &["api.test"]);
-    let b = make_cert(dir.path(), "b", &["api.test"]);
-    let live_cert = dir.path().join("live.pem");
-    let live_key = dir.path().join("live.key");
-    install(&a, &live_cert, &live_key);
-    let up = TestUpstream::start(Behaviour::Ok);
-    let config = GatewayConfig::new(up.addr())
-        .tls(&format!(
-            "watch = false\n\n[[tls.certificate]]\ncert = \"{}\"\nkey = \"{}\"",
-            live_cert.display(),
-            live_key.display(),
-        ))
-        .render();
-    let gw = Gateway::run_config(&config);
+    let Renewal {
+        _dir,
+        a,
+        b,
+        live_cert,
+        live_key,
+        _up,
+        gw,
+    } = Renewal::start();
     let addr = gw.addrs()[0];
     assert_eq!(served_cert(addr, &[&a]), Some(a.der.clone()));
 
@@ -552,21 +587,15 @@ fn certificates_reload_under_load_without_disturbing_connections() {
 /// watching off, nothing else would pick the renewal up).
 #[test]
 fn the_admin_reload_reloads_certificates_too() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let a = make_cert(dir.path(), "a", &["api.test"]);
-    let b = make_cert(dir.path(), "b", &["api.test"]);
-    let live_cert = dir.path().join("live.pem");
-    let live_key = dir.path().join("live.key");
-    install(&a, &live_cert, &live_key);
-    let up = TestUpstream::start(Behaviour::Ok);
-    let config = GatewayConfig::new(up.addr())
-        .tls(&format!(
-            "watch = false\n\n[[tls.certificate]]\ncert = \"{}\"\nkey = \"{}\"",
-            live_cert.display(),
-            live_key.display(),
-        ))
-        .render();
-    let gw = Gateway::run_config(&config);
+    let Renewal {
+        _dir,
+        a,
+        b,
+        live_cert,
+        live_key,
+        _up,
+        gw,
+    } = Renewal::start();
     let addr = gw.addrs()[0];
     assert_eq!(served_cert(addr, &[&a]), Some(a.der.clone()));
     install(&b, &live_cert, &live_key);
