@@ -218,9 +218,7 @@ impl Worker {
             }
             p.clear();
         }
-        for h in hdrs.iter_mut() {
-            *h = httparse::EMPTY_HEADER;
-        }
+        super::reset_lent_headers(&mut hdrs);
         self.headers = hdrs;
         self.pairs = pairs;
         let v = &kit.verdict;

@@ -266,9 +266,7 @@ impl Worker {
                     Err(e) => Step::Reject(e.status),
                 }
             };
-            for h in hdrs.iter_mut() {
-                *h = httparse::EMPTY_HEADER;
-            }
+            super::reset_lent_headers(&mut hdrs);
             self.headers = hdrs;
             match step {
                 Step::Started => {

@@ -632,6 +632,25 @@ pub(super) fn apply_recv(
     out
 }
 
+/// Resets the entries httparse filled in the worker's lent header array, so
+/// no entry typed `'static` keeps pointing at a buffer after the parse.
+///
+/// httparse fills the array from its first entry on, in order, and a header
+/// it writes always has a name (an empty name is a parse error); the array
+/// is all [`httparse::EMPTY_HEADER`] before each parse, because this runs
+/// after each one. So the first entry with an empty name ends what needs
+/// resetting. Resetting all `max_headers` (100 by default, 3.2 KB) after
+/// every request and every inspected response showed up in profiles.
+fn reset_lent_headers(hdrs: &mut [httparse::Header<'static>]) {
+    for h in hdrs.iter_mut() {
+        if h.name.is_empty() {
+            break;
+        }
+        *h = httparse::EMPTY_HEADER;
+    }
+    debug_assert!(hdrs.iter().all(|h| h.name.is_empty() && h.value.is_empty()));
+}
+
 fn unsafe_zero_cqe() -> cqueue::Entry {
     // SAFETY: a completion entry is plain old data (user_data, res, flags); the
     // all-zero value is valid and only used as a placeholder before `drain` fills it.

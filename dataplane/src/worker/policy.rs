@@ -474,9 +474,7 @@ impl Worker {
                 _ => None,
             }
         };
-        for h in hdrs.iter_mut() {
-            *h = httparse::EMPTY_HEADER;
-        }
+        super::reset_lent_headers(&mut hdrs);
         self.headers = hdrs;
         self.clients[slot as usize].inspect = Some(ib);
         if let Some(i) = stop {

@@ -226,9 +226,7 @@ impl Worker {
             p.clear();
             judged
         };
-        for h in hdrs.iter_mut() {
-            *h = httparse::EMPTY_HEADER;
-        }
+        super::reset_lent_headers(&mut hdrs);
         self.headers = hdrs;
         self.pairs = pairs;
         self.stats.now.responses_inspected += 1;

@@ -571,9 +571,7 @@ impl Worker {
                     }
                 }
             };
-            for h in hdrs.iter_mut() {
-                *h = httparse::EMPTY_HEADER;
-            }
+            super::reset_lent_headers(&mut hdrs);
             self.headers = hdrs;
             match step {
                 RespStep::Sent => {
