@@ -101,9 +101,19 @@ pub struct Evaluator {
     candidates: Vec<u64>,
     /// The gates' path set's search state (made on first use per policy).
     paths: Option<PathScratch>,
+    /// The last header fingerprint and what it was computed from (method,
+    /// version, header names in order): a keep-alive client sends the same
+    /// header names request after request, and the SHA-1 is the dearest part
+    /// of a fingerprint lookup.
+    hfp_key: Vec<u8>,
+    hfp: Option<[u8; HFP_LEN]>,
     /// Use the policy's gates (tests turn them off to compare).
     use_gates: bool,
 }
+
+/// Longest header-name list whose fingerprint is remembered (longer ones
+/// are fingerprinted every time).
+const HFP_KEY_MAX: usize = 2048;
 
 /// Longest path or header value looked at (longer ones are truncated for
 /// path tests; the signatures still see them whole).
@@ -155,6 +165,8 @@ impl Evaluator {
             arg_b: Vec::with_capacity(1024),
             candidates: Vec::new(),
             paths: None,
+            hfp_key: Vec::with_capacity(HFP_KEY_MAX),
+            hfp: None,
             use_gates: true,
         }
     }
@@ -342,6 +354,53 @@ impl Evaluator {
         false
     }
 
+    /// The request's header fingerprint, remembered while the method,
+    /// version and header names (in order, as sent) stay the same.
+    fn header_fingerprint(&mut self, req: &Req<'_, '_>) -> [u8; HFP_LEN] {
+        let (method, version, headers) =
+            (req.view.method, req.facts.http_version, req.view.headers);
+        // The key: version, method, then each name with its length, so no
+        // two different inputs give the same key.
+        let fits = 1 + method.len() + headers.iter().map(|(n, _)| n.len() + 2).sum::<usize>()
+            <= HFP_KEY_MAX;
+        let same = fits && {
+            let key = &self.hfp_key;
+            let mut at = 0;
+            let mut take = |bytes: &[u8]| {
+                let ok = key.get(at..at + bytes.len()) == Some(bytes);
+                at += bytes.len();
+                ok
+            };
+            self.hfp.is_some()
+                && take(&[version])
+                && take(method)
+                && headers
+                    .iter()
+                    .all(|(n, _)| take(&(n.len() as u16).to_le_bytes()) && take(n))
+                && at == key.len()
+        };
+        if same {
+            if let Some(fp) = self.hfp {
+                return fp;
+            }
+        }
+        let mut out = [0u8; HFP_LEN];
+        header_fingerprint(method, version, headers, &mut out);
+        self.hfp = None;
+        if fits {
+            self.hfp_key.clear();
+            self.hfp_key.push(version);
+            self.hfp_key.extend_from_slice(method);
+            for (n, _) in headers {
+                self.hfp_key
+                    .extend_from_slice(&(n.len() as u16).to_le_bytes());
+                self.hfp_key.extend_from_slice(n);
+            }
+            self.hfp = Some(out);
+        }
+        out
+    }
+
     fn policy_holds(
         &mut self,
         policy: &CompiledPolicy,
@@ -450,14 +509,8 @@ impl Evaluator {
                         }
                     }
                     ListKey::HeaderFingerprint => {
-                        let mut out = [0u8; HFP_LEN];
-                        let fp = header_fingerprint(
-                            req.view.method,
-                            req.facts.http_version,
-                            req.view.headers,
-                            &mut out,
-                        );
-                        list.contains_str(fp, &mut self.buf)
+                        let fp = self.header_fingerprint(req);
+                        list.contains_str(&fp, &mut self.buf)
                     }
                     ListKey::Ja4 => req
                         .facts

@@ -297,6 +297,33 @@ fn policies_look_up_fingerprints_pairs_and_intel_directories() {
         "GET / HTTP/1.1\nHost: a\nUser-Agent: x\nAccept: */*\nCookie: s=1\n"
     )
     .is_empty());
+    // One evaluator across requests (a core's): the fingerprint it
+    // remembers follows the method and the header names.
+    let mut runner = rampart_policy_loader::DryRunner::new(&p).expect("runner");
+    for (req, tool) in [
+        (curl_req, true),
+        (
+            "GET / HTTP/1.1\nUser-Agent: x\nHost: a\nAccept: */*\n",
+            false,
+        ),
+        (curl_req, true),
+        (
+            "GET / HTTP/1.1\nHost: a\nUser-Agent: x\nAccept: */*\nX-Extra: 1\n",
+            false,
+        ),
+        (
+            "HEAD / HTTP/1.1\nHost: a\nUser-Agent: x\nAccept: */*\n",
+            false,
+        ),
+        (
+            "GET / HTTP/1.1\nHost: a\nUser-Agent: x\nAccepT: */*\n",
+            false,
+        ),
+        (curl_req, true),
+    ] {
+        let out = runner.run(&request(req), &facts(), false).expect("run");
+        assert_eq!(hits(&p, &out) == ["I-TOOL"], tool, "{req}");
+    }
 
     let mut login = facts();
     login.identity[IdentityProp::User.index()] = Some(b"ALICE@example.com".to_vec());
