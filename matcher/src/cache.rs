@@ -159,20 +159,18 @@ impl Matcher {
             path: path.clone(),
             warning: None,
         };
+        // Folded once for both the cache and a compile (the key is of the
+        // signatures as given).
+        let folded = crate::fold_case::fold_trailing_lowercase(sigs);
         match std::fs::read(&path) {
-            Ok(bytes) => match load(
-                &crate::fold_case::fold_trailing_lowercase(sigs),
-                &key,
-                &bytes,
-                started,
-            ) {
+            Ok(bytes) => match load(&folded, &key, &bytes, started) {
                 Ok(m) => return Ok((m, outcome)),
                 Err(e) => outcome.warning = Some(format!("ignoring cache {}: {e}", path.display())),
             },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => outcome.warning = Some(format!("cannot read cache {}: {e}", path.display())),
         }
-        let matcher = Matcher::compile(sigs)?;
+        let matcher = Matcher::compile_folded(&folded)?;
         if let Err(e) = store(&matcher, &key, dir, &path) {
             let w = format!("cannot write cache {}: {e}", path.display());
             outcome.warning = Some(match outcome.warning.take() {

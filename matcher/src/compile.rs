@@ -521,8 +521,13 @@ pub(crate) fn plan(
 impl Matcher {
     /// Compiles a signature set. Every invalid signature is reported, not only the first.
     pub fn compile(sigs: &[Signature]) -> Result<Matcher, CompileErrors> {
+        Matcher::compile_folded(&crate::fold_case::fold_trailing_lowercase(sigs))
+    }
+
+    /// [`Matcher::compile`] of signatures already through
+    /// [`crate::fold_case::fold_trailing_lowercase`].
+    pub(crate) fn compile_folded(sigs: &[Signature]) -> Result<Matcher, CompileErrors> {
         let started = Instant::now();
-        let sigs = &*crate::fold_case::fold_trailing_lowercase(sigs);
         let analysis = validate(sigs)?;
         let (metas, chains, stream_chains) = plan(sigs, &analysis);
         let mut prefilter: Vec<bool> = metas.iter().map(|m| m.prefilter).collect();
