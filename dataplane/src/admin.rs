@@ -153,7 +153,7 @@ pub fn describe_metrics() {
     );
     describe_counter!(
         crate::events::EVENTS_TOTAL,
-        "Security events by outcome: written, dropped_queue_full, dropped_sink_error."
+        "Security events by outcome: written, dropped_queue_full, dropped_sink_error, suppressed (left out by the per-policy limit, summarised)."
     );
     describe_counter!(
         crate::events::POLICY_VERDICTS_TOTAL,

@@ -261,6 +261,88 @@ fn a_monitor_hit_is_logged_and_forwarded() {
 }
 
 #[test]
+fn a_flood_is_logged_up_to_the_limit_and_the_rest_summarised() {
+    const N: usize = 60;
+    const LIMIT: usize = 5;
+    let dir = tempfile::tempdir().expect("tmp");
+    let log = dir.path().join("events.log");
+    let s = setup(
+        &format!(
+            "{}\nper_policy_per_second = {LIMIT}",
+            file_events(&log.display().to_string())
+        ),
+        false,
+    );
+    let started = Instant::now();
+    for i in 0..N {
+        let r = RawConn::open(s.gw.addr()).roundtrip(&attack(&format!("{ATTACK}&n={i}")));
+        assert_eq!(r.status, 403, "the limit never changes a verdict");
+    }
+    let seconds = started.elapsed().as_secs() as usize + 1;
+    // Summaries are written with the stats flush, once a second.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (events, summaries) = loop {
+        let all = lines(&log);
+        let (summaries, events): (Vec<Value>, Vec<Value>) =
+            all.into_iter().partition(|l| l.get("summary").is_some());
+        let suppressed: u64 = summaries
+            .iter()
+            .map(|l| l["suppressed"].as_u64().expect("a count"))
+            .sum();
+        if events.len() + suppressed as usize >= N {
+            break (events, summaries);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} events + {suppressed} suppressed, expected {N}",
+            events.len()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let suppressed: u64 = summaries
+        .iter()
+        .map(|l| l["suppressed"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(
+        events.len() + suppressed as usize,
+        N,
+        "nothing lost, nothing twice"
+    );
+    // Each worker's clock second allows LIMIT; the requests spanned
+    // `seconds` wall seconds, which touch at most seconds + 1 windows.
+    assert!(
+        events.len() <= LIMIT * (seconds + 1),
+        "{} events logged in {seconds} s with a limit of {LIMIT}/s",
+        events.len()
+    );
+    assert!(events.len() >= LIMIT.min(N));
+    for e in &events {
+        assert_eq!(e["decided_by"], "T-SQLI", "{e}");
+    }
+    for l in &summaries {
+        assert_eq!(l["summary"], "suppressed_events", "{l}");
+        assert_eq!(l["policy"]["id"], "T-SQLI");
+        assert_eq!(l["policy"]["name"], "union select");
+        assert_eq!(l["policy"]["mode"], "enforce");
+        assert_eq!(l["policy"]["action"], "block");
+        assert_eq!(l["limit_per_second"], LIMIT as u64);
+        assert!(l["since"].as_str() <= l["time"].as_str(), "{l}");
+    }
+    let counted = wait_metric(
+        &s.gw,
+        "rampart_events_total",
+        Some("outcome=\"suppressed\""),
+        suppressed as f64,
+    );
+    assert_eq!(counted, suppressed as f64);
+    assert_eq!(
+        metric(&s.gw, "rampart_events_total", Some("dropped")),
+        0.0,
+        "suppressed is not dropped"
+    );
+}
+
+#[test]
 fn secrets_never_reach_the_log() {
     let dir = tempfile::tempdir().expect("tmp");
     let log = dir.path().join("events.log");
@@ -657,7 +739,8 @@ fn a_stuck_stdout_costs_events_not_traffic_or_shutdown() {
             "packs = [{:?}]",
             pack.path().display().to_string()
         ))
-        .events("sink = \"stdout\"\nqueue_bytes = \"128KiB\"")
+        // No per-policy limit: every attack must reach the stuck pipe.
+        .events("sink = \"stdout\"\nqueue_bytes = \"128KiB\"\nper_policy_per_second = 0")
         .render();
     let cfg_path = pack.path().join("rampart.toml");
     std::fs::write(&cfg_path, cfg).expect("write config");

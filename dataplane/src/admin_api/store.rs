@@ -66,6 +66,17 @@ struct LineClient {
     user: Option<String>,
 }
 
+/// A summary of events the per-policy limit left out (`events::limit`):
+/// counted into the policy's aggregates, not stored as an event.
+#[derive(Deserialize)]
+struct SummaryLine {
+    summary: String,
+    #[serde(default)]
+    time: String,
+    policy: LinePolicy,
+    suppressed: u64,
+}
+
 #[derive(Deserialize)]
 struct LinePolicy {
     id: String,
@@ -199,6 +210,8 @@ struct Inner {
     ring: VecDeque<Arc<StoredEvent>>,
     total: u64,
     unparsed: u64,
+    /// Events the per-policy limit left out, from summary lines.
+    suppressed: u64,
     policies: HashMap<String, PolicyAgg>,
     clients: HashMap<String, ClientAgg>,
     routes: HashMap<String, RouteAgg>,
@@ -228,17 +241,25 @@ impl EventStore {
 
     /// Takes a batch of `\n`-terminated event lines (the writer thread).
     pub fn ingest(&self, batch: &[u8]) {
-        let parsed: Vec<Parsed> = batch
-            .split(|&b| b == b'\n')
-            .filter(|l| !l.is_empty())
-            .filter_map(parse)
-            .collect();
-        let lines = batch.split(|&b| b == b'\n').filter(|l| !l.is_empty());
-        let bad = lines.count() - parsed.len();
+        let mut parsed = Vec::new();
+        let mut summaries = Vec::new();
+        let mut bad = 0u64;
+        for l in batch.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            if let Some(p) = parse(l) {
+                parsed.push(p);
+            } else if let Some(s) = parse_summary(l) {
+                summaries.push(s);
+            } else {
+                bad += 1;
+            }
+        }
         let mut g = self.lock();
-        g.unparsed += bad as u64;
+        g.unparsed += bad;
         for e in parsed {
             g.add(e, self.capacity);
+        }
+        for s in summaries {
+            g.add_summary(s);
         }
     }
 
@@ -276,6 +297,7 @@ impl EventStore {
             "stored": g.ring.len(),
             "seen": g.total,
             "unparsed": g.unparsed,
+            "suppressed": g.suppressed,
             "subscribers": g.subscribers.len(),
             "dropped_subscribers": g.dropped_subscribers,
         })
@@ -404,6 +426,40 @@ fn counts_json(a: &PolicyAgg) -> Value {
 }
 
 impl Inner {
+    /// Counts a summary's suppressed events into its policy's hits, by the
+    /// policy's configured mode and action (the events themselves, with
+    /// their clients and fields, were not logged).
+    fn add_summary(&mut self, s: SummaryLine) {
+        let n = s.suppressed;
+        self.suppressed += n;
+        let LinePolicy { id, mode, action } = s.policy;
+        if !self.policies.contains_key(&id) && self.policies.len() >= POLICIES {
+            return;
+        }
+        let time_ms = rfc3339_ms(&s.time).unwrap_or_else(now_ms);
+        let a = self.policies.entry(id).or_default();
+        let monitor = mode == "monitor";
+        a.hits += n;
+        if monitor {
+            a.monitor += n;
+        } else {
+            a.enforce += n;
+            if STOPPING.contains(&action.as_str()) {
+                a.blocks += n;
+            }
+        }
+        *a.actions.entry(action.clone()).or_default() += n;
+        a.last_ms = a.last_ms.max(time_ms);
+        if let Some(slot) = minute_slot(&mut a.minutes, time_ms / 60_000) {
+            if monitor {
+                slot.monitor += n;
+            } else {
+                slot.enforce += n;
+            }
+            *slot.actions.entry(action).or_default() += n;
+        }
+    }
+
     fn add(&mut self, p: Parsed, capacity: usize) {
         let Parsed {
             event: e,
@@ -547,6 +603,11 @@ struct Parsed {
     policies: Vec<LinePolicy>,
     matches: Vec<LineMatch>,
     user: Option<String>,
+}
+
+fn parse_summary(line: &[u8]) -> Option<SummaryLine> {
+    let s: SummaryLine = serde_json::from_slice(line).ok()?;
+    (s.summary == "suppressed_events").then_some(s)
 }
 
 fn parse(line: &[u8]) -> Option<Parsed> {
@@ -693,6 +754,36 @@ mod tests {
         assert_eq!(by_blocks.len(), 1);
         assert_eq!(by_blocks[0]["blocks"], 1);
         assert_eq!(s.routes()[0]["events"], 4);
+    }
+
+    #[test]
+    fn summaries_of_suppressed_events_count_into_their_policy() {
+        let s = EventStore::new(100);
+        let mut batch = line("a", "10.0.0.1", "P1", "enforce", "block", true);
+        let summary = |id: &str, mode: &str, action: &str, n: u64| {
+            format!(
+                r#"{{"summary":"suppressed_events","time":"2024-02-29T12:35:01.000Z","since":"2024-02-29T12:35:00.100Z","policy":{{"id":"{id}","name":"n","mode":"{mode}","action":"{action}"}},"suppressed":{n},"limit_per_second":100}}"#
+            ) + "\n"
+        };
+        batch.push_str(&summary("P1", "enforce", "block", 250));
+        batch.push_str(&summary("P2", "monitor", "tag", 40));
+        s.ingest(batch.as_bytes());
+        let counts = s.policy_counts();
+        assert_eq!(counts["P1"]["hits"], 251);
+        assert_eq!(counts["P1"]["blocks"], 251);
+        assert_eq!(counts["P2"]["hits"], 40);
+        assert_eq!(counts["P2"]["monitor"], 40);
+        assert_eq!(counts["P2"]["blocks"], 0);
+        let st = s.stats_json();
+        // Summaries are neither events nor garbage.
+        assert_eq!(st["seen"], 1);
+        assert_eq!(st["unparsed"], 0);
+        assert_eq!(st["suppressed"], 290);
+        let now = rfc3339_ms("2024-02-29T12:40:00.000Z").unwrap();
+        let p = s.policy_json("P1", now).unwrap();
+        assert_eq!(p["minutes"][0]["enforce"], 1);
+        assert_eq!(p["minutes"][1]["enforce"], 250);
+        assert_eq!(p["samples"].as_array().unwrap().len(), 1);
     }
 
     #[test]

@@ -57,6 +57,7 @@ const EVENTS_KEYS: &[&str] = &[
     "keep",
     "queue_bytes",
     "sample_allowed",
+    "per_policy_per_second",
     "redact",
 ];
 const INTEL_KEYS: &[&str] = &["lists"];
@@ -749,6 +750,10 @@ fn events(cx: &mut Ctx<'_>, s: &Section<'_, '_>) -> crate::events::EventsConfig 
             .and_then(|f| cx.size_in(&f, 128 * KIB, 1024 * MIB))
             .map_or(d.queue_bytes, |n| n as usize),
         sample_allowed,
+        per_policy_per_second: s
+            .get("per_policy_per_second")
+            .and_then(|f| cx.int_in(&f, 0, 1_000_000))
+            .map_or(d.per_policy_per_second, |n| n as u32),
         redact,
     }
 }

@@ -154,6 +154,7 @@ fn example_file_documents_every_key() {
         "keep",
         "queue_bytes",
         "sample_allowed",
+        "per_policy_per_second",
         "redact",
         "host",
         "path_prefix",
@@ -1018,6 +1019,7 @@ fn events_default_to_stdout() {
     assert!(e.enabled);
     assert_eq!(e.sink, crate::events::SinkKind::Stdout);
     assert_eq!(e.sample_allowed, 0.0);
+    assert_eq!(e.per_policy_per_second, 100);
     assert_eq!(e.keep, 5);
 }
 
@@ -1026,7 +1028,7 @@ fn events_section_is_read() {
     let c = ok(&format!(
         "{MIN}\n[events]\nsink = \"file\"\npath = \"/var/log/rampart/events.log\"\n\
          rotate_bytes = \"10MiB\"\nrotate_every = \"1h\"\nkeep = 3\nqueue_bytes = \"256KiB\"\n\
-         sample_allowed = 0.25\nredact = [\"ssn\", \"pin\"]\n"
+         sample_allowed = 0.25\nper_policy_per_second = 7\nredact = [\"ssn\", \"pin\"]\n"
     ));
     let e = &c.events;
     assert_eq!(
@@ -1038,6 +1040,7 @@ fn events_section_is_read() {
     assert_eq!(e.keep, 3);
     assert_eq!(e.queue_bytes, 256 << 10);
     assert_eq!(e.sample_allowed, 0.25);
+    assert_eq!(e.per_policy_per_second, 7);
     assert_eq!(e.redact, vec!["ssn".to_owned(), "pin".to_owned()]);
     // A path alone means a file sink; integers are accepted for the sample.
     let c = ok(&format!(
@@ -1071,6 +1074,11 @@ fn bad_events_values_are_reported_where_they_are() {
     one_err(&at("rotate_bytes = 100"), "9:16", "at least 4KiB");
     one_err(&at("rotate_every = \"10ms\""), "9:16", "at least 1s");
     one_err(&at("keep = -1"), "9:8", "between 0 and 1000");
+    one_err(
+        &at("per_policy_per_second = -5"),
+        "9:25",
+        "between 0 and 1000000",
+    );
     one_err(
         &at("queue_bytes = \"1KiB\""),
         "9:15",

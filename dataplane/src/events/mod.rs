@@ -7,6 +7,9 @@
 //! - [`queue`]: each core's bounded single-producer ring to the writer. A
 //!   core never waits: when its ring is full the event is dropped and counted
 //!   (`rampart_events_total{outcome="dropped_queue_full"}`).
+//! - [`limit`]: at most `per_policy_per_second` events a second per policy
+//!   on a core; the rest are counted (`outcome="suppressed"`) and summed up
+//!   in one summary line per policy every second.
 //! - [`writer`]: the one writer thread that drains every ring into the
 //!   [`sink`] (stdout, or a file rotated by size and age and reopened on
 //!   SIGUSR1). A failing sink (full disk, I/O error) costs events, counted as
@@ -20,6 +23,7 @@
 //! on the core; the writer polls every 10 ms when idle, which bounds the
 //! delay before a line reaches the sink.
 
+pub mod limit;
 pub mod queue;
 pub mod record;
 pub mod redact;
@@ -57,6 +61,11 @@ pub enum SinkKind {
     File(PathBuf),
 }
 
+/// Default of `[events] per_policy_per_second`: enough to see every
+/// client and field an attack uses, far below the rate at which formatting
+/// events would cost more than judging the requests.
+pub const DEFAULT_PER_POLICY_PER_SECOND: u32 = 100;
+
 /// The `[events]` section.
 #[derive(Clone, Debug)]
 pub struct EventsConfig {
@@ -74,6 +83,9 @@ pub struct EventsConfig {
     /// Fraction (0.0..=1.0) of allowed requests without any policy hit that
     /// are logged too.
     pub sample_allowed: f64,
+    /// Events logged a second per policy on each core (0: no limit); the
+    /// rest are counted and summarised (see [`limit`]).
+    pub per_policy_per_second: u32,
     /// Field names redacted in addition to [`redact::DEFAULT_SENSITIVE`].
     pub redact: Vec<String>,
 }
@@ -88,6 +100,7 @@ impl Default for EventsConfig {
             keep: 5,
             queue_bytes: 1024 * 1024,
             sample_allowed: 0.0,
+            per_policy_per_second: DEFAULT_PER_POLICY_PER_SECOND,
             redact: Vec::new(),
         }
     }
@@ -148,6 +161,10 @@ pub struct CoreEvents {
     rng: u64,
     /// Events lost because the ring was full (monotonic; the stats flush reads it).
     pub dropped: u64,
+    /// The per-policy limit (0: none).
+    pub per_policy_per_second: u32,
+    /// Events the limit left out (monotonic; the stats flush reads it).
+    pub suppressed: u64,
 }
 
 impl CoreEvents {
@@ -173,6 +190,14 @@ impl CoreEvents {
         // An event that does not fit the buffer cannot happen with the caps
         // in `record`; it would be counted like a full ring.
         if !record::format(ev, &self.redact, &mut self.buf) || !self.tx.push(&self.buf) {
+            self.dropped += 1;
+        }
+    }
+
+    /// Queues the summary of one policy's suppressed events (a full ring
+    /// loses it like an event, and counts it).
+    pub fn emit_summary(&mut self, s: &record::Summary<'_>) {
+        if !record::format_summary(s, &mut self.buf) || !self.tx.push(&self.buf) {
             self.dropped += 1;
         }
     }
@@ -223,6 +248,8 @@ impl EventLog {
                 sample,
                 rng: 0x9e37_79b9_7f4a_7c15 ^ ((i as u64 + 1) << 17),
                 dropped: 0,
+                per_policy_per_second: cfg.per_policy_per_second,
+                suppressed: 0,
             });
         }
         let stop = Arc::new(AtomicBool::new(false));

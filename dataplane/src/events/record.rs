@@ -574,6 +574,65 @@ fn counter_value(ev: &Event<'_>, i: usize) -> u64 {
     }
 }
 
+/// What [`format_summary`] says: one policy's events left out by the
+/// per-policy limit (see `events::limit`) over the last interval.
+pub struct Summary<'a> {
+    pub policy: &'a rampart_policy_loader::Policy,
+    /// Events not logged.
+    pub suppressed: u64,
+    /// When the first of them was judged.
+    pub since: SystemTime,
+    pub time: SystemTime,
+    /// The limit in force (events a second, per policy, per core).
+    pub limit: u32,
+}
+
+/// Formats a summary line for events the per-policy limit left out:
+/// `{"summary":"suppressed_events","time":…,"since":…,"policy":{"id","name",
+/// "mode","action"},"suppressed":N,"limit_per_second":L}` (the policy's
+/// configured mode and action). Returns `false` when it did not fit.
+pub fn format_summary(s: &Summary<'_>, buf: &mut Vec<u8>) -> bool {
+    buf.clear();
+    let cap = buf.capacity();
+    let mut o = Out {
+        buf,
+        cap,
+        over: false,
+    };
+    o.raw(b"{");
+    o.key("summary");
+    o.raw(b"\"suppressed_events\",");
+    o.key("time");
+    o.raw(b"\"");
+    timestamp(&mut o, s.time);
+    o.raw(b"\",");
+    o.key("since");
+    o.raw(b"\"");
+    timestamp(&mut o, s.since);
+    o.raw(b"\",");
+    o.key("policy");
+    o.raw(b"{");
+    o.key("id");
+    o.str(cap_name(&s.policy.id));
+    o.raw(b",");
+    o.key("name");
+    o.str(cap_name(&s.policy.name));
+    o.raw(b",");
+    o.key("mode");
+    o.str(s.policy.mode.as_str().as_bytes());
+    o.raw(b",");
+    o.key("action");
+    o.str(s.policy.action.name().as_bytes());
+    o.raw(b"},");
+    o.key("suppressed");
+    o.num(s.suppressed);
+    o.raw(b",");
+    o.key("limit_per_second");
+    o.num(u64::from(s.limit));
+    o.raw(b"}\n");
+    !o.over
+}
+
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC), computed without allocating.
 fn timestamp(o: &mut Out<'_>, t: SystemTime) {
     let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();

@@ -101,6 +101,8 @@ pub struct CoreKit {
     pub verdict: Verdict,
     /// Per-policy verdict counters of this core (flushed with its stats).
     pub metrics: super::metrics::PolicyMetrics,
+    /// Per-policy event limits of this core (indexed like `policy.policies`).
+    pub event_limit: crate::events::limit::EventLimiter,
     counters: Vec<u64>,
     dechunked: Vec<u8>,
     /// Pre-opened body streams (bounded: `ScanLimits::body_streams`); empty
@@ -155,6 +157,7 @@ impl CoreKit {
             }),
             resp_segs: Vec::with_capacity(if responses { RESPONSE_SEGMENTS } else { 0 }),
             metrics: super::metrics::PolicyMetrics::new(&policy),
+            event_limit: crate::events::limit::EventLimiter::new(policy.policies.len()),
             scanner,
             matches,
             evaluator: Evaluator::new(),

@@ -261,6 +261,7 @@ impl Worker {
                 &mut w.stats,
                 w.events.as_mut(),
                 &w.shared,
+                w.now_ms,
             );
         });
     }

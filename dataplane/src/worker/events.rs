@@ -54,6 +54,7 @@ pub(super) struct Judged<'a> {
 /// counters, and the event (when it had hits or is sampled). `action` and
 /// `enforced` are what the gateway does with it. Fields of the worker are
 /// passed apart so the kit can stay borrowed.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn record(
     kit: &mut CoreKit,
     req: &Judged<'_>,
@@ -62,24 +63,45 @@ pub(super) fn record(
     stats: &mut Stats,
     events: Option<&mut CoreEvents>,
     shared: &Shared,
+    now_ms: u64,
 ) {
     if let Some(t) = req.started {
         stats.inspection(t.elapsed());
     }
     kit.metrics.count(&kit.verdict);
     if let Some(events) = events {
-        emit(events, kit, shared, req, action, enforced);
+        emit(events, kit, shared, req, action, enforced, now_ms);
     }
+}
+
+/// The policy an event is limited by: the one that decided, else the
+/// `allow` that stopped evaluation, else the first non-`allow` hit (a
+/// monitor-only event). `None` (a decoy refusal, a sampled allow): not
+/// limited.
+fn limit_key(kit: &CoreKit) -> Option<usize> {
+    let v = &kit.verdict;
+    v.decision.or(v.allowed_by).or_else(|| {
+        v.hits
+            .iter()
+            .find(|h| {
+                kit.policy
+                    .policies
+                    .get(h.policy)
+                    .is_some_and(|p| !matches!(p.action, Action::Allow))
+            })
+            .map(|h| h.policy)
+    })
 }
 
 /// Logs the judged request when it had policy hits or is sampled.
 fn emit(
     events: &mut CoreEvents,
-    kit: &CoreKit,
+    kit: &mut CoreKit,
     shared: &Shared,
     req: &Judged<'_>,
     action: &str,
     enforced: bool,
+    now_ms: u64,
 ) {
     let (client, method, target, headers, body_len) = (
         req.client,
@@ -98,6 +120,18 @@ fn emit(
         });
     if !events.wants(notable) {
         return;
+    }
+    // Checked before anything is formatted: that is the cost it saves.
+    if notable {
+        if let Some(key) = limit_key(kit) {
+            if !kit
+                .event_limit
+                .admit(key, now_ms, events.per_policy_per_second)
+            {
+                events.suppressed += 1;
+                return;
+            }
+        }
     }
     let host = headers
         .iter()
@@ -189,13 +223,34 @@ impl Worker {
             &mut self.stats,
             self.events.as_mut(),
             &self.shared,
+            self.now_ms,
         );
+    }
+
+    /// Writes a summary line for each policy whose events the per-policy
+    /// limit left out since the last one (every stats flush, and when a
+    /// reloaded kit is retired).
+    pub(super) fn summarise_suppressed(&mut self, old: bool) {
+        let (Some(events), Some(kit)) = (
+            self.events.as_mut(),
+            if old {
+                self.old_kit.as_mut()
+            } else {
+                self.kit.as_mut()
+            },
+        ) else {
+            return;
+        };
+        summarise(events, kit, self.now_ms);
     }
 
     /// Publishes this core's counters (stats, policy verdicts, dropped events).
     pub(super) fn flush_stats(&mut self) {
+        self.summarise_suppressed(false);
+        self.summarise_suppressed(true);
         if let Some(e) = &self.events {
             self.stats.now.events_dropped = e.dropped;
+            self.stats.now.events_suppressed = e.suppressed;
         }
         if let Some(k) = self.kit.as_mut() {
             k.metrics.flush();
@@ -210,4 +265,24 @@ impl Worker {
             b.flush_metrics();
         }
     }
+}
+
+/// See [`Worker::summarise_suppressed`]; `now_ms` is the worker's clock.
+fn summarise(events: &mut CoreEvents, kit: &mut CoreKit, now_ms: u64) {
+    let now = SystemTime::now();
+    let limit = events.per_policy_per_second;
+    let policy = &kit.policy;
+    kit.event_limit.drain(|i, suppressed, first_ms| {
+        let Some(p) = policy.policies.get(i) else {
+            return;
+        };
+        let ago = std::time::Duration::from_millis(now_ms.saturating_sub(first_ms));
+        events.emit_summary(&crate::events::record::Summary {
+            policy: p,
+            suppressed,
+            since: now.checked_sub(ago).unwrap_or(now),
+            time: now,
+            limit,
+        });
+    });
 }

@@ -40,6 +40,8 @@ pub struct Counts {
     pub insp_sum_ns: u64,
     /// Events the core's ring had no room for.
     pub events_dropped: u64,
+    /// Events the per-policy limit left out (summarised instead).
+    pub events_suppressed: u64,
     /// TLS handshakes by outcome, in the order of [`TLS_OUTCOMES`].
     pub tls: [u64; 4],
 }
@@ -80,6 +82,7 @@ struct Handles {
     insp_count: Counter,
     insp_sum: Gauge,
     events_dropped: Counter,
+    events_suppressed: Counter,
     tls: [Counter; 4],
 }
 
@@ -121,6 +124,10 @@ impl Stats {
                 events_dropped: metrics::counter!(
                     crate::events::EVENTS_TOTAL,
                     "outcome" => "dropped_queue_full"
+                ),
+                events_suppressed: metrics::counter!(
+                    crate::events::EVENTS_TOTAL,
+                    "outcome" => "suppressed"
                 ),
                 tls: TLS_OUTCOMES
                     .map(|o| metrics::counter!("rampart_tls_handshakes_total", "outcome" => o)),
@@ -208,6 +215,8 @@ impl Stats {
         h.insp_sum.set(n.insp_sum_ns as f64 / 1e9);
         h.events_dropped
             .increment(n.events_dropped - f.events_dropped);
+        h.events_suppressed
+            .increment(n.events_suppressed - f.events_suppressed);
         for i in 0..TLS_OUTCOMES.len() {
             h.tls[i].increment(n.tls[i] - f.tls[i]);
         }
@@ -232,5 +241,6 @@ impl Stats {
         f.insp_count = n.insp_count;
         f.insp_sum_ns = n.insp_sum_ns;
         f.events_dropped = n.events_dropped;
+        f.events_suppressed = n.events_suppressed;
     }
 }
