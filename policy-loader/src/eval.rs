@@ -5,9 +5,9 @@ use std::net::IpAddr;
 
 use rampart_matcher::{apply_chain, Anomalies, BodyParse, Matches, RequestView, Transform};
 
-use crate::gate::{PathScratch, RequestFacts};
+use crate::gate::{RequestFacts, SetScratch};
 use crate::lists::fingerprint::{header_fingerprint, HFP_LEN};
-use crate::measures::{Anomaly, Counter, IdentityProp, TlsProp, TLS_FACTS};
+use crate::measures::{Anomaly, Counter, IdentityProp, TlsProp, REQUEST_MEASURES, TLS_FACTS};
 use crate::model::{Action, Cond, Exclusion, ListKey, Mode, Policy, PolicyPhase, ValueTest};
 use crate::policy::CompiledPolicy;
 
@@ -100,7 +100,9 @@ pub struct Evaluator {
     /// Policies to look at (a bitset), from the gates.
     candidates: Vec<u64>,
     /// The gates' path set's search state (made on first use per policy).
-    paths: Option<PathScratch>,
+    paths: Option<SetScratch>,
+    /// The gates' host set's search state.
+    hosts: Option<SetScratch>,
     /// The last header fingerprint and what it was computed from (method,
     /// version, header names in order): a keep-alive client sends the same
     /// header names request after request, and the SHA-1 is the dearest part
@@ -165,6 +167,7 @@ impl Evaluator {
             arg_b: Vec::with_capacity(1024),
             candidates: Vec::new(),
             paths: None,
+            hosts: None,
             hfp_key: Vec::with_capacity(HFP_KEY_MAX),
             hfp: None,
             use_gates: true,
@@ -205,14 +208,17 @@ impl Evaluator {
         );
         let gates = policy.gates();
         let gated = self.use_gates && gates.covers(policy.policies.len());
-        let mut paths = self.paths.take();
+        let (mut paths, mut hosts) = (self.paths.take(), self.hosts.take());
         if gated {
             gates.match_paths(path, &mut paths);
+            gates.match_hosts(request_host(view), &mut hosts);
         }
-        let path_bits = match &paths {
-            Some(p) if gated => p.bits(),
-            _ => &[],
-        };
+        fn bits(s: &Option<SetScratch>, gated: bool) -> &[u64] {
+            match s {
+                Some(p) if gated => p.bits(),
+                _ => &[],
+            }
+        }
         let req = Req {
             view,
             response: None,
@@ -224,13 +230,21 @@ impl Evaluator {
             gate_facts: gates.facts(
                 view.method,
                 view.headers,
+                view.query().is_some_and(|q| !q.is_empty()),
                 facts.counters,
-                path_bits,
+                if gated {
+                    request_measures(gates.measures_read(), view, path, facts.body_len, matches)
+                } else {
+                    [0; REQUEST_MEASURES as usize]
+                },
+                bits(&paths, gated),
+                bits(&hosts, gated),
                 matches,
             ),
         };
         self.run(policy, &req, PolicyPhase::Request, out);
         self.paths = paths;
+        self.hosts = hosts;
         self.path_a = pa;
         self.path_b = pb;
     }
@@ -456,8 +470,7 @@ impl Evaluator {
             Cond::PathRegex(re) => re.is_match(req.path),
             Cond::Route(globs) => globs.iter().any(|g| g.matches(req.path, b'/')),
             Cond::Host(globs) => {
-                let host = req.view.header(b"host").unwrap_or_default();
-                let host = strip_port(host);
+                let host = request_host(req.view);
                 globs.iter().any(|g| g.matches_caseless(host, b'.'))
             }
             Cond::Header(name, t) => {
@@ -595,6 +608,11 @@ fn identity<'r>(req: &'r Req<'_, '_>, prop: IdentityProp) -> Option<&'r [u8]> {
     req.facts.identity[prop.index()]
 }
 
+/// The host a `host` condition tests: the Host header without its port.
+fn request_host<'v>(view: &RequestView<'v>) -> &'v [u8] {
+    strip_port(view.header(b"host").unwrap_or_default())
+}
+
 fn strip_port(host: &[u8]) -> &[u8] {
     if host.first() == Some(&b'[') {
         return match memchr::memchr(b']', host) {
@@ -656,9 +674,24 @@ pub(crate) fn anomaly(a: Anomaly, m: &Matches) -> bool {
 }
 
 fn measure(c: Counter, req: &Req<'_, '_>) -> u64 {
-    let v = req.view;
+    if c.is_request_measure() {
+        request_measure(c, req.view, req.path, req.facts.body_len, req.matches)
+    } else {
+        req.facts.counters.get(c.0 as usize).copied().unwrap_or(0)
+    }
+}
+
+/// A measure of the request itself (`request.*`); `path` is the decoded,
+/// normalised path.
+fn request_measure(
+    c: Counter,
+    v: &RequestView<'_>,
+    path: &[u8],
+    body_len: u64,
+    matches: &Matches,
+) -> u64 {
     match c {
-        Counter::BODY_BYTES => req.facts.body_len.max(v.body.len() as u64),
+        Counter::BODY_BYTES => body_len.max(v.body.len() as u64),
         Counter::HEADER_COUNT => v.headers.len() as u64,
         Counter::HEADER_BYTES => v
             .headers
@@ -668,15 +701,28 @@ fn measure(c: Counter, req: &Req<'_, '_>) -> u64 {
         Counter::ARG_COUNT => v.query().map_or(0, |q| {
             q.split(|&b| b == b'&').filter(|p| !p.is_empty()).count() as u64
         }),
-        Counter::PATH_DEPTH => req
-            .path
-            .split(|&b| b == b'/')
-            .filter(|s| !s.is_empty())
-            .count() as u64,
+        Counter::PATH_DEPTH => path.split(|&b| b == b'/').filter(|s| !s.is_empty()).count() as u64,
         Counter::TARGET_BYTES => v.target.len() as u64,
-        Counter::JSON_DEPTH => u64::from(req.matches.json_depth),
-        _ => req.facts.counters.get(c.0 as usize).copied().unwrap_or(0),
+        Counter::JSON_DEPTH => u64::from(matches.json_depth),
+        _ => 0,
     }
+}
+
+/// The request measures whose bit is set in `read`, for the gates.
+fn request_measures(
+    read: u8,
+    v: &RequestView<'_>,
+    path: &[u8],
+    body_len: u64,
+    matches: &Matches,
+) -> [u64; REQUEST_MEASURES as usize] {
+    let mut out = [0; REQUEST_MEASURES as usize];
+    for (i, m) in out.iter_mut().enumerate() {
+        if read & (1 << i) != 0 {
+            *m = request_measure(Counter(i as u16), v, path, body_len, matches);
+        }
+    }
+    out
 }
 
 fn exclusion_applies(e: &Exclusion, req: &Req<'_, '_>) -> bool {

@@ -1,7 +1,8 @@
 //! Which policies can hold at all, given a few facts about a request that
 //! cost next to nothing to establish: which signatures matched, which of the
-//! headers the pack tests are present, the method, behaviour counters,
-//! evasion anomalies, and which of the pack's path patterns match.
+//! headers the pack tests are present, the method, whether there is a query
+//! string, behaviour counters and request measures, evasion anomalies, and
+//! which of the pack's path and host patterns match.
 //!
 //! Most of a pack's policies are "signature X (or Y) matched, and …" or
 //! "header H is present and …": on a benign request none of them can hold,
@@ -21,7 +22,13 @@
 //! every path regex goes into one `regex-automata` set, built with the
 //! options `regex::bytes` uses for its own sets, so pattern `k` matches in the
 //! set exactly when it matches alone. One overlapping search over the path
-//! gives all of them.
+//! gives all of them. Host globs (`dev.**`, `*.internal`: a few dozen in the
+//! default pack) get a set of their own the same way, searched over the Host
+//! header without its port.
+//!
+//! A policy is indexed under every atom of its most selective disjunction,
+//! so a request's candidates are the union of the sets of its true atoms;
+//! the rest of a candidate's gate is checked before its condition is.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -49,6 +56,10 @@ enum Atom {
     Anomaly(u8),
     /// The path pattern (index into the gates' path set) matches the path.
     Path(u16),
+    /// The host glob (index into the gates' host set) matches the host.
+    Host(u16),
+    /// The target has a non-empty query string.
+    Query,
 }
 
 /// Every anomaly a condition can test, in bit order.
@@ -62,6 +73,9 @@ const ANOMALY_KINDS: [Anomaly; 7] = [
     Anomaly::FieldsTruncated,
 ];
 
+// `Gates::measures` has a bit per request measure.
+const _: () = assert!(REQUEST_MEASURES <= 8);
+
 /// The facts of one request the gates are read against.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct RequestFacts<'a> {
@@ -71,8 +85,25 @@ pub(crate) struct RequestFacts<'a> {
     anomalies: u8,
     /// Behaviour counters by id (missing entries read 0).
     counters: &'a [u64],
+    /// The request measures the gates test (the others read 0), by id.
+    measures: [u64; REQUEST_MEASURES as usize],
     /// Path patterns that match, a bitset (empty when the set was not run).
     paths: &'a [u64],
+    /// Host globs that match, a bitset (empty when the set was not run).
+    hosts: &'a [u64],
+    /// The target has a non-empty query string.
+    query: bool,
+}
+
+impl RequestFacts<'_> {
+    /// A counter or request measure, as a condition reads it.
+    fn counter(&self, c: Counter) -> u64 {
+        if c.is_request_measure() {
+            self.measures.get(c.0 as usize).copied().unwrap_or(0)
+        } else {
+            self.counters.get(c.0 as usize).copied().unwrap_or(0)
+        }
+    }
 }
 
 /// The gates of a pack's policies, computed once when it is loaded.
@@ -82,7 +113,7 @@ pub(crate) struct Gates {
     gates: Vec<Vec<Vec<Atom>>>,
     /// Words of a policy bitset.
     words: usize,
-    /// Policies whose first gate is not of one kind of atom (bitset): always looked at.
+    /// Policies without any gate (bitset): always looked at.
     ungated: Vec<u64>,
     /// Per signature: the policies whose first gate names it (bitset, `words` each).
     by_sig: Vec<u64>,
@@ -90,35 +121,51 @@ pub(crate) struct Gates {
     by_header: Vec<u64>,
     /// Per method: the policies whose first gate names it (bitset, `words` each).
     by_method: Vec<u64>,
+    /// Per counter comparison: the policies whose first gate names it.
+    by_counter: Vec<u64>,
+    /// Per anomaly: the policies whose first gate names it.
+    by_anomaly: Vec<u64>,
+    /// Per path pattern: the policies whose first gate names it.
+    by_path: Vec<u64>,
+    /// Per host glob: the policies whose first gate names it.
+    by_host: Vec<u64>,
+    /// The policies whose first gate names the query string.
+    by_query: Vec<u64>,
+    /// Request measures some counter comparison reads (bit per measure id).
+    measures: u8,
     /// Lowercase header names tested by gates (at most 64).
     headers: Vec<Vec<u8>>,
     /// Methods tested by gates (at most 64).
     methods: Vec<Vec<u8>>,
-    /// Behaviour counter comparisons tested by gates.
+    /// Counter comparisons tested by gates (behaviour counters and
+    /// request measures).
     counters: Vec<(Counter, Cmp, u64)>,
     /// Every path glob and regex the gates test, as one set.
-    paths: Option<PathSet>,
+    paths: Option<SetGate>,
+    /// Every host glob the gates test, as one set.
+    hosts: Option<SetGate>,
 }
 
-/// The path patterns of a pack, compiled into one set.
+/// The path patterns (or host globs) of a pack, compiled into one set.
 #[derive(Debug)]
-struct PathSet {
+struct SetGate {
     re: meta::Regex,
     /// Tells evaluators whose scratch was made for another set.
     id: u64,
 }
 
-/// An evaluator's per-core scratch for [`Gates::match_paths`].
+/// An evaluator's per-core scratch for [`Gates::match_paths`] or
+/// [`Gates::match_hosts`].
 #[derive(Debug)]
-pub(crate) struct PathScratch {
+pub(crate) struct SetScratch {
     owner: u64,
     cache: meta::Cache,
     set: PatternSet,
     bits: Vec<u64>,
 }
 
-impl PathScratch {
-    /// The patterns that matched in the last [`Gates::match_paths`].
+impl SetScratch {
+    /// The patterns that matched in the last search.
     pub(crate) fn bits(&self) -> &[u64] {
         &self.bits
     }
@@ -131,22 +178,31 @@ struct Interner {
     counters: Vec<(Counter, Cmp, u64)>,
     /// Regex sources of path patterns; `None`: path tests are not gates.
     paths: Option<Vec<String>>,
+    /// Regex sources of host globs; `None`: host tests are not gates.
+    hosts: Option<Vec<String>>,
 }
 
 /// Most path patterns in the set; a pack with more does without path gates.
 const MAX_PATH_PATTERNS: usize = 4096;
 
-/// A path glob as an anchored regex that matches exactly the same paths.
-fn glob_regex(g: &Glob) -> String {
+/// A glob as an anchored regex that matches exactly what the glob matches
+/// with separator `sep` (`*` stops at it, `**` does not), ignoring ASCII
+/// case when `caseless` (as [`Glob::matches_caseless`]).
+fn glob_regex(g: &Glob, sep: u8, caseless: bool) -> String {
     let mut out = String::from("(?s-u)\\A");
     for part in g.parts() {
         match part {
             GlobPart::Lit(l) => {
-                for b in l {
-                    out.push_str(&format!("\\x{b:02x}"));
+                for &b in l {
+                    if caseless && b.is_ascii_alphabetic() {
+                        let (u, w) = (b.to_ascii_uppercase(), b.to_ascii_lowercase());
+                        out.push_str(&format!("[\\x{u:02x}\\x{w:02x}]"));
+                    } else {
+                        out.push_str(&format!("\\x{b:02x}"));
+                    }
                 }
             }
-            GlobPart::Star => out.push_str("[^/]*"),
+            GlobPart::Star => out.push_str(&format!("[^\\x{sep:02x}]*")),
             GlobPart::DoubleStar => out.push_str(".*"),
         }
     }
@@ -155,7 +211,7 @@ fn glob_regex(g: &Glob) -> String {
 }
 
 /// Compiles path patterns as `regex::bytes::RegexSet` would.
-fn build_path_set(sources: &[String]) -> Option<PathSet> {
+fn build_set(sources: &[String]) -> Option<SetGate> {
     static NEXT_ID: AtomicU64 = AtomicU64::new(1);
     let config = meta::Config::new()
         .nfa_size_limit(Some(10 * (1 << 20)))
@@ -168,7 +224,7 @@ fn build_path_set(sources: &[String]) -> Option<PathSet> {
         .syntax(regex_automata::util::syntax::Config::new().utf8(false))
         .build_many(sources)
         .ok()?;
-    Some(PathSet {
+    Some(SetGate {
         re,
         id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
     })
@@ -188,12 +244,13 @@ fn intern(names: &mut Vec<Vec<u8>>, name: &[u8]) -> Option<u8> {
 
 impl Gates {
     pub(crate) fn of(policies: &[Policy], signatures: usize) -> Gates {
-        let derive = |paths: bool| {
+        let derive = |paths: bool, hosts: bool| {
             let mut cx = Interner {
                 headers: Vec::new(),
                 methods: Vec::new(),
                 counters: Vec::new(),
                 paths: paths.then(Vec::new),
+                hosts: hosts.then(Vec::new),
             };
             let gates: Vec<Vec<Vec<Atom>>> = policies
                 .iter()
@@ -210,17 +267,23 @@ impl Gates {
                 .collect();
             (gates, cx)
         };
-        let (mut gates, mut cx) = derive(true);
-        let sources = cx.paths.take().unwrap_or_default();
-        let paths = if sources.is_empty() {
-            None
-        } else {
-            build_path_set(&sources)
+        // A set that does not build (too large) leaves its tests in the
+        // condition trees only: derive again without them.
+        let sets = |cx: &mut Interner| {
+            let build = |src: Option<Vec<String>>| match src {
+                Some(v) if !v.is_empty() => Some(build_set(&v).ok_or(())),
+                _ => None,
+            };
+            (build(cx.paths.take()), build(cx.hosts.take()))
         };
-        if paths.is_none() && !sources.is_empty() {
-            // Path tests stay in the condition trees only.
-            (gates, cx) = derive(false);
+        let (mut gates, mut cx) = derive(true, true);
+        let (mut paths, mut hosts) = sets(&mut cx);
+        if matches!(paths, Some(Err(()))) || matches!(hosts, Some(Err(()))) {
+            let keep = |s: &Option<Result<SetGate, ()>>| !matches!(s, Some(Err(())));
+            (gates, cx) = derive(keep(&paths), keep(&hosts));
+            (paths, hosts) = sets(&mut cx);
         }
+        let (paths, hosts) = (paths.and_then(Result::ok), hosts.and_then(Result::ok));
         let Interner {
             headers,
             methods,
@@ -228,29 +291,48 @@ impl Gates {
             ..
         } = cx;
         let words = policies.len().div_ceil(64);
+        let path_patterns = paths.as_ref().map_or(0, |p| p.re.pattern_len());
+        let host_patterns = hosts.as_ref().map_or(0, |p| p.re.pattern_len());
         let mut ungated = vec![0u64; words];
         let mut by_sig = vec![0u64; words * signatures];
         let mut by_header = vec![0u64; words * headers.len()];
         let mut by_method = vec![0u64; words * methods.len()];
+        let mut by_counter = vec![0u64; words * counters.len()];
+        let mut by_anomaly = vec![0u64; words * ANOMALY_KINDS.len()];
+        let mut by_path = vec![0u64; words * path_patterns];
+        let mut by_host = vec![0u64; words * host_patterns];
+        let mut by_query = vec![0u64; words];
+        // A policy is indexed under every atom of its most selective
+        // disjunction: it is a candidate exactly when one of them is true.
         for (i, g) in gates.iter().enumerate() {
             let bit = 1u64 << (i % 64);
-            match g.first() {
-                Some(d) if rank(d) < 3 => {
-                    for a in d {
-                        let (set, at) = match *a {
-                            Atom::Sig(s) => (&mut by_sig, s as usize),
-                            Atom::Header(h) => (&mut by_header, h as usize),
-                            Atom::Method(m) => (&mut by_method, m as usize),
-                            Atom::Counter(_) | Atom::Anomaly(_) | Atom::Path(_) => continue,
-                        };
-                        if let Some(w) = set.get_mut(at * words + i / 64) {
-                            *w |= bit;
-                        }
-                    }
+            let Some(d) = g.first() else {
+                ungated[i / 64] |= bit;
+                continue;
+            };
+            for a in d {
+                let (set, at) = match *a {
+                    Atom::Sig(s) => (&mut by_sig, s as usize),
+                    Atom::Header(h) => (&mut by_header, h as usize),
+                    Atom::Method(m) => (&mut by_method, m as usize),
+                    Atom::Counter(k) => (&mut by_counter, k as usize),
+                    Atom::Anomaly(b) => (&mut by_anomaly, b as usize),
+                    Atom::Path(k) => (&mut by_path, k as usize),
+                    Atom::Host(k) => (&mut by_host, k as usize),
+                    Atom::Query => (&mut by_query, 0),
+                };
+                match set.get_mut(at * words + i / 64) {
+                    Some(w) => *w |= bit,
+                    // Cannot happen (every atom was interned with its
+                    // set); were it to, the policy must stay looked at.
+                    None => ungated[i / 64] |= bit,
                 }
-                _ => ungated[i / 64] |= bit,
             }
         }
+        let measures = counters
+            .iter()
+            .filter(|(c, _, _)| c.is_request_measure())
+            .fold(0u8, |m, (c, _, _)| m | (1 << c.0));
         Gates {
             gates,
             words,
@@ -258,59 +340,93 @@ impl Gates {
             by_sig,
             by_header,
             by_method,
+            by_counter,
+            by_anomaly,
+            by_path,
+            by_host,
+            by_query,
+            measures,
             headers,
             methods,
             counters,
             paths,
+            hosts,
         }
     }
 
     /// Runs the path set over `path` into `scratch` (made or remade for
     /// this set as needed: only when the policy changed).
-    pub(crate) fn match_paths(&self, path: &[u8], scratch: &mut Option<PathScratch>) {
-        let Some(ps) = &self.paths else {
-            if let Some(s) = scratch.as_mut() {
-                s.bits.clear();
-            }
-            return;
-        };
-        let s = match scratch {
-            Some(s) if s.owner == ps.id => s,
-            _ => scratch.insert(PathScratch {
-                owner: ps.id,
-                cache: ps.re.create_cache(),
-                set: PatternSet::new(ps.re.pattern_len()),
-                bits: vec![0; ps.re.pattern_len().div_ceil(64)],
-            }),
-        };
-        s.set.clear();
-        ps.re
-            .which_overlapping_matches_with(&mut s.cache, &Input::new(path), &mut s.set);
-        s.bits.fill(0);
-        for p in s.set.iter() {
-            let k = p.as_usize();
-            s.bits[k / 64] |= 1 << (k % 64);
-        }
+    pub(crate) fn match_paths(&self, path: &[u8], scratch: &mut Option<SetScratch>) {
+        search(&self.paths, path, scratch);
     }
 
+    /// Runs the host set over `host` (the Host header without its port)
+    /// into `scratch`.
+    pub(crate) fn match_hosts(&self, host: &[u8], scratch: &mut Option<SetScratch>) {
+        search(&self.hosts, host, scratch);
+    }
+}
+
+/// One overlapping search of `set` over `input` into `scratch`.
+fn search(set: &Option<SetGate>, input: &[u8], scratch: &mut Option<SetScratch>) {
+    let Some(ps) = set else {
+        if let Some(s) = scratch.as_mut() {
+            s.bits.clear();
+        }
+        return;
+    };
+    let s = match scratch {
+        Some(s) if s.owner == ps.id => s,
+        _ => scratch.insert(SetScratch {
+            owner: ps.id,
+            cache: ps.re.create_cache(),
+            set: PatternSet::new(ps.re.pattern_len()),
+            bits: vec![0; ps.re.pattern_len().div_ceil(64)],
+        }),
+    };
+    s.set.clear();
+    ps.re
+        .which_overlapping_matches_with(&mut s.cache, &Input::new(input), &mut s.set);
+    s.bits.fill(0);
+    for p in s.set.iter() {
+        let k = p.as_usize();
+        s.bits[k / 64] |= 1 << (k % 64);
+    }
+}
+
+impl Gates {
     /// Whether the gates were computed for `n` policies (they are not when a
     /// caller built the policy list by hand after loading).
     pub(crate) fn covers(&self, n: usize) -> bool {
         self.gates.len() == n
     }
 
-    /// The facts of a request with this method and these headers.
+    /// Request measures the gates read (bit per measure id): the caller
+    /// computes only those for [`Gates::facts`].
+    pub(crate) fn measures_read(&self) -> u8 {
+        self.measures
+    }
+
+    /// The facts of a request: its method, headers and query, the
+    /// counters and measures, the path and host set results, the matches.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn facts<'a>(
         &self,
         method: &[u8],
         headers: &[(&[u8], &[u8])],
+        query: bool,
         counters: &'a [u64],
+        measures: [u64; REQUEST_MEASURES as usize],
         paths: &'a [u64],
+        hosts: &'a [u64],
         matches: &Matches,
     ) -> RequestFacts<'a> {
         let mut f = RequestFacts {
             counters,
+            measures,
             paths,
+            hosts,
+            query,
             ..RequestFacts::default()
         };
         for (i, a) in ANOMALY_KINDS.into_iter().enumerate() {
@@ -368,6 +484,28 @@ impl Gates {
                 add(&self.by_sig, s as usize);
             }
         }
+        for (k, &(c, cmp, v)) in self.counters.iter().enumerate() {
+            if cmp.test(facts.counter(c), v) {
+                add(&self.by_counter, k);
+            }
+        }
+        let mut left = facts.anomalies;
+        while left != 0 {
+            add(&self.by_anomaly, left.trailing_zeros() as usize);
+            left &= left - 1;
+        }
+        for (found, sets) in [(facts.paths, &self.by_path), (facts.hosts, &self.by_host)] {
+            for (w, &bits) in found.iter().enumerate() {
+                let mut left = bits;
+                while left != 0 {
+                    add(sets, w * 64 + left.trailing_zeros() as usize);
+                    left &= left - 1;
+                }
+            }
+        }
+        if facts.query {
+            add(&self.by_query, 0);
+        }
     }
 
     /// Whether policy `i` may hold (`false` is exact: it cannot).
@@ -381,32 +519,41 @@ impl Gates {
                 Atom::Sig(s) => matches.matched(s),
                 Atom::Header(h) => facts.headers & (1 << h) != 0,
                 Atom::Method(m) => facts.methods & (1 << m) != 0,
-                Atom::Counter(k) => self.counters.get(k as usize).is_none_or(|&(c, cmp, v)| {
-                    cmp.test(facts.counters.get(c.0 as usize).copied().unwrap_or(0), v)
-                }),
+                Atom::Counter(k) => self
+                    .counters
+                    .get(k as usize)
+                    .is_none_or(|&(c, cmp, v)| cmp.test(facts.counter(c), v)),
                 Atom::Anomaly(b) => facts.anomalies & (1 << b) != 0,
-                Atom::Path(k) => facts
-                    .paths
-                    .get(usize::from(k) / 64)
-                    .is_some_and(|w| w & (1 << (k % 64)) != 0),
+                Atom::Path(k) => bit(facts.paths, k),
+                Atom::Host(k) => bit(facts.hosts, k),
+                Atom::Query => facts.query,
             })
         })
     }
 }
 
-/// How selective a disjunction is, best first: signatures only (they rarely
-/// match), headers only, methods only, anything else (3).
+fn bit(bits: &[u64], k: u16) -> bool {
+    bits.get(usize::from(k) / 64)
+        .is_some_and(|w| w & (1 << (k % 64)) != 0)
+}
+
+/// How selective a disjunction is, best first: as selective as its least
+/// selective atom. Signatures rarely match a benign request; anomalies, path
+/// and host patterns, counter thresholds and query strings seldom or
+/// sometimes; the headers a pack tests and the methods it names are mostly
+/// there.
 fn rank(d: &[Atom]) -> u8 {
-    let all = |f: fn(&Atom) -> bool| d.iter().all(f);
-    if all(|a| matches!(a, Atom::Sig(_))) {
-        0
-    } else if all(|a| matches!(a, Atom::Header(_))) {
-        1
-    } else if all(|a| matches!(a, Atom::Method(_))) {
-        2
-    } else {
-        3
-    }
+    d.iter()
+        .map(|a| match a {
+            Atom::Sig(_) => 0,
+            Atom::Anomaly(_) => 1,
+            Atom::Path(_) | Atom::Host(_) => 2,
+            Atom::Counter(_) | Atom::Query => 3,
+            Atom::Header(_) => 4,
+            Atom::Method(_) => 5,
+        })
+        .max()
+        .unwrap_or(6)
 }
 
 /// Necessary conditions for `c` to hold: every returned disjunction must
@@ -446,14 +593,14 @@ fn gate(c: &Cond, cx: &mut Interner) -> Vec<Vec<Atom>> {
             }
             vec![d]
         }
-        // A behaviour counter (not a measure of the request itself, which
-        // the evaluator computes) is read as the evaluator reads it.
+        // A behaviour counter or a request measure, read as the evaluator
+        // reads it.
         Cond::Counter {
             counter,
             cmp,
             value,
             ..
-        } if counter.0 >= REQUEST_MEASURES && counters.len() < usize::from(u16::MAX) => {
+        } if counters.len() < usize::from(u16::MAX) => {
             let k = match counters.iter().position(|x| *x == (*counter, *cmp, *value)) {
                 Some(k) => k,
                 None => {
@@ -468,10 +615,18 @@ fn gate(c: &Cond, cx: &mut Interner) -> Vec<Vec<Atom>> {
             None => Vec::new(),
         },
         Cond::Path(globs) | Cond::Route(globs) => {
-            let sources: Vec<String> = globs.iter().map(glob_regex).collect();
-            path_gate(cx, sources)
+            let sources: Vec<String> = globs.iter().map(|g| glob_regex(g, b'/', false)).collect();
+            set_gate(cx.paths.as_mut(), sources, Atom::Path)
         }
-        Cond::PathRegex(re) => path_gate(cx, vec![re.as_str().to_owned()]),
+        Cond::PathRegex(re) => {
+            set_gate(cx.paths.as_mut(), vec![re.as_str().to_owned()], Atom::Path)
+        }
+        Cond::Host(globs) => {
+            let sources: Vec<String> = globs.iter().map(|g| glob_regex(g, b'.', true)).collect();
+            set_gate(cx.hosts.as_mut(), sources, Atom::Host)
+        }
+        // An argument test needs an argument named so: a query string.
+        Cond::Arg(..) => vec![vec![Atom::Query]],
         // Every part must hold: every part's gates are necessary.
         Cond::All(v) => v.iter().flat_map(|c| gate(c, cx)).collect(),
         // One part must hold: one disjunction of the union of one gate per
@@ -495,10 +650,14 @@ fn gate(c: &Cond, cx: &mut Interner) -> Vec<Vec<Atom>> {
     }
 }
 
-/// One disjunction: one of these path patterns matches (none when path
-/// tests are not gates).
-fn path_gate(cx: &mut Interner, sources: Vec<String>) -> Vec<Vec<Atom>> {
-    let Some(paths) = cx.paths.as_mut() else {
+/// One disjunction: one of these patterns of a set (paths or hosts)
+/// matches (none when that set's tests are not gates).
+fn set_gate(
+    patterns: Option<&mut Vec<String>>,
+    sources: Vec<String>,
+    atom: fn(u16) -> Atom,
+) -> Vec<Vec<Atom>> {
+    let Some(paths) = patterns else {
         return Vec::new();
     };
     let mut d = Vec::with_capacity(sources.len());
@@ -511,7 +670,7 @@ fn path_gate(cx: &mut Interner, sources: Vec<String>) -> Vec<Vec<Atom>> {
             }
             None => return Vec::new(),
         };
-        d.push(Atom::Path(k as u16));
+        d.push(atom(k as u16));
     }
     vec![d]
 }
@@ -536,20 +695,39 @@ mod tests {
 
     /// The translation is exact: on every short path over `/`, `a`, `b` and
     /// a non-ASCII byte, each glob of up to four pieces matches exactly
-    /// when its regex does.
+    /// when its regex does; and the same for hosts (separator `.`, ASCII
+    /// case ignored) over `.`, `a`, `A`, `b` and a non-ASCII byte.
     #[test]
     fn glob_regexes_match_what_globs_match() {
-        let globs = strings(&["/", "a", "*", "**", "\u{e9}"], 4);
-        let paths = strings(&["/", "a", "b", "\u{e9}"], 5);
-        for g in &globs {
-            let glob = Glob::path(g);
-            let re = regex::bytes::Regex::new(&glob_regex(&glob)).expect("translated glob");
-            for p in &paths {
-                assert_eq!(
-                    glob.matches(p.as_bytes(), b'/'),
-                    re.is_match(p.as_bytes()),
-                    "glob {g:?} on {p:?}"
-                );
+        let cases: [(&[&str], &[&str], u8, bool); 2] = [
+            (
+                &["/", "a", "*", "**", "\u{e9}"],
+                &["/", "a", "b", "\u{e9}"],
+                b'/',
+                false,
+            ),
+            (
+                &[".", "a", "B", "*", "**", "\u{c9}"],
+                &[".", "a", "A", "b", "\u{e9}"],
+                b'.',
+                true,
+            ),
+        ];
+        for (pieces, letters, sep, caseless) in cases {
+            let globs = strings(pieces, 4);
+            let inputs = strings(letters, 5);
+            for g in &globs {
+                let glob = Glob::path(g);
+                let re = regex::bytes::Regex::new(&glob_regex(&glob, sep, caseless))
+                    .expect("translated glob");
+                for p in &inputs {
+                    let by_glob = if caseless {
+                        glob.matches_caseless(p.as_bytes(), sep)
+                    } else {
+                        glob.matches(p.as_bytes(), sep)
+                    };
+                    assert_eq!(by_glob, re.is_match(p.as_bytes()), "glob {g:?} on {p:?}");
+                }
             }
         }
     }
@@ -568,10 +746,10 @@ mod tests {
         .chain(
             ["/admin/**", "/*/debug/**", "/v0"]
                 .iter()
-                .map(|g| glob_regex(&Glob::path(g))),
+                .map(|g| glob_regex(&Glob::path(g), b'/', false)),
         )
         .collect();
-        let set = build_path_set(&sources).expect("set builds");
+        let set = build_set(&sources).expect("set builds");
         let singles: Vec<regex::bytes::Regex> = sources
             .iter()
             .map(|s| regex::bytes::Regex::new(s).expect("regex"))
@@ -607,7 +785,7 @@ mod tests {
         }
         let first = scratch.as_ref().map(|s| s.owner);
         let other = Gates {
-            paths: build_path_set(&sources[..1]),
+            paths: build_set(&sources[..1]),
             ..Gates::default()
         };
         other.match_paths(b"/admin", &mut scratch);
