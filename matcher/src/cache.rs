@@ -19,7 +19,7 @@ use crate::error::CompileErrors;
 use crate::signature::{Pattern, Signature};
 use crate::Matcher;
 
-const MAGIC: &[u8; 8] = b"RMPTHS04";
+const MAGIC: &[u8; 8] = b"RMPTHS05";
 
 /// Outcome of [`Matcher::compile_cached`] besides the matcher.
 #[derive(Debug, Clone, Default)]

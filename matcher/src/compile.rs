@@ -53,6 +53,8 @@ pub(crate) struct SigMeta {
     pub literal: bool,
     /// Index of the stream group, when body streaming covers it.
     pub stream_group: Option<u16>,
+    /// It could match a value made only of number bytes (see `numeric`).
+    pub numeric: bool,
 }
 
 impl SigMeta {
@@ -111,6 +113,11 @@ pub(crate) struct MergeClass {
     pub groups: Vec<usize>,
     /// The field kinds it serves.
     pub kinds: FieldSet,
+    /// The twin for number values: only the members' signatures that could
+    /// match a value made of number bytes (see `crate::numeric`) and look at
+    /// every name of the kind. (A number whose field name such a signature
+    /// names takes the full merged groups instead.)
+    pub numeric: bool,
 }
 
 /// How one field kind uses the merged groups.
@@ -120,6 +127,13 @@ pub(crate) struct KindMerge {
     pub raw: Option<u16>,
     /// Merged group fed a plain value lowercased.
     pub lower: Option<u16>,
+    /// Merged groups fed a plain number value (as it is, lowercased) in
+    /// place of `raw` and `lower`; `None`: nothing there can match a number.
+    pub num_raw: Option<u16>,
+    pub num_lower: Option<u16>,
+    /// Shortest match of any signature in those two: a shorter number is
+    /// scanned by neither (`u32::MAX` when they are empty).
+    pub num_min: u32,
     /// The kind's groups the merged ones stand in for (bit per group index).
     pub members: u64,
     /// [`crate::transform::Features`] bits that make a member chain change a
@@ -181,11 +195,28 @@ pub(crate) fn merge_classes(metas: &[SigMeta], chains: &[Vec<Transform>]) -> Vec
                         single: one,
                         groups,
                         kinds,
+                        numeric: false,
                     });
                 }
             }
         }
     }
+    // Each class's twin for number values, when some member could match one.
+    let twins: Vec<MergeClass> = classes
+        .iter()
+        .filter(|c| {
+            metas.iter().any(|m| {
+                m.numeric
+                    && c.groups.contains(&(m.group as usize))
+                    && c.kinds.iter().any(|k| m.any_name.contains(k))
+            })
+        })
+        .map(|c| MergeClass {
+            numeric: true,
+            ..c.clone()
+        })
+        .collect();
+    classes.extend(twins);
     classes
 }
 
@@ -206,11 +237,54 @@ pub(crate) fn group_members(
             .iter()
             .flat_map(|&g| members[g].iter().copied())
             .filter(|&i| class.kinds.iter().any(|k| metas[i].targets_kind(k)))
+            .filter(|&i| {
+                !class.numeric
+                    || (metas[i].numeric
+                        && class.kinds.iter().any(|k| metas[i].any_name.contains(k)))
+            })
             .collect();
         all.sort_unstable();
         members.push(all);
     }
     members
+}
+
+/// A small set of lowercase field names, asked once per number field: a
+/// 256-bit filter on (length, first and last letter) answers most misses
+/// without comparing names (the default pack names ~50 for JSON values).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct NameSet {
+    filter: [u64; 4],
+    names: Vec<Vec<u8>>,
+}
+
+impl NameSet {
+    fn slot(name: &[u8]) -> usize {
+        let (Some(f), Some(l)) = (name.first(), name.last()) else {
+            return 0;
+        };
+        let h = (name.len() as u32)
+            .wrapping_mul(31)
+            .wrapping_add(u32::from(f.to_ascii_lowercase()))
+            .wrapping_mul(31)
+            .wrapping_add(u32::from(l.to_ascii_lowercase()));
+        (h.wrapping_mul(0x9e37_79b9) >> 24) as usize
+    }
+
+    fn insert(&mut self, lower: &[u8]) {
+        if !self.names.iter().any(|n| n == lower) {
+            let s = NameSet::slot(lower);
+            self.filter[s / 64] |= 1 << (s % 64);
+            self.names.push(lower.to_vec());
+        }
+    }
+
+    /// Whether `name` is in the set, ignoring ASCII case.
+    pub(crate) fn contains(&self, name: &[u8]) -> bool {
+        let s = NameSet::slot(name);
+        self.filter[s / 64] & (1 << (s % 64)) != 0
+            && self.names.iter().any(|n| n.eq_ignore_ascii_case(name))
+    }
 }
 
 /// Body signatures whose chain works byte by byte, scanned as a stream over the whole body.
@@ -252,6 +326,10 @@ pub(crate) struct Compiled {
     /// Per field kind, the merged groups that stand in for several of its
     /// groups when a value is plain (see [`KindMerge`]).
     pub kind_merge: [KindMerge; FieldKind::ALL.len()],
+    /// Per field kind, the (lowercase) field names that signatures able to
+    /// match a number name: a number under one of them takes the full
+    /// merged groups, not the number ones.
+    pub kind_number_names: [NameSet; FieldKind::ALL.len()],
     /// Longest transform chain + 1 and similar sizing facts for scanners.
     pub report: CompileReport,
 }
@@ -513,6 +591,7 @@ pub(crate) fn plan(
             group: group as u16,
             literal: !matches!(sig.pattern, Pattern::Regex(_)),
             stream_group,
+            numeric: crate::numeric::can_match_number(sig),
         });
     }
     (metas, chains, stream_chains)
@@ -631,7 +710,10 @@ impl Matcher {
                 kind_groups[k as usize].push(gi as u16);
             }
         }
-        let mut kind_merge = [KindMerge::default(); FieldKind::ALL.len()];
+        let mut kind_merge = [KindMerge {
+            num_min: u32::MAX,
+            ..KindMerge::default()
+        }; FieldKind::ALL.len()];
         for (ci, class) in merges.iter().enumerate() {
             if n + ci >= groups.len() {
                 break;
@@ -639,10 +721,15 @@ impl Matcher {
             for kind in class.kinds.iter() {
                 let km = &mut kind_merge[kind as usize];
                 let gi = Some((n + ci) as u16);
-                if class.lower {
-                    km.lower = gi;
-                } else {
-                    km.raw = gi;
+                match (class.numeric, class.lower) {
+                    (false, false) => km.raw = gi,
+                    (false, true) => km.lower = gi,
+                    (true, false) => km.num_raw = gi,
+                    (true, true) => km.num_lower = gi,
+                }
+                if class.numeric {
+                    let shortest = members[n + ci].iter().map(|&i| metas[i].min_width).min();
+                    km.num_min = km.num_min.min(shortest.unwrap_or(u32::MAX));
                 }
                 for &g in &class.groups {
                     km.members |= 1 << g;
@@ -653,6 +740,12 @@ impl Matcher {
                     }
                 }
                 km.blocking |= crate::transform::Features::NUL;
+            }
+        }
+        let mut kind_number_names: [NameSet; FieldKind::ALL.len()] = Default::default();
+        for m in metas.iter().filter(|m| m.numeric) {
+            for (k, name) in &m.named {
+                kind_number_names[*k as usize].insert(name);
             }
         }
         let stream_groups: Vec<StreamGroup> = stream_chains
@@ -695,6 +788,7 @@ impl Matcher {
                 streams: stream_groups,
                 kind_groups,
                 kind_merge,
+                kind_number_names,
                 report,
             }),
         }
@@ -1066,5 +1160,36 @@ fn compile_regex_set_with(
                 attempts += 1;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_sets_find_names_in_any_case_and_nothing_else() {
+        let mut set = NameSet::default();
+        let names: Vec<String> = (0..60).map(|i| format!("field_{i}")).collect();
+        for n in &names {
+            set.insert(n.as_bytes());
+        }
+        set.insert(b"limit");
+        for n in &names {
+            assert!(set.contains(n.as_bytes()));
+            assert!(set.contains(n.to_ascii_uppercase().as_bytes()));
+        }
+        assert!(set.contains(b"LiMiT"));
+        for miss in [
+            &b"limits"[..],
+            b"limi",
+            b"qty",
+            b"field_60",
+            b"",
+            b"field_1 ",
+        ] {
+            assert!(!set.contains(miss), "{}", String::from_utf8_lossy(miss));
+        }
+        assert!(!NameSet::default().contains(b"limit"));
     }
 }

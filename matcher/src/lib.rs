@@ -19,6 +19,7 @@ pub mod extract;
 pub mod field;
 mod fold_case;
 mod matches;
+mod numeric;
 mod request;
 mod scanner;
 mod signature;

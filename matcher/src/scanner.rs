@@ -198,10 +198,20 @@ impl Collect {
             0
         };
         if merged != 0 {
-            if let Some(gi) = merge.raw {
+            // A number goes only to the signatures that could match one
+            // (none when it is shorter than all of them), unless its name is
+            // one a signature able to match a number looks at by name.
+            let number =
+                features.number() && !compiled.kind_number_names[kind as usize].contains(name);
+            let (raw, lower) = match number {
+                false => (merge.raw, merge.lower),
+                true if (value.len() as u64) < u64::from(merge.num_min) => (None, None),
+                true => (merge.num_raw, merge.num_lower),
+            };
+            if let Some(gi) = raw {
                 self.push(field, gi, value, compiled);
             }
-            if let Some(gi) = merge.lower {
+            if let Some(gi) = lower {
                 let out = if features.changes(Transform::Lowercase) {
                     Transform::Lowercase.apply_raw(value, &mut self.t1);
                     &self.t1[..]

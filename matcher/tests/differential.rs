@@ -37,6 +37,16 @@ fn atom() -> impl Strategy<Value = String> {
         Just("[^ab]".to_string()),
         Just("(?i:b)".to_string()),
         Just("\\xe9".to_string()),
+        // Number bytes: values made only of them are scanned only by the
+        // signatures that could match one (see `numeric.rs`).
+        Just("1".to_string()),
+        Just("-".to_string()),
+        Just("e".to_string()),
+        Just("E".to_string()),
+        Just("\\.".to_string()),
+        Just("[0-9]".to_string()),
+        Just("[e-f]".to_string()),
+        Just("\\D".to_string()),
     ]
 }
 
@@ -85,6 +95,27 @@ fn chain() -> impl Strategy<Value = Vec<Transform>> {
 }
 
 fn value() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![any_value(), number_value()]
+}
+
+/// A value of number bytes only (`0-9 . e E -`), as JSON numbers and
+/// numeric query arguments are.
+fn number_value() -> impl Strategy<Value = Vec<u8>> {
+    proptest::collection::vec(
+        prop_oneof![
+            Just(b'1'),
+            Just(b'7'),
+            Just(b'0'),
+            Just(b'.'),
+            Just(b'e'),
+            Just(b'E'),
+            Just(b'-'),
+        ],
+        0..8,
+    )
+}
+
+fn any_value() -> impl Strategy<Value = Vec<u8>> {
     proptest::collection::vec(
         prop_oneof![
             Just(b'a'),
@@ -102,6 +133,9 @@ fn value() -> impl Strategy<Value = Vec<u8>> {
             Just(b' '),
             Just(b'\n'),
             Just(b'+'),
+            Just(b'.'),
+            Just(b'e'),
+            Just(b'-'),
             Just(0u8),
         ],
         0..14,

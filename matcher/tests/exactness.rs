@@ -237,3 +237,45 @@ fn chains_on_the_path_merge_for_plain_paths_only() {
         ]
     );
 }
+
+/// Numbers skip the signatures that cannot match one, and are too short for
+/// the ones that can; but a number under a name a number signature names
+/// still reaches it, and the signatures that can match any number see every
+/// long enough one.
+#[test]
+fn numbers_reach_exactly_the_signatures_that_could_match_them() {
+    use rampart_matcher::Transform as T;
+    let jv = |id: &str, pat: &str, chain: &[T]| {
+        Signature::regex(id, pat, vec![Target::all(K::JsonValue)]).with_transforms(chain)
+    };
+    let mut named = Signature::regex(
+        "page-size",
+        r"^\s*0*[1-9][0-9]{3,4}\s*$",
+        vec![Target::named(K::JsonValue, "limit")],
+    )
+    .with_transforms(&[T::UrlDecode]);
+    named.flags.caseless = true;
+    let mut s = scanner(&[
+        jv(
+            "overflow",
+            r"^\s*-?[0-9]{20,}(?:\.[0-9]+)?\s*$",
+            &[T::UrlDecode],
+        ),
+        jv("sqli", r"1\s+or\s+1", &[T::UrlDecode, T::Lowercase]),
+        jv("exp", r"1e5", &[T::Lowercase]),
+        jv("words", r"[a-z]{3}", &[]),
+        named,
+    ]);
+    let body = br#"{"limit": 5000, "qty": 123456789012345678901, "price": 11.37,
+        "n": 1E5, "note": "1 or 1", "offset": 5000}"#;
+    let got = Req::post("/", "application/json", body).scan(&mut s);
+    assert_eq!(
+        got,
+        vec![
+            hit("exp", K::JsonValue, "n"),
+            hit("overflow", K::JsonValue, "qty"),
+            hit("page-size", K::JsonValue, "limit"),
+            hit("sqli", K::JsonValue, "note"),
+        ]
+    );
+}

@@ -276,6 +276,19 @@ const F_EDGE_WS: u16 = 1024;
 const F_SLASH: u16 = 2048;
 const F_SPACE: u16 = 4096;
 const F_ANYDOT: u16 = 8192;
+/// A byte that is not a number byte (`0-9 . e E -`, see `crate::numeric`).
+const F_NONNUM: u16 = 16384;
+
+/// Whether `a` is directly followed by `b` somewhere in `input`. Most
+/// fields are short: a plain loop beats building a substring searcher for
+/// each (`memmem::find` does that per call).
+fn has_pair(input: &[u8], a: u8, b: u8) -> bool {
+    if input.len() < 64 {
+        input.windows(2).any(|w| w[0] == a && w[1] == b)
+    } else {
+        memchr::memmem::find(input, &[a, b]).is_some()
+    }
+}
 
 /// Feature bits of single bytes.
 const CLASS: [u16; 256] = {
@@ -297,6 +310,10 @@ const CLASS: [u16; 256] = {
             0xa0 => F_WS | F_NONASCII,
             _ if b >= 0x80 => F_NONASCII,
             _ => 0,
+        } | if crate::numeric::is_number_byte(b) {
+            0
+        } else {
+            F_NONNUM
         };
         i += 1;
     }
@@ -310,15 +327,15 @@ impl Features {
         // the two features that are runs of bytes are searched for after,
         // and only when their byte occurs at all.
         let mut bits = input.iter().fold(0u16, |acc, &b| acc | CLASS[b as usize]);
-        if bits & F_SLASH != 0 && memchr::memmem::find(input, b"//").is_some() {
+        if bits & F_SLASH != 0 && has_pair(input, b'/', b'/') {
             bits |= F_SLASH2;
         }
-        if bits & F_SPACE != 0 && memchr::memmem::find(input, b"  ").is_some() {
+        if bits & F_SPACE != 0 && has_pair(input, b' ', b' ') {
             bits |= F_WS;
         }
         if bits & F_ANYDOT != 0
             && (input.first() == Some(&b'.')
-                || (bits & F_SLASH != 0 && memchr::memmem::find(input, b"/.").is_some()))
+                || (bits & F_SLASH != 0 && has_pair(input, b'/', b'.')))
         {
             bits |= F_DOT;
         }
@@ -365,6 +382,11 @@ impl Features {
     /// The value contains a NUL byte.
     pub fn has_nul(self) -> bool {
         self.0 & F_NUL != 0
+    }
+
+    /// The value is made only of number bytes (`0-9 . e E -`).
+    pub(crate) fn number(self) -> bool {
+        self.0 & F_NONNUM == 0
     }
 }
 
