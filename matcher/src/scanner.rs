@@ -125,6 +125,12 @@ struct Collect {
     /// a key's name is the key itself). Arrays of objects repeat the same
     /// keys; scanning a repeat would find exactly what the first scan found.
     json_keys: Vec<(u32, u32)>,
+    /// Per remembered key, the index of the key that came after it last
+    /// time (`u16::MAX`: none yet), and the last key seen: the keys of an
+    /// array of objects come round in the same order, so the next one is
+    /// found with one comparison instead of a search.
+    json_follow: Vec<u16>,
+    json_last: Option<u16>,
     t1: Vec<u8>,
     t2: Vec<u8>,
     anomalies: Anomalies,
@@ -141,6 +147,8 @@ impl Collect {
         self.fields.clear();
         self.names.clear();
         self.json_keys.clear();
+        self.json_follow.clear();
+        self.json_last = None;
         self.anomalies = Anomalies::default();
         self.truncated = false;
     }
@@ -156,12 +164,7 @@ impl Collect {
             self.truncated = true;
             return;
         }
-        if kind == FieldKind::JsonKey
-            && self
-                .json_keys
-                .iter()
-                .any(|&(s, e)| &self.names[s as usize..e as usize] == value)
-        {
+        if kind == FieldKind::JsonKey && self.seen_json_key(value) {
             return;
         }
         let field = self.fields.len() as u32;
@@ -173,7 +176,10 @@ impl Collect {
             && name == value
             && self.json_keys.len() < self.json_keys.capacity()
         {
+            let i = self.json_keys.len() as u16;
             self.json_keys.push((n0 as u32, self.names.len() as u32));
+            self.json_follow.push(u16::MAX);
+            self.follow(i);
         }
         self.fields.push(FieldRec {
             kind,
@@ -244,6 +250,39 @@ impl Collect {
                 compiled,
             );
         }
+    }
+
+    /// Whether the JSON key `key` was collected already in this request
+    /// (and, if so, it becomes the last key seen).
+    fn seen_json_key(&mut self, key: &[u8]) -> bool {
+        let is = |i: usize| {
+            self.json_keys
+                .get(i)
+                .is_some_and(|&(s, e)| self.names.get(s as usize..e as usize) == Some(key))
+        };
+        let guess = self
+            .json_last
+            .and_then(|l| self.json_follow.get(usize::from(l)).copied())
+            .filter(|&g| g != u16::MAX);
+        let found = match guess {
+            Some(g) if is(usize::from(g)) => Some(g),
+            _ => (0..self.json_keys.len()).find(|&i| is(i)).map(|i| i as u16),
+        };
+        if let Some(i) = found {
+            self.follow(i);
+        }
+        found.is_some()
+    }
+
+    /// Key `i` came after the last key seen.
+    fn follow(&mut self, i: u16) {
+        if let Some(f) = self
+            .json_last
+            .and_then(|l| self.json_follow.get_mut(usize::from(l)))
+        {
+            *f = i;
+        }
+        self.json_last = Some(i);
     }
 
     /// Appends a value unchanged to group `gi`'s joined buffer.
@@ -379,6 +418,8 @@ impl Scanner {
                     fields: Vec::with_capacity(limits.max_fields),
                     names: Vec::with_capacity(limits.max_request_bytes),
                     json_keys: Vec::with_capacity(JSON_KEYS_REMEMBERED),
+                    json_follow: Vec::with_capacity(JSON_KEYS_REMEMBERED),
+                    json_last: None,
                     t1: Vec::with_capacity(limits.max_request_bytes),
                     t2: Vec::with_capacity(limits.max_request_bytes),
                     anomalies: Anomalies::default(),

@@ -198,4 +198,12 @@ fn repeated_json_keys_are_scanned_once_and_values_under_them_always() {
         Req::post("/api", "application/json", body).scan(&mut s),
         vec![hit("jk", K::JsonKey, "__proto__")]
     );
+    // Keys are recognised by the order they came in last time; a new key
+    // where a known one was expected (same length, same place) is new.
+    let mut s = scanner(&[sig("cc", "^cc$", K::JsonKey)]);
+    let body = br#"[{"aa":1,"bb":2},{"aa":1,"bb":2},{"aa":1,"cc":3},{"cc":4,"bb":5}]"#;
+    assert_eq!(
+        Req::post("/api", "application/json", body).scan(&mut s),
+        vec![hit("cc", K::JsonKey, "cc")]
+    );
 }
