@@ -348,11 +348,14 @@ fn masking_responses_with_the_default_pack_does_not_allocate() {
 }
 
 /// An event log in a temporary directory (events to stdout would land in the
-/// test output), logging every allowed request too when `sample_all`.
+/// test output), logging every allowed request too when `sample_all`. No
+/// per-policy limit: every event is formatted, so a formatting allocation
+/// cannot hide behind suppression.
 fn file_events(dir: &std::path::Path, sample_all: bool) -> EventsConfig {
     EventsConfig {
         sink: SinkKind::File(dir.join("events.log")),
         sample_allowed: if sample_all { 1.0 } else { 0.0 },
+        per_policy_per_second: 0,
         ..EventsConfig::default()
     }
 }
@@ -378,6 +381,29 @@ fn logging_every_request_does_not_allocate() {
         "{} events",
         log.lines().count()
     );
+}
+
+/// The same traffic with a per-policy event limit of 5 a second: nearly
+/// every event is suppressed and counted, and summaries are written once a
+/// second; that path does not allocate either.
+#[test]
+fn suppressing_events_over_the_limit_does_not_allocate() {
+    let request = b"GET /api/v1/orders/1234/items?page=2&sort=desc&q=blue+shoes HTTP/1.1\r\nHost: api.example.test\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0\r\nAccept: application/json\r\n\r\n";
+    let dir = tempfile::tempdir().expect("tmp");
+    let events = EventsConfig {
+        per_policy_per_second: 5,
+        ..file_events(dir.path(), true)
+    };
+    let delta =
+        steady_state_allocations_with(pack_policy(), Some(events), Traffic::KeepAlive, request);
+    println!("allocations during 10,000 keep-alive GETs, events limited: {delta}");
+    assert_eq!(delta, 0, "suppressing events allocated {delta} times");
+    let log = std::fs::read_to_string(dir.path().join("events.log")).expect("event log");
+    let (summaries, events) = log
+        .lines()
+        .partition::<Vec<&str>, _>(|l| l.starts_with("{\"summary\""));
+    assert!(events.len() < 1_000, "{} events logged", events.len());
+    assert!(!summaries.is_empty(), "no summary of the suppressed events");
 }
 
 /// Attacks blocked by the default pack and logged, each on its own

@@ -811,3 +811,54 @@ fn a_stalled_handshake_is_closed_at_the_header_deadline() {
         "closed before the deadline: {waited:?}"
     );
 }
+
+/// The gateway ends TLS sessions in order: after a response on a closing
+/// connection, and at the idle keep-alive timeout, the client reads a
+/// close_notify (a clean end of stream) rather than a bare TCP close that
+/// it could not tell from a truncation attack.
+#[test]
+fn the_gateway_sends_close_notify_when_it_closes() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().expect("tmp");
+    let cert = make_cert(dir.path(), "api", &["api.test"]);
+    let up = TestUpstream::start(Behaviour::Ok);
+    let config = GatewayConfig::new(up.addr())
+        .timeout("idle_keepalive", "300ms")
+        .tls(&format!(
+            "[[tls.certificate]]\ncert = \"{}\"\nkey = \"{}\"",
+            cert.cert.display(),
+            cert.key.display()
+        ))
+        .render();
+    let gw = Gateway::run_config(&config);
+    let addr = gw.addrs()[0];
+    for version in [&rustls::version::TLS13, &rustls::version::TLS12] {
+        let open = || {
+            let conn = rustls::ClientConnection::new(
+                client(&[&cert], &[version], &["http/1.1"]),
+                "api.test".try_into().expect("name"),
+            )
+            .expect("client");
+            let tcp = std::net::TcpStream::connect(addr).expect("connect");
+            tcp.set_read_timeout(Some(Duration::from_secs(10)))
+                .expect("timeout");
+            rustls::StreamOwned::new(conn, tcp)
+        };
+        // A request asking to close: the response, then close_notify.
+        let mut s = open();
+        s.write_all(b"GET /a HTTP/1.1\r\nHost: api.test\r\nConnection: close\r\n\r\n")
+            .expect("send");
+        let mut got = Vec::new();
+        s.read_to_end(&mut got)
+            .unwrap_or_else(|e| panic!("{version:?}: not a clean end ({e}) after {got:?}"));
+        assert!(got.starts_with(b"HTTP/1.1 200"), "{version:?}");
+        // A keep-alive connection left idle past the timeout.
+        let mut s = open();
+        s.write_all(b"GET /b HTTP/1.1\r\nHost: api.test\r\n\r\n")
+            .expect("send");
+        let mut got = Vec::new();
+        s.read_to_end(&mut got)
+            .unwrap_or_else(|e| panic!("{version:?}: idle close not clean ({e})"));
+        assert!(got.starts_with(b"HTTP/1.1 200"), "{version:?}");
+    }
+}

@@ -618,6 +618,23 @@ impl TlsSession {
         }
     }
 
+    /// Queues a close_notify alert (the orderly end of the session) in the
+    /// output; `false` when the session is not open or the output is full.
+    /// Without it a client cannot tell our close from a truncation attack.
+    pub fn close_notify(&mut self) -> bool {
+        let State::Open { tx, .. } = &mut self.state else {
+            return false;
+        };
+        // Level warning (1), description close_notify (0).
+        match tx.seal(ALERT, &[1, 0], &mut self.out[self.out_end..]) {
+            Ok(n) => {
+                self.out_end += n;
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
     /// Seals as much of `plain` as fits into the output buffer, in records of
     /// up to 16 KiB; returns the plaintext bytes taken.
     pub fn seal(&mut self, plain: &[u8]) -> Result<usize, TlsError> {

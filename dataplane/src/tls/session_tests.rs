@@ -266,6 +266,37 @@ fn close_notify_ends_the_client_side_and_tampering_fails() {
     ));
 }
 
+/// Our close_notify, read by a real rustls client, ends its side cleanly
+/// (a read returns 0 instead of an unexpected-EOF error), for both versions.
+#[test]
+fn our_close_notify_is_an_orderly_close_for_the_client() {
+    let cert = test_cert(&["api.test"]);
+    let s = setup(&cert);
+    for version in [&rustls::version::TLS13, &rustls::version::TLS12] {
+        let cc = client_config(&cert, &[version], None);
+        let mut p = Pair::new(&s, cc, "api.test");
+        p.pump().expect("handshake");
+        assert!(p.server.close_notify());
+        let wire = p.server.output().to_vec();
+        p.server.written(wire.len());
+        let mut at = &wire[..];
+        while !at.is_empty() {
+            p.client.read_tls(&mut at).expect("read_tls");
+        }
+        let state = p.client.process_new_packets().expect("a valid alert");
+        assert!(state.peer_has_closed(), "{version:?}");
+        let mut buf = [0u8; 16];
+        assert_eq!(
+            std::io::Read::read(&mut p.client.reader(), &mut buf).expect("clean EOF"),
+            0
+        );
+    }
+    // Not before the handshake.
+    let cc = client_config(&cert, &[&rustls::version::TLS13], None);
+    let mut p = Pair::new(&s, cc, "api.test");
+    assert!(!p.server.close_notify());
+}
+
 #[test]
 fn a_sink_that_is_full_holds_plaintext_until_it_has_room() {
     let cert = test_cert(&["api.test"]);

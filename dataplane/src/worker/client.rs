@@ -762,7 +762,7 @@ impl Worker {
         }
         let c = &mut self.clients[slot as usize];
         match c.phase {
-            Phase::Closing => self.close_client(slot),
+            Phase::Closing => self.close_client_orderly(slot),
             Phase::Response if c.resp_left == Remaining::None => self.finish_exchange(slot),
             _ => self.advance_response(slot),
         }
@@ -836,7 +836,7 @@ impl Worker {
         for i in 0..self.clients.len() {
             let c = &mut self.clients[i];
             if c.fd >= 0 && c.phase == Phase::Head && !c.to_client.inflight && c.inbox.is_empty() {
-                self.close_client(i as u32);
+                self.close_client_orderly(i as u32);
             }
         }
     }
@@ -866,7 +866,7 @@ impl Worker {
             match c.phase {
                 Phase::Head => {
                     if c.inbox.is_empty() && !c.head_started {
-                        self.close_client(slot);
+                        self.close_client_orderly(slot);
                     } else {
                         // A head that does not complete in time: slowloris or a
                         // broken client. 408 then close.

@@ -199,6 +199,34 @@ impl Worker {
     /// Drops a closed connection's TLS state, keeping its buffers for the
     /// next one (a send may still read the output buffer until it completes,
     /// so it is not freed while the worker runs unless the pool is full).
+    /// Closes a connection the gateway is done with (response sent on a
+    /// closing connection, idle keep-alive timeout, drain): a TLS client
+    /// gets close_notify first, so it can tell the end of the session from
+    /// a truncation. Best effort: one non-blocking send of the 24–31 byte
+    /// alert, skipped when a send is in flight, lost when the socket buffer
+    /// is full; the core never waits. Refusals that must not look orderly
+    /// (`drop`, errors) call `close_client` directly.
+    pub(super) fn close_client_orderly(&mut self, slot: u32) {
+        let c = &mut self.clients[slot as usize];
+        if let Some(link) = c.tls.as_mut() {
+            if c.fd >= 0 && !c.to_client.inflight && !link.sending && link.session.close_notify() {
+                let out = link.session.output();
+                // SAFETY: send(2) on the slot's open socket, from a buffer
+                // that lives across the call; MSG_DONTWAIT keeps it from
+                // blocking, MSG_NOSIGNAL from raising SIGPIPE.
+                let _ = unsafe {
+                    libc::send(
+                        c.fd,
+                        out.as_ptr().cast(),
+                        out.len(),
+                        libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+                    )
+                };
+            }
+        }
+        self.close_client(slot);
+    }
+
     pub(super) fn tls_release(&mut self, slot: u32) {
         let Some(mut link) = self.clients[slot as usize].tls.take() else {
             return;

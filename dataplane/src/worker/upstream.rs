@@ -731,7 +731,7 @@ impl Worker {
         self.release_response_buf(slot);
         let c = &mut self.clients[slot as usize];
         if c.close_after || self.draining {
-            self.close_client(slot);
+            self.close_client_orderly(slot);
             return;
         }
         c.phase = Phase::Head;
