@@ -1,7 +1,8 @@
 //! Client identity extraction per request (issue 6): a typical API request
 //! (bearer JWT, session cookie, behind a trusted proxy), login requests (JSON,
-//! form), a request with nothing to extract, and JWT verification with the
-//! signature cache hit and missed.
+//! form), a request with nothing to extract, and JWT verification (HS256,
+//! ES256, RS256) with the signature cache hit and missed. Needs `openssl`
+//! (the RSA key).
 //!
 //! `cargo bench -p rampart-perf --bench identity`
 
@@ -43,6 +44,66 @@ fn es256(key: &SigningKey, payload: &str) -> String {
     format!("{input}.{}", encode_url(&sig.to_bytes()))
 }
 
+/// An RSA-2048 key made by `openssl genpkey` in `dir` (its public half
+/// written as `rsa.pem`), as a ring signer.
+fn rsa_key(dir: &Path) -> ring::rsa::KeyPair {
+    let run = |args: &[&str]| {
+        let ok = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .status()
+            .expect("openssl runs")
+            .success();
+        assert!(ok, "openssl {args:?}");
+    };
+    run(&[
+        "genpkey",
+        "-algorithm",
+        "RSA",
+        "-pkeyopt",
+        "rsa_keygen_bits:2048",
+        "-outform",
+        "DER",
+        "-out",
+        "rsa.der",
+    ]);
+    run(&[
+        "pkey", "-inform", "DER", "-in", "rsa.der", "-pubout", "-out", "rsa.pem",
+    ]);
+    // ring reads PKCS#1 (`RSAPrivateKey`); openssl 3 writes PKCS#8 by default.
+    run(&[
+        "rsa",
+        "-inform",
+        "DER",
+        "-in",
+        "rsa.der",
+        "-traditional",
+        "-outform",
+        "DER",
+        "-out",
+        "rsa1.der",
+    ]);
+    let der = std::fs::read(dir.join("rsa1.der")).unwrap();
+    ring::rsa::KeyPair::from_der(&der).expect("PKCS#1 RSA key")
+}
+
+fn rs256(key: &ring::rsa::KeyPair, payload: &str) -> String {
+    let input = format!(
+        "{}.{}",
+        encode_url(br#"{"alg":"RS256","typ":"JWT"}"#),
+        encode_url(payload.as_bytes())
+    );
+    let mut sig = vec![0u8; key.public().modulus_len()];
+    key.sign(
+        &ring::signature::RSA_PKCS1_SHA256,
+        &ring::rand::SystemRandom::new(),
+        input.as_bytes(),
+        &mut sig,
+    )
+    .expect("sign");
+    format!("{input}.{}", encode_url(&sig))
+}
+
 /// A realistic access token payload (~300 bytes encoded).
 fn claims(i: usize) -> String {
     format!(
@@ -62,10 +123,14 @@ fn config(dir: &Path, key: &SigningKey, verify: bool) -> IdentityConfig {
         line: 1,
         col: 1,
     };
+    let mut keys = vec![file("es.pem")];
+    if dir.join("rsa.pem").exists() {
+        keys.push(file("rsa.pem"));
+    }
     let mut jwt = JwtConfig {
         verify,
         hs256_secret_file: Some(file("hs.key")),
-        public_keys: vec![file("es.pem")],
+        public_keys: keys,
         ..JwtConfig::default()
     };
     jwt.load_keys(dir).unwrap();
@@ -165,6 +230,7 @@ fn prepared(reqs: Vec<Req>) -> Vec<Prepared> {
 fn identity(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let key = SigningKey::from_bytes(&[0x42; 32].into()).unwrap();
+    let rsa = rsa_key(dir.path());
     let trusted = ["10.0.0.0/8".parse().unwrap()];
     let token_key = [9u8; 32];
     let mut g = c.benchmark_group("identity");
@@ -230,6 +296,10 @@ fn identity(c: &mut Criterion) {
         .collect();
     g.sample_size(20);
     bench(&mut g, "api_jwt_es256_uncached", &verifying, es_many);
+    let rs_many: Vec<Req> = (0..8192)
+        .map(|i| Req::api(&rs256(&rsa, &claims(i))))
+        .collect();
+    bench(&mut g, "api_jwt_rs256_uncached", &verifying, rs_many);
     g.finish();
 }
 

@@ -8,14 +8,14 @@
 //! of duplicates (as RFC 7519 §4 allows, and as common JSON parsers do).
 //!
 //! Verification (`[behaviour.jwt] verify = true`): HS256 with a shared secret
-//! (`hmac` + `sha2`, both RustCrypto and already in our tree) and ES256 with
+//! (`hmac` + `sha2`, both RustCrypto and already in our tree), ES256 with
 //! P-256 public keys (`p256`, RustCrypto: pure Rust, so no C toolchain, and
-//! its verification does not allocate, which the hot path requires; `ring`
-//! would be faster but its RSA path allocates per check and it brings a C/asm
-//! build). The header's `alg` picks the key kind, so an HS256 token is never
-//! checked against a public key (the classic algorithm-confusion attack) and
-//! `alg: none` never verifies. RS256 is not supported yet (no allocation-free
-//! RSA verifier in a well-kept crate); an RSA key file is refused at load.
+//! its verification does not allocate, which the hot path requires) and
+//! RS256 with RSA public keys of 2048 to 4096 bits (`rsa.rs`: `crypto-bigint`
+//! on the stack, since `ring` and the `rsa` crate allocate per check). The
+//! header's `alg` picks the key kind, so an HS256 token is never checked
+//! against a public key (the classic algorithm-confusion attack), an ES256
+//! token never against an RSA key, and `alg: none` never verifies.
 //! `exp` and `nbf`, when present, must hold within `leeway`.
 //!
 //! Signature checks are remembered in a small per-core direct-mapped cache
@@ -35,6 +35,7 @@ use sha2::Sha256;
 
 use super::b64;
 use super::json::{self, Value};
+use super::rsa::RsaKey;
 use super::{Buf, Loc};
 
 /// Longest decoded JWT payload read; longer tokens are not decoded.
@@ -51,7 +52,8 @@ pub struct JwtConfig {
     pub verify: bool,
     /// HS256 shared secret (the file's bytes, one trailing newline removed).
     pub hs256_secret_file: Option<KeyFile>,
-    /// ES256 public keys (PEM `PUBLIC KEY`, one per file).
+    /// ES256 (P-256) and RS256 (RSA) public keys: PEM `PUBLIC KEY` (or
+    /// `RSA PUBLIC KEY`), one per file.
     pub public_keys: Vec<KeyFile>,
     /// Clock skew allowed on `exp` and `nbf`.
     pub leeway: Duration,
@@ -85,6 +87,7 @@ pub struct KeyFile {
 pub struct JwtKeys {
     pub hs256: Option<Hmac<Sha256>>,
     pub es256: Vec<VerifyingKey>,
+    pub rs256: Vec<RsaKey>,
 }
 
 impl std::fmt::Debug for JwtKeys {
@@ -93,6 +96,7 @@ impl std::fmt::Debug for JwtKeys {
         f.debug_struct("JwtKeys")
             .field("hs256", &self.hs256.as_ref().map(|_| "<secret>"))
             .field("es256", &self.es256.len())
+            .field("rs256", &self.rs256.len())
             .finish()
     }
 }
@@ -120,7 +124,8 @@ impl JwtConfig {
         for f in &mut self.public_keys {
             f.path = resolve(&f.path);
             match public_key(&f.path) {
-                Ok(k) => keys.es256.push(k),
+                Ok(PublicKey::Es256(k)) => keys.es256.push(k),
+                Ok(PublicKey::Rs256(k)) => keys.rs256.push(k),
                 Err(e) => errors.push((f.clone(), e)),
             }
         }
@@ -156,8 +161,16 @@ pub fn hs256_secret(path: &Path) -> Result<Hmac<Sha256>, String> {
         .map_err(|e| format!("HS256 secret {}: {e}", path.display()))
 }
 
-/// An ES256 key from a PEM `PUBLIC KEY` file.
-pub fn public_key(path: &Path) -> Result<VerifyingKey, String> {
+/// A public key for verifying tokens.
+#[derive(Clone, Debug)]
+pub enum PublicKey {
+    Es256(VerifyingKey),
+    Rs256(RsaKey),
+}
+
+/// A key from a PEM file: `PUBLIC KEY` (P-256 for ES256, or RSA for RS256)
+/// or `RSA PUBLIC KEY` (PKCS#1).
+pub fn public_key(path: &Path) -> Result<PublicKey, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read public key {}: {e}", path.display()))?;
     let what = |m: &str| format!("public key {}: {m}", path.display());
@@ -166,29 +179,43 @@ pub fn public_key(path: &Path) -> Result<VerifyingKey, String> {
             "is a private key; give the public key (BEGIN PUBLIC KEY), the gateway only verifies",
         ));
     }
+    let der_of = |label: &str| -> Option<Vec<u8>> {
+        let begin = format!("-----BEGIN {label}-----");
+        let end = format!("-----END {label}-----");
+        let from = text.find(&begin)? + begin.len();
+        let to = from + text[from..].find(&end)?;
+        let body: String = text[from..to].split_whitespace().collect();
+        let mut der = Vec::with_capacity(body.len());
+        b64::decode(body.as_bytes(), &mut der).then_some(der)
+    };
+    if text.contains("-----BEGIN RSA PUBLIC KEY-----") {
+        let der = der_of("RSA PUBLIC KEY").ok_or_else(|| what("the PEM block is not base64"))?;
+        return RsaKey::from_der(&der, false)
+            .map(PublicKey::Rs256)
+            .map_err(|e| what(&e));
+    }
     if !text.contains("-----BEGIN PUBLIC KEY-----") {
-        if text.contains("-----BEGIN RSA PUBLIC KEY-----") {
-            return Err(what(
-                "RSA keys (RS256) are not supported; use ES256 (P-256) or HS256",
-            ));
-        }
         return Err(what(
             "not a PEM public key: expected a -----BEGIN PUBLIC KEY----- block",
         ));
     }
-    VerifyingKey::from_public_key_pem(text.trim()).map_err(|e| {
-        // 1.2.840.113549.1.1.1 (rsaEncryption) in DER.
-        const RSA_OID: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
-        let body: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
-        let mut der = Vec::with_capacity(body.len());
-        if b64::decode(body.trim().as_bytes(), &mut der)
-            && der.windows(RSA_OID.len()).any(|w| w == RSA_OID)
-        {
-            what("RSA keys (RS256) are not supported; use ES256 (P-256) or HS256")
-        } else {
-            what(&format!("not a P-256 (ES256) public key: {e}"))
+    match VerifyingKey::from_public_key_pem(text.trim()) {
+        Ok(k) => Ok(PublicKey::Es256(k)),
+        Err(ec) => {
+            let der = der_of("PUBLIC KEY").ok_or_else(|| what("the PEM block is not base64"))?;
+            // 1.2.840.113549.1.1.1 (rsaEncryption) in DER.
+            const RSA_OID: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+            if der.windows(RSA_OID.len()).any(|w| w == RSA_OID) {
+                RsaKey::from_der(&der, true)
+                    .map(PublicKey::Rs256)
+                    .map_err(|e| what(&e))
+            } else {
+                Err(what(&format!(
+                    "neither a P-256 (ES256) nor an RSA (RS256) public key: {ec}"
+                )))
+            }
         }
-    })
+    }
 }
 
 /// What a bearer token said about its holder.
@@ -314,7 +341,7 @@ impl JwtReader {
         }) {
             return false;
         }
-        let mut sbuf = [0u8; 64];
+        let mut sbuf = [0u8; super::rsa::MAX_SIG];
         let Some(slen) = b64::decode_to(sig, &mut sbuf) else {
             return false;
         };
@@ -327,6 +354,11 @@ impl JwtReader {
             }),
             Some(b"ES256") => Signature::from_slice(&sbuf[..slen])
                 .is_ok_and(|s| self.keys.es256.iter().any(|k| k.verify(signed, &s).is_ok())),
+            Some(b"RS256") => self
+                .keys
+                .rs256
+                .iter()
+                .any(|k| k.verify_rs256(signed, &sbuf[..slen])),
             _ => false,
         }
     }

@@ -21,6 +21,7 @@ mod json;
 pub mod jwt;
 pub mod login;
 pub mod metrics;
+pub mod rsa;
 pub mod table;
 pub mod window;
 

@@ -365,6 +365,135 @@ fn jwt_es256_verification_and_algorithm_confusion() {
     });
 }
 
+/// Runs `openssl` with `args` in `dir` (the test tools install it).
+fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl (installed by .ci/prereqs.sh) runs");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// An RS256 token for `payload`, signed by openssl with `key` (a PEM file in `dir`).
+fn rs256(dir: &Path, key: &str, header: &str, payload: &str) -> String {
+    let input = format!(
+        "{}.{}",
+        encode_url(header.as_bytes()),
+        encode_url(payload.as_bytes())
+    );
+    std::fs::write(dir.join("input"), &input).unwrap();
+    let sig = openssl(dir, &["dgst", "-sha256", "-sign", key, "input"]);
+    format!("{input}.{}", encode_url(&sig))
+}
+
+/// RS256 tokens signed by openssl with 2048- and 3072-bit keys verify
+/// against their public keys (SPKI and PKCS#1 PEM), and nothing else does:
+/// another key, a changed payload, a signature not below the modulus, an
+/// RS256 header on an ES256 signature, or an RS256 token when only ES256
+/// keys are configured.
+#[test]
+fn jwt_rs256_verification_with_keys_made_by_openssl() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for (bits, name) in [("2048", "a"), ("3072", "b"), ("2048", "stranger")] {
+        openssl(
+            d,
+            &[
+                "genpkey",
+                "-algorithm",
+                "RSA",
+                "-pkeyopt",
+                &format!("rsa_keygen_bits:{bits}"),
+                "-out",
+                &format!("{name}.key"),
+            ],
+        );
+    }
+    openssl(d, &["pkey", "-in", "a.key", "-pubout", "-out", "a.pem"]);
+    openssl(
+        d,
+        &["rsa", "-in", "b.key", "-RSAPublicKey_out", "-out", "b.pem"],
+    );
+    assert!(std::fs::read_to_string(d.join("b.pem"))
+        .unwrap()
+        .contains("BEGIN RSA PUBLIC KEY"));
+    let es = es_key();
+    let mut cfg = verifying(d, &es);
+    cfg.jwt.public_keys = ["a.pem", "b.pem", "es.pem"]
+        .iter()
+        .map(|p| key_file(Path::new(p)))
+        .collect();
+    cfg.jwt.load_keys(d).unwrap();
+    assert_eq!(cfg.jwt.keys.rs256.len(), 2);
+    let mut x = extractor(&cfg);
+    let header = r#"{"alg":"RS256","typ":"JWT"}"#;
+    for key in ["a.key", "b.key"] {
+        let good = rs256(d, key, header, r#"{"sub":"svc-rsa"}"#);
+        with_identity(&mut x, &Req::get("/").bearer(&good), |id| {
+            assert_eq!(s(id.jwt_sub).unwrap(), "svc-rsa", "{key}");
+            assert!(!id.jwt_invalid, "{key}");
+        });
+        // The same signature over another payload.
+        let (_, sig) = good.rsplit_once('.').unwrap();
+        let forged = format!(
+            "{}.{}.{sig}",
+            encode_url(header.as_bytes()),
+            encode_url(br#"{"sub":"admin"}"#)
+        );
+        with_identity(&mut x, &Req::get("/").bearer(&forged), |id| {
+            assert!(id.jwt_invalid && id.jwt_sub.is_none(), "{key}");
+        });
+    }
+    let stranger = rs256(d, "stranger.key", header, r#"{"sub":"svc-rsa"}"#);
+    with_identity(&mut x, &Req::get("/").bearer(&stranger), |id| {
+        assert!(id.jwt_invalid)
+    });
+    // A "signature" equal to the modulus (not below it) never opens.
+    let modulus = {
+        let text =
+            String::from_utf8(openssl(d, &["rsa", "-in", "a.key", "-noout", "-modulus"])).unwrap();
+        let hex = text.trim().trim_start_matches("Modulus=");
+        (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect::<Vec<u8>>()
+    };
+    assert_eq!(modulus.len(), 256);
+    let input = format!(
+        "{}.{}",
+        encode_url(header.as_bytes()),
+        encode_url(br#"{"sub":"svc-rsa"}"#)
+    );
+    let at_n = format!("{input}.{}", encode_url(&modulus));
+    with_identity(&mut x, &Req::get("/").bearer(&at_n), |id| {
+        assert!(id.jwt_invalid)
+    });
+    // An ES256 signature under an RS256 header, and the reverse.
+    let es_tok = es256(&es, r#"{"sub":"svc-rsa"}"#);
+    let (_, es_sig) = es_tok.rsplit_once('.').unwrap();
+    with_identity(
+        &mut x,
+        &Req::get("/").bearer(&format!("{input}.{es_sig}")),
+        |id| assert!(id.jwt_invalid),
+    );
+    let rs_as_es = rs256(d, "a.key", r#"{"alg":"ES256"}"#, r#"{"sub":"svc-rsa"}"#);
+    with_identity(&mut x, &Req::get("/").bearer(&rs_as_es), |id| {
+        assert!(id.jwt_invalid)
+    });
+    // Only ES256 keys configured: an RS256 token does not verify.
+    let mut x = extractor(&verifying(d, &es));
+    let good = rs256(d, "a.key", header, r#"{"sub":"svc-rsa"}"#);
+    with_identity(&mut x, &Req::get("/").bearer(&good), |id| {
+        assert!(id.jwt_invalid)
+    });
+}
+
 const RSA_PUB: &str = "-----BEGIN PUBLIC KEY-----
 MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDJhOx2wMC7YJfs6DhyXptG0j5J
 U7YD36cnj7+qk+gL9XdGHyIOfY6y84/8YF7PnnD9VQaQ4hIsLj32vsB47odUBYvb
@@ -414,14 +543,14 @@ fn bad_key_files_are_reported_with_their_config_position() {
         msgs[0]
     );
     assert!(
-        msgs[1].contains("RSA keys (RS256) are not supported"),
+        msgs[1].contains("RSA modulus has 1024 bits; at least 2048 are required"),
         "{}",
         msgs[1]
     );
     assert!(msgs[2].contains("not a PEM public key"), "{}", msgs[2]);
     assert!(msgs[3].contains("is a private key"), "{}", msgs[3]);
     assert!(
-        msgs[4].contains("not a P-256 (ES256) public key"),
+        msgs[4].contains("neither a P-256 (ES256) nor an RSA (RS256) public key"),
         "{}",
         msgs[4]
     );
