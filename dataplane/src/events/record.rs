@@ -83,7 +83,18 @@ struct Out<'b> {
     over: bool,
 }
 
-impl Out<'_> {
+impl<'b> Out<'b> {
+    /// A writer over `buf`, emptied, bounded by its capacity.
+    fn start(buf: &'b mut Vec<u8>) -> Out<'b> {
+        buf.clear();
+        let cap = buf.capacity();
+        Out {
+            buf,
+            cap,
+            over: false,
+        }
+    }
+
     fn raw(&mut self, b: &[u8]) {
         if self.buf.len() + b.len() > self.cap {
             self.over = true;
@@ -237,13 +248,7 @@ fn tls_facts(o: &mut Out<'_>, t: &crate::tls::HandshakeFacts) {
 }
 
 pub fn format(ev: &Event<'_>, redact: &Redactor, buf: &mut Vec<u8>) -> bool {
-    buf.clear();
-    let cap = buf.capacity();
-    let mut o = Out {
-        buf,
-        cap,
-        over: false,
-    };
+    let mut o = Out::start(buf);
     o.raw(b"{");
     o.key("event_id");
     o.str(ev.id);
@@ -592,13 +597,7 @@ pub struct Summary<'a> {
 /// "mode","action"},"suppressed":N,"limit_per_second":L}` (the policy's
 /// configured mode and action). Returns `false` when it did not fit.
 pub fn format_summary(s: &Summary<'_>, buf: &mut Vec<u8>) -> bool {
-    buf.clear();
-    let cap = buf.capacity();
-    let mut o = Out {
-        buf,
-        cap,
-        over: false,
-    };
+    let mut o = Out::start(buf);
     o.raw(b"{");
     o.key("summary");
     o.raw(b"\"suppressed_events\",");
