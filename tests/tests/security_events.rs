@@ -744,15 +744,17 @@ fn a_stuck_stdout_costs_events_not_traffic_or_shutdown() {
         .render();
     let cfg_path = pack.path().join("rampart.toml");
     std::fs::write(&cfg_path, cfg).expect("write config");
-    let mut child = std::process::Command::new(rampart_tests::gateway::rampart_bin())
-        .arg("run")
-        .arg("--config")
-        .arg(&cfg_path)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn rampart");
-    let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut child = Reap(
+        std::process::Command::new(rampart_tests::gateway::rampart_bin())
+            .arg("run")
+            .arg("--config")
+            .arg(&cfg_path)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn rampart"),
+    );
+    let mut out = std::io::BufReader::new(child.0.stdout.take().expect("stdout"));
     let (mut gw, mut admin) = (None, None);
     let mut line = String::new();
     while admin.is_none() {
@@ -791,22 +793,34 @@ fn a_stuck_stdout_costs_events_not_traffic_or_shutdown() {
         assert!(Instant::now() < deadline, "no event was dropped:\n{text}");
         std::thread::sleep(Duration::from_millis(100));
     }
-    let pid = libc::pid_t::try_from(child.id()).expect("pid");
+    let pid = libc::pid_t::try_from(child.0.id()).expect("pid");
     // SAFETY: kill(2) on the child we spawned and have not reaped.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        if let Some(status) = child.try_wait().expect("wait") {
+        if let Some(status) = child.0.try_wait().expect("wait") {
             assert!(status.success(), "{status:?}");
             break;
         }
         if Instant::now() > deadline {
-            let _ = child.kill();
             panic!("shutdown hung on the stuck event writer");
         }
         std::thread::sleep(Duration::from_millis(50));
     }
     drop(out);
+}
+
+/// A gateway the test spawned itself: killed if the test fails before it
+/// exits, so a failed run leaves no server behind.
+struct Reap(std::process::Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }
 
 /// `rampart proxy --events PATH`; `-` is stdout.
