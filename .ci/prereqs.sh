@@ -50,7 +50,9 @@ ensure_lint_tools() {
 }
 
 
-# The TLS tests drive real clients: curl and openssl s_client (Debian packages).
+# The TLS tests drive real clients: curl and openssl s_client (Debian packages);
+# the RS256 tests (dataplane behaviour tests) make their RSA keys and
+# signatures with openssl too.
 ensure_test_tools() {
     local missing=()
     command -v curl >/dev/null 2>&1 || missing+=(curl)
