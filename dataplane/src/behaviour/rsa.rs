@@ -73,7 +73,9 @@ impl RsaKey {
             .map_err(|e| format!("not an RSA public key: {e}"))?;
         let n = n.as_bytes();
         let e = e.as_bytes();
-        let bits = n.len() * 8 - n.first().map_or(8, |b| b.leading_zeros() as usize);
+        // A zero modulus has no bytes: 0 bits, refused below.
+        let bits =
+            (n.len() * 8).saturating_sub(n.first().map_or(8, |b| b.leading_zeros() as usize));
         if bits < MIN_BITS {
             return Err(format!(
                 "the RSA modulus has {bits} bits; at least {MIN_BITS} are required"
@@ -158,4 +160,49 @@ fn be<const L: usize>(bytes: &[u8]) -> Uint<L> {
     let width = L * 8;
     buf[width - bytes.len()..width].copy_from_slice(bytes);
     Uint::<L>::from_be_slice(&buf[..width])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hostile key files are refused with a reason, never a panic: a zero
+    /// or tiny modulus, an even one, a bad exponent, truncated DER.
+    #[test]
+    fn degenerate_keys_are_refused() {
+        // DER with minimal lengths, as the reader insists.
+        fn tlv(tag: u8, v: &[u8]) -> Vec<u8> {
+            let mut out = vec![tag];
+            match v.len() {
+                l if l < 0x80 => out.push(l as u8),
+                l if l < 0x100 => out.extend([0x81, l as u8]),
+                l => out.extend([0x82, (l >> 8) as u8, l as u8]),
+            }
+            out.extend_from_slice(v);
+            out
+        }
+        let int = |v: &[u8]| {
+            let pad = v.first().is_some_and(|b| b & 0x80 != 0);
+            tlv(0x02, &[if pad { &[0u8][..] } else { &[][..] }, v].concat())
+        };
+        let key =
+            |n: &[u8], e: &[u8]| RsaKey::from_der(&tlv(0x30, &[int(n), int(e)].concat()), false);
+        let err = |r: Result<RsaKey, String>| r.expect_err("refused");
+        let zero = err(key(&[0], &[3]));
+        assert!(
+            zero.contains("at least 2048") || zero.contains("not an RSA"),
+            "{zero}"
+        );
+        assert!(err(key(&[0x7f; 64], &[1, 0, 1])).contains("at least 2048"));
+        let mut even = vec![0xc5; 256];
+        even[255] = 0x10;
+        assert!(err(key(&even, &[1, 0, 1])).contains("even"));
+        let odd = vec![0xc5; 256];
+        assert!(err(key(&odd, &[2])).contains("exponent"));
+        assert!(err(key(&odd, &[1])).contains("exponent"));
+        assert!(err(key(&odd, &[1; 9])).contains("exponent"));
+        assert!(key(&odd, &[1, 0, 1]).is_ok());
+        assert!(err(RsaKey::from_der(&[0x30, 0x82, 0x01], false)).contains("not an RSA public key"));
+        assert!(RsaKey::from_der(&[], true).is_err());
+    }
 }
