@@ -11,6 +11,7 @@
 //! chain through two such buffers.
 
 mod base64;
+mod byte_classes;
 mod case;
 mod css;
 mod hex;
@@ -323,10 +324,10 @@ const CLASS: [u16; 256] = {
 impl Features {
     /// The features of `input`.
     pub fn of(input: &[u8]) -> Features {
-        // A plain table OR per byte (no data-dependent branch in the loop);
-        // the two features that are runs of bytes are searched for after,
+        // The OR of every byte's class (vectorised: `byte_classes`); the
+        // features that are runs of bytes are searched for after,
         // and only when their byte occurs at all.
-        let mut bits = input.iter().fold(0u16, |acc, &b| acc | CLASS[b as usize]);
+        let mut bits = byte_classes::classes(input);
         if bits & F_SLASH != 0 && has_pair(input, b'/', b'/') {
             bits |= F_SLASH2;
         }
