@@ -12,16 +12,17 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use rampart_matcher::{Matcher, ScanLimits, Scanner};
 use rampart_perf::baseline::RawHyperscan;
-use rampart_perf::corpus::{corpus, header_refs};
+use rampart_perf::corpus::{corpus, WireRequest};
 use rampart_perf::sigset::signatures;
 
 const REQUESTS: usize = 2000;
 
 fn scan(c: &mut Criterion) {
     let reqs = corpus(1, REQUESTS);
-    let refs = header_refs(&reqs);
-    let raws: Vec<Vec<u8>> = reqs.iter().map(|r| r.raw()).collect();
-    let bytes: usize = raws.iter().map(Vec::len).sum();
+    // Fields as slices of each request's wire bytes, as the dataplane has them.
+    let wires: Vec<WireRequest> = reqs.iter().map(WireRequest::new).collect();
+    let refs: Vec<Vec<(&[u8], &[u8])>> = wires.iter().map(WireRequest::header_refs).collect();
+    let bytes: usize = wires.iter().map(|w| w.raw.len()).sum();
     let mut g = c.benchmark_group("matcher");
     g.throughput(Throughput::Bytes(bytes as u64));
     g.sample_size(10);
@@ -33,8 +34,8 @@ fn scan(c: &mut Criterion) {
         g.bench_function(format!("scan_request/{n}"), |b| {
             b.iter(|| {
                 let mut hits = 0;
-                for (r, h) in reqs.iter().zip(&refs) {
-                    scanner.scan_request(&r.view(h), &mut out).expect("scan");
+                for (w, h) in wires.iter().zip(&refs) {
+                    scanner.scan_request(&w.view(h), &mut out).expect("scan");
                     hits += out.len();
                 }
                 black_box(hits)
@@ -45,8 +46,8 @@ fn scan(c: &mut Criterion) {
     g.bench_function("raw_hyperscan/1000", |b| {
         b.iter(|| {
             let mut hits = 0;
-            for r in &raws {
-                hits += raw.scan(r).expect("scan");
+            for w in &wires {
+                hits += raw.scan(&w.raw).expect("scan");
             }
             black_box(hits)
         })

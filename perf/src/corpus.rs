@@ -86,6 +86,65 @@ impl CorpusRequest {
     }
 }
 
+/// A request's wire bytes ([`CorpusRequest::raw`]) with its fields as
+/// slices of them, the way the dataplane hands a parsed request to the
+/// matcher: the fields of one request lie together in one buffer, not in an
+/// allocation each (which would add cache misses the gateway does not have).
+pub struct WireRequest {
+    /// The bytes on the wire.
+    pub raw: Vec<u8>,
+    method: (usize, usize),
+    target: (usize, usize),
+    headers: Vec<((usize, usize), (usize, usize))>,
+    body: usize,
+}
+
+impl WireRequest {
+    /// Lays `r` out as on the wire and records where each field is.
+    pub fn new(r: &CorpusRequest) -> WireRequest {
+        let raw = r.raw();
+        let method = (0, r.method.len());
+        let target = (method.1 + 1, method.1 + 1 + r.target.len());
+        let mut at = target.1 + b" HTTP/1.1\r\n".len();
+        let mut headers = Vec::with_capacity(r.headers.len());
+        for (n, v) in &r.headers {
+            let name = (at, at + n.len());
+            let value = (name.1 + 2, name.1 + 2 + v.len());
+            headers.push((name, value));
+            at = value.1 + 2;
+        }
+        let body = at + 2;
+        debug_assert_eq!(&raw[body..], &r.body[..]);
+        WireRequest {
+            raw,
+            method,
+            target,
+            headers,
+            body,
+        }
+    }
+
+    /// Header pairs as slices of the wire bytes (kept by the caller, so
+    /// scanning allocates nothing).
+    pub fn header_refs(&self) -> Vec<(&[u8], &[u8])> {
+        self.headers
+            .iter()
+            .map(|&((a, b), (c, d))| (&self.raw[a..b], &self.raw[c..d]))
+            .collect()
+    }
+
+    /// The request as the matcher sees it; `headers` from
+    /// [`WireRequest::header_refs`].
+    pub fn view<'a>(&'a self, headers: &'a [(&'a [u8], &'a [u8])]) -> RequestView<'a> {
+        RequestView {
+            method: &self.raw[self.method.0..self.method.1],
+            target: &self.raw[self.target.0..self.target.1],
+            headers,
+            body: &self.raw[self.body..],
+        }
+    }
+}
+
 /// `n` requests generated from `seed`.
 pub fn corpus(seed: u64, n: usize) -> Vec<CorpusRequest> {
     let mut rng = Rng::new(seed);
@@ -108,6 +167,20 @@ pub fn header_refs(corpus: &[CorpusRequest]) -> Vec<Vec<(&[u8], &[u8])>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wire_views_show_the_same_fields() {
+        for r in corpus(7, 300) {
+            let w = WireRequest::new(&r);
+            let (a, b) = (r.header_refs(), w.header_refs());
+            let (x, y) = (r.view(&a), w.view(&b));
+            assert_eq!(x.method, y.method);
+            assert_eq!(x.target, y.target);
+            assert_eq!(x.headers, y.headers);
+            assert_eq!(x.body, y.body);
+            assert_eq!(w.raw.len(), r.raw_len());
+        }
+    }
 
     #[test]
     fn deterministic_and_mixed() {

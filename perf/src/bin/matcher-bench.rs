@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use rampart_matcher::{Matcher, Pattern, ScanLimits, Scanner};
 use rampart_perf::baseline::{AhoRegex, RawHyperscan, RegexSets};
-use rampart_perf::corpus::{corpus, header_refs};
+use rampart_perf::corpus::{corpus, WireRequest};
 use rampart_perf::fields::Fields;
 use rampart_perf::sigset::{chains, signatures};
 
@@ -167,9 +167,11 @@ fn main() {
     let want = |e: &str| args.only.is_empty() || args.only.iter().any(|o| o == e);
 
     let reqs = corpus(args.seed, args.requests);
-    let refs = header_refs(&reqs);
-    let raws: Vec<Vec<u8>> = reqs.iter().map(|r| r.raw()).collect();
-    let sizes: Vec<usize> = raws.iter().map(Vec::len).collect();
+    // Every engine reads the same bytes: each request's wire bytes, its
+    // fields as slices of them (as the dataplane hands them over).
+    let wires: Vec<WireRequest> = reqs.iter().map(WireRequest::new).collect();
+    let refs: Vec<Vec<(&[u8], &[u8])>> = wires.iter().map(WireRequest::header_refs).collect();
+    let sizes: Vec<usize> = wires.iter().map(|w| w.raw.len()).collect();
     let total_bytes: usize = sizes.iter().sum();
     let attacks = reqs.iter().filter(|r| r.attack.is_some()).count();
 
@@ -221,8 +223,8 @@ fn main() {
 
     // Detection quality, and the warm-up pass for the allocation count.
     let (mut caught, mut false_pos) = (0, 0);
-    for (r, h) in reqs.iter().zip(&refs) {
-        scanner.scan_request(&r.view(h), &mut out).expect("scan");
+    for ((r, w), h) in reqs.iter().zip(&wires).zip(&refs) {
+        scanner.scan_request(&w.view(h), &mut out).expect("scan");
         match (r.attack.is_some(), out.is_empty()) {
             (true, false) => caught += 1,
             (false, false) => false_pos += 1,
@@ -231,8 +233,8 @@ fn main() {
     }
     ALLOCS.store(0, Ordering::Relaxed);
     COUNTING.store(true, Ordering::Relaxed);
-    for (r, h) in reqs.iter().zip(&refs) {
-        scanner.scan_request(&r.view(h), &mut out).expect("scan");
+    for (w, h) in wires.iter().zip(&refs) {
+        scanner.scan_request(&w.view(h), &mut out).expect("scan");
     }
     COUNTING.store(false, Ordering::Relaxed);
     let allocs = ALLOCS.load(Ordering::Relaxed) as f64 / reqs.len() as f64;
@@ -299,7 +301,7 @@ fn main() {
     if want("rampart") {
         let run = timed(&sizes, args.seconds, |i| {
             scanner
-                .scan_request(&reqs[i].view(&refs[i]), &mut out)
+                .scan_request(&wires[i].view(&refs[i]), &mut out)
                 .expect("scan");
             out.len()
         });
@@ -309,7 +311,7 @@ fn main() {
         let mut raw =
             RawHyperscan::new(&sigs).unwrap_or_else(|e| die(&format!("raw hyperscan: {e}")));
         let run = timed(&sizes, args.seconds, |i| {
-            raw.scan(&raws[i]).expect("raw scan")
+            raw.scan(&wires[i].raw).expect("raw scan")
         });
         rows.push(("raw hyperscan (2 dbs, raw bytes)", run));
     }
@@ -318,7 +320,7 @@ fn main() {
         let mut sets = RegexSets::new(&sigs).unwrap_or_else(|e| die(&format!("regex set: {e}")));
         report_excluded("regexset", &sets.excluded);
         let run = timed(&sizes, args.seconds, |i| {
-            fields.extract(&reqs[i].view(&refs[i]));
+            fields.extract(&wires[i].view(&refs[i]));
             sets.scan(&fields)
         });
         rows.push(("regex::RegexSet per chain", run));
@@ -327,7 +329,7 @@ fn main() {
         let mut aho = AhoRegex::new(&sigs).unwrap_or_else(|e| die(&format!("aho-corasick: {e}")));
         report_excluded("aho", &aho.excluded);
         let run = timed(&sizes, args.seconds, |i| {
-            fields.extract(&reqs[i].view(&refs[i]));
+            fields.extract(&wires[i].view(&refs[i]));
             aho.scan(&fields)
         });
         rows.push(("aho-corasick + regex", run));
