@@ -188,15 +188,18 @@ impl Collect {
         let merge = &compiled.kind_merge[kind as usize];
         // One pass over the value tells every chain which steps can be
         // skipped (none needed when every chain for this kind is empty).
-        let features = if merge.members != 0
+        let known = merge.members != 0
             || groups
                 .iter()
-                .any(|&g| !compiled.groups[g as usize].chain.is_empty())
-        {
+                .any(|&g| !compiled.groups[g as usize].chain.is_empty());
+        let features = if known {
             Features::of(value)
         } else {
             Features::default()
         };
+        // Whether the value has a line feed, when the features tell
+        // (lowercasing keeps it; a chain that changed nothing too).
+        let lf = known.then(|| features.has_newline());
         // A plain value goes to the merged groups instead of their members.
         let merged = if merge.members != 0 && !features.any(merge.blocking) {
             merge.members
@@ -215,7 +218,8 @@ impl Collect {
                 true => (merge.num_raw, merge.num_lower),
             };
             if let Some(gi) = raw {
-                self.push(field, gi, value, compiled);
+                let (bufs, truncated) = (&mut self.bufs, &mut self.truncated);
+                push_span(bufs, truncated, field, gi, value, lf, compiled);
             }
             if let Some(gi) = lower {
                 let out = if features.changes(Transform::Lowercase) {
@@ -225,7 +229,7 @@ impl Collect {
                     value
                 };
                 let (bufs, truncated) = (&mut self.bufs, &mut self.truncated);
-                push_span(bufs, truncated, field, gi, out, compiled);
+                push_span(bufs, truncated, field, gi, out, lf, compiled);
             }
         }
         for &gi in groups {
@@ -241,12 +245,14 @@ impl Collect {
             let (out, anomalies) =
                 apply_chain_with(&g.chain, value, features, &mut self.t1, &mut self.t2);
             self.anomalies |= anomalies;
+            let same = std::ptr::eq(out, value);
             push_span(
                 &mut self.bufs,
                 &mut self.truncated,
                 field,
                 gi,
                 out,
+                lf.filter(|_| same),
                 compiled,
             );
         }
@@ -284,28 +290,19 @@ impl Collect {
         }
         self.json_last = Some(i);
     }
-
-    /// Appends a value unchanged to group `gi`'s joined buffer.
-    fn push(&mut self, field: u32, gi: u16, value: &[u8], compiled: &Compiled) {
-        push_span(
-            &mut self.bufs,
-            &mut self.truncated,
-            field,
-            gi,
-            value,
-            compiled,
-        );
-    }
 }
 
 /// Appends one normalised field to group `gi`'s joined buffer (or marks the
-/// request truncated when the buffer is full).
+/// request truncated when the buffer is full). `lf` says whether `out` has a
+/// line feed when the caller knows (its features were computed), which
+/// spares a search per field for groups with `^`/`$` signatures.
 fn push_span(
     bufs: &mut [GroupBuf],
     truncated: &mut bool,
     field: u32,
     gi: u16,
     out: &[u8],
+    lf: Option<bool>,
     compiled: &Compiled,
 ) {
     let g: &Group = &compiled.groups[gi as usize];
@@ -320,7 +317,7 @@ fn push_span(
     buf.joined.extend_from_slice(out);
     let end = buf.joined.len() as u32;
     buf.joined.push(b'\n');
-    let newline = g.has_anchored && memchr::memchr(b'\n', out).is_some();
+    let newline = g.has_anchored && lf.unwrap_or_else(|| memchr::memchr(b'\n', out).is_some());
     buf.spans.push(Span {
         field,
         start,

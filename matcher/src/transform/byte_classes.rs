@@ -13,8 +13,8 @@
 //! as the last 32 bytes, with no padding copy and no byte read outside it.
 
 use super::{
-    CLASS, F_AMP, F_ANYDOT, F_BSLASH, F_NONASCII, F_NONNUM, F_NUL, F_PCT, F_PLUS, F_SLASH, F_SPACE,
-    F_UPPER, F_WS,
+    CLASS, F_AMP, F_ANYDOT, F_BSLASH, F_LF, F_NONASCII, F_NONNUM, F_NUL, F_PCT, F_PLUS, F_SLASH,
+    F_SPACE, F_UPPER, F_WS,
 };
 
 /// The OR of `CLASS` over `input`.
@@ -47,8 +47,8 @@ const T1: [(u8, u16); 8] = [
 ];
 
 /// Bits of the second table pair, each a product of a high-nibble set and a
-/// low-nibble set: `A-O`, `P-Z` (upper case), `\t..\r`, `0xA0`, and the
-/// number bytes `0-9`, `-.`, `E`/`e`.
+/// low-nibble set: `A-O`, `P-Z` (upper case), `\t..\r`, `0xA0`, the
+/// number bytes `0-9`, `-.`, `E`/`e`, and `\n` alone.
 const UPPER_A: u8 = 1;
 const UPPER_B: u8 = 2;
 const WS: u8 = 4;
@@ -56,6 +56,7 @@ const NBSP: u8 = 8;
 const NUM_DIGIT: u8 = 16;
 const NUM_DASH_DOT: u8 = 32;
 const NUM_E: u8 = 64;
+const LF: u8 = 128;
 const NUM: u8 = NUM_DIGIT | NUM_DASH_DOT | NUM_E;
 
 /// The four 16-entry nibble tables: (low 1, high 1, low 2, high 2).
@@ -99,6 +100,8 @@ const fn tables() -> [[u8; 16]; 4] {
     t[2][0xd] |= NUM_DASH_DOT;
     t[2][0xe] |= NUM_DASH_DOT;
     t[3][2] |= NUM_DASH_DOT;
+    t[2][0xa] |= LF;
+    t[3][0] |= LF;
     t[2][5] |= NUM_E;
     t[3][4] |= NUM_E;
     t[3][6] |= NUM_E;
@@ -122,6 +125,9 @@ fn bits(c1: u8, c2: u8, high: bool, nonnum: bool) -> u16 {
     }
     if c2 & (WS | NBSP) != 0 {
         f |= F_WS;
+    }
+    if c2 & LF != 0 {
+        f |= F_LF;
     }
     if high {
         f |= F_NONASCII;

@@ -279,15 +279,37 @@ const F_SPACE: u16 = 4096;
 const F_ANYDOT: u16 = 8192;
 /// A byte that is not a number byte (`0-9 . e E -`, see `crate::numeric`).
 const F_NONNUM: u16 = 16384;
+/// A line feed (the scanner notes which fields have one for `^`/`$`
+/// signatures; no transform needs it).
+const F_LF: u16 = 32768;
 
-/// Whether `a` is directly followed by `b` somewhere in `input`. Most
-/// fields are short: a plain loop beats building a substring searcher for
-/// each (`memmem::find` does that per call).
-fn has_pair(input: &[u8], a: u8, b: u8) -> bool {
+/// The byte pairs [`Features::of`] looks for.
+#[derive(Clone, Copy)]
+enum Pair {
+    Slashes = 0,
+    Spaces = 1,
+    SlashDot = 2,
+}
+
+/// Substring searchers for the pairs, built once: `memmem::find` would
+/// build one per call, which cost more than the search on most values.
+static PAIR_FINDERS: std::sync::LazyLock<[memchr::memmem::Finder<'static>; 3]> =
+    std::sync::LazyLock::new(|| {
+        [b"//", b"  ", b"/."].map(|p: &'static [u8; 2]| memchr::memmem::Finder::new(p))
+    });
+
+/// Whether the pair occurs somewhere in `input`. Most fields are short: a
+/// plain loop beats a vectorised search there.
+fn has_pair(input: &[u8], pair: Pair) -> bool {
+    let (a, b) = match pair {
+        Pair::Slashes => (b'/', b'/'),
+        Pair::Spaces => (b' ', b' '),
+        Pair::SlashDot => (b'/', b'.'),
+    };
     if input.len() < 64 {
         input.windows(2).any(|w| w[0] == a && w[1] == b)
     } else {
-        memchr::memmem::find(input, &[a, b]).is_some()
+        PAIR_FINDERS[pair as usize].find(input).is_some()
     }
 }
 
@@ -307,7 +329,8 @@ const CLASS: [u16; 256] = {
             b'/' => F_SLASH,
             b' ' => F_SPACE,
             0 => F_NUL,
-            b'\t' | b'\n' | b'\r' | 0x0b | 0x0c => F_WS,
+            b'\n' => F_WS | F_LF,
+            b'\t' | b'\r' | 0x0b | 0x0c => F_WS,
             0xa0 => F_WS | F_NONASCII,
             _ if b >= 0x80 => F_NONASCII,
             _ => 0,
@@ -328,15 +351,15 @@ impl Features {
         // features that are runs of bytes are searched for after,
         // and only when their byte occurs at all.
         let mut bits = byte_classes::classes(input);
-        if bits & F_SLASH != 0 && has_pair(input, b'/', b'/') {
+        if bits & F_SLASH != 0 && has_pair(input, Pair::Slashes) {
             bits |= F_SLASH2;
         }
-        if bits & F_SPACE != 0 && has_pair(input, b' ', b' ') {
+        if bits & F_SPACE != 0 && has_pair(input, Pair::Spaces) {
             bits |= F_WS;
         }
         if bits & F_ANYDOT != 0
             && (input.first() == Some(&b'.')
-                || (bits & F_SLASH != 0 && has_pair(input, b'/', b'.')))
+                || (bits & F_SLASH != 0 && has_pair(input, Pair::SlashDot)))
         {
             bits |= F_DOT;
         }
@@ -388,6 +411,11 @@ impl Features {
     /// The value is made only of number bytes (`0-9 . e E -`).
     pub(crate) fn number(self) -> bool {
         self.0 & F_NONNUM == 0
+    }
+
+    /// The value holds a line feed.
+    pub(crate) fn has_newline(self) -> bool {
+        self.0 & F_LF != 0
     }
 }
 
@@ -608,6 +636,29 @@ mod tests {
         Transform::RemoveNulls,
         Transform::Trim,
     ];
+
+    #[test]
+    fn byte_pairs_are_found_in_short_and_long_values() {
+        // Short values take a plain loop, long ones a shared searcher.
+        for len in [3usize, 10, 63, 64, 65, 200, 1000] {
+            for (pair, t) in [
+                (b"//", Transform::NormalizePath),
+                (b"/.", Transform::NormalizePath),
+                (b"  ", Transform::CompressWhitespace),
+            ] {
+                for at in [1, len / 2, len - 2] {
+                    // `a/b` keeps a slash and a space but never the pair.
+                    let mut v: Vec<u8> = b"a/ b".iter().copied().cycle().take(len).collect();
+                    assert!(!t.changes(&v), "{t} on plain `{}`", v.escape_ascii());
+                    v[at..at + 2].copy_from_slice(pair);
+                    if at > 0 && pair[0] == b'/' && v[at - 1] == b'/' {
+                        continue;
+                    }
+                    assert!(t.changes(&v), "{t} misses {pair:?} at {at} of {len}");
+                }
+            }
+        }
+    }
 
     proptest! {
         #[test]
