@@ -154,12 +154,19 @@ impl Collect {
     }
 
     /// Normalises one field for every chain that wants its kind and appends it
-    /// to that chain's joined buffer.
+    /// to that chain's joined buffer. Inlined into the extractors' callbacks:
+    /// many fields are of a kind no group wants, and they cost one test.
+    #[inline(always)]
     fn add(&mut self, compiled: &Compiled, kind: FieldKind, name: &[u8], value: &[u8]) {
-        let groups = &compiled.kind_groups[kind as usize];
-        if value.is_empty() || groups.is_empty() {
+        if value.is_empty() || compiled.kind_groups[kind as usize].is_empty() {
             return;
         }
+        self.add_wanted(compiled, kind, name, value);
+    }
+
+    /// [`Collect::add`] for a non-empty field some group wants.
+    fn add_wanted(&mut self, compiled: &Compiled, kind: FieldKind, name: &[u8], value: &[u8]) {
+        let groups = &compiled.kind_groups[kind as usize];
         if self.fields.len() >= self.limits.max_fields || value.len() > self.t1.capacity() {
             self.truncated = true;
             return;

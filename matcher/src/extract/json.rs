@@ -606,7 +606,11 @@ mod tests {
             let doc = format!(r#"{{"k":"{plain}"}}"#);
             let (got, r) = run(doc.as_bytes());
             assert!(r.is_ok(), "{doc}: {r:?}");
-            assert_eq!(got, vec![field(K, "k", "k"), field(V, "k", &plain)], "{doc}");
+            assert_eq!(
+                got,
+                vec![field(K, "k", "k"), field(V, "k", &plain)],
+                "{doc}"
+            );
             // An escape at every position, and an unterminated string.
             for at in 0..len {
                 let (a, b) = plain.split_at(at);

@@ -351,21 +351,41 @@ impl Features {
         // features that are runs of bytes are searched for after,
         // and only when their byte occurs at all.
         let mut bits = byte_classes::classes(input);
-        if bits & F_SLASH != 0 && has_pair(input, Pair::Slashes) {
-            bits |= F_SLASH2;
+        // Whitespace at an edge needs whitespace somewhere (read first:
+        // a space run below turns into F_WS).
+        if bits & (F_WS | F_SPACE) != 0 {
+            let edge = |b: Option<&u8>| b.is_some_and(|&b| whitespace::is_ascii_space(b));
+            if edge(input.first()) || edge(input.last()) {
+                bits |= F_EDGE_WS;
+            }
         }
         if bits & F_SPACE != 0 && has_pair(input, Pair::Spaces) {
             bits |= F_WS;
         }
-        if bits & F_ANYDOT != 0
-            && (input.first() == Some(&b'.')
-                || (bits & F_SLASH != 0 && has_pair(input, Pair::SlashDot)))
-        {
+        if input.first() == Some(&b'.') {
             bits |= F_DOT;
         }
-        let edge = |b: Option<&u8>| b.is_some_and(|&b| whitespace::is_ascii_space(b));
-        if edge(input.first()) || edge(input.last()) {
-            bits |= F_EDGE_WS;
+        if bits & F_SLASH != 0 {
+            let want_dot = bits & (F_ANYDOT | F_DOT) == F_ANYDOT;
+            if input.len() < 64 {
+                // One pass for both pairs that start with a slash.
+                for w in input.windows(2) {
+                    if w[0] == b'/' {
+                        match w[1] {
+                            b'/' => bits |= F_SLASH2,
+                            b'.' if want_dot => bits |= F_DOT,
+                            _ => {}
+                        }
+                    }
+                }
+            } else {
+                if has_pair(input, Pair::Slashes) {
+                    bits |= F_SLASH2;
+                }
+                if want_dot && has_pair(input, Pair::SlashDot) {
+                    bits |= F_DOT;
+                }
+            }
         }
         Features(bits & !(F_SLASH | F_SPACE | F_ANYDOT))
     }
