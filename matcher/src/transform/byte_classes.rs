@@ -11,6 +11,7 @@
 //! Classification is an OR over bytes, so blocks may overlap: a value of 20
 //! bytes is read as two overlapping 16-byte halves and the tail of a long one
 //! as the last 32 bytes, with no padding copy and no byte read outside it.
+//! Values under 16 bytes take the scalar fold, which is as fast there.
 
 use super::{
     CLASS, F_AMP, F_ANYDOT, F_BSLASH, F_LF, F_NONASCII, F_NONNUM, F_NUL, F_PCT, F_PLUS, F_SLASH,
@@ -20,8 +21,11 @@ use super::{
 /// The OR of `CLASS` over `input`.
 #[inline]
 pub(super) fn classes(input: &[u8]) -> u16 {
+    // Below 16 bytes the table fold is as fast: the vector path's fixed
+    // cost (table loads, the final fold) is what a short value pays
+    // (measured on the default pack's JSON POST, whose values are short).
     #[cfg(target_arch = "x86_64")]
-    if input.len() >= 4 && std::arch::is_x86_feature_detected!("avx2") {
+    if input.len() >= 16 && std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2 (checked just above), the only
         // requirement of the target-feature function.
         return unsafe { avx2::classes(input) };
@@ -34,103 +38,116 @@ pub(super) fn scalar(input: &[u8]) -> u16 {
     input.iter().fold(0u16, |acc, &b| acc | CLASS[b as usize])
 }
 
-/// Bits of the first nibble table pair: single bytes.
-const T1: [(u8, u16); 8] = [
-    (b'%', F_PCT),
-    (b'+', F_PLUS),
-    (b'&', F_AMP),
-    (b'\\', F_BSLASH),
-    (b'.', F_ANYDOT),
-    (b'/', F_SLASH),
-    (b' ', F_SPACE),
-    (0, F_NUL),
+/// A set of bytes written as a product of a set of high nibbles and a set
+/// of low nibbles (the form one `vpshufb` pair can test), and the bit it
+/// sets: bits 0–7 in the first table pair, 8–15 in the second, so the two
+/// accumulated bytes side by side are the feature bits themselves.
+struct Product {
+    bit: u32,
+    hi: (u8, u8),
+    lo: &'static [u8],
+}
+
+const ALL_NIBBLES: &[u8] = &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
+
+/// Bits 5 and 6 are features the pair searches add later (`F_DOT`,
+/// `F_SLASH2`), never byte classes, so here they carry the second halves of
+/// two classes that are not one product: `P-Z` and the 0xA0 no-break space.
+const TEMP_UPPER: u16 = 1 << 5;
+const TEMP_NBSP: u16 = 1 << 6;
+
+const fn p(bit: u32, hi: (u8, u8), lo: &'static [u8]) -> Product {
+    Product { bit, hi, lo }
+}
+
+const A_TO_O: &[u8] = &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
+const P_TO_Z: &[u8] = &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+const DIGITS: &[u8] = &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+
+const PRODUCTS: &[Product] = &[
+    p(0, (2, 2), &[5]),                 // %
+    p(1, (2, 2), &[0xb]),               // +
+    p(2, (4, 4), A_TO_O),               // A-O
+    p(3, (2, 2), &[6]),                 // &
+    p(4, (5, 5), &[0xc]),               // backslash
+    p(5, (5, 5), P_TO_Z),               // P-Z (TEMP_UPPER)
+    p(6, (0xa, 0xa), &[0]),             // 0xA0 (TEMP_NBSP)
+    p(7, (0, 0), &[0]),                 // NUL
+    p(8, (0, 0), &[9, 10, 11, 12, 13]), // \t..\r
+    p(9, (8, 15), ALL_NIBBLES),         // 0x80..=0xFF
+    p(11, (2, 2), &[0xf]),              // /
+    p(12, (2, 2), &[0]),                // space
+    p(13, (2, 2), &[0xe]),              // .
+    p(15, (0, 0), &[0xa]),              // \n
 ];
 
-/// Bits of the second table pair, each a product of a high-nibble set and a
-/// low-nibble set: `A-O`, `P-Z` (upper case), `\t..\r`, `0xA0`, the
-/// number bytes `0-9`, `-.`, `E`/`e`, and `\n` alone.
-const UPPER_A: u8 = 1;
-const UPPER_B: u8 = 2;
-const WS: u8 = 4;
-const NBSP: u8 = 8;
-const NUM_DIGIT: u8 = 16;
-const NUM_DASH_DOT: u8 = 32;
-const NUM_E: u8 = 64;
-const LF: u8 = 128;
-const NUM: u8 = NUM_DIGIT | NUM_DASH_DOT | NUM_E;
+/// The number bytes (`0-9`, `-.`, `E`/`e`) as products of a third table
+/// pair: a byte in none of them makes the value a non-number.
+const NUMBER: &[Product] = &[
+    p(0, (3, 3), DIGITS),
+    p(1, (2, 2), &[0xd, 0xe]),
+    p(2, (4, 4), &[5]),
+    p(2, (6, 6), &[5]),
+];
 
-/// The four 16-entry nibble tables: (low 1, high 1, low 2, high 2).
-const fn tables() -> [[u8; 16]; 4] {
-    let mut t = [[0u8; 16]; 4];
+// The products above write the feature bits by position.
+const _: () = assert!(
+    F_PCT == 1 << 0
+        && F_PLUS == 1 << 1
+        && F_UPPER == 1 << 2
+        && F_AMP == 1 << 3
+        && F_BSLASH == 1 << 4
+        && F_NUL == 1 << 7
+        && F_WS == 1 << 8
+        && F_NONASCII == 1 << 9
+        && F_SLASH == 1 << 11
+        && F_SPACE == 1 << 12
+        && F_ANYDOT == 1 << 13
+        && F_LF == 1 << 15
+);
+
+/// Low-nibble and high-nibble tables for products whose bits lie in
+/// `first..first + 8`, each 16 entries written twice (one per 128-bit lane
+/// of an AVX2 register, which `vpshufb` looks up separately).
+const fn tables(products: &[Product], first: u32) -> [[u8; 32]; 2] {
+    let mut t = [[0u8; 32]; 2];
     let mut i = 0;
-    while i < T1.len() {
-        let b = T1[i].0;
-        t[0][(b & 15) as usize] |= 1 << i;
-        t[1][(b >> 4) as usize] |= 1 << i;
+    while i < products.len() {
+        let p = &products[i];
+        if p.bit >= first && p.bit < first + 8 {
+            let bit = 1u8 << (p.bit - first);
+            let mut j = 0;
+            while j < p.lo.len() {
+                t[0][p.lo[j] as usize] |= bit;
+                t[0][16 + p.lo[j] as usize] |= bit;
+                j += 1;
+            }
+            let mut h = p.hi.0;
+            while h <= p.hi.1 {
+                t[1][h as usize] |= bit;
+                t[1][16 + h as usize] |= bit;
+                h += 1;
+            }
+        }
         i += 1;
     }
-    // A-O = 0x41..=0x4f, P-Z = 0x50..=0x5a.
-    let mut lo = 1;
-    while lo < 16 {
-        t[2][lo] |= UPPER_A;
-        lo += 1;
-    }
-    t[3][4] |= UPPER_A;
-    lo = 0;
-    while lo <= 0xa {
-        t[2][lo] |= UPPER_B;
-        lo += 1;
-    }
-    t[3][5] |= UPPER_B;
-    // \t \n \v \f \r = 0x09..=0x0d.
-    lo = 9;
-    while lo <= 0xd {
-        t[2][lo] |= WS;
-        lo += 1;
-    }
-    t[3][0] |= WS;
-    t[2][0] |= NBSP;
-    t[3][0xa] |= NBSP;
-    lo = 0;
-    while lo <= 9 {
-        t[2][lo] |= NUM_DIGIT;
-        lo += 1;
-    }
-    t[3][3] |= NUM_DIGIT;
-    t[2][0xd] |= NUM_DASH_DOT;
-    t[2][0xe] |= NUM_DASH_DOT;
-    t[3][2] |= NUM_DASH_DOT;
-    t[2][0xa] |= LF;
-    t[3][0] |= LF;
-    t[2][5] |= NUM_E;
-    t[3][4] |= NUM_E;
-    t[3][6] |= NUM_E;
     t
 }
 
-const TABLES: [[u8; 16]; 4] = tables();
+/// (low, high) tables: feature bits 0–7, 8–15, and the number classes.
+const LOW: [[u8; 32]; 2] = tables(PRODUCTS, 0);
+const HIGH: [[u8; 32]; 2] = tables(PRODUCTS, 8);
+const NUM: [[u8; 32]; 2] = tables(NUMBER, 0);
 
-/// Feature bits from the accumulated lookups: `c1`/`c2` are the ORs of the
-/// two tables' class bytes, `high` whether a byte had its top bit set,
-/// `nonnum` whether a byte was in no number class.
-fn bits(c1: u8, c2: u8, high: bool, nonnum: bool) -> u16 {
-    let mut f = 0;
-    for (i, &(_, bit)) in T1.iter().enumerate() {
-        if c1 & (1 << i) != 0 {
-            f |= bit;
-        }
-    }
-    if c2 & (UPPER_A | UPPER_B) != 0 {
+/// Feature bits from the accumulated class bits: the temporary halves
+/// folded into their features; `nonnum` when a byte was in no number class.
+fn finish(classes: u16, nonnum: bool) -> u16 {
+    let mut f = classes & !(TEMP_UPPER | TEMP_NBSP);
+    if classes & TEMP_UPPER != 0 {
         f |= F_UPPER;
     }
-    if c2 & (WS | NBSP) != 0 {
+    if classes & TEMP_NBSP != 0 {
         f |= F_WS;
-    }
-    if c2 & LF != 0 {
-        f |= F_LF;
-    }
-    if high {
-        f |= F_NONASCII;
     }
     if nonnum {
         f |= F_NONNUM;
@@ -142,42 +159,40 @@ fn bits(c1: u8, c2: u8, high: bool, nonnum: bool) -> u16 {
 mod avx2 {
     use std::arch::x86_64::*;
 
-    use super::{bits, NUM, TABLES};
+    use super::{finish, HIGH, LOW, NUM};
 
-    /// Running ORs over blocks (two 128-bit lanes each when 256 bits wide).
+    /// Running ORs over blocks.
     struct Acc {
-        c1: __m256i,
-        c2: __m256i,
+        low: __m256i,
+        high: __m256i,
         nonnum: __m256i,
-        any: __m256i,
     }
 
-    /// Classifies `input` (at least 4 bytes).
+    /// Classifies `input` (at least 16 bytes).
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn classes(input: &[u8]) -> u16 {
-        let t = |i: usize| {
-            // SAFETY: each table is 16 bytes, an unaligned 128-bit load.
-            let v = unsafe { _mm_loadu_si128(TABLES[i].as_ptr().cast()) };
-            _mm256_broadcastsi128_si256(v)
-        };
-        let (lo1, hi1, lo2, hi2) = (t(0), t(1), t(2), t(3));
+        // SAFETY: each table is 32 bytes, read with an unaligned load.
+        let t = |t: &[u8; 32]| unsafe { _mm256_loadu_si256(t.as_ptr().cast()) };
+        let (low_lo, low_hi) = (t(&LOW[0]), t(&LOW[1]));
+        let (high_lo, high_hi) = (t(&HIGH[0]), t(&HIGH[1]));
+        let (num_lo, num_hi) = (t(&NUM[0]), t(&NUM[1]));
         let zero = _mm256_setzero_si256();
+        let nibble = _mm256_set1_epi8(0x0f);
         let mut acc = Acc {
-            c1: zero,
-            c2: zero,
+            low: zero,
+            high: zero,
             nonnum: zero,
-            any: zero,
         };
         let step = |acc: &mut Acc, v: __m256i| {
-            let lo = _mm256_and_si256(v, _mm256_set1_epi8(0x0f));
-            let hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), _mm256_set1_epi8(0x0f));
-            let c1 = _mm256_and_si256(_mm256_shuffle_epi8(lo1, lo), _mm256_shuffle_epi8(hi1, hi));
-            let c2 = _mm256_and_si256(_mm256_shuffle_epi8(lo2, lo), _mm256_shuffle_epi8(hi2, hi));
-            let num = _mm256_and_si256(c2, _mm256_set1_epi8(NUM as i8));
-            acc.c1 = _mm256_or_si256(acc.c1, c1);
-            acc.c2 = _mm256_or_si256(acc.c2, c2);
+            let lo = _mm256_and_si256(v, nibble);
+            let hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble);
+            let look = |l: __m256i, h: __m256i| {
+                _mm256_and_si256(_mm256_shuffle_epi8(l, lo), _mm256_shuffle_epi8(h, hi))
+            };
+            acc.low = _mm256_or_si256(acc.low, look(low_lo, low_hi));
+            acc.high = _mm256_or_si256(acc.high, look(high_lo, high_hi));
+            let num = look(num_lo, num_hi);
             acc.nonnum = _mm256_or_si256(acc.nonnum, _mm256_cmpeq_epi8(num, zero));
-            acc.any = _mm256_or_si256(acc.any, v);
         };
         let n = input.len();
         let p = input.as_ptr();
@@ -196,40 +211,27 @@ mod avx2 {
                 });
             }
         } else {
-            // Two overlapping halves cover every byte; both 128-bit lanes get
-            // real bytes of the value, so no lane needs padding.
-            // SAFETY (every load below): each reads a window that starts at
-            // 0 or ends at n, no wider than n bytes.
+            // Two overlapping halves cover every byte (16 <= n < 32).
+            // SAFETY: 0..16 and n-16..n lie inside `input`.
             let v = unsafe {
-                if n >= 16 {
-                    _mm256_set_m128i(
-                        _mm_loadu_si128(p.add(n - 16).cast()),
-                        _mm_loadu_si128(p.cast()),
-                    )
-                } else if n >= 8 {
-                    let a = p.cast::<i64>().read_unaligned();
-                    let b = p.add(n - 8).cast::<i64>().read_unaligned();
-                    _mm256_set_epi64x(b, a, b, a)
-                } else {
-                    let a = p.cast::<i32>().read_unaligned();
-                    let b = p.add(n - 4).cast::<i32>().read_unaligned();
-                    _mm256_set_epi32(b, a, b, a, b, a, b, a)
-                }
+                _mm256_set_m128i(
+                    _mm_loadu_si128(p.add(n - 16).cast()),
+                    _mm_loadu_si128(p.cast()),
+                )
             };
             step(&mut acc, v);
         }
-        let or_bytes = |v: __m256i| {
-            let x = _mm_or_si128(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-            let x = _mm_or_si128(x, _mm_srli_si128(x, 8));
-            let x = _mm_or_si128(x, _mm_srli_si128(x, 4));
-            let x = _mm_or_si128(x, _mm_srli_si128(x, 2));
-            let x = _mm_or_si128(x, _mm_srli_si128(x, 1));
-            _mm_cvtsi128_si32(x) as u8
-        };
-        bits(
-            or_bytes(acc.c1),
-            or_bytes(acc.c2),
-            _mm256_movemask_epi8(acc.any) != 0,
+        // Both lanes folded, the two class bytes side by side in 16-bit
+        // lanes, then the lanes ORed together.
+        let fold =
+            |v: __m256i| _mm_or_si128(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+        let (low, high) = (fold(acc.low), fold(acc.high));
+        let x = _mm_or_si128(_mm_unpacklo_epi8(low, high), _mm_unpackhi_epi8(low, high));
+        let x = _mm_or_si128(x, _mm_srli_si128(x, 8));
+        let x = _mm_or_si128(x, _mm_srli_si128(x, 4));
+        let x = _mm_or_si128(x, _mm_srli_si128(x, 2));
+        finish(
+            _mm_cvtsi128_si32(x) as u16,
             _mm256_movemask_epi8(acc.nonnum) != 0,
         )
     }
