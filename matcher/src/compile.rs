@@ -859,9 +859,25 @@ fn compile_groups(
     members: &[Vec<usize>],
     prefilter: &mut [bool],
 ) -> Result<Vec<GroupDbs>, CompileErrors> {
-    let jobs: Vec<Job> = (0..members.len())
-        .flat_map(|g| [Job::Joined(g), Job::PerField(g)])
+    // Longest first, so the two or three big databases start at once
+    // instead of one waiting behind the small ones (the wall time is then
+    // about the biggest database, or the sum over the threads). A
+    // database's compile time grows with its pattern count; a literal list
+    // is a pattern per entry.
+    let patterns = |g: usize| -> usize {
+        members[g]
+            .iter()
+            .map(|&i| match &sigs[i].pattern {
+                Pattern::Literals(list) => list.len(),
+                _ => 1,
+            })
+            .sum()
+    };
+    let mut jobs: Vec<(usize, Job)> = (0..members.len())
+        .flat_map(|g| [(patterns(g), Job::Joined(g)), (0, Job::PerField(g))])
         .collect();
+    jobs.sort_by_key(|&(cost, _)| std::cmp::Reverse(cost));
+    let jobs: Vec<Job> = jobs.into_iter().map(|(_, job)| job).collect();
     let initial: Vec<bool> = prefilter.to_vec();
     let run = |job: Job| -> (Job, Result<Option<Database>, CompileErrors>, Vec<bool>) {
         let mut local = initial.clone();
