@@ -89,6 +89,22 @@ fn buffer_edge_assertions_see_one_field() {
 }
 
 #[test]
+fn fields_as_short_as_a_per_field_signature_are_still_scanned() {
+    // Edge assertions put these in the per-field database; a field shorter
+    // than its shortest signature is not scanned alone, one of exactly that
+    // length must be.
+    let mut s = scanner(&[hv("five", r"\A[0-9]{5}\z"), hv("six", r"\Aabcdef")]);
+    let got = headers(&[b"1234", b"12345", b"123456", b"abcde", b"abcdef"]).scan(&mut s);
+    assert_eq!(
+        got,
+        vec![
+            hit("five", K::HeaderValue, "h1"),
+            hit("six", K::HeaderValue, "h4")
+        ]
+    );
+}
+
+#[test]
 fn prefiltered_patterns_are_confirmed() {
     // Back-references and look-arounds are beyond Hyperscan: prefiltered, then confirmed.
     let mut s = scanner(&[hv("backref", r"(\w+)=\1"), hv("look", r"select(?=\s+\*)")]);
