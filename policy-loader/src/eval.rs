@@ -314,6 +314,12 @@ impl Evaluator {
                 }
             }
             self.candidates = cands;
+        } else if phase == PolicyPhase::Response {
+            for &i in policy.response_policies() {
+                if self.consider(policy, i, req, phase, &mut memo, out) {
+                    break;
+                }
+            }
         } else {
             for i in 0..policy.policies.len() {
                 if self.consider(policy, i, req, phase, &mut memo, out) {

@@ -77,6 +77,10 @@ pub struct CompiledPolicy {
     /// Per policy: a verdict it decides on the head alone is final.
     head_final: Vec<bool>,
     gates: Gates,
+    /// Indices of the response-phase policies, in evaluation order: a
+    /// response is judged by these few, without walking every request
+    /// policy to skip it.
+    response_policies: Vec<usize>,
 }
 
 impl CompiledPolicy {
@@ -115,9 +119,13 @@ impl CompiledPolicy {
             .collect();
         let head_final = crate::head_only::decided_by_head(&policies, &signatures);
         let gates = Gates::of(&policies, signatures.len());
+        let response_policies = (0..policies.len())
+            .filter(|&i| policies[i].phase == crate::PolicyPhase::Response)
+            .collect();
         CompiledPolicy {
             head_final,
             gates,
+            response_policies,
             packs,
             policies,
             signatures,
@@ -133,6 +141,11 @@ impl CompiledPolicy {
     /// Which policies can hold given the matched signatures.
     pub(crate) fn gates(&self) -> &Gates {
         &self.gates
+    }
+
+    /// The response-phase policies' indices, in evaluation order.
+    pub(crate) fn response_policies(&self) -> &[usize] {
+        &self.response_policies
     }
 
     /// `pack@version+… (content hash)`: changes whenever any pack file changes.
