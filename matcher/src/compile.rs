@@ -326,6 +326,9 @@ pub(crate) struct Compiled {
     /// Per field kind, the merged groups that stand in for several of its
     /// groups when a value is plain (see [`KindMerge`]).
     pub kind_merge: [KindMerge; FieldKind::ALL.len()],
+    /// Per field kind, its groups that no merged group stands in for: what
+    /// a plain value still goes to besides the merged groups.
+    pub kind_unmerged: [Vec<u16>; FieldKind::ALL.len()],
     /// Per field kind, the (lowercase) field names that signatures able to
     /// match a number name: a number under one of them takes the full
     /// merged groups, not the number ones.
@@ -742,6 +745,14 @@ impl Matcher {
                 km.blocking |= crate::transform::Features::NUL;
             }
         }
+        let kind_unmerged: [Vec<u16>; FieldKind::ALL.len()] = std::array::from_fn(|k| {
+            let members = kind_merge[k].members;
+            kind_groups[k]
+                .iter()
+                .copied()
+                .filter(|&g| !(g < 64 && members & (1u64 << g) != 0))
+                .collect()
+        });
         let mut kind_number_names: [NameSet; FieldKind::ALL.len()] = Default::default();
         for m in metas.iter().filter(|m| m.numeric) {
             for (k, name) in &m.named {
@@ -788,6 +799,7 @@ impl Matcher {
                 streams: stream_groups,
                 kind_groups,
                 kind_merge,
+                kind_unmerged,
                 kind_number_names,
                 report,
             }),

@@ -239,10 +239,13 @@ impl Collect {
                 push_span(bufs, truncated, field, gi, out, lf, compiled);
             }
         }
-        for &gi in groups {
-            if gi < 64 && merged & (1u64 << gi) != 0 {
-                continue;
-            }
+        // A plain value went to the merged groups: only the others are left.
+        let rest = if merged != 0 {
+            &compiled.kind_unmerged[kind as usize][..]
+        } else {
+            &groups[..]
+        };
+        for &gi in rest {
             let g: &Group = &compiled.groups[gi as usize];
             if let Some(wanted) = &g.names[kind as usize] {
                 if !wanted.iter().any(|n| n.eq_ignore_ascii_case(name)) {
